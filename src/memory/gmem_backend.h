@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gmem_backend.h - how one region is mapped (private to src/memory)
+ *
+ * Exactly one implementation is linked, chosen by configure:
+ * gmem_mmap.c (default) or gmem_xen.c (--enable-xen, which falls back to
+ * the plain mmap path for regions with xen_flags == 0).
+ */
+#ifndef VK_GMEM_BACKEND_H
+#define VK_GMEM_BACKEND_H
+
+#include "memory/gmem.h"
+
+struct gmem_map {
+	unsigned int refcnt;  /* atomic; shared by every table holding the region */
+	int fd;               /* owned; -1 once closed */
+	void *base;           /* what was mapped (for unmap), NULL if none */
+	size_t len;
+	uint8_t *host;        /* host address of the region's gpa, NULL if per-access */
+	void *priv;           /* backend data (Xen) */
+};
+
+/* Map @d from @fd (ownership passes to the map, also on error: closed). */
+int gmem_backend_map(const struct gmem_region_desc *d, int fd, struct gmem_map **out);
+/* Unmap and close; called when the last table holding it is freed. */
+void gmem_backend_unmap(struct gmem_map *map);
+
+/* The plain mmap path, shared by both backends. */
+int gmem_mmap_region(const struct gmem_region_desc *d, int fd, struct gmem_map **out);
+void gmem_munmap_region(struct gmem_map *map);
+
+#endif

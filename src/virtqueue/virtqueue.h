@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtqueue.h - split virtqueue, device side (vq_*) and driver side (vqdrv_*)
+ *
+ * Device side: the back-end pops descriptor chains written by an untrusted
+ * guest.  Every walk is strict: indices < num, a loop guard, no nested
+ * indirect tables, a writable descriptor never followed by a readable one,
+ * every address range checked against guest memory.  A violation marks the
+ * queue broken (and signals its error eventfd if one is set); a broken
+ * queue pops nothing more until it is set up again.
+ *
+ * Driver side: what a guest's virtio driver does (add buffers, kick,
+ * harvest used entries), for tests and the benchmark.
+ *
+ * Neither side owns threads or an event loop.  A vq is used by one thread
+ * at a time; the caller serialises set-up against processing.
+ */
+#ifndef VK_VIRTQUEUE_H
+#define VK_VIRTQUEUE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "common/byteorder.h"
+#include "common/compiler.h"
+#include "memory/gmem.h"
+
+#define VQ_MAX_SIZE 32768u
+/* Most iovecs one popped chain may produce (Linux's UIO_MAXIOV). */
+#define VQ_ELEM_MAX_IOV 1024u
+
+/* virtio ring layout (virtio 1.x, 2.7 "Split Virtqueues") */
+#define VRING_DESC_F_NEXT      1
+#define VRING_DESC_F_WRITE     2
+#define VRING_DESC_F_INDIRECT  4
+#define VRING_USED_F_NO_NOTIFY     1
+#define VRING_AVAIL_F_NO_INTERRUPT 1
+
+/* virtio feature bits the ring code cares about */
+#define VIRTIO_F_NOTIFY_ON_EMPTY     24
+#define VIRTIO_RING_F_INDIRECT_DESC  28
+#define VIRTIO_RING_F_EVENT_IDX      29
+#define VIRTIO_F_VERSION_1           32
+#define VIRTIO_F_ACCESS_PLATFORM     33
+
+struct vring_desc {
+	le64 addr;
+	le32 len;
+	le16 flags;
+	le16 next;
+};
+
+struct vring_avail {
+	le16 flags;
+	le16 idx;
+	le16 ring[];   /* [num], then le16 used_event */
+};
+
+struct vring_used_elem {
+	le32 id;
+	le32 len;
+};
+
+struct vring_used {
+	le16 flags;
+	le16 idx;
+	struct vring_used_elem ring[];  /* [num], then le16 avail_event */
+};
+
+static inline uint64_t vring_desc_bytes(unsigned int num)  { return 16ull * num; }
+static inline uint64_t vring_avail_bytes(unsigned int num) { return 6ull + 2ull * num; }
+static inline uint64_t vring_used_bytes(unsigned int num)  { return 6ull + 8ull * num; }
+
+/* Optional dirty logging (vhost-user LOG_SHMFD): one bit per 4 KiB page. */
+struct vq_log {
+	volatile uint8_t *bitmap;
+	uint64_t size;           /* bytes of bitmap */
+	uint64_t used_gpa;       /* log address of the used ring (VHOST_VRING_F_LOG) */
+	bool log_used;
+};
+
+/* Optional inflight tracking (vhost-user INFLIGHT_SHMFD, split layout). */
+struct vq_inflight;
+
+/* One popped chain. */
+struct vq_elem {
+	uint16_t head;           /* id to give back in the used ring */
+	uint16_t out_num;        /* readable (driver -> device) iovecs, first */
+	uint16_t in_num;         /* writable (device -> driver) iovecs, after */
+	uint32_t out_len;        /* bytes readable */
+	uint32_t in_len;         /* bytes writable */
+	struct iovec iov[VQ_ELEM_MAX_IOV];
+	/* gpa of each writable iovec, for dirty logging */
+	uint64_t in_gpa[VQ_ELEM_MAX_IOV];
+};
+
+struct vq {
+	uint16_t num;            /* 0: not set up */
+	bool addr_is_uva;        /* ring addresses are front-end user addresses (vhost-user) or gpa */
+	uint64_t desc_addr, avail_addr, used_addr;
+	struct vring_desc *desc;
+	struct vring_avail *avail;
+	struct vring_used *used;
+
+	uint16_t last_avail_idx; /* next avail entry to pop */
+	uint16_t shadow_avail_idx;
+	uint16_t used_idx;       /* next used entry to fill (not yet published if batching) */
+	uint16_t published_used; /* used->idx as last written */
+	uint16_t signalled_used; /* used idx at last notification */
+	bool signalled_used_valid;
+	uint16_t inuse;          /* popped, not yet pushed */
+
+	bool event_idx;
+	bool notify_on_empty;
+	bool indirect;
+	bool broken;
+
+	int call_fd;             /* -1: no notification channel */
+	int err_fd;              /* -1: none */
+
+	struct vq_log *log;
+	struct vq_inflight *inflight;
+	void *priv;              /* owner's data */
+};
+
+/* Zeroes @vq and sets every fd to -1. Does not close anything. */
+VK_EXPORT void vq_init(struct vq *vq);
+/* Back to the just-initialised state; fds are left to the caller. */
+VK_EXPORT void vq_reset(struct vq *vq);
+/* Power of two, 1..VQ_MAX_SIZE, else -EINVAL. */
+VK_EXPORT int vq_set_num(struct vq *vq, unsigned int num);
+VK_EXPORT void vq_set_features(struct vq *vq, uint64_t features);
+/* Record the ring addresses (uva or gpa per @is_uva) and resolve them. */
+VK_EXPORT int vq_set_addr(struct vq *vq, const struct gmem_table *mem, bool is_uva,
+			  uint64_t desc, uint64_t avail, uint64_t used);
+/* Re-resolve host pointers after a memory table change; -EFAULT if unmapped. */
+VK_EXPORT int vq_resolve(struct vq *vq, const struct gmem_table *mem);
+VK_EXPORT void vq_set_base(struct vq *vq, uint16_t last_avail_idx);
+VK_EXPORT uint16_t vq_get_base(const struct vq *vq);
+VK_EXPORT bool vq_ready(const struct vq *vq);
+
+/*
+ * Pop the next chain: 1 popped, 0 ring empty, negative errno when the
+ * guest broke the rules (the queue is then broken).
+ */
+VK_EXPORT int vq_pop(struct vq *vq, const struct gmem_table *mem, struct vq_elem *elem);
+/* Give back the last @n popped chains unconsumed. */
+VK_EXPORT void vq_unpop(struct vq *vq, unsigned int n);
+/* Add a used entry (not yet visible to the driver). */
+VK_EXPORT void vq_push(struct vq *vq, const struct vq_elem *elem, uint32_t len);
+/* Make pushed entries visible (one barrier + one idx store per batch). */
+VK_EXPORT void vq_flush(struct vq *vq);
+/* Notification decision for what was flushed (EVENT_IDX / NO_INTERRUPT / NOTIFY_ON_EMPTY). */
+VK_EXPORT bool vq_should_notify(struct vq *vq);
+/* vq_should_notify and, if so, signal call_fd.  Returns true if signalled. */
+VK_EXPORT bool vq_notify(struct vq *vq);
+/* Push + flush + notify in one, for single completions. */
+VK_EXPORT void vq_complete(struct vq *vq, const struct vq_elem *elem, uint32_t len);
+
+/* Guest notification suppression (VRING_USED_F_NO_NOTIFY / avail_event). */
+VK_EXPORT void vq_disable_notify(struct vq *vq);
+/* Re-enable; returns true if buffers arrived meanwhile (process again). */
+VK_EXPORT bool vq_enable_notify(struct vq *vq);
+VK_EXPORT bool vq_avail_empty(struct vq *vq);
+/* Entries available to pop, or -EIO (and broken) if avail idx ran > num ahead. */
+VK_EXPORT int vq_avail_count(struct vq *vq);
+
+/* Mark broken (logged at debug level) and signal err_fd. */
+VK_EXPORT void vq_mark_broken(struct vq *vq, const char *why);
+
+/* Copy helpers between a chain's iovecs and a flat buffer; return bytes copied. */
+VK_EXPORT size_t vq_iov_to_buf(const struct iovec *iov, unsigned int n, size_t off, void *buf, size_t len);
+VK_EXPORT size_t vq_buf_to_iov(const struct iovec *iov, unsigned int n, size_t off, const void *buf, size_t len);
+
+/* ------------------------------------------------------------ driver side */
+
+/* The guest's RAM as the driver sees it: one contiguous area. */
+struct vqdrv_mem {
+	uint8_t *host;
+	uint64_t gpa;
+	uint64_t size;
+};
+
+struct vqdrv {
+	uint16_t num;
+	const struct vqdrv_mem *mem;
+	struct vring_desc *desc;
+	struct vring_avail *avail;
+	struct vring_used *used;
+	uint64_t desc_gpa, avail_gpa, used_gpa;
+	uint16_t free_head;
+	uint16_t num_free;
+	uint16_t avail_idx;      /* shadow, published by vqdrv_kick_prepare */
+	uint16_t kicked_avail;   /* avail idx at the last kick decision */
+	uint16_t last_used_idx;
+	bool event_idx;
+	void **tokens;           /* per head */
+	uint16_t *chain_len;     /* descriptors per head */
+};
+
+/* Bytes needed at ring_gpa for a queue of @num (desc, avail, used; aligned). */
+VK_EXPORT uint64_t vqdrv_ring_bytes(unsigned int num);
+/* Lay out the rings at @ring_gpa inside @mem (zeroed). 0 or -errno. */
+VK_EXPORT int vqdrv_init(struct vqdrv *d, const struct vqdrv_mem *mem, unsigned int num,
+			 uint64_t ring_gpa, bool event_idx);
+VK_EXPORT void vqdrv_cleanup(struct vqdrv *d);
+/*
+ * Add one chain: @nout readable buffers then @nin writable ones, each a
+ * host pointer inside mem.  @token comes back from vqdrv_get_used.
+ * 0, -ENOSPC (no free descriptors) or -EFAULT (buffer outside mem).
+ */
+VK_EXPORT int vqdrv_add(struct vqdrv *d, const struct iovec *out, unsigned int nout,
+			const struct iovec *in, unsigned int nin, void *token);
+/* Same, through one indirect table placed at @table (host ptr in mem, 16*(nout+nin) bytes). */
+VK_EXPORT int vqdrv_add_indirect(struct vqdrv *d, void *table, const struct iovec *out, unsigned int nout,
+				 const struct iovec *in, unsigned int nin, void *token);
+/* Publish added chains; true if the device wants a kick now. */
+VK_EXPORT bool vqdrv_kick_prepare(struct vqdrv *d);
+/* Next used entry's token (and written length), NULL if none. */
+VK_EXPORT void *vqdrv_get_used(struct vqdrv *d, uint32_t *len);
+/* Interrupt suppression; enable returns true if used entries are already pending. */
+VK_EXPORT void vqdrv_disable_cb(struct vqdrv *d);
+VK_EXPORT bool vqdrv_enable_cb(struct vqdrv *d);
+VK_EXPORT uint16_t vqdrv_num_free(const struct vqdrv *d);
+/* gpa of a host pointer inside mem, or UINT64_MAX. */
+VK_EXPORT uint64_t vqdrv_gpa(const struct vqdrv *d, const void *p);
+
+#endif
