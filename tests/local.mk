@@ -1,1 +1,1 @@
-# tests
+# tests: shared test helpers live next to the tests of each layer (see tests/unit, tests/fuzz, tests/e2e)
