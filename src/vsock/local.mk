@@ -1,1 +1,26 @@
-# src/vsock
+# src/vsock: the virtio-vsock device (vhost-device-vsock)
+noinst_LTLIBRARIES += libvsock.la
+libvsock_la_SOURCES = \
+	src/vsock/vsock_hdr.h \
+	src/vsock/vsock_pkt.h \
+	src/vsock/vsock_pkt.c \
+	src/vsock/vsock_core.h \
+	src/vsock/vsock_core.c
+libvsock_la_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS)
+libvsock_la_LIBADD = $(YAML_LIBS)
+
+VSOCK_TEST_LIBS = libvsock.la $(TEST_LIBS)
+
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_vsock_pkt
+TESTS += tests/unit/test_vsock_pkt
+tests_unit_test_vsock_pkt_SOURCES = tests/unit/test_vsock_pkt.c
+tests_unit_test_vsock_pkt_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_vsock_pkt_LDADD = $(VSOCK_TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test_vsock_core
+TESTS += tests/unit/test_vsock_core
+tests_unit_test_vsock_core_SOURCES = tests/unit/test_vsock_core.c tests/unit/vsock_fake.h
+tests_unit_test_vsock_core_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_vsock_core_LDADD = $(VSOCK_TEST_LIBS)
+endif
