@@ -5,7 +5,10 @@ libvsock_la_SOURCES = \
 	src/vsock/vsock_pkt.h \
 	src/vsock/vsock_pkt.c \
 	src/vsock/vsock_core.h \
-	src/vsock/vsock_core.c
+	src/vsock/vsock_core.c \
+	src/vsock/vsock_config.h \
+	src/vsock/vsock_cli.c \
+	src/vsock/vsock_yaml.c
 libvsock_la_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS)
 libvsock_la_LIBADD = $(YAML_LIBS)
 
@@ -23,4 +26,10 @@ TESTS += tests/unit/test_vsock_core
 tests_unit_test_vsock_core_SOURCES = tests/unit/test_vsock_core.c tests/unit/vsock_fake.h
 tests_unit_test_vsock_core_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_vsock_core_LDADD = $(VSOCK_TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test_vsock_cli
+TESTS += tests/unit/test_vsock_cli
+tests_unit_test_vsock_cli_SOURCES = tests/unit/test_vsock_cli.c
+tests_unit_test_vsock_cli_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_vsock_cli_LDADD = $(VSOCK_TEST_LIBS)
 endif
