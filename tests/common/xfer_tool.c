@@ -5,6 +5,8 @@
  *   PROG [-t stream|seqpacket] [-T timeout_s] serve WHERE
  *   PROG [-t stream|seqpacket] [-T timeout_s] [-c conns] [-r retry_s]
  *        client WHERE PORT OP SIZE [SEED]
+ *   PROG [-r retry_s] send WHERE PORT TEXT    one line there and back (demo)
+ *   PROG recv WHERE                           accept one, print its line, reply
  *
  * WHERE is a port (guest: listen) / CID (guest: connect) or a Unix socket
  * path (host).  OP is echo, sink, source, both, seq (SIZE = messages) or
@@ -196,6 +198,62 @@ static int run_serve(const struct xfer_tool_ops *ops, const char *where, int typ
 	}
 }
 
+/* "send WHERE PORT TEXT": one line there, print the one line that comes back. */
+static int run_send(const struct xfer_tool_ops *ops, char **argv, int type, int retry_s)
+{
+	uint64_t deadline = xfer_now_ms() + (uint64_t)retry_s * 1000;
+	char err[128] = "", line[XFER_LINE_MAX * 4];
+	unsigned long port = strtoul(argv[1], NULL, 0);
+	int fd;
+
+	for (;;) {
+		fd = ops->do_connect(argv[0], (unsigned int)port, type, err, sizeof(err));
+		if (fd >= 0 || xfer_now_ms() >= deadline)
+			break;
+		usleep(200 * 1000);
+	}
+	if (fd < 0) {
+		fprintf(stderr, "%s: %s\n", ops->name, err);
+		return 1;
+	}
+	snprintf(line, sizeof(line), "%s\n", argv[2]);
+	if (xfer_write_all(fd, line, strlen(line)) || xfer_read_line(fd, line, sizeof(line))) {
+		fprintf(stderr, "%s: no reply from %s port %lu\n", ops->name, argv[0], port);
+		close(fd);
+		return 1;
+	}
+	printf("%s: sent \"%s\" to %s port %lu, reply: \"%s\"\n", ops->name, argv[2], argv[0],
+	       port, line);
+	close(fd);
+	return 0;
+}
+
+/* "recv WHERE": accept one connection, print its line, answer it. */
+static int run_recv(const struct xfer_tool_ops *ops, const char *where, int type)
+{
+	char line[XFER_LINE_MAX * 4], reply[XFER_LINE_MAX * 4 + 32];
+	int lfd = ops->do_listen(where, type), fd;
+
+	if (lfd < 0) {
+		fprintf(stderr, "%s: cannot listen on %s: %s\n", ops->name, where, strerror(errno));
+		return 1;
+	}
+	printf("%s: listening on %s\n", ops->name, where);
+	fd = accept(lfd, NULL, NULL);
+	close(lfd);
+	if (fd < 0 || xfer_read_line(fd, line, sizeof(line))) {
+		fprintf(stderr, "%s: receiving on %s failed\n", ops->name, where);
+		if (fd >= 0)
+			close(fd);
+		return 1;
+	}
+	printf("%s: received \"%s\"\n", ops->name, line);
+	snprintf(reply, sizeof(reply), "%s got your %zu bytes\n", ops->name, strlen(line));
+	xfer_write_all(fd, reply, strlen(reply));
+	close(fd);
+	return 0;
+}
+
 int xfer_tool_main(int argc, char **argv, const struct xfer_tool_ops *ops)
 {
 	int type = SOCK_STREAM, retry_s = 0, opt;
@@ -230,6 +288,10 @@ int xfer_tool_main(int argc, char **argv, const struct xfer_tool_ops *ops)
 	argv += optind;
 	if (argc >= 2 && !strcmp(argv[0], "serve"))
 		return run_serve(ops, argv[1], type);
+	if (argc == 4 && !strcmp(argv[0], "send"))
+		return run_send(ops, argv + 1, type, retry_s);
+	if (argc == 2 && !strcmp(argv[0], "recv"))
+		return run_recv(ops, argv[1], type);
 	if (argc >= 1 && !strcmp(argv[0], "client"))
 		return run_client(ops, argc - 1, argv + 1, type, conns, retry_s);
 	if (ops->extra && argc >= 1) {
@@ -242,7 +304,10 @@ usage:
 	fprintf(stderr,
 		"usage: %s [-t stream|seqpacket] [-T timeout_s] serve %s\n"
 		"       %s [-t stream|seqpacket] [-T timeout_s] [-c conns] [-r retry_s]\n"
-		"          client %s PORT echo|sink|source|both|seq|quit SIZE [SEED]\n%s",
-		ops->name, ops->serve_where, ops->name, ops->client_where, ops->extra_usage);
+		"          client %s PORT echo|sink|source|both|seq|quit SIZE [SEED]\n"
+		"       %s [-r retry_s] send %s PORT TEXT\n"
+		"       %s recv %s\n%s",
+		ops->name, ops->serve_where, ops->name, ops->client_where,
+		ops->name, ops->client_where, ops->name, ops->serve_where, ops->extra_usage);
 	return 2;
 }
