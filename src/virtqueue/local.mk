@@ -11,9 +11,8 @@ libvhost_core_la_SOURCES += \
 	src/virtqueue/vq_driver.c
 
 if HAVE_CMOCKA
-# Shared by the virtqueue tests.  vq_gmem_stub.c is a TEST-ONLY stand-in
-# for src/memory/gmem.c until that lands on main.
-VQ_TEST_UTIL = tests/unit/vq_test_util.c tests/unit/vq_test_util.h tests/unit/vq_gmem_stub.c
+# Shared by the virtqueue tests.
+VQ_TEST_UTIL = tests/unit/vq_test_util.c tests/unit/vq_test_util.h
 
 check_PROGRAMS += tests/unit/test_vq_ring
 TESTS += tests/unit/test_vq_ring
