@@ -26,7 +26,7 @@ struct gnt_mapping {
 	uint32_t *refs;
 };
 
-struct xengnttab_handle {
+struct xengntdev_handle {
 	struct xsim_conn c;
 	pthread_mutex_t lock;    /* the connection and the list */
 	struct gnt_mapping *maps;
