@@ -71,12 +71,18 @@ VK_EXPORT struct gmem *gmem_new(void);
 VK_EXPORT void gmem_free(struct gmem *m);
 
 /*
- * Writers (the vhost-user control thread).  Every fd passed in is owned by
- * the call from then on: stored in the new table, or closed on error.  On
- * error the current table is left unchanged.  Returns 0 or -errno:
- * -EINVAL overlapping/zero-size/overflowing regions, -E2BIG too many,
- * -EFAULT an fd that cannot be mapped or too short for offset+size,
- * -ENOENT no such region (remove).
+ * Writers (the vhost-user control thread; concurrent writers are
+ * serialised).  Every fd passed in is owned by the call from then on: kept
+ * by the mapping or closed, exactly once, on success and on every error;
+ * gmem_set_table() sets each fds[i] to -1 as it takes it, so on return the
+ * caller's array holds only -1 (the fds must be distinct, as SCM_RIGHTS
+ * delivers them).  On error the current table is left unchanged.  Every
+ * successful change publishes a new table with the next generation.
+ * Returns 0 or -errno:
+ * -EINVAL overlapping (gpa or uva)/zero-size/overflowing regions,
+ * -E2BIG too many, -EFAULT an fd that cannot be mapped or too short for
+ * offset+size, -EOPNOTSUPP xen_flags this build cannot map,
+ * -ENOENT no such region (remove), -ENOMEM.
  */
 VK_EXPORT int gmem_set_table(struct gmem *m, const struct gmem_region_desc *d,
 			     int *fds, unsigned int n);
@@ -85,7 +91,12 @@ VK_EXPORT int gmem_add_region(struct gmem *m, const struct gmem_region_desc *d, 
 VK_EXPORT int gmem_remove_region(struct gmem *m, const struct gmem_region_desc *d);
 VK_EXPORT void gmem_clear(struct gmem *m);
 
-/* Readers.  gmem_get never returns NULL (an empty table when none is set). */
+/*
+ * Readers.  gmem_get never returns NULL (an empty table when none is set);
+ * it is safe against concurrent writers (it takes a short mutex only to load
+ * the pointer and its reference).  The snapshot and all its mappings stay
+ * valid until the matching gmem_put, even across gmem_free.
+ */
 VK_EXPORT struct gmem_table *gmem_get(struct gmem *m);
 VK_EXPORT void gmem_put(struct gmem_table *t);
 /* Cheap staleness check for a held snapshot. */
@@ -104,12 +115,35 @@ VK_EXPORT void *gmem_gpa_to_host(const struct gmem_table *t, uint64_t gpa, uint6
  */
 VK_EXPORT int gmem_gpa_to_iov(const struct gmem_table *t, uint64_t gpa, uint64_t len,
 			      struct iovec *iov, unsigned int max);
-/* Front-end user address -> gpa for a range inside one region; 0 or -EFAULT. */
+/*
+ * Front-end user address -> gpa for a range inside one region; 0 or -EFAULT.
+ * uva lookups are a linear scan: meant for the control path (ring addresses).
+ */
 VK_EXPORT int gmem_uva_to_gpa(const struct gmem_table *t, uint64_t uva, uint64_t len,
 			      uint64_t *gpa);
 /* Front-end user address -> host address (ring addresses), or NULL. */
 VK_EXPORT void *gmem_uva_to_host(const struct gmem_table *t, uint64_t uva, uint64_t len);
 /* Find the region holding gpa (NULL if none). */
 VK_EXPORT const struct gmem_region *gmem_find(const struct gmem_table *t, uint64_t gpa);
+
+/*
+ * Per-access mappings.  Regions whose host is NULL (Xen grants with
+ * NO_ADVANCE_MAP) have no permanent mapping: a user maps a range for as
+ * long as it needs it (a ring: while the queue runs; a buffer: until the
+ * request is completed) and releases it.  Works for every region, so
+ * callers need not care which kind they hold (plain regions just return
+ * their host address).  [gpa, gpa+len) must lie in one region.  Returns
+ * the host address or NULL (-EFAULT not mapped, -ENOBUFS the region's
+ * bounded mapping cache is full of held entries, -E2BIG range too large:
+ * see errno).  @pin must be released with gmem_unpin before the snapshot
+ * is put.
+ */
+struct gmem_pin {
+	struct gmem_map *map;    /* NULL: nothing to release */
+	void *cookie;
+};
+VK_EXPORT void *gmem_pin(const struct gmem_table *t, uint64_t gpa, uint64_t len,
+			 struct gmem_pin *pin);
+VK_EXPORT void gmem_unpin(struct gmem_pin *pin);
 
 #endif
