@@ -6,6 +6,8 @@ libvsock_la_SOURCES = \
 	src/vsock/vsock_pkt.c \
 	src/vsock/vsock_core.h \
 	src/vsock/vsock_core.c \
+	src/vsock/vsock_host.h \
+	src/vsock/vsock_host.c \
 	src/vsock/vsock_config.h \
 	src/vsock/vsock_cli.c \
 	src/vsock/vsock_yaml.c
@@ -32,4 +34,10 @@ TESTS += tests/unit/test_vsock_cli
 tests_unit_test_vsock_cli_SOURCES = tests/unit/test_vsock_cli.c
 tests_unit_test_vsock_cli_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_vsock_cli_LDADD = $(VSOCK_TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test_vsock_host
+TESTS += tests/unit/test_vsock_host
+tests_unit_test_vsock_host_SOURCES = tests/unit/test_vsock_host.c tests/unit/vsock_fake.h
+tests_unit_test_vsock_host_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_vsock_host_LDADD = $(VSOCK_TEST_LIBS)
 endif

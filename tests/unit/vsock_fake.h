@@ -42,7 +42,7 @@ struct fake_host {
 	struct vsock_core *core;
 };
 
-static struct fake_conn *fake_attach(struct fake_host *fh, struct vsock_conn *c)
+static __attribute__((unused)) struct fake_conn *fake_attach(struct fake_host *fh, struct vsock_conn *c)
 {
 	struct fake_conn *f = calloc(1, sizeof(*f));
 
@@ -53,7 +53,7 @@ static struct fake_conn *fake_attach(struct fake_host *fh, struct vsock_conn *c)
 	return f;
 }
 
-static int fake_connect(void *opaque, struct vsock_conn *c)
+static __attribute__((unused)) int fake_connect(void *opaque, struct vsock_conn *c)
 {
 	struct fake_host *fh = opaque;
 
@@ -63,7 +63,7 @@ static int fake_connect(void *opaque, struct vsock_conn *c)
 	return fh->connect_result;
 }
 
-static ssize_t fake_send(void *opaque, struct vsock_conn *c, const struct iovec *iov, unsigned int n)
+static __attribute__((unused)) ssize_t fake_send(void *opaque, struct vsock_conn *c, const struct iovec *iov, unsigned int n)
 {
 	struct fake_conn *f = c->priv;
 	size_t len = vsock_iov_len(iov, n), w;
@@ -91,7 +91,7 @@ static ssize_t fake_send(void *opaque, struct vsock_conn *c, const struct iovec 
 	return (ssize_t)w;
 }
 
-static ssize_t fake_recv(void *opaque, struct vsock_conn *c, const struct iovec *iov, unsigned int n,
+static __attribute__((unused)) ssize_t fake_recv(void *opaque, struct vsock_conn *c, const struct iovec *iov, unsigned int n,
 			 size_t *msglen)
 {
 	struct fake_conn *f = c->priv;
@@ -120,7 +120,7 @@ static ssize_t fake_recv(void *opaque, struct vsock_conn *c, const struct iovec 
 	return (ssize_t)r;
 }
 
-static int fake_shutdown_wr(void *opaque, struct vsock_conn *c)
+static __attribute__((unused)) int fake_shutdown_wr(void *opaque, struct vsock_conn *c)
 {
 	struct fake_conn *f = c->priv;
 
@@ -129,7 +129,7 @@ static int fake_shutdown_wr(void *opaque, struct vsock_conn *c)
 	return 0;
 }
 
-static void fake_set_events(void *opaque, struct vsock_conn *c, uint32_t ev)
+static __attribute__((unused)) void fake_set_events(void *opaque, struct vsock_conn *c, uint32_t ev)
 {
 	struct fake_conn *f = c->priv;
 
@@ -138,7 +138,7 @@ static void fake_set_events(void *opaque, struct vsock_conn *c, uint32_t ev)
 		f->events = ev;
 }
 
-static void fake_close(void *opaque, struct vsock_conn *c)
+static __attribute__((unused)) void fake_close(void *opaque, struct vsock_conn *c)
 {
 	struct fake_conn *f = c->priv;
 
@@ -159,7 +159,7 @@ static const struct vsock_host_ops fake_ops = {
 	.close = fake_close,
 };
 
-static void fake_host_free(struct fake_host *fh)
+static __attribute__((unused)) void fake_host_free(struct fake_host *fh)
 {
 	unsigned int i;
 
@@ -172,7 +172,7 @@ static void fake_host_free(struct fake_host *fh)
 }
 
 /* Host program writes @len bytes; the core hears EPOLLIN. */
-static void fake_host_write(struct fake_host *fh, struct fake_conn *f, const void *buf, size_t len)
+static __attribute__((unused)) void fake_host_write(struct fake_host *fh, struct fake_conn *f, const void *buf, size_t len)
 {
 	if (!f->in)
 		f->in = malloc(FAKE_BUF);
@@ -193,7 +193,7 @@ struct fake_guest {
 };
 
 /* Guest sends a packet; returns what vsock_core_tx returns. */
-static int guest_send(struct vsock_core *core, const struct fake_guest *g, uint32_t sport, uint32_t dport,
+static __attribute__((unused)) int guest_send(struct vsock_core *core, const struct fake_guest *g, uint32_t sport, uint32_t dport,
 		      uint16_t type, uint16_t op, uint32_t flags, const void *data, uint32_t len)
 {
 	uint8_t *buf = malloc(VSOCK_HDR_SIZE + len + 1);
@@ -231,7 +231,7 @@ static int guest_send(struct vsock_core *core, const struct fake_guest *g, uint3
 }
 
 /* Guest receives one packet into a buffer of @space payload bytes. */
-static int guest_recv(struct vsock_core *core, struct vsock_hdr *h, void *data, size_t space)
+static __attribute__((unused)) int guest_recv(struct vsock_core *core, struct vsock_hdr *h, void *data, size_t space)
 {
 	uint8_t *buf = calloc(1, VSOCK_HDR_SIZE + space);
 	struct iovec iov[2];
