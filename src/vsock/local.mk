@@ -8,6 +8,8 @@ libvsock_la_SOURCES = \
 	src/vsock/vsock_core.c \
 	src/vsock/vsock_host.h \
 	src/vsock/vsock_host.c \
+	src/vsock/vsock_dev.h \
+	src/vsock/vsock_dev.c \
 	src/vsock/vsock_config.h \
 	src/vsock/vsock_cli.c \
 	src/vsock/vsock_yaml.c
@@ -41,3 +43,7 @@ tests_unit_test_vsock_host_SOURCES = tests/unit/test_vsock_host.c tests/unit/vso
 tests_unit_test_vsock_host_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_vsock_host_LDADD = $(VSOCK_TEST_LIBS)
 endif
+
+# The daemon program (src/vsock/main.c) is added once the daemon framework
+# (src/daemon) is implemented on main.
+EXTRA_DIST += src/vsock/main.c

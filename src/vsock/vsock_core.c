@@ -362,6 +362,23 @@ static void ctl_rst(struct vsock_core *core, const struct vsock_hdr *in)
 		core->st.rst_sent++;
 }
 
+int vsock_core_reply_rst(struct vsock_core *core, const struct vsock_hdr *in)
+{
+	struct vsock_hdr h;
+
+	if (in->op == VIRTIO_VSOCK_OP_RST)
+		return 0;
+	if (core->ctl_len == VSOCK_CTL_RING)
+		return -EAGAIN;
+	h = *in;
+	if (ctl_push(core, &h, VIRTIO_VSOCK_OP_RST))
+		return -EAGAIN;
+	/* from the CID the guest addressed */
+	core->ctl[(core->ctl_head + core->ctl_len - 1) % VSOCK_CTL_RING].src_cid = in->dst_cid;
+	core->st.rst_sent++;
+	return 0;
+}
+
 /* ------------------------------------------------------------ guest -> host data */
 
 static void close_if_done(struct vsock_core *core, struct vsock_conn *c);

@@ -180,6 +180,12 @@ uint64_t vsock_core_guest_cid(const struct vsock_core *core);
  */
 int vsock_core_tx(struct vsock_core *core, const struct vsock_pkt *p);
 
+/*
+ * Answer a guest packet that the caller could not deliver (e.g. to an
+ * unknown CID) with an RST.  0, or -EAGAIN when the reply ring is full.
+ */
+int vsock_core_reply_rst(struct vsock_core *core, const struct vsock_hdr *in);
+
 /* True if vsock_core_rx() may produce a packet. */
 bool vsock_core_rx_pending(const struct vsock_core *core);
 /*
