@@ -1,11 +1,21 @@
-# src/vhost-user
+# src/vhost-user: message codec, back-end request handler
+libvhost_core_la_SOURCES += \
+	src/vhost-user/vu_proto.h \
+	src/vhost-user/vu_msg.h \
+	src/vhost-user/vu_msg.c
+
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_vu_msg
+TESTS += tests/unit/test_vu_msg
+tests_unit_test_vu_msg_SOURCES = tests/unit/test_vu_msg.c
+tests_unit_test_vu_msg_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_vu_msg_LDADD = $(TEST_LIBS)
+endif
 
 # ---- vhost-user front-end (branch fe)
 libvhost_core_la_SOURCES += \
 	src/vhost-user/vu_frontend.h \
-	src/vhost-user/vu_frontend.c \
-	src/vhost-user/vu_fe_xfer.h \
-	src/vhost-user/vu_fe_xfer.c
+	src/vhost-user/vu_frontend.c
 
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_vu_fe

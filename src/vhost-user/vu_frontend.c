@@ -18,7 +18,7 @@
 
 #include "common/log.h"
 #include "vhost-user/vu_frontend.h"
-#include "vhost-user/vu_fe_xfer.h"
+#include "vhost-user/vu_msg.h"
 
 struct vu_fe_ring {
 	bool configured;        /* setup was called (layout below is valid) */
@@ -255,87 +255,89 @@ static bool fe_ack_wanted(const struct vu_fe *fe)
 }
 
 /*
- * Send a request that has a reply of its own: wait for it and check it
- * (request id, REPLY flag, exact size, fd count).  Received fds go to
- * @rfds (exactly @nrfds of them) or are closed.
+ * Send the request in @msg (its fds stay the caller's).  When the protocol
+ * has a reply for it, or it has none and REPLY_ACK was negotiated (then
+ * NEED_REPLY is set), read the reply into @msg and check it against the
+ * codec's table: request id, REPLY flag, exact size and fd count.  A
+ * non-zero ack is -EIO and leaves the connection up; anything else wrong
+ * breaks the connection.  On success the reply's fds belong to the caller.
  */
-static int fe_call(struct vu_fe *fe, uint32_t req, const void *payload, uint32_t size,
-		   const int *fds, unsigned int nfds,
-		   void *reply, uint32_t reply_size, int *rfds, unsigned int nrfds)
+static int fe_transact(struct vu_fe *fe, struct vu_msg *msg)
 {
-	struct vu_fe_xfer_msg msg;
+	struct vu_msg_ctx ctx = { .dir = VU_DIR_REPLY, .protocol_features = fe->pf };
+	uint32_t req = msg->hdr.request;
+	bool body = false;
+	unsigned int i;
 	int err;
 
 	if (fe->sock < 0)
 		return -ENOTCONN;
-	err = vu_fe_xfer_send(fe->sock, req, 0, payload, size, fds, nfds);
+	vu_msg_expects_reply(msg, fe->pf, &body);
+	if (!body && fe_ack_wanted(fe))
+		msg->hdr.flags |= VU_FLAG_NEED_REPLY;
+	err = vu_msg_send_timeout(fe->sock, msg, (int)fe->timeout_ms);
+	/* the request's fds are the caller's: forget them here */
+	for (i = 0; i < VU_MAX_FDS; i++)
+		msg->fds[i] = -1;
+	msg->nfds = 0;
 	if (err < 0)
-		return fe_broken(fe, err, vu_fe_request_name(req));
-	err = vu_fe_xfer_recv(fe->sock, &msg, fe->timeout_ms);
-	if (err < 0)
-		return fe_broken(fe, err, vu_fe_request_name(req));
-	err = vu_fe_xfer_check_reply(&msg, req, reply_size, nrfds);
-	if (err < 0) {
-		vu_fe_xfer_close_fds(&msg);
-		return fe_broken(fe, err, vu_fe_request_name(req));
-	}
-	if (reply_size)
-		memcpy(reply, msg.payload, reply_size);
-	if (nrfds)
-		memcpy(rfds, msg.fds, nrfds * sizeof(int));
-	return 0;
-}
-
-/*
- * Send a request that has no reply; with REPLY_ACK negotiated ask for an
- * ack and check it (a non-zero ack is -EIO, the connection stays up).
- */
-static int fe_send(struct vu_fe *fe, uint32_t req, const void *payload, uint32_t size,
-		   const int *fds, unsigned int nfds)
-{
-	uint64_t ack;
-	int err;
-
-	if (fe->sock < 0)
-		return -ENOTCONN;
-	if (!fe_ack_wanted(fe)) {
-		err = vu_fe_xfer_send(fe->sock, req, 0, payload, size, fds, nfds);
-		if (err < 0)
-			return fe_broken(fe, err, vu_fe_request_name(req));
+		return fe_broken(fe, err, vu_req_name(req));
+	if (!vu_msg_expects_reply(msg, fe->pf, &body))
 		return 0;
-	}
-	{
-		struct vu_fe_xfer_msg msg;
-
-		err = vu_fe_xfer_send(fe->sock, req, VU_FLAG_NEED_REPLY, payload, size, fds, nfds);
-		if (err < 0)
-			return fe_broken(fe, err, vu_fe_request_name(req));
-		err = vu_fe_xfer_recv(fe->sock, &msg, fe->timeout_ms);
-		if (err < 0)
-			return fe_broken(fe, err, vu_fe_request_name(req));
-		err = vu_fe_xfer_check_reply(&msg, req, sizeof(uint64_t), 0);
-		if (err < 0) {
-			vu_fe_xfer_close_fds(&msg);
-			return fe_broken(fe, err, vu_fe_request_name(req));
-		}
-		memcpy(&ack, msg.payload, sizeof(ack));
-	}
-	if (ack) {
-		vk_dbg("vu-fe: %s refused by the back-end (ack %llu)", vu_fe_request_name(req),
-		       (unsigned long long)ack);
+	err = vu_msg_read(fe->sock, msg, (int)fe->timeout_ms, -1);
+	if (err < 0)
+		return fe_broken(fe, err, vu_req_name(req));
+	ctx.reply_to = req;
+	ctx.reply_body = body;
+	err = vu_msg_validate(msg, &ctx);
+	if (err < 0)
+		return fe_broken(fe, err, vu_req_name(req));
+	if (!body && msg->payload.u64) {
+		vk_dbg("vu-fe: %s refused by the back-end (ack %llu)", vu_req_name(req),
+		       (unsigned long long)msg->payload.u64);
 		return -EIO;
 	}
 	return 0;
 }
 
+static int fe_simple(struct vu_fe *fe, uint32_t req, const void *payload, uint32_t size, int fd)
+{
+	struct vu_msg *msg = malloc(sizeof(*msg));
+	int err;
+
+	if (!msg)
+		return -ENOMEM;
+	vu_msg_init(msg, req, 0, size);
+	if (size)
+		memcpy(msg->payload.raw, payload, size);
+	if (fd >= 0)
+		vu_msg_add_fd(msg, fd);
+	err = fe_transact(fe, msg);
+	vu_msg_close_fds(msg);
+	free(msg);
+	return err;
+}
+
+/* A request without payload whose reply is one u64. */
 static int fe_get_u64(struct vu_fe *fe, uint32_t req, uint64_t *val)
 {
-	return fe_call(fe, req, NULL, 0, NULL, 0, val, sizeof(*val), NULL, 0);
+	struct vu_msg *msg = malloc(sizeof(*msg));
+	int err;
+
+	if (!msg)
+		return -ENOMEM;
+	vu_msg_init(msg, req, 0, 0);
+	err = fe_transact(fe, msg);
+	if (!err)
+		*val = msg->payload.u64;
+	vu_msg_close_fds(msg);
+	free(msg);
+	return err;
 }
 
 static int fe_set_u64(struct vu_fe *fe, uint32_t req, uint64_t val)
 {
-	return fe_send(fe, req, &val, sizeof(val), NULL, 0);
+	return fe_simple(fe, req, &val, sizeof(val), -1);
 }
 
 /* ---------------------------------------------------------- negotiation */
@@ -346,7 +348,7 @@ static int fe_open_backend_channel(struct vu_fe *fe)
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
-	err = fe_send(fe, VU_SET_BACKEND_REQ_FD, NULL, 0, &sv[1], 1);
+	err = fe_simple(fe, VU_SET_BACKEND_REQ_FD, NULL, 0, sv[1]);
 	close(sv[1]);
 	if (err < 0) {
 		close(sv[0]);
@@ -404,7 +406,7 @@ static int fe_do_negotiate(struct vu_fe *fe)
 		if (err < 0)
 			return err;
 	}
-	err = fe_send(fe, VU_SET_OWNER, NULL, 0, NULL, 0);
+	err = fe_simple(fe, VU_SET_OWNER, NULL, 0, -1);
 	if (err < 0)
 		return err;
 	return vu_fe_set_features(fe, fe->want_features);
@@ -451,52 +453,40 @@ bool vu_fe_has_protocol_feature(const struct vu_fe *fe, unsigned int bit)
 
 /* --------------------------------------------------------------- memory */
 
-static bool fe_xen_layout(const struct vu_fe *fe)
+static void fe_wire_region(const struct vu_fe_region *r, struct vu_mem_region_xen *w)
 {
-	return fe->pf & (1ull << VU_PF_XEN_MMAP);
-}
-
-static void fe_put_region(const struct vu_fe *fe, uint8_t *p, const struct vu_fe_region *r)
-{
-	struct vu_mem_region_xen w;
-
-	memset(&w, 0, sizeof(w));
-	w.r.guest_addr = r->gpa;
-	w.r.size = r->size;
-	w.r.user_addr = r->user_addr;
-	w.r.mmap_offset = r->mmap_offset;
-	w.xen.flags = r->xen_flags;
-	w.xen.domid = r->xen_domid;
-	memcpy(p, &w, fe_xen_layout(fe) ? sizeof(w) : sizeof(w.r));
-}
-
-static size_t fe_region_wire_size(const struct vu_fe *fe)
-{
-	return fe_xen_layout(fe) ? sizeof(struct vu_mem_region_xen) : sizeof(struct vu_mem_region);
+	memset(w, 0, sizeof(*w));
+	w->r.guest_addr = r->gpa;
+	w->r.size = r->size;
+	w->r.user_addr = r->user_addr;
+	w->r.mmap_offset = r->mmap_offset;
+	w->xen.flags = r->xen_flags;
+	w->xen.domid = r->xen_domid;
 }
 
 static int fe_send_mem_table(struct vu_fe *fe)
 {
-	uint8_t buf[8 + VU_MEM_TABLE_REGIONS * sizeof(struct vu_mem_region_xen)];
-	int fds[VU_MEM_TABLE_REGIONS] = { -1, -1, -1, -1, -1, -1, -1, -1 };
-	size_t rs = fe_region_wire_size(fe);
-	unsigned int i;
-	uint32_t n = fe->nregions;
+	struct vu_msg *msg;
+	struct vu_mem_region_xen w;
+	unsigned int i, n = fe->nregions;
 	int err;
 
 	if (n > VU_MEM_TABLE_REGIONS)
 		return -E2BIG;
-	memset(buf, 0, sizeof(buf));
-	memcpy(buf, &n, sizeof(n));
+	if (!n)
+		return 0;   /* an empty table is not a valid SET_MEM_TABLE */
+	msg = malloc(sizeof(*msg));
+	if (!msg)
+		return -ENOMEM;
+	vu_msg_init(msg, VU_SET_MEM_TABLE, 0, 0);
 	for (i = 0; i < n; i++) {
-		fe_put_region(fe, buf + 8 + i * rs, &fe->regions[i].r);
-		fds[i] = fe->regions[i].r.fd;
+		fe_wire_region(&fe->regions[i].r, &w);
+		vu_msg_set_mem_region(msg, fe->pf, i, &w);
+		vu_msg_add_fd(msg, fe->regions[i].r.fd);
 	}
-	/*
-	 * The payload always has room for VU_MEM_TABLE_REGIONS regions, as
-	 * QEMU sends it (the unused ones zeroed).
-	 */
-	err = fe_send(fe, VU_SET_MEM_TABLE, buf, (uint32_t)(8 + VU_MEM_TABLE_REGIONS * rs), fds, n);
+	err = fe_transact(fe, msg);
+	vu_msg_close_fds(msg);
+	free(msg);
 	if (err < 0)
 		return err;
 	for (i = 0; i < n; i++)
@@ -506,13 +496,21 @@ static int fe_send_mem_table(struct vu_fe *fe)
 
 static int fe_send_single(struct vu_fe *fe, uint32_t req, const struct vu_fe_region *r)
 {
-	uint8_t buf[8 + sizeof(struct vu_mem_region_xen)];
+	struct vu_msg *msg = malloc(sizeof(*msg));
+	struct vu_mem_region_xen w;
+	int err;
 
-	memset(buf, 0, sizeof(buf));
-	fe_put_region(fe, buf + 8, r);
+	if (!msg)
+		return -ENOMEM;
+	vu_msg_init(msg, req, 0, 0);
+	fe_wire_region(r, &w);
+	vu_msg_set_single_region(msg, fe->pf, &w);
 	if (req == VU_ADD_MEM_REG)
-		return fe_send(fe, req, buf, (uint32_t)(8 + fe_region_wire_size(fe)), &r->fd, 1);
-	return fe_send(fe, req, buf, (uint32_t)(8 + fe_region_wire_size(fe)), NULL, 0);
+		vu_msg_add_fd(msg, r->fd);
+	err = fe_transact(fe, msg);
+	vu_msg_close_fds(msg);
+	free(msg);
+	return err;
 }
 
 static bool fe_same_region(const struct vu_fe_region *a, const struct vu_fe_region *b)
@@ -766,14 +764,14 @@ static int fe_ring_file(struct vu_fe *fe, uint32_t req, unsigned int idx, int fd
 
 	if (fd < 0)
 		v |= VU_VRING_NOFD_MASK;
-	return fe_send(fe, req, &v, sizeof(v), fd >= 0 ? &fd : NULL, fd >= 0 ? 1 : 0);
+	return fe_simple(fe, req, &v, sizeof(v), fd);
 }
 
 static int fe_ring_state(struct vu_fe *fe, uint32_t req, unsigned int idx, unsigned int num)
 {
 	struct vu_vring_state s = { .index = idx, .num = num };
 
-	return fe_send(fe, req, &s, sizeof(s), NULL, 0);
+	return fe_simple(fe, req, &s, sizeof(s), -1);
 }
 
 static int fe_ensure_eventfd(int *fd)
@@ -813,7 +811,7 @@ static int fe_ring_start(struct vu_fe *fe, unsigned int idx)
 	if (!err)
 		err = fe_ring_state(fe, VU_SET_VRING_BASE, idx, r->base);
 	if (!err)
-		err = fe_send(fe, VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0);
+		err = fe_simple(fe, VU_SET_VRING_ADDR, &a, sizeof(a), -1);
 	if (!err)
 		err = fe_ring_file(fe, VU_SET_VRING_KICK, idx, r->kick_fd);
 	if (!err)
@@ -849,12 +847,20 @@ int vu_fe_ring_setup(struct vu_fe *fe, unsigned int idx, unsigned int num,
 
 int vu_fe_ring_stop(struct vu_fe *fe, unsigned int idx, uint16_t *base)
 {
-	struct vu_vring_state s = { .index = idx, .num = 0 }, rep;
+	struct vu_vring_state rep;
+	struct vu_msg *msg;
 	int err;
 
 	if (idx >= VU_FE_MAX_QUEUES)
 		return -EINVAL;
-	err = fe_call(fe, VU_GET_VRING_BASE, &s, sizeof(s), NULL, 0, &rep, sizeof(rep), NULL, 0);
+	msg = malloc(sizeof(*msg));
+	if (!msg)
+		return -ENOMEM;
+	vu_msg_init(msg, VU_GET_VRING_BASE, 0, sizeof(msg->payload.state));
+	msg->payload.state.index = idx;
+	err = fe_transact(fe, msg);
+	memcpy(&rep, &msg->payload.state, sizeof(rep));
+	free(msg);
 	if (err < 0)
 		return err;
 	if (rep.index != idx || rep.num > 0xffff)
@@ -923,25 +929,28 @@ bool vu_fe_ring_started(const struct vu_fe *fe, unsigned int idx)
 
 int vu_fe_get_config(struct vu_fe *fe, uint32_t offset, void *buf, uint32_t len)
 {
-	struct vu_config c, rep;
+	struct vu_msg *msg;
 	int err;
 
 	if (!(fe->pf & (1ull << VU_PF_CONFIG)))
 		return -EOPNOTSUPP;
 	if (len > VU_MAX_CONFIG_SIZE || offset > VU_MAX_CONFIG_SIZE - len)
 		return -EINVAL;
-	memset(&c, 0, sizeof(c));
-	c.offset = offset;
-	c.size = len;
-	err = fe_call(fe, VU_GET_CONFIG, &c, VU_CONFIG_HDR_SIZE + len, NULL, 0,
-		      &rep, VU_CONFIG_HDR_SIZE + len, NULL, 0);
-	if (err < 0)
-		return err;
-	/* A back-end that failed answers with size 0 (caught above as a size mismatch). */
-	if (rep.size != len || rep.offset != offset)
-		return fe_broken(fe, -EPROTO, "GET_CONFIG reply");
-	memcpy(buf, rep.region, len);
-	return 0;
+	msg = malloc(sizeof(*msg));
+	if (!msg)
+		return -ENOMEM;
+	vu_msg_init(msg, VU_GET_CONFIG, 0, VU_CONFIG_HDR_SIZE + len);
+	msg->payload.config.offset = offset;
+	msg->payload.config.size = len;
+	err = fe_transact(fe, msg);
+	/* A back-end that failed answers with size 0: a size mismatch. */
+	if (!err && (msg->hdr.size != VU_CONFIG_HDR_SIZE + len ||
+		     msg->payload.config.size != len || msg->payload.config.offset != offset))
+		err = fe_broken(fe, -EPROTO, "GET_CONFIG reply");
+	if (!err)
+		memcpy(buf, msg->payload.config.region, len);
+	free(msg);
+	return err;
 }
 
 int vu_fe_set_config(struct vu_fe *fe, uint32_t offset, const void *buf, uint32_t len,
@@ -958,7 +967,7 @@ int vu_fe_set_config(struct vu_fe *fe, uint32_t offset, const void *buf, uint32_
 	c.size = len;
 	c.flags = flags;
 	memcpy(c.region, buf, len);
-	return fe_send(fe, VU_SET_CONFIG, &c, VU_CONFIG_HDR_SIZE + len, NULL, 0);
+	return fe_simple(fe, VU_SET_CONFIG, &c, VU_CONFIG_HDR_SIZE + len, -1);
 }
 
 int vu_fe_set_status(struct vu_fe *fe, uint8_t status)
@@ -997,9 +1006,9 @@ int vu_fe_reset_device(struct vu_fe *fe)
 	int err;
 
 	if (fe->pf & (1ull << VU_PF_RESET_DEVICE))
-		err = fe_send(fe, VU_RESET_DEVICE, NULL, 0, NULL, 0);
+		err = fe_simple(fe, VU_RESET_DEVICE, NULL, 0, -1);
 	else
-		err = fe_send(fe, VU_RESET_OWNER, NULL, 0, NULL, 0);
+		err = fe_simple(fe, VU_RESET_OWNER, NULL, 0, -1);
 	if (err < 0)
 		return err;
 	for (i = 0; i < VU_FE_MAX_QUEUES; i++) {
@@ -1021,12 +1030,13 @@ static int fe_send_inflight(struct vu_fe *fe)
 		.queue_size = fe->inflight_qsize,
 	};
 
-	return fe_send(fe, VU_SET_INFLIGHT_FD, &in, sizeof(in), &fe->inflight_fd, 1);
+	return fe_simple(fe, VU_SET_INFLIGHT_FD, &in, sizeof(in), fe->inflight_fd);
 }
 
 int vu_fe_inflight_setup(struct vu_fe *fe, uint16_t num_queues, uint16_t queue_size)
 {
-	struct vu_inflight in = { .num_queues = num_queues, .queue_size = queue_size }, rep;
+	struct vu_inflight rep;
+	struct vu_msg *msg;
 	void *area;
 	int fd, err;
 
@@ -1036,7 +1046,17 @@ int vu_fe_inflight_setup(struct vu_fe *fe, uint16_t num_queues, uint16_t queue_s
 		return fe_send_inflight(fe);
 	if (!num_queues || !queue_size)
 		return -EINVAL;
-	err = fe_call(fe, VU_GET_INFLIGHT_FD, &in, sizeof(in), NULL, 0, &rep, sizeof(rep), &fd, 1);
+	msg = malloc(sizeof(*msg));
+	if (!msg)
+		return -ENOMEM;
+	vu_msg_init(msg, VU_GET_INFLIGHT_FD, 0, sizeof(msg->payload.inflight));
+	msg->payload.inflight.num_queues = num_queues;
+	msg->payload.inflight.queue_size = queue_size;
+	err = fe_transact(fe, msg);
+	memcpy(&rep, &msg->payload.inflight, sizeof(rep));
+	fd = vu_msg_take_fd(msg, 0);
+	vu_msg_close_fds(msg);
+	free(msg);
 	if (err < 0)
 		return err;
 	if (!rep.mmap_size || rep.mmap_size > (1ull << 32) ||
@@ -1072,79 +1092,82 @@ int vu_fe_backend_fd(const struct vu_fe *fe)
 	return fe->backend_fd;
 }
 
-static int fe_channel_fail(struct vu_fe *fe, int err)
+static int fe_channel_serve(struct vu_fe *fe, const struct vu_msg *msg)
 {
-	vk_dbg("vu-fe: back-end channel: %s", strerror(-err));
-	fe_close(&fe->backend_fd);
-	return err;
+	const struct vu_fe_ops *ops = fe->ops;
+	unsigned int idx = msg->payload.state.index;
+	uint64_t one = 1;
+
+	switch (msg->hdr.request) {
+	case VU_BACKEND_CONFIG_CHANGE_MSG:
+		return ops && ops->config_change ? ops->config_change(fe->opaque, fe) : 0;
+	case VU_BACKEND_VRING_ERR:
+		return ops && ops->vring_err ? ops->vring_err(fe->opaque, fe, idx) : 0;
+	case VU_BACKEND_VRING_CALL:
+		if (ops && ops->vring_call)
+			return ops->vring_call(fe->opaque, fe, idx);
+		if (fe->rings[idx].call_fd < 0)
+			return -EINVAL;
+		if (write(fe->rings[idx].call_fd, &one, sizeof(one)) != sizeof(one) && errno != EAGAIN)
+			return -errno;
+		return 0;
+	default:
+		vk_dbg("vu-fe: back-end channel request %s not supported",
+		       vu_backend_req_name(msg->hdr.request));
+		return -EOPNOTSUPP;
+	}
 }
 
 int vu_fe_backend_channel_process(struct vu_fe *fe)
 {
-	struct vu_fe_xfer_msg msg;
-	const struct vu_fe_ops *ops = fe->ops;
-	struct vu_vring_state s;
-	uint64_t ack;
-	int err, res = 0;
+	struct vu_msg_ctx ctx = {
+		.dir = VU_DIR_BACKEND_REQUEST, .protocol_features = fe->pf,
+		.num_queues = VU_FE_MAX_QUEUES,
+	};
+	struct pollfd p = { .fd = fe->backend_fd, .events = POLLIN };
+	struct vu_msg *msg;
+	uint32_t req, flags;
+	int err, res;
 
 	if (fe->backend_fd < 0)
 		return -ENOTCONN;
-	err = vu_fe_xfer_recv(fe->backend_fd, &msg, 0);
-	if (err == -ETIMEDOUT)
+	if (poll(&p, 1, 0) <= 0)
 		return 0;
+	msg = malloc(sizeof(*msg));
+	if (!msg)
+		return -ENOMEM;
+	err = vu_msg_read(fe->backend_fd, msg, (int)fe->timeout_ms, -1);
 	if (err < 0)
-		return fe_channel_fail(fe, err);
-	if ((msg.hdr.flags & VU_VERSION_MASK) != VU_VERSION || (msg.hdr.flags & VU_FLAG_REPLY)) {
-		vu_fe_xfer_close_fds(&msg);
-		return fe_channel_fail(fe, -EPROTO);
+		goto fail;
+	req = msg->hdr.request;
+	flags = msg->hdr.flags;
+	if (flags & VU_FLAG_REPLY) {
+		/* we never asked anything on this channel: the stream is out of step */
+		vu_msg_close_fds(msg);
+		err = -EPROTO;
+		goto fail;
 	}
-	/* No request we serve carries fds. */
-	vu_fe_xfer_close_fds(&msg);
-	switch (msg.hdr.request) {
-	case VU_BACKEND_CONFIG_CHANGE_MSG:
-		if (msg.hdr.size != 0) {
-			res = -EINVAL;
-			break;
-		}
-		res = ops && ops->config_change ? ops->config_change(fe->opaque, fe) : 0;
-		break;
-	case VU_BACKEND_VRING_CALL:
-	case VU_BACKEND_VRING_ERR:
-		if (msg.hdr.size != sizeof(s)) {
-			res = -EINVAL;
-			break;
-		}
-		memcpy(&s, msg.payload, sizeof(s));
-		if (s.index >= VU_FE_MAX_QUEUES) {
-			res = -EINVAL;
-			break;
-		}
-		if (msg.hdr.request == VU_BACKEND_VRING_ERR) {
-			res = ops && ops->vring_err ? ops->vring_err(fe->opaque, fe, s.index) : 0;
-		} else if (ops && ops->vring_call) {
-			res = ops->vring_call(fe->opaque, fe, s.index);
-		} else if (fe->rings[s.index].call_fd >= 0) {
-			uint64_t one = 1;
-
-			res = write(fe->rings[s.index].call_fd, &one, sizeof(one)) == sizeof(one) ||
-			      errno == EAGAIN ? 0 : -errno;
-		} else {
-			res = -EINVAL;
-		}
-		break;
-	default:
-		vk_dbg("vu-fe: back-end channel request %u not supported", msg.hdr.request);
-		res = -EOPNOTSUPP;
-		break;
+	res = vu_msg_validate(msg, &ctx);
+	if (!res) {
+		res = fe_channel_serve(fe, msg);
+		vu_msg_close_fds(msg);   /* no request we serve keeps an fd */
+	} else {
+		vk_dbg("vu-fe: bad back-end request %s: %s", vu_backend_req_name(req), strerror(-res));
 	}
-	if (msg.hdr.flags & VU_FLAG_NEED_REPLY) {
-		ack = res < 0 ? (uint64_t)-res : 0;
-		err = vu_fe_xfer_send(fe->backend_fd, msg.hdr.request, VU_FLAG_REPLY, &ack,
-				      sizeof(ack), NULL, 0);
+	if (flags & VU_FLAG_NEED_REPLY) {
+		vu_msg_init(msg, req, VU_FLAG_REPLY, 0);
+		vu_msg_set_u64(msg, res < 0 ? (uint64_t)-res : 0);
+		err = vu_msg_send_timeout(fe->backend_fd, msg, (int)fe->timeout_ms);
 		if (err < 0)
-			return fe_channel_fail(fe, err);
+			goto fail;
 	}
+	free(msg);
 	return 1;
+fail:
+	free(msg);
+	vk_dbg("vu-fe: back-end channel: %s", strerror(-err));
+	fe_close(&fe->backend_fd);
+	return err;
 }
 
 /* ------------------------------------------------------------ reconnect */
@@ -1214,27 +1237,4 @@ int vu_fe_reconnect(struct vu_fe *fe, int fd, unsigned int attempts, unsigned in
 			return err;
 	}
 	return 0;
-}
-
-const char *vu_fe_request_name(uint32_t req)
-{
-	static const char *const names[VU_REQUEST_MAX] = {
-		[VU_GET_FEATURES] = "GET_FEATURES", [VU_SET_FEATURES] = "SET_FEATURES",
-		[VU_SET_OWNER] = "SET_OWNER", [VU_RESET_OWNER] = "RESET_OWNER",
-		[VU_SET_MEM_TABLE] = "SET_MEM_TABLE", [VU_SET_VRING_NUM] = "SET_VRING_NUM",
-		[VU_SET_VRING_ADDR] = "SET_VRING_ADDR", [VU_SET_VRING_BASE] = "SET_VRING_BASE",
-		[VU_GET_VRING_BASE] = "GET_VRING_BASE", [VU_SET_VRING_KICK] = "SET_VRING_KICK",
-		[VU_SET_VRING_CALL] = "SET_VRING_CALL", [VU_SET_VRING_ERR] = "SET_VRING_ERR",
-		[VU_GET_PROTOCOL_FEATURES] = "GET_PROTOCOL_FEATURES",
-		[VU_SET_PROTOCOL_FEATURES] = "SET_PROTOCOL_FEATURES",
-		[VU_GET_QUEUE_NUM] = "GET_QUEUE_NUM", [VU_SET_VRING_ENABLE] = "SET_VRING_ENABLE",
-		[VU_SET_BACKEND_REQ_FD] = "SET_BACKEND_REQ_FD", [VU_GET_CONFIG] = "GET_CONFIG",
-		[VU_SET_CONFIG] = "SET_CONFIG", [VU_GET_INFLIGHT_FD] = "GET_INFLIGHT_FD",
-		[VU_SET_INFLIGHT_FD] = "SET_INFLIGHT_FD", [VU_RESET_DEVICE] = "RESET_DEVICE",
-		[VU_GET_MAX_MEM_SLOTS] = "GET_MAX_MEM_SLOTS", [VU_ADD_MEM_REG] = "ADD_MEM_REG",
-		[VU_REM_MEM_REG] = "REM_MEM_REG", [VU_SET_STATUS] = "SET_STATUS",
-		[VU_GET_STATUS] = "GET_STATUS",
-	};
-
-	return req < VU_REQUEST_MAX && names[req] ? names[req] : "?";
 }

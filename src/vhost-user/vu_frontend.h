@@ -222,7 +222,5 @@ VK_EXPORT int vu_fe_backend_channel_process(struct vu_fe *fe);
 VK_EXPORT int vu_fe_reconnect(struct vu_fe *fe, int fd, unsigned int attempts,
 			      unsigned int interval_ms);
 
-/* Name of a request (for logs). */
-VK_EXPORT const char *vu_fe_request_name(uint32_t req);
 
 #endif

@@ -188,6 +188,7 @@ struct vu_inflight {
 	uint64_t mmap_offset;
 	uint16_t num_queues;
 	uint16_t queue_size;
+	uint32_t padding;   /* QEMU's struct is not packed: 24 bytes on the wire */
 } __attribute__((packed));
 
 struct vu_iotlb {
@@ -196,6 +197,7 @@ struct vu_iotlb {
 	uint64_t uaddr;
 	uint8_t perm;
 	uint8_t type;
+	uint8_t padding[6]; /* struct vhost_iotlb_msg is not packed: 32 bytes */
 } __attribute__((packed));
 
 struct vu_device_state_transfer {
@@ -219,6 +221,11 @@ struct vu_hdr {
 	uint32_t size;
 } __attribute__((packed));
 #define VU_HDR_SIZE 12u
+
+/* Wire sizes (checked at build time in vu_msg.c). */
+#define VU_REGION_SIZE       32u  /* struct vu_mem_region */
+#define VU_REGION_XEN_SIZE   40u  /* ... followed by struct vu_xen_mmap (XEN_MMAP) */
+#define VU_MEM_TABLE_HDR     8u   /* nregions + padding */
 
 /* Largest payload we accept (a full SET_MEM_TABLE with Xen descriptions, config). */
 #define VU_MAX_PAYLOAD 4096u

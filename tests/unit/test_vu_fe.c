@@ -20,7 +20,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "vhost-user/vu_fe_xfer.h"
+#include "vhost-user/vu_msg.h"
 #include "vhost-user/vu_frontend.h"
 #include "vu_fe_mock.h"
 
@@ -200,7 +200,7 @@ static void test_mem_table(void **state)
 	assert_true(i >= 0);
 	e = &c->m.log[i];
 	assert_int_equal(e->nfds, 2);
-	assert_int_equal(e->size, 8 + 8 * 32);
+	assert_int_equal(e->size, 8 + 2 * 32);
 	memcpy(&n, e->payload, 4);
 	assert_int_equal(n, 2);
 	check_region(e->payload + 8, 0, 1 << 20, (uintptr_t)gm.r[0].host);
@@ -279,7 +279,7 @@ static void test_xen_regions(void **state)
 	close(r.fd);
 	i = mock_find(&c->m, VU_SET_MEM_TABLE, 0);
 	assert_true(i >= 0);
-	assert_int_equal(c->m.log[i].size, 8 + 8 * sizeof(struct vu_mem_region_xen));
+	assert_int_equal(c->m.log[i].size, 8 + 1 * sizeof(struct vu_mem_region_xen));
 	memcpy(&n, c->m.log[i].payload, 4);
 	assert_int_equal(n, 1);
 	memcpy(&w, c->m.log[i].payload + 8, sizeof(w));
@@ -385,18 +385,18 @@ static void test_config_status_reset_inflight(void **state)
 
 static void backend_send(int fd, uint32_t req, uint32_t flags, const void *p, uint32_t size)
 {
-	assert_int_equal(vu_fe_xfer_send(fd, req, flags, p, size, NULL, 0), 0);
+	assert_int_equal(mock_send(fd, req, flags, p, size, NULL, 0), 0);
 }
 
 static uint64_t backend_ack(int fd, uint32_t req)
 {
-	struct vu_fe_xfer_msg msg;
-	uint64_t ack;
+	struct vu_msg_ctx ctx = { .dir = VU_DIR_BACKEND_REPLY, .reply_to = req };
+	struct vu_msg msg;
 
-	assert_int_equal(vu_fe_xfer_recv(fd, &msg, 2000), 0);
-	assert_int_equal(vu_fe_xfer_check_reply(&msg, req, 8, 0), 0);
-	memcpy(&ack, msg.payload, 8);
-	return ack;
+	assert_int_equal(vu_msg_read(fd, &msg, 2000, -1), 0);
+	assert_int_equal(vu_msg_validate(&msg, &ctx), 0);
+	assert_int_equal(msg.hdr.size, 8);
+	return msg.payload.u64;
 }
 
 static void test_backend_channel(void **state)
@@ -442,7 +442,7 @@ static void test_backend_channel(void **state)
 	assert_int_equal(c->config_changes, 2);
 	/* an unknown request with an fd: refused, fd closed */
 	efd = eventfd(0, EFD_CLOEXEC);
-	assert_int_equal(vu_fe_xfer_send(bfd, VU_BACKEND_VRING_HOST_NOTIFIER_MSG, VU_FLAG_NEED_REPLY,
+	assert_int_equal(mock_send(bfd, VU_BACKEND_VRING_HOST_NOTIFIER_MSG, VU_FLAG_NEED_REPLY,
 					 &st, sizeof(st), &efd, 1), 0);
 	close(efd);
 	assert_int_equal(vu_fe_backend_channel_process(c->fe), 1);
@@ -478,27 +478,27 @@ struct fault_case {
 };
 
 static const struct fault_case fault_cases[] = {
-	{ VU_GET_FEATURES, MOCK_BAD_REQ, -EPROTO, false },
+	{ VU_GET_FEATURES, MOCK_BAD_REQ, -EBADMSG, false },
 	{ VU_GET_FEATURES, MOCK_BAD_SIZE, -EBADMSG, false },
-	{ VU_GET_FEATURES, MOCK_NO_REPLY_FLAG, -EPROTO, false },
+	{ VU_GET_FEATURES, MOCK_NO_REPLY_FLAG, -EBADMSG, false },
 	{ VU_GET_FEATURES, MOCK_BAD_VERSION, -EPROTO, false },
 	{ VU_GET_FEATURES, MOCK_EXTRA_FD, -EBADMSG, false },
 	{ VU_GET_FEATURES, MOCK_CLOSE, -ECONNRESET, false },
 	{ VU_GET_FEATURES, MOCK_HUGE, -EMSGSIZE, false },
-	{ VU_GET_FEATURES, MOCK_TRUNCATED, -ECONNRESET, false },
+	{ VU_GET_FEATURES, MOCK_TRUNCATED, -EPROTO, false },
 	{ VU_GET_FEATURES, MOCK_SILENT, -ETIMEDOUT, false },
-	{ VU_GET_FEATURES, MOCK_SHORT_PAYLOAD, -ECONNRESET, false },
+	{ VU_GET_FEATURES, MOCK_SHORT_PAYLOAD, -EPROTO, false },
 	{ VU_GET_PROTOCOL_FEATURES, MOCK_BAD_SIZE, -EBADMSG, false },
 	{ VU_GET_PROTOCOL_FEATURES, MOCK_EXTRA_FD, -EBADMSG, false },
 	{ VU_SET_PROTOCOL_FEATURES, MOCK_CLOSE, 0, false },
-	{ VU_GET_QUEUE_NUM, MOCK_BAD_REQ, -EPROTO, false },
+	{ VU_GET_QUEUE_NUM, MOCK_BAD_REQ, -EBADMSG, false },
 	{ VU_GET_MAX_MEM_SLOTS, MOCK_CLOSE, -ECONNRESET, false },
 	{ VU_SET_BACKEND_REQ_FD, MOCK_BAD_SIZE, -EBADMSG, false },
 	{ VU_SET_OWNER, MOCK_NACK, -EIO, true },
 	{ VU_SET_OWNER, MOCK_EXTRA_FD, -EBADMSG, false },
 	{ VU_SET_OWNER, MOCK_SILENT, -ETIMEDOUT, false },
-	{ VU_SET_FEATURES, MOCK_BAD_REQ, -EPROTO, false },
-	{ VU_SET_FEATURES, MOCK_TRUNCATED, -ECONNRESET, false },
+	{ VU_SET_FEATURES, MOCK_BAD_REQ, -EBADMSG, false },
+	{ VU_SET_FEATURES, MOCK_TRUNCATED, -EPROTO, false },
 };
 
 static void test_hostile_negotiation(void **state)
@@ -540,7 +540,7 @@ static void test_hostile_later(void **state)
 		{ VU_GET_VRING_BASE, MOCK_EXTRA_FD, -EBADMSG, false },
 		{ VU_GET_CONFIG, MOCK_BAD_SIZE, -EBADMSG, false },
 		{ VU_GET_STATUS, MOCK_HUGE, -EMSGSIZE, false },
-		{ VU_GET_INFLIGHT_FD, MOCK_BAD_REQ, -EPROTO, false },
+		{ VU_GET_INFLIGHT_FD, MOCK_BAD_REQ, -EBADMSG, false },
 		{ VU_SET_VRING_KICK, MOCK_NACK, -EIO, true },
 	};
 	unsigned int i;

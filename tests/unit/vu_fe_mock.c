@@ -10,7 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "vhost-user/vu_fe_xfer.h"
+#include "vhost-user/vu_msg.h"
 #include "vu_fe_mock.h"
 
 void mock_init(struct mock_be *m)
@@ -47,6 +47,26 @@ int mock_count_fds(void)
 	return n - 1; /* the DIR's own fd */
 }
 
+int mock_send(int sock, uint32_t req, uint32_t flags, const void *p, uint32_t size,
+	      const int *fds, unsigned int nfds)
+{
+	struct vu_msg *msg = malloc(sizeof(*msg));
+	unsigned int i;
+	int err;
+
+	if (!msg)
+		return -ENOMEM;
+	vu_msg_init(msg, req, 0, size);
+	msg->hdr.flags = flags | (flags & VU_VERSION_MASK ? 0 : VU_VERSION);
+	if (size)
+		memcpy(msg->payload.raw, p, size);
+	for (i = 0; i < nfds; i++)
+		vu_msg_add_fd(msg, fds[i]);
+	err = vu_msg_send(sock, msg);
+	free(msg);
+	return err;
+}
+
 static void mock_setfd(int *slot, int fd)
 {
 	if (*slot >= 0)
@@ -54,7 +74,7 @@ static void mock_setfd(int *slot, int fd)
 	*slot = fd;
 }
 
-static void mock_reply(struct mock_be *m, const struct vu_fe_xfer_msg *req, const void *p,
+static void mock_reply(struct mock_be *m, const struct vu_msg *req, const void *p,
 		       uint32_t size, int fd, bool faulty)
 {
 	uint32_t flags = VU_FLAG_REPLY, r = req->hdr.request;
@@ -75,7 +95,7 @@ static void mock_reply(struct mock_be *m, const struct vu_fe_xfer_msg *req, cons
 			flags = 0;
 			break;
 		case MOCK_BAD_VERSION:
-			vu_fe_xfer_send(m->sock, r, flags | 0x2, buf, size, fds, nfds);
+			mock_send(m->sock, r, flags | 0x2, buf, size, fds, nfds);
 			return;
 		case MOCK_EXTRA_FD:
 			fds[nfds++] = m->sock;  /* any fd will do: it is dup'ed in transit */
@@ -109,7 +129,7 @@ static void mock_reply(struct mock_be *m, const struct vu_fe_xfer_msg *req, cons
 			break;
 		}
 	}
-	vu_fe_xfer_send(m->sock, r, VU_VERSION | flags, buf, size, fds, nfds);
+	mock_send(m->sock, r, VU_VERSION | flags, buf, size, fds, nfds);
 }
 
 static bool mock_has_reply(uint32_t req)
@@ -124,7 +144,7 @@ static bool mock_has_reply(uint32_t req)
 	}
 }
 
-static void mock_handle(struct mock_be *m, struct vu_fe_xfer_msg *msg)
+static void mock_handle(struct mock_be *m, struct vu_msg *msg)
 {
 	uint32_t req = msg->hdr.request;
 	struct mock_entry *e;
@@ -142,7 +162,7 @@ static void mock_handle(struct mock_be *m, struct vu_fe_xfer_msg *msg)
 		e->flags = msg->hdr.flags;
 		e->size = msg->hdr.size;
 		e->nfds = msg->nfds;
-		memcpy(e->payload, msg->payload, msg->hdr.size < sizeof(e->payload) ?
+		memcpy(e->payload, msg->payload.raw, msg->hdr.size < sizeof(e->payload) ?
 		       msg->hdr.size : sizeof(e->payload));
 	}
 	if (req < VU_REQUEST_MAX) {
@@ -151,13 +171,13 @@ static void mock_handle(struct mock_be *m, struct vu_fe_xfer_msg *msg)
 		m->seen[req]++;
 	}
 	if (faulty && m->fault == MOCK_CLOSE) {
-		vu_fe_xfer_close_fds(msg);
+		vu_msg_close_fds(msg);
 		m->stop = true;
 		return;
 	}
 	if (msg->hdr.size >= 8)
-		memcpy(&u64, msg->payload, 8);
-	memcpy(&st, msg->payload, sizeof(st));
+		memcpy(&u64, msg->payload.raw, 8);
+	memcpy(&st, msg->payload.raw, sizeof(st));
 
 	switch (req) {
 	case VU_GET_FEATURES:
@@ -184,19 +204,15 @@ static void mock_handle(struct mock_be *m, struct vu_fe_xfer_msg *msg)
 		break;
 	case VU_SET_BACKEND_REQ_FD:
 		if (msg->nfds == 1) {
-			mock_setfd(&m->backend_fd, msg->fds[0]);
-			msg->nfds = 0;
+			mock_setfd(&m->backend_fd, vu_msg_take_fd(msg, 0));
 		}
 		break;
 	case VU_SET_MEM_TABLE:
 	case VU_ADD_MEM_REG:
 		for (i = 0; i < msg->nfds; i++) {
 			if (m->nmem_fd < 16)
-				m->mem_fd[m->nmem_fd++] = msg->fds[i];
-			else
-				close(msg->fds[i]);
+				m->mem_fd[m->nmem_fd++] = vu_msg_take_fd(msg, i);
 		}
-		msg->nfds = 0;
 		break;
 	case VU_SET_VRING_BASE:
 		if (st.index < 64)
@@ -214,14 +230,13 @@ static void mock_handle(struct mock_be *m, struct vu_fe_xfer_msg *msg)
 	case VU_SET_VRING_CALL:
 		if (msg->nfds == 1 && (u64 & 0xff) < 64) {
 			mock_setfd(req == VU_SET_VRING_KICK ? &m->kick_fd[u64 & 0xff] :
-				   &m->call_fd[u64 & 0xff], msg->fds[0]);
-			msg->nfds = 0;
+				   &m->call_fd[u64 & 0xff], vu_msg_take_fd(msg, 0));
 		}
 		break;
 	case VU_GET_CONFIG: {
 		struct vu_config c;
 
-		memcpy(&c, msg->payload, msg->hdr.size < sizeof(c) ? msg->hdr.size : sizeof(c));
+		memcpy(&c, msg->payload.raw, msg->hdr.size < sizeof(c) ? msg->hdr.size : sizeof(c));
 		if (c.offset + c.size <= VU_MAX_CONFIG_SIZE)
 			memcpy(c.region, m->config + c.offset, c.size);
 		memcpy(rep, &c, msg->hdr.size);
@@ -231,7 +246,7 @@ static void mock_handle(struct mock_be *m, struct vu_fe_xfer_msg *msg)
 	case VU_SET_CONFIG: {
 		struct vu_config c;
 
-		memcpy(&c, msg->payload, msg->hdr.size < sizeof(c) ? msg->hdr.size : sizeof(c));
+		memcpy(&c, msg->payload.raw, msg->hdr.size < sizeof(c) ? msg->hdr.size : sizeof(c));
 		if (c.offset + c.size <= VU_MAX_CONFIG_SIZE)
 			memcpy(m->config + c.offset, c.region, c.size);
 		break;
@@ -247,7 +262,7 @@ static void mock_handle(struct mock_be *m, struct vu_fe_xfer_msg *msg)
 	case VU_GET_INFLIGHT_FD: {
 		struct vu_inflight in;
 
-		memcpy(&in, msg->payload, sizeof(in));
+		memcpy(&in, msg->payload.raw, sizeof(in));
 		in.mmap_size = 4096;
 		in.mmap_offset = 0;
 		if (m->inflight_fd < 0) {
@@ -261,14 +276,13 @@ static void mock_handle(struct mock_be *m, struct vu_fe_xfer_msg *msg)
 	}
 	case VU_SET_INFLIGHT_FD:
 		if (msg->nfds == 1) {
-			mock_setfd(&m->inflight_fd, msg->fds[0]);
-			msg->nfds = 0;
+			mock_setfd(&m->inflight_fd, vu_msg_take_fd(msg, 0));
 		}
 		break;
 	default:
 		break;
 	}
-	vu_fe_xfer_close_fds(msg);
+	vu_msg_close_fds(msg);
 	if (faulty && m->fault == MOCK_SILENT)
 		return;
 	if (mock_has_reply(req)) {
@@ -284,11 +298,11 @@ static void mock_handle(struct mock_be *m, struct vu_fe_xfer_msg *msg)
 
 void mock_serve(struct mock_be *m, int sock)
 {
-	struct vu_fe_xfer_msg *msg = calloc(1, sizeof(*msg));
+	struct vu_msg *msg = calloc(1, sizeof(*msg));
 
 	m->sock = sock;
 	while (msg && !m->stop) {
-		int err = vu_fe_xfer_recv(m->sock, msg, 20000);
+		int err = vu_msg_read(m->sock, msg, 20000, -1);
 
 		if (err < 0)
 			break;
