@@ -224,12 +224,29 @@ uint64_t gmem_generation(struct gmem *m)
 	return __atomic_load_n(&m->generation, __ATOMIC_ACQUIRE);
 }
 
+static void log_table(const struct gmem_table *t)
+{
+	unsigned int i;
+
+	if (vk_log_get_level() < VK_LOG_DEBUG)
+		return;
+	vk_dbg("gmem: memory table generation %" PRIu64 ": %u regions", t->generation, t->nregions);
+	for (i = 0; i < t->nregions; i++) {
+		const struct gmem_region *r = &t->regions[i];
+
+		vk_dbg("gmem:   gpa 0x%" PRIx64 "-0x%" PRIx64 " uva 0x%" PRIx64 " offset 0x%" PRIx64
+		       " xen 0x%x host %p", r->gpa, r->gpa + r->size - 1, r->uva, r->mmap_offset,
+		       r->xen_flags, (void *)r->host);
+	}
+}
+
 /* Called with write_lock held; consumes the caller's reference to @nt. */
 static void publish(struct gmem *m, struct gmem_table *nt)
 {
 	struct gmem_table *old;
 
 	nt->generation = m->generation + 1;
+	log_table(nt);
 	pthread_mutex_lock(&m->cur_lock);
 	old = m->cur;
 	m->cur = nt;
