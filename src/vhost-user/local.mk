@@ -2,7 +2,11 @@
 libvhost_core_la_SOURCES += \
 	src/vhost-user/vu_proto.h \
 	src/vhost-user/vu_msg.h \
-	src/vhost-user/vu_msg.c
+	src/vhost-user/vu_msg.c \
+	src/vhost-user/vu_backend.h \
+	src/vhost-user/vu_backend.c \
+	src/vhost-user/vu_inflight.h \
+	src/vhost-user/vu_inflight.c
 
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_vu_msg
