@@ -30,7 +30,8 @@ VK_EXPORT void vk_log_set_sink(vk_log_sink_fn fn, void *opaque);
 
 VK_EXPORT void vk_log(enum vk_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-VK_EXPORT void vk_vlog(enum vk_log_level level, const char *fmt, va_list ap);
+VK_EXPORT void vk_vlog(enum vk_log_level level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 
 #define vk_err(...)   vk_log(VK_LOG_ERR, __VA_ARGS__)
 #define vk_warn(...)  vk_log(VK_LOG_WARN, __VA_ARGS__)

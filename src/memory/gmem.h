@@ -71,12 +71,18 @@ VK_EXPORT struct gmem *gmem_new(void);
 VK_EXPORT void gmem_free(struct gmem *m);
 
 /*
- * Writers (the vhost-user control thread).  Every fd passed in is owned by
- * the call from then on: stored in the new table, or closed on error.  On
- * error the current table is left unchanged.  Returns 0 or -errno:
- * -EINVAL overlapping/zero-size/overflowing regions, -E2BIG too many,
- * -EFAULT an fd that cannot be mapped or too short for offset+size,
- * -ENOENT no such region (remove).
+ * Writers (the vhost-user control thread; concurrent writers are
+ * serialised).  Every fd passed in is owned by the call from then on: kept
+ * by the mapping or closed, exactly once, on success and on every error;
+ * gmem_set_table() sets each fds[i] to -1 as it takes it, so on return the
+ * caller's array holds only -1 (the fds must be distinct, as SCM_RIGHTS
+ * delivers them).  On error the current table is left unchanged.  Every
+ * successful change publishes a new table with the next generation.
+ * Returns 0 or -errno:
+ * -EINVAL overlapping (gpa or uva)/zero-size/overflowing regions,
+ * -E2BIG too many, -EFAULT an fd that cannot be mapped or too short for
+ * offset+size, -EOPNOTSUPP xen_flags this build cannot map,
+ * -ENOENT no such region (remove), -ENOMEM.
  */
 VK_EXPORT int gmem_set_table(struct gmem *m, const struct gmem_region_desc *d,
 			     int *fds, unsigned int n);
@@ -85,7 +91,12 @@ VK_EXPORT int gmem_add_region(struct gmem *m, const struct gmem_region_desc *d, 
 VK_EXPORT int gmem_remove_region(struct gmem *m, const struct gmem_region_desc *d);
 VK_EXPORT void gmem_clear(struct gmem *m);
 
-/* Readers.  gmem_get never returns NULL (an empty table when none is set). */
+/*
+ * Readers.  gmem_get never returns NULL (an empty table when none is set);
+ * it is safe against concurrent writers (it takes a short mutex only to load
+ * the pointer and its reference).  The snapshot and all its mappings stay
+ * valid until the matching gmem_put, even across gmem_free.
+ */
 VK_EXPORT struct gmem_table *gmem_get(struct gmem *m);
 VK_EXPORT void gmem_put(struct gmem_table *t);
 /* Cheap staleness check for a held snapshot. */
@@ -104,7 +115,10 @@ VK_EXPORT void *gmem_gpa_to_host(const struct gmem_table *t, uint64_t gpa, uint6
  */
 VK_EXPORT int gmem_gpa_to_iov(const struct gmem_table *t, uint64_t gpa, uint64_t len,
 			      struct iovec *iov, unsigned int max);
-/* Front-end user address -> gpa for a range inside one region; 0 or -EFAULT. */
+/*
+ * Front-end user address -> gpa for a range inside one region; 0 or -EFAULT.
+ * uva lookups are a linear scan: meant for the control path (ring addresses).
+ */
 VK_EXPORT int gmem_uva_to_gpa(const struct gmem_table *t, uint64_t uva, uint64_t len,
 			      uint64_t *gpa);
 /* Front-end user address -> host address (ring addresses), or NULL. */

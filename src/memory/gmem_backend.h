@@ -20,9 +20,16 @@ struct gmem_map {
 	void *priv;           /* backend data (Xen) */
 };
 
-/* Map @d from @fd (ownership passes to the map, also on error: closed). */
+/*
+ * Map @d from @fd.  @fd is consumed on every path: kept in the map (closed by
+ * gmem_backend_unmap) or closed before returning (the mmap path closes it
+ * right after mmap; an error closes it).  On success *out is a new map
+ * (calloc'ed) with refcnt 1; on error *out is NULL.  Returns 0 or -errno:
+ * -EFAULT unmappable fd / file too short, -EINVAL bad sizes,
+ * -EOPNOTSUPP Xen flags this build cannot map, -ENOMEM.
+ */
 int gmem_backend_map(const struct gmem_region_desc *d, int fd, struct gmem_map **out);
-/* Unmap and close; called when the last table holding it is freed. */
+/* Unmap, close map->fd if still open, free @map; at its last unref. */
 void gmem_backend_unmap(struct gmem_map *map);
 
 /* The plain mmap path, shared by both backends. */

@@ -1,1 +1,33 @@
-# src/memory
+# src/memory: guest memory region tables and address translation
+libvhost_core_la_SOURCES += \
+	src/memory/gmem.h \
+	src/memory/gmem_backend.h \
+	src/memory/gmem.c \
+	src/memory/gmem_mmap.c
+
+# Exactly one region backend (gmem_backend.h).
+if ENABLE_XEN
+libvhost_core_la_SOURCES += src/memory/gmem_xen.c
+libvhost_core_la_CFLAGS += $(XEN_CFLAGS)
+libvhost_core_la_LIBADD += $(XEN_LIBS)
+else
+libvhost_core_la_SOURCES += src/memory/gmem_mmap_backend.c
+endif
+
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_gmem
+TESTS += tests/unit/test_gmem
+tests_unit_test_gmem_SOURCES = tests/unit/test_gmem.c
+tests_unit_test_gmem_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_gmem_LDADD = $(TEST_LIBS)
+endif
+
+# close() and mmap() wrapped: counts every close, injects mmap failures.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_gmem_fds
+TESTS += tests/unit/test_gmem_fds
+tests_unit_test_gmem_fds_SOURCES = tests/unit/test_gmem_fds.c
+tests_unit_test_gmem_fds_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_gmem_fds_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=close -Wl,--wrap=mmap
+tests_unit_test_gmem_fds_LDADD = $(TEST_LIBS)
+endif

@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: MIT
+/*
+ * gmem_mmap.c - map one region by mmap of the front-end's fd
+ *
+ * fd ownership: the fd is closed as soon as the mmap exists (a MAP_SHARED
+ * mapping keeps the file alive by itself), so a map holds no fd and a table
+ * of 509 regions does not hold 509 descriptors.  On every error the fd is
+ * closed before returning: each fd is closed exactly once, here.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "memory/gmem_backend.h"
+
+int gmem_mmap_region(const struct gmem_region_desc *d, int fd, struct gmem_map **out)
+{
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t end, rem, off, len;
+	struct gmem_map *map;
+	struct stat st;
+	void *base;
+	int ret;
+
+	*out = NULL;
+	if (fd < 0) {
+		vk_err("gmem: region gpa 0x%" PRIx64 " comes without an fd", d->gpa);
+		return -EFAULT;
+	}
+	if (fstat(fd, &st) < 0) {
+		ret = -errno;
+		vk_err("gmem: region gpa 0x%" PRIx64 ": fstat of its fd failed: %s",
+		       d->gpa, strerror(-ret));
+		ret = -EFAULT;
+		goto err;
+	}
+	if (d->size == 0 || vk_add_overflow_u64(d->mmap_offset, d->size, &end)) {
+		vk_err("gmem: region gpa 0x%" PRIx64 ": bad size 0x%" PRIx64 " / mmap_offset 0x%" PRIx64,
+		       d->gpa, d->size, d->mmap_offset);
+		ret = -EINVAL;
+		goto err;
+	}
+	/* A region reaching past the end of its file would SIGBUS on access. */
+	if (S_ISREG(st.st_mode) && end > (uint64_t)st.st_size) {
+		vk_err("gmem: region gpa 0x%" PRIx64 ": mmap_offset 0x%" PRIx64 " + size 0x%" PRIx64
+		       " reaches past the end of its file (0x%" PRIx64 " bytes)",
+		       d->gpa, d->mmap_offset, d->size, (uint64_t)st.st_size);
+		ret = -EFAULT;
+		goto err;
+	}
+	/* mmap wants a page-aligned offset: map from below and skip the rest. */
+	rem = d->mmap_offset & (page - 1);
+	off = d->mmap_offset - rem;
+	if (vk_add_overflow_u64(d->size, rem, &len) || len > SIZE_MAX || off > INT64_MAX) {
+		vk_err("gmem: region gpa 0x%" PRIx64 ": size 0x%" PRIx64 " / mmap_offset 0x%" PRIx64
+		       " cannot be mapped", d->gpa, d->size, d->mmap_offset);
+		ret = -EINVAL;
+		goto err;
+	}
+	map = calloc(1, sizeof(*map));
+	if (!map) {
+		ret = -ENOMEM;
+		goto err;
+	}
+	base = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
+		    fd, (off_t)off);
+	if (base == MAP_FAILED) {
+		ret = -errno;
+		vk_err("gmem: region gpa 0x%" PRIx64 " size 0x%" PRIx64 ": mmap of its fd at offset 0x%"
+		       PRIx64 " failed: %s", d->gpa, d->size, off, strerror(-ret));
+		free(map);
+		ret = -EFAULT;
+		goto err;
+	}
+	close(fd);
+	map->refcnt = 1;
+	map->fd = -1;
+	map->base = base;
+	map->len = (size_t)len;
+	map->host = (uint8_t *)base + rem;
+	*out = map;
+	return 0;
+err:
+	close(fd);
+	return ret;
+}
+
+void gmem_munmap_region(struct gmem_map *map)
+{
+	if (!map)
+		return;
+	if (map->base)
+		munmap(map->base, map->len);
+	if (map->fd >= 0)
+		close(map->fd);
+	free(map);
+}
