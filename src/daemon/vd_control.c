@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -35,8 +36,20 @@ static int vd_ctl_add(struct vd_dev *dev, int fd, enum vd_ev_type t)
 	return epoll_ctl(dev->ctl_epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
+static int64_t vd_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void vd_session_begin(struct vd_dev *dev, int fd)
 {
+	/* A front-end that never sends its first message is dropped too. */
+	dev->first_msg_deadline = dev->cfg.msg_timeout_ms < 0 ? -1 :
+		vd_now_ms() + (dev->cfg.msg_timeout_ms ? dev->cfg.msg_timeout_ms :
+			       VU_DEV_MSG_TIMEOUT_MS);
 	vd_lock_all(dev);
 	vu_dev_attach(dev->vu, fd);
 	vd_unlock_all(dev);
@@ -73,6 +86,7 @@ static bool vd_session_message(struct vd_dev *dev)
 
 	if (ret)
 		return false;
+	dev->first_msg_deadline = -1;
 	vd_lock_all(dev);
 	ret = vu_dev_dispatch(dev->vu, dev->msg);
 	vd_unlock_all(dev);
@@ -96,7 +110,7 @@ void *vd_control_main(void *arg)
 	}
 
 	while (!stop) {
-		int i, n;
+		int i, n, timeout;
 
 		if (dev->cfg.client && vu_dev_socket(dev->vu) < 0) {
 			int fd = vd_socket_connect(dev);
@@ -105,7 +119,20 @@ void *vd_control_main(void *arg)
 				break;   /* stopped */
 			vd_session_begin(dev, fd);
 		}
-		n = epoll_wait(dev->ctl_epfd, ev, 8, -1);
+		timeout = -1;
+		if (vu_dev_socket(dev->vu) >= 0 && dev->first_msg_deadline >= 0) {
+			int64_t left = dev->first_msg_deadline - vd_now_ms();
+
+			timeout = left > 0 ? (int)left : 0;
+		}
+		n = epoll_wait(dev->ctl_epfd, ev, 8, timeout);
+		if (n == 0 && timeout >= 0) {
+			vk_dbg("%s: front-end sent nothing: dropped", dev->name);
+			vd_session_end(dev);
+			if (!dev->cfg.client)
+				vd_ctl_add(dev, dev->listen_fd, VD_EV_LISTEN);
+			continue;
+		}
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

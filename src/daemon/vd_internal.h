@@ -70,6 +70,7 @@ struct vd_dev {
 	pthread_t control;
 	bool control_running;
 	struct vu_msg *msg;
+	int64_t first_msg_deadline;    /* -1: the front-end has spoken */
 
 	unsigned int nworkers;
 	struct vd_worker *workers;

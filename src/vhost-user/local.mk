@@ -15,3 +15,12 @@ tests_unit_test_vu_msg_SOURCES = tests/unit/test_vu_msg.c
 tests_unit_test_vu_msg_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_vu_msg_LDADD = $(TEST_LIBS)
 endif
+
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_vu_backend
+TESTS += tests/unit/test_vu_backend
+tests_unit_test_vu_backend_SOURCES = tests/unit/test_vu_backend.c tests/unit/vu_test_fe.c \
+	tests/unit/vu_test_fe.h
+tests_unit_test_vu_backend_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/tests/unit
+tests_unit_test_vu_backend_LDADD = $(TEST_LIBS)
+endif

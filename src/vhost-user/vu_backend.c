@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -616,7 +617,8 @@ static int vu_get_inflight_fd(struct vu_dev *dev, struct vu_msg *msg, struct vu_
 	int fd, ret;
 
 	if (in->num_queues == 0 || in->num_queues > dev->cfg.num_queues ||
-	    in->queue_size == 0 || in->queue_size > dev->cfg.max_queue_size)
+	    in->queue_size == 0 || (in->queue_size & (in->queue_size - 1)) ||
+	    in->queue_size > dev->cfg.max_queue_size)
 		return -EINVAL;
 	for (i = 0; i < dev->cfg.num_queues; i++)
 		if (dev->q[i].started)
@@ -642,7 +644,8 @@ static int vu_set_inflight_fd(struct vu_dev *dev, struct vu_msg *msg, struct vu_
 	int ret;
 
 	if (in->num_queues == 0 || in->num_queues > dev->cfg.num_queues ||
-	    in->queue_size == 0 || in->queue_size > dev->cfg.max_queue_size) {
+	    in->queue_size == 0 || (in->queue_size & (in->queue_size - 1)) ||
+	    in->queue_size > dev->cfg.max_queue_size) {
 		return -EINVAL;
 	}
 	for (i = 0; i < dev->cfg.num_queues; i++)
