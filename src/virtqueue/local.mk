@@ -20,3 +20,30 @@ tests_unit_test_vq_ring_SOURCES = tests/unit/test_vq_ring.c $(VQ_TEST_UTIL)
 tests_unit_test_vq_ring_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_vq_ring_LDADD = $(TEST_LIBS)
 endif
+
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_vq_notify
+TESTS += tests/unit/test_vq_notify
+tests_unit_test_vq_notify_SOURCES = tests/unit/test_vq_notify.c $(VQ_TEST_UTIL)
+tests_unit_test_vq_notify_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_vq_notify_LDADD = $(TEST_LIBS)
+endif
+
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_vq_bad
+TESTS += tests/unit/test_vq_bad
+tests_unit_test_vq_bad_SOURCES = tests/unit/test_vq_bad.c $(VQ_TEST_UTIL)
+tests_unit_test_vq_bad_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_vq_bad_LDADD = $(TEST_LIBS)
+endif
+
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_vq_log tests/unit/test_vq_inflight
+TESTS += tests/unit/test_vq_log tests/unit/test_vq_inflight
+tests_unit_test_vq_log_SOURCES = tests/unit/test_vq_log.c $(VQ_TEST_UTIL)
+tests_unit_test_vq_log_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_vq_log_LDADD = $(TEST_LIBS)
+tests_unit_test_vq_inflight_SOURCES = tests/unit/test_vq_inflight.c $(VQ_TEST_UTIL)
+tests_unit_test_vq_inflight_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_vq_inflight_LDADD = $(TEST_LIBS)
+endif

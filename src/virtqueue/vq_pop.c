@@ -241,6 +241,8 @@ int vq_pop(struct vq *vq, const struct gmem_table *mem, struct vq_elem *elem)
 	uint16_t head;
 	int ret;
 
+	elem->out_num = elem->in_num = 0;
+	elem->out_len = elem->in_len = 0;
 	if (!vq_ready(vq))
 		return 0;
 	if (vq->broken)
