@@ -3,7 +3,8 @@
 # A target is LLVMFuzzerTestOneInput() in tests/fuzz/fuzz_<name>.c, with a
 # few small seed inputs in tests/fuzz/corpus/<name>/.
 #
-#  --enable-fuzzing (CC=clang): libFuzzer binaries (noinst), linked against
+#  --enable-fuzzing (CC=clang): libFuzzer binaries (built by `make check`,
+#    not run by it; scripts/check fuzzes each for a while), linked against
 #    libvhost-fuzz.la, the core library compiled with $(FUZZ_CFLAGS):
 #        tests/fuzz/fuzz_vq -max_total_time=60 $(top_srcdir)/tests/fuzz/corpus/vq
 #  otherwise: the same target linked with tests/fuzz/fuzz_main.c and run by
@@ -29,7 +30,8 @@ libvhost_fuzz_la_LIBADD = $(libvhost_core_la_LIBADD)
 FUZZ_DRIVER =
 FUZZ_TARGET_CFLAGS = $(AM_CFLAGS) $(FUZZ_CFLAGS)
 FUZZ_TARGET_LIBS = libvhost-fuzz.la $(FUZZ_LDFLAGS)
-noinst_PROGRAMS += $(FUZZ_TARGETS)
+# built by `make check` (scripts/check runs them), not run as tests
+check_PROGRAMS += $(FUZZ_TARGETS)
 else
 FUZZ_DRIVER = tests/fuzz/fuzz_main.c
 FUZZ_TARGET_CFLAGS = $(AM_CFLAGS)
