@@ -58,3 +58,7 @@ vhost_device_vsock_LDADD = libvsock.la libvhost-core.la $(YAML_LIBS)
 
 dist_man_MANS += doc/vhost-device-vsock.1
 EXTRA_DIST += doc/vhost-device-vsock@.service doc/vhost-device-vsock@.socket doc/vsock.md
+
+# the program itself: refusals, signals, socket clean-up
+TESTS += tests/vsock/daemon-cli.sh
+EXTRA_DIST += tests/vsock/daemon-cli.sh

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -543,6 +544,26 @@ static void test_siblings(void **state)
 	assert_true(grecv_op(a, &h, NULL, 3000));
 	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RST);
 	assert_int_equal(h.src_cid, 99);
+
+	/* VMM of guest 4 gone: guest 3 keeps being served, packets to 4 get an RST */
+	vut_cleanup(&b->fe);
+	usleep(100000);
+	gsend_to(a, 4, 40002, 80, VIRTIO_VSOCK_OP_REQUEST, 0, NULL, 0);
+	assert_true(grecv_op(a, &h, NULL, 3000));
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RST);
+	assert_int_equal(h.src_cid, 4);
+	{
+		uint32_t lp;
+		int fd = host_connect(t, a, 22, &lp);
+
+		close(fd);
+	}
+	/* and guest 4's VMM is served again */
+	assert_int_equal(guest_start(t, 1), 0);
+	gsend_to(a, 4, 40003, 80, VIRTIO_VSOCK_OP_REQUEST, 0, NULL, 0);
+	assert_true(grecv_op(b, &h, NULL, 3000));
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_REQUEST);
+	assert_int_equal(h.src_port, 40003);
 }
 
 static void test_siblings_apart(void **state)
@@ -596,6 +617,93 @@ static void test_sibling_backpressure(void **state)
 	print_message("# sibling queue: %u packets delivered, sender blocked %lu times\n", got, st.sib_blocked);
 }
 
+/* A front-end that also drives the event queue (3 rings, as xen-vhost-master does). */
+struct evq {
+	struct vqdrv drv;
+	int kick, call;
+};
+
+static void evq_start(struct guest *g, struct evq *e)
+{
+	struct vu_msg m;
+	uint8_t *buf;
+	struct iovec in;
+
+	e->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	e->call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	assert_int_equal(vqdrv_init(&e->drv, &g->fe.dmem, 64, VUT_GPA + 0x20000, false), 0);
+	assert_int_equal(vut_state_ack(&g->fe, VU_SET_VRING_NUM, 2, 64), 0);
+	assert_int_equal(vut_state_ack(&g->fe, VU_SET_VRING_BASE, 2, 0), 0);
+	vu_msg_init(&m, VU_SET_VRING_ADDR, 0, sizeof(struct vu_vring_addr));
+	m.payload.addr.index = 2;
+	m.payload.addr.desc = e->drv.desc_gpa - VUT_GPA + VUT_UVA;
+	m.payload.addr.avail = e->drv.avail_gpa - VUT_GPA + VUT_UVA;
+	m.payload.addr.used = e->drv.used_gpa - VUT_GPA + VUT_UVA;
+	assert_int_equal(vut_ack(&g->fe, &m), 0);
+	vu_msg_init(&m, VU_SET_VRING_KICK, 0, 0);
+	vu_msg_set_u64(&m, 2);
+	vu_msg_add_fd(&m, e->kick);
+	assert_int_equal(vut_ack(&g->fe, &m), 0);
+	vu_msg_init(&m, VU_SET_VRING_CALL, 0, 0);
+	vu_msg_set_u64(&m, 2);
+	vu_msg_add_fd(&m, e->call);
+	assert_int_equal(vut_ack(&g->fe, &m), 0);
+	assert_int_equal(vut_state_ack(&g->fe, VU_SET_VRING_ENABLE, 2, 1), 0);
+	/* one event buffer, as the Linux driver posts them */
+	buf = g->fe.mem + 0x30000;
+	memset(buf, 0xff, 4);
+	in.iov_base = buf;
+	in.iov_len = 4;
+	assert_int_equal(vqdrv_add(&e->drv, NULL, 0, &in, 1, buf), 0);
+	vqdrv_kick_prepare(&e->drv);
+	{
+		uint64_t one = 1;
+
+		assert_int_equal(write(e->kick, &one, 8), 8);
+	}
+}
+
+static void evq_stop(struct evq *e)
+{
+	vqdrv_cleanup(&e->drv);
+	close(e->kick);
+	close(e->call);
+}
+
+static void test_event_queue_reset(void **state)
+{
+	struct ctx *t = *state;
+	struct guest *g = &t->g[0];
+	struct evq e;
+	uint32_t len;
+	void *tok = NULL;
+	double dl;
+
+	/* first session: nothing to reset */
+	evq_start(g, &e);
+	usleep(200000);
+	assert_null(vqdrv_get_used(&e.drv, &len));
+	vut_cleanup(&g->fe);
+	evq_stop(&e);
+	/* the front-end comes back: TRANSPORT_RESET (id 0) on the event queue */
+	assert_int_equal(guest_start(t, 0), 0);
+	evq_start(g, &e);
+	dl = now_s() + 3;
+	while (!(tok = vqdrv_get_used(&e.drv, &len)) && now_s() < dl)
+		usleep(10000);
+	assert_non_null(tok);
+	assert_int_equal(len, 4);
+	assert_int_equal(vk_get_le32(tok), VIRTIO_VSOCK_EVENT_TRANSPORT_RESET);
+	evq_stop(&e);
+	/* and the device still works */
+	{
+		uint32_t lp;
+		int fd = host_connect(t, g, 21, &lp);
+
+		close(fd);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -605,6 +713,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_credit_overrun, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_1000_connections, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vmm_disconnect_reconnect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_event_queue_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_siblings, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_siblings_apart, setup2_apart, teardown),
 		cmocka_unit_test_setup_teardown(test_sibling_backpressure, setup2, teardown),
