@@ -8,3 +8,6 @@ vsock_bench_SOURCES = \
 	src/bench/bench_util.c \
 	src/bench/vsock_wire.h
 vsock_bench_LDADD = libvhost-core.la
+
+TESTS += tests/bench/smoke.sh
+EXTRA_DIST += tests/bench/smoke.sh

@@ -63,6 +63,7 @@ struct opts {
 	bool event_idx;
 	bool tx_split;
 	bool smoke;
+	bool tap;
 };
 
 struct result {
@@ -782,6 +783,23 @@ static void print_table(FILE *f)
 		" rr: Unix 64-byte RTT p50 (ratio = times slower); idle: 2 KiB/conn target\n");
 }
 
+static void print_tap(FILE *f)
+{
+	unsigned int i;
+
+	for (i = 0; i < nresults; i++) {
+		const struct result *r = &results[i];
+		bool moved = r->gbps > 0 || r->msgs > 0 || !strcmp(r->workload, "idle");
+
+		fprintf(f, "%s %u - %s size %zu conns %u: %.3f Gbit/s, %.0f msgs/s%s%s\n",
+			r->ok && moved ? "ok" : "not ok", i + 1, r->workload, r->size, r->conns,
+			r->gbps, r->msgs, r->note[0] ? " - " : "", r->note);
+	}
+	if (!nresults)
+		fprintf(f, "not ok 1 - no results\n");
+	fprintf(f, "1..%u\n", nresults ? nresults : 1);
+}
+
 static void json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
@@ -903,6 +921,7 @@ static void usage(FILE *f)
 		"  --no-event-idx       do not negotiate VIRTIO_RING_F_EVENT_IDX\n"
 		"  --tx-split           header and payload in separate TX descriptors\n"
 		"  --smoke              short run: small sizes, exit 1 on zero throughput or bad data\n"
+		"  --tap                also print one TAP line per result (for make check)\n"
 		"  -v                   more log output\n");
 }
 
@@ -939,6 +958,7 @@ int main(int argc, char **argv)
 		{ "json", required_argument, NULL, 'j' }, { "plot", required_argument, NULL, 'P' },
 		{ "no-verify", no_argument, NULL, 'V' }, { "no-event-idx", no_argument, NULL, 'E' },
 		{ "tx-split", no_argument, NULL, 'X' }, { "smoke", no_argument, NULL, 'k' },
+		{ "tap", no_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	size_t k;
@@ -983,6 +1003,7 @@ int main(int argc, char **argv)
 		case 'E': o.event_idx = false; break;
 		case 'X': o.tx_split = true; break;
 		case 'k': o.smoke = true; break;
+		case 'T': o.tap = true; break;
 		case 'v': vk_log_set_level(VK_LOG_DEBUG); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -1009,7 +1030,9 @@ int main(int argc, char **argv)
 			o.sizes[o.nsizes++] = 4096;
 		}
 		if (o.workloads == ~0u)
-			o.workloads = WL_G2H | WL_H2G | WL_BOTH | WL_RR | WL_CONN | WL_PAR;
+			o.workloads = WL_G2H | WL_H2G | WL_BOTH | WL_RR | WL_CONN | WL_PAR | WL_IDLE;
+		if (!o.nidle)
+			o.idle_conns[o.nidle++] = 100;
 		if (o.seconds == 3)
 			o.seconds = 0.5;
 		if (o.par_conns == 64)
@@ -1059,6 +1082,8 @@ int main(int argc, char **argv)
 			wl_idle(o.idle_conns[k]);
 
 	print_table(stdout);
+	if (o.tap)
+		print_tap(stdout);
 	if (o.json && (err = write_json(o.json)) < 0)
 		fprintf(stderr, "vsock-bench: %s: %s\n", o.json, strerror(-err));
 	if (o.plot && (err = write_plots(o.plot)) < 0)
