@@ -63,4 +63,18 @@ tests_unit_test_gmem_xen_LDADD = $(TEST_LIBS) tests/xensim/libxensim-hv.la $(XEN
 EXTRA_tests_unit_test_gmem_xen_DEPENDENCIES = $(XENSIM_BUILT)
 endif
 
+# ---------------------------------------------------------------- xen-vhost-master
+# Pure logic (no Xen calls): virtio-mmio registers and ioreq handling.
+noinst_LTLIBRARIES += xen/libxvm.la
+xen_libxvm_la_SOURCES = xen/xvm_mmio.h xen/xvm_mmio.c xen/xvm_ioreq.h xen/xvm_ioreq.c
+xen_libxvm_la_CFLAGS = $(AM_CFLAGS) $(XEN_CFLAGS)
+
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_xvm_mmio
+TESTS += tests/unit/test_xvm_mmio
+tests_unit_test_xvm_mmio_SOURCES = tests/unit/test_xvm_mmio.c
+tests_unit_test_xvm_mmio_CFLAGS = $(TEST_CFLAGS) $(XEN_CFLAGS) -I$(top_srcdir)/xen
+tests_unit_test_xvm_mmio_LDADD = xen/libxvm.la $(TEST_LIBS)
+endif
+
 endif

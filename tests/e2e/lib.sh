@@ -104,7 +104,11 @@ e2e_init() {
 	trap _e2e_exit EXIT
 	trap 'exit 1' INT
 	trap _e2e_timeout TERM
-	( sleep "$E2E_LIMIT"; kill -TERM $$ 2>/dev/null ) >/dev/null 2>&1 &
+	(
+		sleep "$E2E_LIMIT" & sp=$!
+		trap 'kill $sp 2>/dev/null; exit 0' TERM
+		wait $sp && kill -TERM $$ 2>/dev/null
+	) >/dev/null 2>&1 &
 	_watchdog=$!
 	if [ ! -x "$HOSTPROG" ]; then
 		tap_fail "host test program $HOSTPROG missing"
@@ -174,6 +178,7 @@ start_daemon() {
 	done
 	bg "$log" ${VK_DAEMON_WRAPPER:-} "$DAEMON" "$@"
 	DAEMON_PID=$BG_PID
+	DAEMON_SOCKS="${socks[*]}"
 	for a in "${socks[@]}"; do
 		local t=100
 		while [ ! -S "$a" ] && [ $t -gt 0 ]; do
@@ -186,6 +191,30 @@ start_daemon() {
 		fi
 	done
 	note "daemon $name: $DAEMON $*"
+}
+
+# stop_daemon NAME: SIGTERM; one TAP line: stops within 10 s, exit status
+# 0, no sanitizer report in its log, its vhost-user sockets removed.
+stop_daemon() {
+	local name=$1 log="$E2E_DIR/$1.log" rc why=
+	kill -TERM "$DAEMON_PID" 2>/dev/null
+	if wait_gone "$DAEMON_PID" 10; then
+		wait "$DAEMON_PID"; rc=$?
+		[ $rc -eq 0 ] || why="exit status $rc"
+	else
+		why="still running 10 s after SIGTERM"
+	fi
+	if grep -qE 'Sanitizer|runtime error:' "$log"; then
+		why="${why:+$why, }sanitizer report in its log"
+		grep -E -A 20 'Sanitizer|runtime error:' "$log" | head -n 60 | diag
+	fi
+	if [ -n "${DAEMON_SOCKS:-}" ]; then
+		local s
+		for s in $DAEMON_SOCKS; do
+			[ -e "$s" ] && why="${why:+$why, }left $s behind"
+		done
+	fi
+	if [ -z "$why" ]; then tap_ok "$name stops cleanly on SIGTERM"; else tap_fail "$name stops cleanly on SIGTERM ($why)"; fi
 }
 
 # start_guest NAME VHOST_SOCKET TESTSCRIPT: boots GUEST_DIR's kernel with

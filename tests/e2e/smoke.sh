@@ -38,7 +38,5 @@ if guest_ready "$SERIAL" "$QEMU_PID" 90; then
 else
 	tap_fail "guest boots and listens"
 fi
-kill "$DAEMON_PID"
-tap_check "daemon stops on SIGTERM" wait_gone "$DAEMON_PID" 10
-tap_check "daemon removed its vhost-user socket" test ! -e "$S"
+stop_daemon daemon
 e2e_finish
