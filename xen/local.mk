@@ -69,6 +69,11 @@ noinst_LTLIBRARIES += xen/libxvm.la
 xen_libxvm_la_SOURCES = xen/xvm_mmio.h xen/xvm_mmio.c xen/xvm_ioreq.h xen/xvm_ioreq.c
 xen_libxvm_la_CFLAGS = $(AM_CFLAGS) $(XEN_CFLAGS)
 
+sbin_PROGRAMS += xen-vhost-master
+xen_vhost_master_SOURCES = xen/xvm.h xen/xvm_main.c xen/xvm_guest.c xen/xvm_dev.c xen/xvm_xs.c
+xen_vhost_master_CFLAGS = $(AM_CFLAGS) $(XEN_CFLAGS)
+xen_vhost_master_LDADD = xen/libxvm.la libvhost-core.la $(XEN_LIBS)
+
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_xvm_mmio
 TESTS += tests/unit/test_xvm_mmio
