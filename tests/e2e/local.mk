@@ -16,3 +16,11 @@ tests_guest_vsock_guest_CFLAGS = $(AM_CFLAGS)
 TESTS += tests/e2e/smoke.sh tests/e2e/kernel-6.1.sh tests/e2e/kernel-newest.sh
 EXTRA_DIST += tests/e2e/lib.sh tests/e2e/scenarios.sh \
 	tests/e2e/smoke.sh tests/e2e/kernel-6.1.sh tests/e2e/kernel-newest.sh
+
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_xfer
+TESTS += tests/unit/test_xfer
+tests_unit_test_xfer_SOURCES = tests/unit/test_xfer.c $(e2e_common)
+tests_unit_test_xfer_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_xfer_LDADD = $(TEST_LIBS)
+endif

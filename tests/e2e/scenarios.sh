@@ -22,11 +22,19 @@ start_daemon daemon --guest-cid 3 --socket "$S" --uds-path "$U" || exit 1
 bg "$E2E_DIR/hostserve.log" "$HOSTPROG" serve "${U}_6000"
 HOSTSERVE_PID=$BG_PID
 wait_for "$E2E_DIR/hostserve.log" listening 5 || { tap_fail "host server listening on ${U}_6000"; exit 1; }
+# SEQPACKET: the daemon listens on <uds-path>.seqpacket when it supports it.
+SEQ=0
+[ -S "$U.seqpacket" ] && SEQ=1
+if [ $SEQ = 1 ]; then
+	bg "$E2E_DIR/hostserve-seq.log" "$HOSTPROG" -t seqpacket serve "${U}_6001"
+	wait_for "$E2E_DIR/hostserve-seq.log" listening 5 || tap_fail "host seqpacket server listening"
+fi
 
 {
 	guest_prelude
 	cat <<'EOF'
 serve 5000
+serve 5001 -t seqpacket
 echo VK-READY
 t "guest->host echo 1 MiB" vsock-guest client 2 6000 echo 1M
 t "guest->host sink 4 MiB" vsock-guest client 2 6000 sink 4M
@@ -34,9 +42,12 @@ t "guest->host source 4 MiB" vsock-guest client 2 6000 source 4M
 t "guest->host 32 MiB both ways at once on one connection" vsock-guest client 2 6000 both 32M
 t "guest->host 32 concurrent connections (256 KiB both ways each)" vsock-guest -c 32 client 2 6000 both 256k
 t_fail "guest->host port without a listener: connection refused at once" 3 vsock-guest -T 10 client 2 6999 echo 1
-echo VK-GUEST-CLIENTS-DONE
-wait
 EOF
+	if [ $SEQ = 1 ]; then
+		echo 't_seq "guest->host SEQPACKET: 200 messages, boundaries checked" vsock-guest -t seqpacket client 2 6001 seq 200'
+	fi
+	echo 'echo VK-GUEST-CLIENTS-DONE'
+	echo 'wait'
 } >"$E2E_DIR/a.sh"
 
 t0=$(date +%s)
@@ -53,6 +64,13 @@ tap_check "A: host->guest 32 MiB both ways at once on one connection" host clien
 tap_check "A: host->guest 32 concurrent connections (256 KiB both ways each)" host -c 32 client "$U" 5000 both 256k
 tap_check "A: CONNECT to a guest port without a listener is closed at once" \
 	host_expect_fail client "$U" 5999 echo 1
+if [ $SEQ = 1 ]; then
+	tap_check "A: host->guest SEQPACKET through <uds-path>.seqpacket: 200 messages, boundaries checked" \
+		host -t seqpacket client "$U.seqpacket" 5001 seq 200
+else
+	tap_skip "A: host->guest SEQPACKET" "the daemon has no <uds-path>.seqpacket listener"
+	tap_skip "A: guest->host SEQPACKET" "the daemon has no <uds-path>.seqpacket listener"
+fi
 if wait_for "$SERIAL" '^VK-GUEST-CLIENTS-DONE' 300; then
 	host client "$U" 5000 quit 0 >/dev/null
 	wait_gone "$QEMU_PID" 30 || tap_fail "A: guest powered off"
@@ -60,7 +78,7 @@ else
 	tap_fail "A: guest clients finished in time"
 fi
 guest_results "$SERIAL" "A"
-tap_check "A: host server saw no failed connection" eval "! grep -q 'VKS FAIL' '$E2E_DIR/hostserve.log'"
+tap_check "A: host servers saw no failed connection" eval "! grep -q 'VKS FAIL' '$E2E_DIR'/hostserve*.log"
 note "A: done in $(( $(date +%s) - t0 ))s"
 
 # ================================================================ B

@@ -8,7 +8,9 @@
  *   vsock-host serve UDS_PORT            listen where the daemon forwards
  *                                        guest connections to port PORT
  *   -c N: N concurrent connections; -r S: retry connecting for S seconds;
- *   -t seqpacket: SOCK_SEQPACKET Unix sockets.
+ *   -t seqpacket: SOCK_SEQPACKET Unix sockets (the daemon listens for
+ *   them on "<uds-path>.seqpacket"; the CONNECT line and the OK reply are
+ *   one message each).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -58,7 +60,16 @@ static int host_connect(const char *where, unsigned int port, int type, char *er
 		snprintf(err, errsize, "writing CONNECT: %s", strerror(errno));
 		goto fail;
 	}
-	if (xfer_read_line(fd, line, sizeof(line))) {
+	if (type == SOCK_SEQPACKET) {
+		/* The reply is one message. */
+		ssize_t r = recv(fd, line, sizeof(line) - 1, 0);
+
+		if (r <= 0 || line[r - 1] != '\n') {
+			snprintf(err, errsize, "no reply message to CONNECT %u (no listener?)", port);
+			goto fail;
+		}
+		line[r - 1] = '\0';
+	} else if (xfer_read_line(fd, line, sizeof(line))) {
 		snprintf(err, errsize, "no reply to CONNECT %u (socket closed: no listener?)", port);
 		goto fail;
 	}
