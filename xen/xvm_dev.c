@@ -374,7 +374,8 @@ int xvm_dev_init(struct xvm_dev *d)
 void xvm_dev_fini(struct xvm_dev *d)
 {
 	if (d->fe) {
-		if (d->connected)
+		/* leave the line low, unless the domain is gone */
+		if (d->connected && !d->g->dead && d->mmio.irq_level)
 			dev_set_irq(d, false);
 		dev_rings_stop(d);
 		dev_watch_conn(d, false);

@@ -1137,8 +1137,10 @@ static void *conn_thread(void *arg)
 		    hv->sinks[m->a[0]].used && hv->sinks[m->a[0]].fd < 0) {
 			sink = (int)m->a[0];
 			hv->sinks[sink].fd = c->fd;
+			/* acknowledged under the lock: no event can overtake the ack */
+			reply(c->fd, m, 0, -1);
 			pthread_mutex_unlock(&hv->lock);
-			continue;       /* no answer: this connection only receives from now on */
+			continue;       /* this connection only receives from now on */
 		}
 		ret = handle(c, m, &pass);
 		pthread_mutex_unlock(&hv->lock);
