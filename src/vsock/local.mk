@@ -44,6 +44,7 @@ tests_unit_test_vsock_host_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_vsock_host_LDADD = $(VSOCK_TEST_LIBS)
 endif
 
-# The daemon program (src/vsock/main.c) is added once the daemon framework
-# (src/daemon) is implemented on main.
-EXTRA_DIST += src/vsock/main.c
+# The daemon program
+bin_PROGRAMS += vhost-device-vsock
+vhost_device_vsock_SOURCES = src/vsock/main.c
+vhost_device_vsock_LDADD = libvsock.la libvhost-core.la $(YAML_LIBS)
