@@ -74,6 +74,7 @@ struct result {
 	double limit;        /* Gbit/s or µs, same unit as the figure compared */
 	double ratio;
 	double cpu_s_per_gb;
+	double self_cpu_s_per_gb;   /* this process: guest driver + host programs */
 	bool ok;
 	char note[96];
 };
@@ -468,10 +469,24 @@ static double limit_for(size_t size)
 	return cache[i];
 }
 
+static uint64_t self_t0, self_t1;
+
 static int cpu_ticks(uint64_t *t)
 {
+	uint64_t s = 0;
+
 	*t = 0;
+	bu_proc_cpu_ticks(getpid(), &s);
+	self_t0 = self_t1;
+	self_t1 = s;
 	return o.daemon_pid ? bu_proc_cpu_ticks(o.daemon_pid, t) : -ESRCH;
+}
+
+static double self_cpu_per_gb(uint64_t bytes)
+{
+	if (!bytes)
+		return 0;
+	return ((double)(self_t1 - self_t0) / bu_ticks_per_sec()) / ((double)bytes / 1e9);
 }
 
 static double cpu_per_gb(uint64_t t0, uint64_t t1, uint64_t bytes)
@@ -562,6 +577,7 @@ static void wl_stream(size_t size, bool g2h, bool h2g)
 		res.limit = limit_for(size);
 		res.ratio = res.limit > 0 ? res.gbps / res.limit : 0;
 		res.cpu_s_per_gb = cpu_per_gb(t0, t1, rg.host_bytes + (h2g ? both.rx_bytes : 0));
+		res.self_cpu_s_per_gb = self_cpu_per_gb(rg.host_bytes + (h2g ? both.rx_bytes : 0));
 		res.ok = !err && !rg.host_err && rg.host_bytes > 0 && !rg.host_verify_failed;
 		if (rg.host_verify_failed)
 			snprintf(res.note, sizeof(res.note), "DATA MISMATCH at the host");
@@ -579,6 +595,7 @@ static void wl_stream(size_t size, bool g2h, bool h2g)
 		res.limit = limit_for(size);
 		res.ratio = res.limit > 0 ? res.gbps / res.limit : 0;
 		res.cpu_s_per_gb = cpu_per_gb(t0, t1, both.rx_bytes + (g2h ? rg.host_bytes : 0));
+		res.self_cpu_s_per_gb = self_cpu_per_gb(both.rx_bytes + (g2h ? rg.host_bytes : 0));
 		res.ok = !err && !rh.host_err && both.rx_bytes > 0 && !both.verify_failed &&
 			 both.rx_bytes == rh.host_bytes;
 		if (both.verify_failed)
@@ -708,6 +725,7 @@ static void wl_parallel(size_t size, unsigned int n)
 	res.limit = limit_for(size);
 	res.ratio = res.limit > 0 ? res.gbps / res.limit : 0;
 	res.cpu_s_per_gb = cpu_per_gb(t0, t1, r.rx_bytes);
+	res.self_cpu_s_per_gb = self_cpu_per_gb(r.rx_bytes);
 	res.ok = !err && !r.host_err && r.rx_bytes > 0 && r.accepted == n && !r.verify_failed &&
 		 r.rx_bytes == r.host_bytes;
 	if (!res.ok)
@@ -730,7 +748,7 @@ static void wl_idle(unsigned int n)
 {
 	struct run r = { .nconns = n };
 	struct result res = { .conns = n };
-	uint64_t rss = 0, c0 = 0, c1 = 0, until;
+	uint64_t rss = 0, anon = 0, anon0 = 0, c0 = 0, c1 = 0, until;
 	pthread_t t;
 	struct rlimit rl;
 
@@ -739,8 +757,8 @@ static void wl_idle(unsigned int n)
 		rl.rlim_cur = rl.rlim_max < n + 256 ? rl.rlim_max : n + 256;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	if (o.daemon_pid && !rss_idle0)
-		bu_proc_rss_kib(o.daemon_pid, &rss_idle0);
+	if (o.daemon_pid)
+		bu_proc_rss_anon_kib(o.daemon_pid, &anon0);
 	r.port = next_port();
 	bg_listen(guest, r.port);
 	pthread_create(&t, NULL, host_idle, &r);
@@ -751,6 +769,7 @@ static void wl_idle(unsigned int n)
 		bg_poll(guest, 10);
 	if (o.daemon_pid) {
 		bu_proc_rss_kib(o.daemon_pid, &rss);
+		bu_proc_rss_anon_kib(o.daemon_pid, &anon);
 		cpu_ticks(&c0);
 	}
 	until = bu_now_ns() + 1000000000ull;
@@ -763,13 +782,13 @@ static void wl_idle(unsigned int n)
 	snprintf(res.workload, sizeof(res.workload), "idle");
 	res.ok = r.accepted == n && r.host_count == n;
 	if (o.daemon_pid)
-		snprintf(res.note, sizeof(res.note), "RSS %llu KiB (idle %llu), %.2f KiB/conn, idle CPU %.2f s/s%s",
-			 (unsigned long long)rss, (unsigned long long)rss_idle0,
-			 n ? ((double)rss - (double)rss_idle0) / n : 0.0,
+		snprintf(res.note, sizeof(res.note), "VmRSS %llu KiB, anon %llu KiB (%llu before), idle CPU %.2f s/s%s",
+			 (unsigned long long)rss, (unsigned long long)anon, (unsigned long long)anon0,
 			 (double)(c1 - c0) / bu_ticks_per_sec(), res.ok ? "" : " (NOT ALL CONNECTED)");
 	else
 		snprintf(res.note, sizeof(res.note), "%u connections held (no daemon pid: no RSS)", r.accepted);
-	res.p50 = n ? ((double)rss - (double)rss_idle0) / n : 0;   /* KiB per connection */
+	res.p50 = n ? ((double)anon - (double)anon0) / n : 0;   /* KiB per connection */
+	res.p99 = (double)(c1 - c0) / bu_ticks_per_sec();         /* idle CPU seconds per second */
 	res.limit = 2.0;
 	res.ratio = res.p50 / 2.0;
 	add_result(&res);
@@ -784,17 +803,18 @@ static void print_table(FILE *f)
 {
 	unsigned int i;
 
-	fprintf(f, "\n%-10s %8s %6s %10s %12s %9s %9s %9s %7s %9s  %s\n", "workload", "size", "conns",
-		"Gbit/s", "msgs/s", "p50 us", "p99 us", "limit", "ratio", "CPU s/GB", "note");
+	fprintf(f, "\n%-10s %8s %6s %10s %12s %9s %9s %9s %7s %9s %9s  %s\n", "workload", "size", "conns",
+		"Gbit/s", "msgs/s", "p50 us", "p99 us", "limit", "ratio", "dCPU s/GB", "bCPU s/GB", "note");
 	for (i = 0; i < nresults; i++) {
 		const struct result *r = &results[i];
 
-		fprintf(f, "%-10s %8zu %6u %10.3f %12.0f %9.1f %9.1f %9.3f %7.2f %9.3f  %s%s\n",
+		fprintf(f, "%-10s %8zu %6u %10.3f %12.0f %9.1f %9.1f %9.3f %7.2f %9.3f %9.3f  %s%s\n",
 			r->workload, r->size, r->conns, r->gbps, r->msgs, r->p50, r->p99, r->limit,
-			r->ratio, r->cpu_s_per_gb, r->ok ? "" : "FAILED ", r->note);
+			r->ratio, r->cpu_s_per_gb, r->self_cpu_s_per_gb, r->ok ? "" : "FAILED ", r->note);
 	}
 	fprintf(f, "limit: Gbit/s of one Unix stream socket between two processes at the same size;"
-		" rr: Unix 64-byte RTT p50 (ratio = times slower); idle: 2 KiB/conn target\n");
+		" rr: Unix 64-byte RTT p50 (ratio = times slower);\nidle: p50 column = daemon anonymous RSS"
+		" KiB per connection (target 2); dCPU: daemon, bCPU: this process (guest + host side)\n");
 }
 
 static void print_tap(FILE *f)
@@ -845,9 +865,9 @@ static int write_json(const char *path)
 		json_str(f, r->workload);
 		fprintf(f, ", \"size\": %zu, \"conns\": %u, \"gbps\": %.4f, \"msgs_per_s\": %.1f, "
 			"\"p50_us\": %.2f, \"p99_us\": %.2f, \"limit\": %.4f, \"ratio\": %.4f, "
-			"\"daemon_cpu_s_per_gb\": %.4f, \"ok\": %s, \"note\": ",
+			"\"daemon_cpu_s_per_gb\": %.4f, \"bench_cpu_s_per_gb\": %.4f, \"ok\": %s, \"note\": ",
 			r->size, r->conns, r->gbps, r->msgs, r->p50, r->p99, r->limit, r->ratio,
-			r->cpu_s_per_gb, r->ok ? "true" : "false");
+			r->cpu_s_per_gb, r->self_cpu_s_per_gb, r->ok ? "true" : "false");
 		json_str(f, r->note);
 		fprintf(f, "}%s\n", i + 1 < nresults ? "," : "");
 	}
