@@ -126,4 +126,24 @@ VK_EXPORT void *gmem_uva_to_host(const struct gmem_table *t, uint64_t uva, uint6
 /* Find the region holding gpa (NULL if none). */
 VK_EXPORT const struct gmem_region *gmem_find(const struct gmem_table *t, uint64_t gpa);
 
+/*
+ * Per-access mappings.  Regions whose host is NULL (Xen grants with
+ * NO_ADVANCE_MAP) have no permanent mapping: a user maps a range for as
+ * long as it needs it (a ring: while the queue runs; a buffer: until the
+ * request is completed) and releases it.  Works for every region, so
+ * callers need not care which kind they hold (plain regions just return
+ * their host address).  [gpa, gpa+len) must lie in one region.  Returns
+ * the host address or NULL (-EFAULT not mapped, -ENOBUFS the region's
+ * bounded mapping cache is full of held entries, -E2BIG range too large:
+ * see errno).  @pin must be released with gmem_unpin before the snapshot
+ * is put.
+ */
+struct gmem_pin {
+	struct gmem_map *map;    /* NULL: nothing to release */
+	void *cookie;
+};
+VK_EXPORT void *gmem_pin(const struct gmem_table *t, uint64_t gpa, uint64_t len,
+			 struct gmem_pin *pin);
+VK_EXPORT void gmem_unpin(struct gmem_pin *pin);
+
 #endif

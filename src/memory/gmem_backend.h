@@ -36,4 +36,13 @@ void gmem_backend_unmap(struct gmem_map *map);
 int gmem_mmap_region(const struct gmem_region_desc *d, int fd, struct gmem_map **out);
 void gmem_munmap_region(struct gmem_map *map);
 
+/*
+ * Per-access mapping of [off, off+len) of a region without a host mapping
+ * (gmem_pin).  Backends without such regions return -EFAULT.
+ */
+int gmem_backend_pin(struct gmem_map *map, uint64_t off, uint64_t len, void **host, void **cookie);
+void gmem_backend_unpin(struct gmem_map *map, void *cookie);
+/* Pages the per-access cache of @map holds mapped right now (tests, stats). */
+unsigned int gmem_backend_cached_pages(struct gmem_map *map);
+
 #endif

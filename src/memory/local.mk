@@ -3,7 +3,8 @@ libvhost_core_la_SOURCES += \
 	src/memory/gmem.h \
 	src/memory/gmem_backend.h \
 	src/memory/gmem.c \
-	src/memory/gmem_mmap.c
+	src/memory/gmem_mmap.c \
+	src/memory/gmem_pin.c
 
 # Exactly one region backend (gmem_backend.h).
 if ENABLE_XEN

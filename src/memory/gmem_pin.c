@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: MIT
+/*
+ * gmem_pin.c - per-access mappings on a table snapshot (gmem.h gmem_pin)
+ *
+ * Regions with a host mapping answer from it; regions without one (Xen
+ * grants with NO_ADVANCE_MAP) ask their backend to map the range for now.
+ */
+#include <errno.h>
+
+#include "memory/gmem_backend.h"
+
+void *gmem_pin(const struct gmem_table *t, uint64_t gpa, uint64_t len, struct gmem_pin *pin)
+{
+	const struct gmem_region *r;
+	uint64_t off;
+	void *host;
+	int ret;
+
+	pin->map = NULL;
+	pin->cookie = NULL;
+	r = gmem_find(t, gpa);
+	if (!r || !len) {
+		errno = EFAULT;
+		return NULL;
+	}
+	off = gpa - r->gpa;
+	if (len > r->size - off) {
+		errno = EFAULT;
+		return NULL;
+	}
+	if (r->host)
+		return r->host + off;
+	ret = gmem_backend_pin(r->map, off, len, &host, &pin->cookie);
+	if (ret < 0) {
+		errno = -ret;
+		return NULL;
+	}
+	pin->map = r->map;
+	return host;
+}
+
+void gmem_unpin(struct gmem_pin *pin)
+{
+	if (!pin || !pin->map)
+		return;
+	gmem_backend_unpin(pin->map, pin->cookie);
+	pin->map = NULL;
+	pin->cookie = NULL;
+}
+
+#ifndef VK_XEN
+/* The mmap backend maps every region up front: nothing is mapped per access. */
+int gmem_backend_pin(struct gmem_map *map, uint64_t off, uint64_t len, void **host, void **cookie)
+{
+	*host = NULL;
+	*cookie = NULL;
+	return -EFAULT;
+}
+
+void gmem_backend_unpin(struct gmem_map *map, void *cookie)
+{
+}
+
+unsigned int gmem_backend_cached_pages(struct gmem_map *map)
+{
+	return 0;
+}
+#endif

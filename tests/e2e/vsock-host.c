@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vsock-host.c - host side of the end-to-end tests: a program that talks
+ * to guests through vhost-device-vsock's hybrid Unix socket interface.
+ *
+ *   vsock-host client UDS PORT OP SIZE   connect to UDS, "CONNECT PORT\n",
+ *                                        expect "OK <n>\n", then run OP
+ *   vsock-host serve UDS_PORT            listen where the daemon forwards
+ *                                        guest connections to port PORT
+ *   -c N: N concurrent connections; -r S: retry connecting for S seconds;
+ *   -t seqpacket: SOCK_SEQPACKET Unix sockets (the daemon listens for
+ *   them on "<uds-path>.seqpacket"; the CONNECT line and the OK reply are
+ *   one message each).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "../common/xfer.h"
+#include "../common/xfer_tool.h"
+
+static int unix_addr(const char *path, struct sockaddr_un *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa->sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(sa->sun_path, path);
+	return 0;
+}
+
+static int host_connect(const char *where, unsigned int port, int type, char *err, size_t errsize)
+{
+	struct sockaddr_un sa;
+	char line[XFER_LINE_MAX];
+	unsigned int got_port;
+	int fd, n;
+
+	if (unix_addr(where, &sa)) {
+		snprintf(err, errsize, "%s: %s", where, strerror(errno));
+		return -1;
+	}
+	fd = socket(AF_UNIX, type, 0);
+	if (fd < 0) {
+		snprintf(err, errsize, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		snprintf(err, errsize, "connect %s: %s", where, strerror(errno));
+		goto fail;
+	}
+	n = snprintf(line, sizeof(line), "CONNECT %u\n", port);
+	if (xfer_write_all(fd, line, (size_t)n)) {
+		snprintf(err, errsize, "writing CONNECT: %s", strerror(errno));
+		goto fail;
+	}
+	if (type == SOCK_SEQPACKET) {
+		/* The reply is one message. */
+		ssize_t r = recv(fd, line, sizeof(line) - 1, 0);
+
+		if (r <= 0 || line[r - 1] != '\n') {
+			snprintf(err, errsize, "no reply message to CONNECT %u (no listener?)", port);
+			goto fail;
+		}
+		line[r - 1] = '\0';
+	} else if (xfer_read_line(fd, line, sizeof(line))) {
+		snprintf(err, errsize, "no reply to CONNECT %u (socket closed: no listener?)", port);
+		goto fail;
+	}
+	if (sscanf(line, "OK %u", &got_port) != 1) {
+		snprintf(err, errsize, "bad reply to CONNECT %u: '%.60s'", port, line);
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	return -1;
+}
+
+static int host_listen(const char *where, int type)
+{
+	struct sockaddr_un sa;
+	int fd, e;
+
+	if (unix_addr(where, &sa))
+		return -1;
+	fd = socket(AF_UNIX, type, 0);
+	if (fd < 0)
+		return -1;
+	unlink(where);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 128)) {
+		e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+static const struct xfer_tool_ops host_ops = {
+	.name = "host",
+	.serve_where = "UDS_PATH_PORT",
+	.client_where = "UDS_PATH",
+	.extra_usage = "",
+	.do_connect = host_connect,
+	.do_listen = host_listen,
+};
+
+int main(int argc, char **argv)
+{
+	return xfer_tool_main(argc, argv, &host_ops);
+}

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sim_ctrl.c - simulated libxenctrl.so.4.17 (the few calls the product makes;
+ * tests only)
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xenctrl.h>
+
+#include "xensim_client.h"
+
+struct xc_interface_core {
+	struct xsim_conn c;
+};
+
+XSIM_API xc_interface *xc_interface_open(xentoollog_logger *logger,
+					 xentoollog_logger *dombuild_logger,
+					 unsigned open_flags)
+{
+	xc_interface *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	if (xsim_connect(&h->c) < 0) {
+		int e = errno;
+		free(h);
+		errno = e;
+		return NULL;
+	}
+	return h;
+}
+
+XSIM_API int xc_interface_close(xc_interface *h)
+{
+	if (!h)
+		return 0;
+	xsim_disconnect(&h->c);
+	free(h);
+	return 0;
+}
+
+XSIM_API int xc_domain_getinfolist(xc_interface *h, uint32_t first_domain,
+				   unsigned int max_domains, xc_domaininfo_t *info)
+{
+	unsigned int n = 0;
+	uint32_t dom = first_domain;
+
+	while (n < max_domains) {
+		struct xsim_msg m = { .op = XSIM_OP_DOMINFO, .dom = dom };
+
+		if (xsim_call(&h->c, &m, NULL) < 0)
+			break;
+		memset(&info[n], 0, sizeof(info[n]));
+		info[n].domain = (domid_t)m.a[0];
+		info[n].max_vcpu_id = (uint32_t)m.a[1];
+		info[n].flags = (uint32_t)m.a[3] | XEN_DOMINF_hvm_guest | XEN_DOMINF_hap;
+		info[n].tot_pages = m.a[2] + 1;
+		info[n].max_pages = m.a[2] + 1;
+		dom = (uint32_t)m.a[0] + 1;
+		n++;
+	}
+	return (int)n;
+}
+
+XSIM_API int xc_domain_maximum_gpfn(xc_interface *h, uint32_t domid, xen_pfn_t *gpfns)
+{
+	struct xsim_msg m = { .op = XSIM_OP_DOMINFO, .dom = domid };
+
+	if (xsim_call(&h->c, &m, NULL) < 0)
+		return -1;
+	if (m.a[0] != domid) {
+		errno = ESRCH;
+		return -1;
+	}
+	*gpfns = m.a[2];
+	return 0;
+}

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * xensim_client.h - what every simulated Xen library shares: a connection
+ * to the simulated hypervisor and synchronous calls on it (tests only).
+ */
+#ifndef XENSIM_CLIENT_H
+#define XENSIM_CLIENT_H
+
+#include "xensim_proto.h"
+
+#define XSIM_API __attribute__((visibility("default")))
+
+struct xsim_conn {
+	int fd;                  /* call connection, -1 if closed */
+	int sink_fd;             /* event connection, -1 if none */
+	int sink_id;
+};
+
+/* Connect to $XENSIM_SOCKET; 0 or -errno (errno set too). */
+int xsim_connect(struct xsim_conn *c);
+/* Also open the event connection. */
+int xsim_connect_sink(struct xsim_conn *c);
+void xsim_disconnect(struct xsim_conn *c);
+/*
+ * One call: sends @m, receives the answer into @m.  If @fd is non-NULL it
+ * receives the fd attached to the answer (or -1).  Returns m->ret; when it
+ * is negative errno is set to -ret.
+ */
+int xsim_call(struct xsim_conn *c, struct xsim_msg *m, int *fd);
+/* Receive one event from the sink connection (blocking); 0 or -errno. */
+int xsim_recv_event(struct xsim_conn *c, struct xsim_msg *m);
+
+#endif

@@ -1,0 +1,1264 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * xensim_hv.c - the simulated hypervisor and guest (tests only)
+ *
+ * One listener thread, one thread per client connection, one big lock.
+ * Event connections ("sinks") only receive; their thread just waits for
+ * the peer to close and then drops what was bound to the sink.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <xenctrl.h>
+#include <xen/hvm/ioreq.h>
+
+#include "xensim_hv.h"
+
+#define PG 4096ull
+#define MAX_DOMS 8
+#define MAX_SERVERS 4
+#define MAX_RANGES 16
+#define MAX_VCPUS 8
+#define MAX_GRANTS 4096
+#define MAX_PORTS 256
+#define MAX_SINKS 64
+#define MAX_NODES 512
+#define MAX_WATCHES 64
+#define MAX_IRQS 64
+
+struct sim_range { bool mmio; uint64_t start, end; };
+
+struct sim_server {
+	bool used, enabled;
+	int id;
+	int memfd;                      /* page 0 buffered, page 1 synchronous */
+	uint8_t *pages;
+	int bufioreq;
+	unsigned int vcpu_port[MAX_VCPUS];
+	unsigned int buf_port;
+	struct sim_range ranges[MAX_RANGES];
+	unsigned int nranges;
+};
+
+struct sim_grant { bool used, ro; uint64_t pfn; unsigned int maps; };
+struct sim_irq { bool used; int kind; unsigned int line; int level; };
+
+struct sim_dom {
+	bool used;
+	uint32_t domid;
+	bool arm;
+	uint64_t nr_pfns, hole_start, hole_end;
+	unsigned int nr_vcpus;
+	int memfd;
+	uint8_t *ram;
+	uint64_t ram_len;
+	unsigned int next_port;
+	int next_server;
+	struct sim_server servers[MAX_SERVERS];
+	struct sim_grant grants[MAX_GRANTS];
+	struct sim_irq irqs[MAX_IRQS];
+	int irq_efd;                    /* written when a line goes high */
+};
+
+/* An event channel port; dom0 ports have a sink, guest ports a peer. */
+struct sim_port {
+	bool used;
+	uint32_t dom;
+	unsigned int port;
+	int sink;                       /* dom0 side */
+	int peer;                       /* index in ports[] or -1 */
+	unsigned int pending;           /* guest side: notifications seen */
+};
+
+struct sim_sink { bool used; int fd; };
+struct sim_node { char *path; char *val; unsigned int len; };
+struct sim_watch { bool used; int sink; char *path; char *token; };
+
+struct sim_conn {
+	struct xsim_hv *hv;
+	int fd;
+	long fmap_pages;
+	/* grant maps held: (dom, ref) pairs, released when the connection closes */
+	uint32_t (*gmaps)[2];
+	unsigned int ngmaps, capgmaps;
+};
+
+struct xsim_hv {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;            /* anything changed */
+	int listen_fd;
+	pthread_t listener;
+	char *sock_path;
+	bool stopping;
+	long fmap_pages;
+	unsigned int next_dom0_port;
+	struct sim_dom doms[MAX_DOMS];
+	struct sim_port ports[MAX_PORTS];
+	struct sim_sink sinks[MAX_SINKS];
+	struct sim_node nodes[MAX_NODES];
+	unsigned int nnodes;
+	struct sim_watch watches[MAX_WATCHES];
+};
+
+/* ------------------------------------------------------------ helpers */
+
+static struct sim_dom *dom_get(struct xsim_hv *hv, uint32_t domid)
+{
+	for (int i = 0; i < MAX_DOMS; i++)
+		if (hv->doms[i].used && hv->doms[i].domid == domid)
+			return &hv->doms[i];
+	return NULL;
+}
+
+static struct sim_server *server_get(struct sim_dom *d, uint64_t id)
+{
+	for (int i = 0; i < MAX_SERVERS; i++)
+		if (d->servers[i].used && (uint64_t)d->servers[i].id == id)
+			return &d->servers[i];
+	return NULL;
+}
+
+static int port_find(struct xsim_hv *hv, uint32_t dom, unsigned int port)
+{
+	for (int i = 0; i < MAX_PORTS; i++)
+		if (hv->ports[i].used && hv->ports[i].dom == dom && hv->ports[i].port == port)
+			return i;
+	return -1;
+}
+
+static int port_new(struct xsim_hv *hv, uint32_t dom, unsigned int port)
+{
+	for (int i = 0; i < MAX_PORTS; i++) {
+		if (!hv->ports[i].used) {
+			hv->ports[i] = (struct sim_port){ .used = true, .dom = dom, .port = port,
+							  .sink = -1, .peer = -1 };
+			return i;
+		}
+	}
+	return -1;
+}
+
+static void port_free(struct xsim_hv *hv, int i)
+{
+	if (i < 0 || !hv->ports[i].used)
+		return;
+	if (hv->ports[i].peer >= 0)
+		hv->ports[hv->ports[i].peer].peer = -1;
+	hv->ports[i].used = false;
+}
+
+static void sink_send(struct xsim_hv *hv, int sink, const struct xsim_msg *m)
+{
+	if (sink < 0 || sink >= MAX_SINKS || !hv->sinks[sink].used)
+		return;
+	/* a dead peer just loses the event */
+	(void)!send(hv->sinks[sink].fd, m, sizeof(*m), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/* The guest side of port @gi fires: deliver to the dom0 peer. */
+static void guest_notify(struct xsim_hv *hv, int gi)
+{
+	struct xsim_msg ev = { .op = XSIM_EV_PORT };
+	int pi = gi >= 0 ? hv->ports[gi].peer : -1;
+
+	if (pi < 0)
+		return;
+	ev.a[0] = hv->ports[pi].port;
+	sink_send(hv, hv->ports[pi].sink, &ev);
+}
+
+static void deadline(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/* ------------------------------------------------------------ xenstore */
+
+static bool path_under(const char *path, const char *top)
+{
+	size_t l = strlen(top);
+
+	return strncmp(path, top, l) == 0 && (path[l] == 0 || path[l] == '/');
+}
+
+static void watch_fire(struct xsim_hv *hv, const struct sim_watch *w, const char *path)
+{
+	struct xsim_msg ev = { .op = XSIM_EV_WATCH };
+	size_t pl = strlen(path), tl = strlen(w->token);
+
+	if (pl + tl + 2 > sizeof(ev.s))
+		return;
+	memcpy(ev.s, path, pl + 1);
+	memcpy(ev.s + pl + 1, w->token, tl + 1);
+	sink_send(hv, w->sink, &ev);
+}
+
+static void xs_changed(struct xsim_hv *hv, const char *path, bool removed)
+{
+	for (int i = 0; i < MAX_WATCHES; i++) {
+		struct sim_watch *w = &hv->watches[i];
+
+		if (!w->used)
+			continue;
+		if (path_under(path, w->path))
+			watch_fire(hv, w, path);
+		else if (removed && path_under(w->path, path))
+			watch_fire(hv, w, w->path);
+	}
+	pthread_cond_broadcast(&hv->cond);
+}
+
+static struct sim_node *xs_node(struct xsim_hv *hv, const char *path)
+{
+	for (unsigned int i = 0; i < hv->nnodes; i++)
+		if (strcmp(hv->nodes[i].path, path) == 0)
+			return &hv->nodes[i];
+	return NULL;
+}
+
+static int xs_valid(const char *path)
+{
+	size_t l = strlen(path);
+
+	if (path[0] == '@')
+		return 0;
+	if (path[0] != '/' || (l > 1 && path[l - 1] == '/') || strstr(path, "//"))
+		return -EINVAL;
+	return 0;
+}
+
+static int xs_set(struct xsim_hv *hv, const char *path, const char *val, unsigned int len)
+{
+	struct sim_node *n;
+	char *parent;
+
+	if (xs_valid(path) < 0 || path[0] == '@')
+		return -EINVAL;
+	/* parents exist implicitly, as xenstored creates them */
+	parent = strdup(path);
+	if (!parent)
+		return -ENOMEM;
+	for (char *s = strchr(parent + 1, '/'); s; s = strchr(s + 1, '/')) {
+		*s = 0;
+		if (!xs_node(hv, parent))
+			xs_set(hv, parent, "", 0);
+		*s = '/';
+	}
+	free(parent);
+	n = xs_node(hv, path);
+	if (!n) {
+		if (hv->nnodes == MAX_NODES)
+			return -ENOSPC;
+		n = &hv->nodes[hv->nnodes++];
+		n->path = strdup(path);
+		n->val = NULL;
+	}
+	free(n->val);
+	n->val = malloc(len + 1);
+	memcpy(n->val, val, len);
+	n->val[len] = 0;
+	n->len = len;
+	xs_changed(hv, path, false);
+	return 0;
+}
+
+static int xs_remove(struct xsim_hv *hv, const char *path)
+{
+	bool found = false;
+
+	for (unsigned int i = 0; i < hv->nnodes;) {
+		if (path_under(hv->nodes[i].path, path)) {
+			free(hv->nodes[i].path);
+			free(hv->nodes[i].val);
+			hv->nodes[i] = hv->nodes[--hv->nnodes];
+			found = true;
+		} else {
+			i++;
+		}
+	}
+	if (!found)
+		return -ENOENT;
+	xs_changed(hv, path, true);
+	return 0;
+}
+
+static int xs_dir(struct xsim_hv *hv, const char *path, struct xsim_msg *m)
+{
+	size_t pl = strlen(path), off = 0;
+	unsigned int n = 0;
+
+	if (!xs_node(hv, path))
+		return -ENOENT;
+	for (unsigned int i = 0; i < hv->nnodes; i++) {
+		const char *p = hv->nodes[i].path, *name;
+		size_t nl;
+
+		if (strncmp(p, path, pl) != 0 || p[pl] != '/' || strchr(p + pl + 1, '/'))
+			continue;
+		name = p + pl + 1;
+		nl = strlen(name);
+		if (off + nl + 1 > sizeof(m->s))
+			return -E2BIG;
+		memcpy(m->s + off, name, nl + 1);
+		off += nl + 1;
+		n++;
+	}
+	m->n = n;
+	return 0;
+}
+
+/* ------------------------------------------------------------ domains */
+
+static void server_destroy(struct xsim_hv *hv, struct sim_dom *d, struct sim_server *s)
+{
+	for (unsigned int v = 0; v < d->nr_vcpus; v++)
+		port_free(hv, port_find(hv, d->domid, s->vcpu_port[v]));
+	port_free(hv, port_find(hv, d->domid, s->buf_port));
+	munmap(s->pages, 2 * PG);
+	close(s->memfd);
+	memset(s, 0, sizeof(*s));
+}
+
+static int server_create(struct xsim_hv *hv, struct sim_dom *d, int bufioreq)
+{
+	struct sim_server *s = NULL;
+	shared_iopage_t *sp;
+
+	for (int i = 0; i < MAX_SERVERS; i++)
+		if (!d->servers[i].used) {
+			s = &d->servers[i];
+			break;
+		}
+	if (!s)
+		return -ENOSPC;
+	memset(s, 0, sizeof(*s));
+	s->memfd = memfd_create("xensim-ioreq", MFD_CLOEXEC);
+	if (s->memfd < 0)
+		return -errno;
+	if (ftruncate(s->memfd, 2 * PG) < 0) {
+		close(s->memfd);
+		return -errno;
+	}
+	s->pages = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, s->memfd, 0);
+	if (s->pages == MAP_FAILED) {
+		close(s->memfd);
+		return -ENOMEM;
+	}
+	s->used = true;
+	s->id = d->next_server++;
+	s->bufioreq = bufioreq;
+	sp = (shared_iopage_t *)(s->pages + PG);
+	for (unsigned int v = 0; v < d->nr_vcpus; v++) {
+		s->vcpu_port[v] = d->next_port++;
+		port_new(hv, d->domid, s->vcpu_port[v]);
+		sp->vcpu_ioreq[v].vp_eport = s->vcpu_port[v];
+	}
+	s->buf_port = d->next_port++;
+	port_new(hv, d->domid, s->buf_port);
+	return s->id;
+}
+
+int xsim_dom_create(struct xsim_hv *hv, uint32_t domid, uint64_t nr_pfns, uint64_t hole_start,
+		    uint64_t hole_end, unsigned int nr_vcpus, bool arm)
+{
+	struct sim_dom *d = NULL;
+	int r = 0;
+
+	if (!nr_vcpus || nr_vcpus > MAX_VCPUS || !nr_pfns || hole_start > hole_end)
+		return -EINVAL;
+	pthread_mutex_lock(&hv->lock);
+	if (dom_get(hv, domid)) {
+		r = -EEXIST;
+		goto out;
+	}
+	for (int i = 0; i < MAX_DOMS; i++)
+		if (!hv->doms[i].used && !hv->doms[i].ram) {
+			d = &hv->doms[i];
+			break;
+		}
+	if (!d) {
+		r = -ENOSPC;
+		goto out;
+	}
+	memset(d, 0, sizeof(*d));
+	d->memfd = memfd_create("xensim-guest-ram", MFD_CLOEXEC);
+	if (d->memfd < 0 || ftruncate(d->memfd, (off_t)(nr_pfns * PG)) < 0) {
+		r = -errno;
+		goto out;
+	}
+	d->ram_len = nr_pfns * PG;
+	d->ram = mmap(NULL, d->ram_len, PROT_READ | PROT_WRITE, MAP_SHARED, d->memfd, 0);
+	if (d->ram == MAP_FAILED) {
+		d->ram = NULL;
+		r = -ENOMEM;
+		goto out;
+	}
+	d->used = true;
+	d->domid = domid;
+	d->arm = arm;
+	d->nr_pfns = nr_pfns;
+	d->hole_start = hole_start;
+	d->hole_end = hole_end;
+	d->nr_vcpus = nr_vcpus;
+	d->next_port = 1;
+	d->next_server = 1;
+	d->irq_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+out:
+	pthread_mutex_unlock(&hv->lock);
+	return r;
+}
+
+uint8_t *xsim_dom_ram(struct xsim_hv *hv, uint32_t domid)
+{
+	struct sim_dom *d;
+	uint8_t *p;
+
+	pthread_mutex_lock(&hv->lock);
+	d = dom_get(hv, domid);
+	p = d ? d->ram : NULL;
+	pthread_mutex_unlock(&hv->lock);
+	return p;
+}
+
+int xsim_dom_destroy(struct xsim_hv *hv, uint32_t domid)
+{
+	struct sim_dom *d;
+
+	pthread_mutex_lock(&hv->lock);
+	d = dom_get(hv, domid);
+	if (!d) {
+		pthread_mutex_unlock(&hv->lock);
+		return -ESRCH;
+	}
+	for (int i = 0; i < MAX_SERVERS; i++)
+		if (d->servers[i].used)
+			server_destroy(hv, d, &d->servers[i]);
+	for (int i = 0; i < MAX_PORTS; i++)
+		if (hv->ports[i].used && hv->ports[i].dom == domid)
+			port_free(hv, i);
+	/* The RAM stays mapped for the test (and its memfd for existing maps). */
+	d->used = false;
+	for (int i = 0; i < MAX_WATCHES; i++)
+		if (hv->watches[i].used && strcmp(hv->watches[i].path, "@releaseDomain") == 0)
+			watch_fire(hv, &hv->watches[i], "@releaseDomain");
+	pthread_cond_broadcast(&hv->cond);
+	pthread_mutex_unlock(&hv->lock);
+	return 0;
+}
+
+/* ------------------------------------------------------------ grants */
+
+int xsim_grant(struct xsim_hv *hv, uint32_t domid, uint32_t ref, uint64_t pfn, bool readonly)
+{
+	struct sim_dom *d;
+	int r = 0;
+
+	pthread_mutex_lock(&hv->lock);
+	d = dom_get(hv, domid);
+	if (!d)
+		r = -ESRCH;
+	else if (ref >= MAX_GRANTS || pfn >= d->nr_pfns)
+		r = -EINVAL;
+	else if (d->grants[ref].maps)
+		r = -EBUSY;
+	else
+		d->grants[ref] = (struct sim_grant){ .used = true, .ro = readonly, .pfn = pfn };
+	pthread_mutex_unlock(&hv->lock);
+	return r;
+}
+
+int xsim_grant_end(struct xsim_hv *hv, uint32_t domid, uint32_t ref)
+{
+	struct sim_dom *d;
+	int r = 0;
+
+	pthread_mutex_lock(&hv->lock);
+	d = dom_get(hv, domid);
+	if (!d)
+		r = -ESRCH;
+	else if (ref >= MAX_GRANTS || !d->grants[ref].used)
+		r = -ENOENT;
+	else if (d->grants[ref].maps)
+		r = -EBUSY;
+	else
+		d->grants[ref].used = false;
+	pthread_mutex_unlock(&hv->lock);
+	return r;
+}
+
+unsigned int xsim_grant_mapcount(struct xsim_hv *hv, uint32_t domid, uint32_t ref)
+{
+	struct sim_dom *d;
+	unsigned int n = 0;
+
+	pthread_mutex_lock(&hv->lock);
+	d = dom_get(hv, domid);
+	if (d && ref < MAX_GRANTS)
+		n = d->grants[ref].maps;
+	pthread_mutex_unlock(&hv->lock);
+	return n;
+}
+
+unsigned int xsim_grant_total_maps(struct xsim_hv *hv, uint32_t domid)
+{
+	struct sim_dom *d;
+	unsigned int n = 0;
+
+	pthread_mutex_lock(&hv->lock);
+	d = dom_get(hv, domid);
+	for (unsigned int i = 0; d && i < MAX_GRANTS; i++)
+		n += d->grants[i].maps;
+	pthread_mutex_unlock(&hv->lock);
+	return n;
+}
+
+long xsim_fmap_pages(struct xsim_hv *hv)
+{
+	long n;
+
+	pthread_mutex_lock(&hv->lock);
+	n = hv->fmap_pages;
+	pthread_mutex_unlock(&hv->lock);
+	return n;
+}
+
+static void gnt_unmap_locked(struct xsim_hv *hv, uint32_t domid, uint32_t ref)
+{
+	struct sim_dom *d = dom_get(hv, domid);
+
+	if (d && ref < MAX_GRANTS && d->grants[ref].maps)
+		d->grants[ref].maps--;
+}
+
+/* ------------------------------------------------------------ ioreqs */
+
+static struct sim_server *server_for(struct sim_dom *d, uint64_t addr, uint64_t len)
+{
+	for (int i = 0; i < MAX_SERVERS; i++) {
+		struct sim_server *s = &d->servers[i];
+
+		if (!s->used || !s->enabled)
+			continue;
+		for (unsigned int r = 0; r < s->nranges; r++)
+			if (s->ranges[r].mmio && addr >= s->ranges[r].start &&
+			    addr + len - 1 <= s->ranges[r].end && addr + len - 1 >= addr)
+				return s;
+	}
+	return NULL;
+}
+
+static int ioreq_one(struct xsim_hv *hv, uint32_t domid, struct sim_server *s, unsigned int vcpu,
+		     ioreq_t *req, int timeout_ms)
+{
+	shared_iopage_t *sp = (shared_iopage_t *)(s->pages + PG);
+	volatile ioreq_t *slot = &sp->vcpu_ioreq[vcpu];
+	struct timespec ts;
+	int id = s->id, r = 0;
+	struct sim_dom *d;
+
+	slot->addr = req->addr;
+	slot->data = req->data;
+	slot->count = req->count;
+	slot->size = req->size;
+	slot->dir = req->dir;
+	slot->df = req->df;
+	slot->data_is_ptr = req->data_is_ptr;
+	slot->type = req->type;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	slot->state = STATE_IOREQ_READY;
+	guest_notify(hv, port_find(hv, domid, s->vcpu_port[vcpu]));
+	deadline(&ts, timeout_ms);
+	for (;;) {
+		d = dom_get(hv, domid);
+		if (!d || !(s = server_get(d, (uint64_t)id))) {
+			return -ESRCH;
+		}
+		if (slot->state == STATE_IORESP_READY)
+			break;
+		if (pthread_cond_timedwait(&hv->cond, &hv->lock, &ts) == ETIMEDOUT) {
+			if (slot->state == STATE_IORESP_READY)
+				break;
+			slot->state = STATE_IOREQ_NONE;
+			return -ETIMEDOUT;
+		}
+	}
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	req->data = slot->data;
+	slot->state = STATE_IOREQ_NONE;
+	return r;
+}
+
+int xsim_ioreq(struct xsim_hv *hv, uint32_t domid, unsigned int vcpu, struct ioreq *req,
+	       int timeout_ms)
+{
+	struct sim_dom *d;
+	struct sim_server *s;
+	int r = -ENODEV;
+
+	pthread_mutex_lock(&hv->lock);
+	d = dom_get(hv, domid);
+	if (!d || vcpu >= d->nr_vcpus) {
+		pthread_mutex_unlock(&hv->lock);
+		return -ESRCH;
+	}
+	if (req->type == IOREQ_TYPE_INVALIDATE) {
+		int ids[MAX_SERVERS], n = 0;
+
+		for (int i = 0; i < MAX_SERVERS; i++)
+			if (d->servers[i].used && d->servers[i].enabled)
+				ids[n++] = d->servers[i].id;
+		for (int i = 0; i < n; i++) {
+			d = dom_get(hv, domid);
+			s = d ? server_get(d, (uint64_t)ids[i]) : NULL;
+			if (s)
+				r = ioreq_one(hv, domid, s, vcpu, req, timeout_ms);
+			if (r < 0)
+				break;
+		}
+	} else {
+		s = server_for(d, req->addr, req->size ? req->size : 1);
+		if (s)
+			r = ioreq_one(hv, domid, s, vcpu, req, timeout_ms);
+	}
+	pthread_mutex_unlock(&hv->lock);
+	return r;
+}
+
+int xsim_mmio_read(struct xsim_hv *hv, uint32_t domid, uint64_t addr, unsigned int size,
+		   uint64_t *val)
+{
+	ioreq_t req = { .addr = addr, .size = size, .count = 1, .dir = IOREQ_READ,
+			.type = IOREQ_TYPE_COPY };
+	int r = xsim_ioreq(hv, domid, 0, &req, 5000);
+
+	if (r == 0)
+		*val = size == 8 ? req.data : req.data & ((1ull << (size * 8)) - 1);
+	return r;
+}
+
+int xsim_mmio_write(struct xsim_hv *hv, uint32_t domid, uint64_t addr, unsigned int size,
+		    uint64_t val)
+{
+	ioreq_t req = { .addr = addr, .size = size, .count = 1, .dir = IOREQ_WRITE,
+			.type = IOREQ_TYPE_COPY, .data = val };
+
+	return xsim_ioreq(hv, domid, 0, &req, 5000);
+}
+
+int xsim_bufioreq_write(struct xsim_hv *hv, uint32_t domid, uint64_t addr, unsigned int size,
+			uint32_t val)
+{
+	struct sim_dom *d;
+	struct sim_server *s;
+	buffered_iopage_t *bp;
+	buf_ioreq_t *b;
+	int r = 0;
+
+	pthread_mutex_lock(&hv->lock);
+	d = dom_get(hv, domid);
+	s = d ? server_for(d, addr, size) : NULL;
+	if (!s) {
+		r = -ENODEV;
+		goto out;
+	}
+	bp = (buffered_iopage_t *)s->pages;
+	if (bp->write_pointer - bp->read_pointer >= IOREQ_BUFFER_SLOT_NUM) {
+		r = -ENOSPC;
+		goto out;
+	}
+	b = &bp->buf_ioreq[bp->write_pointer % IOREQ_BUFFER_SLOT_NUM];
+	memset(b, 0, sizeof(*b));
+	b->type = IOREQ_TYPE_COPY;
+	b->dir = IOREQ_WRITE;
+	b->size = size == 1 ? 0 : size == 2 ? 1 : 2;
+	b->addr = (uint32_t)(addr & 0xfffff);
+	b->data = val;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	bp->write_pointer++;
+	guest_notify(hv, port_find(hv, domid, s->buf_port));
+out:
+	pthread_mutex_unlock(&hv->lock);
+	return r;
+}
+
+int xsim_bufioreq_pending(struct xsim_hv *hv, uint32_t domid)
+{
+	struct sim_dom *d;
+	int n = 0;
+
+	pthread_mutex_lock(&hv->lock);
+	d = dom_get(hv, domid);
+	for (int i = 0; d && i < MAX_SERVERS; i++)
+		if (d->servers[i].used) {
+			buffered_iopage_t *bp = (buffered_iopage_t *)d->servers[i].pages;
+			n += (int)(bp->write_pointer - bp->read_pointer);
+		}
+	pthread_mutex_unlock(&hv->lock);
+	return n;
+}
+
+/* ------------------------------------------------------------ interrupts */
+
+static struct sim_irq *irq_get(struct sim_dom *d, int kind, unsigned int line, bool create)
+{
+	for (int i = 0; i < MAX_IRQS; i++)
+		if (d->irqs[i].used && d->irqs[i].kind == kind && d->irqs[i].line == line)
+			return &d->irqs[i];
+	if (!create)
+		return NULL;
+	for (int i = 0; i < MAX_IRQS; i++)
+		if (!d->irqs[i].used) {
+			d->irqs[i] = (struct sim_irq){ .used = true, .kind = kind, .line = line };
+			return &d->irqs[i];
+		}
+	return NULL;
+}
+
+int xsim_irq_level(struct xsim_hv *hv, uint32_t domid, enum xsim_irq_kind kind, unsigned int line)
+{
+	struct sim_dom *d;
+	struct sim_irq *q;
+	int r;
+
+	pthread_mutex_lock(&hv->lock);
+	d = dom_get(hv, domid);
+	q = d ? irq_get(d, kind, line, false) : NULL;
+	r = !d ? -ESRCH : !q ? -ENOENT : q->level;
+	pthread_mutex_unlock(&hv->lock);
+	return r;
+}
+
+int xsim_irq_wait(struct xsim_hv *hv, uint32_t domid, enum xsim_irq_kind kind, unsigned int line,
+		  int level, int timeout_ms)
+{
+	struct timespec ts;
+	int r = 0;
+
+	deadline(&ts, timeout_ms);
+	pthread_mutex_lock(&hv->lock);
+	for (;;) {
+		struct sim_dom *d = dom_get(hv, domid);
+		struct sim_irq *q = d ? irq_get(d, kind, line, false) : NULL;
+
+		if (!d) {
+			r = -ESRCH;
+			break;
+		}
+		if ((q ? q->level : 0) == level)
+			break;
+		if (pthread_cond_timedwait(&hv->cond, &hv->lock, &ts) == ETIMEDOUT) {
+			r = -ETIMEDOUT;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&hv->lock);
+	return r;
+}
+
+int xsim_irq_eventfd(struct xsim_hv *hv, uint32_t domid)
+{
+	struct sim_dom *d;
+	int fd;
+
+	pthread_mutex_lock(&hv->lock);
+	d = dom_get(hv, domid);
+	fd = d ? d->irq_efd : -ESRCH;
+	pthread_mutex_unlock(&hv->lock);
+	return fd;
+}
+
+/* ------------------------------------------------------------ xenstore API */
+
+int xsim_xs_write(struct xsim_hv *hv, const char *path, const char *value)
+{
+	int r;
+
+	pthread_mutex_lock(&hv->lock);
+	r = xs_set(hv, path, value, (unsigned int)strlen(value));
+	pthread_mutex_unlock(&hv->lock);
+	return r;
+}
+
+char *xsim_xs_read(struct xsim_hv *hv, const char *path)
+{
+	struct sim_node *n;
+	char *v = NULL;
+
+	pthread_mutex_lock(&hv->lock);
+	n = xs_node(hv, path);
+	if (n)
+		v = strdup(n->val);
+	pthread_mutex_unlock(&hv->lock);
+	return v;
+}
+
+int xsim_xs_rm(struct xsim_hv *hv, const char *path)
+{
+	int r;
+
+	pthread_mutex_lock(&hv->lock);
+	r = xs_remove(hv, path);
+	pthread_mutex_unlock(&hv->lock);
+	return r;
+}
+
+int xsim_xs_wait(struct xsim_hv *hv, const char *path, const char *value, int timeout_ms)
+{
+	struct timespec ts;
+	int r = 0;
+
+	deadline(&ts, timeout_ms);
+	pthread_mutex_lock(&hv->lock);
+	for (;;) {
+		struct sim_node *n = xs_node(hv, path);
+
+		if (n && strcmp(n->val, value) == 0)
+			break;
+		if (pthread_cond_timedwait(&hv->cond, &hv->lock, &ts) == ETIMEDOUT) {
+			r = -ETIMEDOUT;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&hv->lock);
+	return r;
+}
+
+/* ------------------------------------------------------------ server */
+
+static int reply(int fd, struct xsim_msg *m, int ret, int pass_fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = m, .iov_len = sizeof(*m) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	m->ret = ret;
+	if (pass_fd >= 0 && ret >= 0) {
+		struct cmsghdr *cm;
+
+		memset(cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof(cbuf);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
+	}
+	return sendmsg(fd, &mh, MSG_NOSIGNAL) == sizeof(*m) ? 0 : -1;
+}
+
+static void sink_close(struct xsim_hv *hv, int sink)
+{
+	for (int i = 0; i < MAX_PORTS; i++)
+		if (hv->ports[i].used && hv->ports[i].dom == 0 && hv->ports[i].sink == sink)
+			port_free(hv, i);
+	for (int i = 0; i < MAX_WATCHES; i++)
+		if (hv->watches[i].used && hv->watches[i].sink == sink) {
+			free(hv->watches[i].path);
+			free(hv->watches[i].token);
+			hv->watches[i].used = false;
+		}
+	hv->sinks[sink].used = false;
+}
+
+/* Handle one call; returns the fd to pass with the answer (or -1) in *pass. */
+static int handle(struct sim_conn *c, struct xsim_msg *m, int *pass)
+{
+	struct xsim_hv *hv = c->hv;
+	struct sim_dom *d = NULL;
+	struct sim_server *s;
+	int pi, gi;
+
+	*pass = -1;
+	m->s[sizeof(m->s) - 1] = 0;
+	switch (m->op) {
+	case XSIM_OP_SINK_NEW:
+		for (int i = 0; i < MAX_SINKS; i++)
+			if (!hv->sinks[i].used) {
+				hv->sinks[i] = (struct sim_sink){ .used = true, .fd = -1 };
+				return i;
+			}
+		return -ENOSPC;
+	case XSIM_OP_DOMINFO: {
+		struct sim_dom *best = NULL;
+		for (int i = 0; i < MAX_DOMS; i++)
+			if (hv->doms[i].used && hv->doms[i].domid >= m->dom &&
+			    (!best || hv->doms[i].domid < best->domid))
+				best = &hv->doms[i];
+		if (!best)
+			return -ESRCH;
+		m->a[0] = best->domid;
+		m->a[1] = best->nr_vcpus - 1;
+		m->a[2] = best->nr_pfns - 1;
+		m->a[3] = 0;
+		return 0;
+	}
+	case XSIM_OP_FMAP_NOTE:
+		hv->fmap_pages += (int64_t)m->a[0];
+		c->fmap_pages += (int64_t)m->a[0];
+		return 0;
+	case XSIM_OP_EVT_NOTIFY:
+		pi = port_find(hv, 0, (unsigned int)m->a[0]);
+		if (pi < 0)
+			return -EINVAL;
+		gi = hv->ports[pi].peer;
+		if (gi >= 0) {
+			hv->ports[gi].pending++;
+			pthread_cond_broadcast(&hv->cond);
+		}
+		return 0;
+	case XSIM_OP_EVT_UNBIND:
+		pi = port_find(hv, 0, (unsigned int)m->a[0]);
+		if (pi < 0)
+			return -EINVAL;
+		port_free(hv, pi);
+		return 0;
+	case XSIM_OP_XS_READ: {
+		struct sim_node *n = xs_node(hv, m->s);
+		if (!n)
+			return -ENOENT;
+		if (n->len > sizeof(m->s))
+			return -E2BIG;
+		memcpy(m->s, n->val, n->len);
+		m->n = n->len;
+		return 0;
+	}
+	case XSIM_OP_XS_WRITE: {
+		size_t pl = strlen(m->s);
+		if (pl + 1 + m->n > sizeof(m->s))
+			return -EINVAL;
+		return xs_set(hv, m->s, m->s + pl + 1, m->n);
+	}
+	case XSIM_OP_XS_MKDIR:
+		if (xs_node(hv, m->s))
+			return 0;
+		return xs_set(hv, m->s, "", 0);
+	case XSIM_OP_XS_RM:
+		return xs_remove(hv, m->s);
+	case XSIM_OP_XS_DIR:
+		return xs_dir(hv, m->s, m);
+	case XSIM_OP_XS_WATCH: {
+		const char *tok = m->s + strlen(m->s) + 1;
+		if (xs_valid(m->s) < 0)
+			return -EINVAL;
+		if (m->a[0] >= MAX_SINKS || !hv->sinks[m->a[0]].used)
+			return -EBADF;
+		for (int i = 0; i < MAX_WATCHES; i++)
+			if (!hv->watches[i].used) {
+				hv->watches[i] = (struct sim_watch){ .used = true, .sink = (int)m->a[0],
+					.path = strdup(m->s), .token = strdup(tok) };
+				watch_fire(hv, &hv->watches[i], m->s);
+				return 0;
+			}
+		return -ENOSPC;
+	}
+	case XSIM_OP_XS_UNWATCH: {
+		const char *tok = m->s + strlen(m->s) + 1;
+		for (int i = 0; i < MAX_WATCHES; i++)
+			if (hv->watches[i].used && strcmp(hv->watches[i].path, m->s) == 0 &&
+			    strcmp(hv->watches[i].token, tok) == 0) {
+				free(hv->watches[i].path);
+				free(hv->watches[i].token);
+				hv->watches[i].used = false;
+				return 0;
+			}
+		return -ENOENT;
+	}
+	default:
+		break;
+	}
+
+	/* everything below is about one existing domain */
+	d = dom_get(hv, m->dom);
+	if (!d)
+		return -ESRCH;
+	switch (m->op) {
+	case XSIM_OP_RAM:
+		*pass = d->memfd;
+		m->a[0] = d->nr_pfns;
+		m->a[1] = d->hole_start;
+		m->a[2] = d->hole_end;
+		return 0;
+	case XSIM_OP_IOREQ_CREATE:
+		return server_create(hv, d, (int)m->a[0]);
+	case XSIM_OP_IOREQ_INFO:
+		s = server_get(d, m->a[0]);
+		if (!s)
+			return -ENOENT;
+		m->a[0] = s->buf_port;
+		return 0;
+	case XSIM_OP_IOREQ_RESOURCE:
+		s = server_get(d, m->a[0]);
+		if (!s)
+			return -ENOENT;
+		if (m->a[1] >= 2 || m->a[2] == 0 || m->a[1] + m->a[2] > 2)
+			return -EINVAL;
+		*pass = s->memfd;
+		return 0;
+	case XSIM_OP_IOREQ_STATE:
+		s = server_get(d, m->a[0]);
+		if (!s)
+			return -ENOENT;
+		s->enabled = !!m->a[1];
+		return 0;
+	case XSIM_OP_IOREQ_MAP:
+		s = server_get(d, m->a[0]);
+		if (!s)
+			return -ENOENT;
+		if (m->a[3] < m->a[2] || s->nranges == MAX_RANGES)
+			return -EINVAL;
+		for (int i = 0; i < MAX_SERVERS; i++)
+			for (unsigned int r = 0; d->servers[i].used && r < d->servers[i].nranges; r++)
+				if (d->servers[i].ranges[r].mmio == !!m->a[1] &&
+				    m->a[2] <= d->servers[i].ranges[r].end &&
+				    m->a[3] >= d->servers[i].ranges[r].start)
+					return -EEXIST;
+		s->ranges[s->nranges++] = (struct sim_range){ .mmio = !!m->a[1], .start = m->a[2],
+							      .end = m->a[3] };
+		return 0;
+	case XSIM_OP_IOREQ_UNMAP:
+		s = server_get(d, m->a[0]);
+		if (!s)
+			return -ENOENT;
+		for (unsigned int r = 0; r < s->nranges; r++)
+			if (s->ranges[r].start == m->a[2] && s->ranges[r].end == m->a[3]) {
+				s->ranges[r] = s->ranges[--s->nranges];
+				return 0;
+			}
+		return -ENOENT;
+	case XSIM_OP_IOREQ_DESTROY:
+		s = server_get(d, m->a[0]);
+		if (!s)
+			return -ENOENT;
+		server_destroy(hv, d, s);
+		pthread_cond_broadcast(&hv->cond);
+		return 0;
+	case XSIM_OP_IRQ: {
+		struct sim_irq *q;
+		if (m->a[0] == XSIM_IRQ_ARM && !d->arm)
+			return -EOPNOTSUPP;
+		if (m->a[0] != XSIM_IRQ_ARM && d->arm)
+			return -EOPNOTSUPP;
+		q = irq_get(d, (int)m->a[0], (unsigned int)m->a[1], true);
+		if (!q)
+			return -ENOSPC;
+		if (!q->level && m->a[2] && d->irq_efd >= 0) {
+			uint64_t one = 1;
+			(void)!write(d->irq_efd, &one, sizeof(one));
+		}
+		q->level = !!m->a[2];
+		pthread_cond_broadcast(&hv->cond);
+		return 0;
+	}
+	case XSIM_OP_EVT_BIND:
+		if (m->a[0] >= MAX_SINKS || !hv->sinks[m->a[0]].used)
+			return -EBADF;
+		gi = port_find(hv, d->domid, (unsigned int)m->a[1]);
+		if (gi < 0)
+			return -EINVAL;
+		if (hv->ports[gi].peer >= 0)
+			return -EBUSY;
+		pi = port_new(hv, 0, ++hv->next_dom0_port);
+		if (pi < 0)
+			return -ENOSPC;
+		hv->ports[pi].sink = (int)m->a[0];
+		hv->ports[pi].peer = gi;
+		hv->ports[gi].peer = pi;
+		return (int)hv->ports[pi].port;
+	case XSIM_OP_GNT_MAP: {
+		struct sim_grant *g;
+		if (m->a[0] >= MAX_GRANTS || !d->grants[m->a[0]].used)
+			return -EINVAL;
+		g = &d->grants[m->a[0]];
+		if (g->ro && m->a[1])
+			return -EPERM;
+		if (c->ngmaps == c->capgmaps) {
+			unsigned int cap = c->capgmaps ? c->capgmaps * 2 : 64;
+			void *p = realloc(c->gmaps, cap * sizeof(*c->gmaps));
+			if (!p)
+				return -ENOMEM;
+			c->gmaps = p;
+			c->capgmaps = cap;
+		}
+		c->gmaps[c->ngmaps][0] = d->domid;
+		c->gmaps[c->ngmaps][1] = (uint32_t)m->a[0];
+		c->ngmaps++;
+		g->maps++;
+		m->a[0] = g->pfn;
+		return 0;
+	}
+	case XSIM_OP_GNT_UNMAP:
+		for (unsigned int i = 0; i < c->ngmaps; i++)
+			if (c->gmaps[i][0] == d->domid && c->gmaps[i][1] == m->a[0]) {
+				c->gmaps[i][0] = c->gmaps[c->ngmaps - 1][0];
+				c->gmaps[i][1] = c->gmaps[c->ngmaps - 1][1];
+				c->ngmaps--;
+				gnt_unmap_locked(hv, d->domid, (uint32_t)m->a[0]);
+				return 0;
+			}
+		return -EINVAL;
+	default:
+		return -ENOSYS;
+	}
+}
+
+static void *conn_thread(void *arg)
+{
+	struct sim_conn *c = arg;
+	struct xsim_hv *hv = c->hv;
+	struct xsim_msg *m = malloc(sizeof(*m));
+	int sink = -1;
+
+	while (m) {
+		ssize_t r = recv(c->fd, m, sizeof(*m), 0);
+		int pass, ret;
+
+		if (r <= 0 && !(r < 0 && errno == EINTR))
+			break;
+		if (r != sizeof(*m))
+			continue;
+		pthread_mutex_lock(&hv->lock);
+		if (m->op == XSIM_OP_SINK_ATTACH && sink < 0 && m->a[0] < MAX_SINKS &&
+		    hv->sinks[m->a[0]].used && hv->sinks[m->a[0]].fd < 0) {
+			sink = (int)m->a[0];
+			hv->sinks[sink].fd = c->fd;
+			/* acknowledged under the lock: no event can overtake the ack */
+			reply(c->fd, m, 0, -1);
+			pthread_mutex_unlock(&hv->lock);
+			continue;       /* this connection only receives from now on */
+		}
+		ret = handle(c, m, &pass);
+		pthread_mutex_unlock(&hv->lock);
+		if (reply(c->fd, m, ret, pass) < 0)
+			break;
+	}
+	pthread_mutex_lock(&hv->lock);
+	if (sink >= 0)
+		sink_close(hv, sink);
+	for (unsigned int i = 0; i < c->ngmaps; i++)
+		gnt_unmap_locked(hv, c->gmaps[i][0], c->gmaps[i][1]);
+	hv->fmap_pages -= c->fmap_pages;
+	pthread_cond_broadcast(&hv->cond);
+	pthread_mutex_unlock(&hv->lock);
+	close(c->fd);
+	free(c->gmaps);
+	free(c);
+	free(m);
+	return NULL;
+}
+
+static void *listen_thread(void *arg)
+{
+	struct xsim_hv *hv = arg;
+
+	for (;;) {
+		int fd = accept4(hv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		struct sim_conn *c;
+		pthread_t t;
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			break;
+		}
+		if (__atomic_load_n(&hv->stopping, __ATOMIC_ACQUIRE)) {
+			close(fd);
+			break;
+		}
+		c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		c->hv = hv;
+		c->fd = fd;
+		if (pthread_create(&t, NULL, conn_thread, c) != 0) {
+			close(fd);
+			free(c);
+			continue;
+		}
+		pthread_detach(t);
+	}
+	return NULL;
+}
+
+struct xsim_hv *xsim_hv_start(const char *sock_path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	pthread_condattr_t ca;
+	struct xsim_hv *hv;
+
+	if (strlen(sock_path) >= sizeof(sa.sun_path)) {
+		errno = ENAMETOOLONG;
+		return NULL;
+	}
+	hv = calloc(1, sizeof(*hv));
+	if (!hv)
+		return NULL;
+	strcpy(sa.sun_path, sock_path);
+	unlink(sock_path);
+	hv->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (hv->listen_fd < 0 || bind(hv->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(hv->listen_fd, 64) < 0) {
+		int e = errno;
+		if (hv->listen_fd >= 0)
+			close(hv->listen_fd);
+		free(hv);
+		errno = e;
+		return NULL;
+	}
+	hv->sock_path = strdup(sock_path);
+	pthread_mutex_init(&hv->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&hv->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	if (pthread_create(&hv->listener, NULL, listen_thread, hv) != 0) {
+		close(hv->listen_fd);
+		free(hv->sock_path);
+		free(hv);
+		errno = EAGAIN;
+		return NULL;
+	}
+	return hv;
+}
+
+void xsim_hv_stop(struct xsim_hv *hv)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (!hv)
+		return;
+	__atomic_store_n(&hv->stopping, true, __ATOMIC_RELEASE);
+	/* wake the listener with one last connection */
+	strcpy(sa.sun_path, hv->sock_path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd >= 0) {
+		connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+		close(fd);
+	}
+	pthread_join(hv->listener, NULL);
+	close(hv->listen_fd);
+	unlink(hv->sock_path);
+	/*
+	 * Connection threads may still run (clients not yet closed): the state
+	 * is deliberately leaked rather than freed under them.  Tests stop the
+	 * hypervisor once, at exit.
+	 */
+}

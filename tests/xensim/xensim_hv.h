@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * xensim_hv.h - the simulated hypervisor and guest (tests only)
+ *
+ * A test process starts it; it serves the simulated Xen libraries of every
+ * process that has $XENSIM_SOCKET pointing at it, and gives the test the
+ * guest's view: its RAM, its grant table, its MMIO accesses (ioreqs sent to
+ * whichever ioreq server claimed the range), its interrupt lines and the
+ * xenstore tree.
+ */
+#ifndef XENSIM_HV_H
+#define XENSIM_HV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "xensim_proto.h"
+
+struct xsim_hv;
+
+/* Listen on @sock_path (removed first). NULL on error (errno). */
+struct xsim_hv *xsim_hv_start(const char *sock_path);
+void xsim_hv_stop(struct xsim_hv *hv);
+
+/*
+ * A guest with @nr_pfns frames of RAM minus the hole [hole_start, hole_end)
+ * (frames that are not RAM: foreign maps of them fail), @nr_vcpus vCPUs.
+ * Arm-style guests (@arm) accept set_irq_level, x86 ones ISA/INTx only.
+ */
+int xsim_dom_create(struct xsim_hv *hv, uint32_t domid, uint64_t nr_pfns, uint64_t hole_start,
+		    uint64_t hole_end, unsigned int nr_vcpus, bool arm);
+/* The guest's RAM as the guest sees it (valid until xsim_hv_stop). */
+uint8_t *xsim_dom_ram(struct xsim_hv *hv, uint32_t domid);
+/* The domain dies: ioreq servers and its ports go, @releaseDomain fires. */
+int xsim_dom_destroy(struct xsim_hv *hv, uint32_t domid);
+
+/* Grant table of @domid: entry @ref grants frame @pfn to dom0. */
+int xsim_grant(struct xsim_hv *hv, uint32_t domid, uint32_t ref, uint64_t pfn, bool readonly);
+/* End a grant: -EBUSY while it is mapped. */
+int xsim_grant_end(struct xsim_hv *hv, uint32_t domid, uint32_t ref);
+/* Active mappings of one grant, and of all grants of @domid. */
+unsigned int xsim_grant_mapcount(struct xsim_hv *hv, uint32_t domid, uint32_t ref);
+unsigned int xsim_grant_total_maps(struct xsim_hv *hv, uint32_t domid);
+/* Foreign-mapped pages currently held by all clients. */
+long xsim_fmap_pages(struct xsim_hv *hv);
+
+/*
+ * One synchronous ioreq from vCPU @vcpu: copies @req (addr, data, size,
+ * count, dir, type, data_is_ptr...) into the vCPU's slot, signals the ioreq
+ * server that claimed the range and waits for its answer (copied back into
+ * @req).  -ENODEV: no enabled server claims it (Xen would complete it
+ * itself); -ETIMEDOUT: no answer within @timeout_ms; -ESRCH no domain.
+ * INVALIDATE (type 8) goes to every enabled server.
+ */
+struct ioreq;
+int xsim_ioreq(struct xsim_hv *hv, uint32_t domid, unsigned int vcpu, struct ioreq *req,
+	       int timeout_ms);
+/* Convenience: plain MMIO read / write of 1, 2, 4 or 8 bytes. */
+int xsim_mmio_read(struct xsim_hv *hv, uint32_t domid, uint64_t addr, unsigned int size,
+		   uint64_t *val);
+int xsim_mmio_write(struct xsim_hv *hv, uint32_t domid, uint64_t addr, unsigned int size,
+		    uint64_t val);
+/* Queue one buffered write ioreq (no answer) and notify. */
+int xsim_bufioreq_write(struct xsim_hv *hv, uint32_t domid, uint64_t addr, unsigned int size,
+			uint32_t val);
+/* Frames of buffered ioreqs not yet consumed by the server. */
+int xsim_bufioreq_pending(struct xsim_hv *hv, uint32_t domid);
+
+/* Interrupt line level as last set by the device model (-ESRCH, -ENOENT: never set). */
+int xsim_irq_level(struct xsim_hv *hv, uint32_t domid, enum xsim_irq_kind kind, unsigned int line);
+/* Wait until the line has @level; 0 or -ETIMEDOUT. */
+int xsim_irq_wait(struct xsim_hv *hv, uint32_t domid, enum xsim_irq_kind kind, unsigned int line,
+		  int level, int timeout_ms);
+
+/* Readable (eventfd) whenever one of the domain's lines goes high. */
+int xsim_irq_eventfd(struct xsim_hv *hv, uint32_t domid);
+
+/* xenstore, as the toolstack / guest */
+int xsim_xs_write(struct xsim_hv *hv, const char *path, const char *value);
+char *xsim_xs_read(struct xsim_hv *hv, const char *path);   /* malloc'd or NULL */
+int xsim_xs_rm(struct xsim_hv *hv, const char *path);
+/* Wait until @path reads @value; 0 or -ETIMEDOUT. */
+int xsim_xs_wait(struct xsim_hv *hv, const char *path, const char *value, int timeout_ms);
+
+#endif

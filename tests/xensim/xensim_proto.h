@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * xensim_proto.h - wire format between the simulated Xen libraries and the
+ * simulated hypervisor (tests only)
+ *
+ * The simulated hypervisor (xensim_hv.c) runs inside a test process and
+ * listens on the unix SOCK_SEQPACKET socket named by $XENSIM_SOCKET.  Each
+ * handle of a simulated library (libxendevicemodel.so.1, ...) opens one
+ * connection and does synchronous calls on it: one struct xsim_msg out, one
+ * back, sometimes with one fd (guest RAM, ioreq pages) attached to the
+ * answer.  Event channel and xenstore watch handles open a second
+ * connection that only ever receives (their pollable fd): event channel
+ * ports as struct xsim_msg with op XSIM_EV_PORT, watches as XSIM_EV_WATCH.
+ */
+#ifndef XENSIM_PROTO_H
+#define XENSIM_PROTO_H
+
+#include <stdint.h>
+
+#define XSIM_STR 2048
+
+enum xsim_op {
+	XSIM_OP_NONE = 0,
+	XSIM_OP_SINK_NEW,        /* -> ret sink id */
+	XSIM_OP_SINK_ATTACH,     /* a[0] sink id: this connection receives events */
+	XSIM_OP_DOMINFO,         /* dom: first domain >= dom; a[0] domid a[1] max_vcpu_id a[2] max_gpfn a[3] flags */
+	XSIM_OP_RAM,             /* dom -> fd, a[0] nr pfns, a[1] hole start pfn, a[2] hole end pfn */
+	XSIM_OP_FMAP_NOTE,       /* dom, a[0] signed delta of mapped foreign pages */
+	XSIM_OP_IOREQ_CREATE,    /* dom, a[0] handle_bufioreq -> ret id */
+	XSIM_OP_IOREQ_INFO,      /* dom, a[0] id -> a[0] bufioreq port */
+	XSIM_OP_IOREQ_RESOURCE,  /* dom, a[0] id, a[1] frame, a[2] nr -> fd (offset = frame pages) */
+	XSIM_OP_IOREQ_STATE,     /* dom, a[0] id, a[1] enabled */
+	XSIM_OP_IOREQ_MAP,       /* dom, a[0] id, a[1] is_mmio, a[2] start, a[3] end (inclusive) */
+	XSIM_OP_IOREQ_UNMAP,
+	XSIM_OP_IOREQ_DESTROY,   /* dom, a[0] id */
+	XSIM_OP_IRQ,             /* dom, a[0] kind (XSIM_IRQ_*), a[1] line, a[2] level */
+	XSIM_OP_EVT_BIND,        /* a[0] sink, dom remote, a[1] remote port -> ret local port */
+	XSIM_OP_EVT_NOTIFY,      /* a[0] local port */
+	XSIM_OP_EVT_UNBIND,      /* a[0] local port */
+	XSIM_OP_GNT_MAP,         /* dom, a[0] ref, a[1] writable -> a[0] pfn */
+	XSIM_OP_GNT_UNMAP,       /* dom, a[0] ref */
+	XSIM_OP_XS_READ,         /* s path -> s value, n length */
+	XSIM_OP_XS_WRITE,        /* s "path\0value", n value length */
+	XSIM_OP_XS_MKDIR,        /* s path */
+	XSIM_OP_XS_DIR,          /* s path -> s names NUL-separated, n count */
+	XSIM_OP_XS_RM,           /* s path */
+	XSIM_OP_XS_WATCH,        /* a[0] sink, s "path\0token" */
+	XSIM_OP_XS_UNWATCH,      /* s "path\0token" */
+	XSIM_OP_MAX,
+	/* events (sim -> sink connection) */
+	XSIM_EV_PORT = 100,      /* a[0] port */
+	XSIM_EV_WATCH,           /* s "path\0token" */
+};
+
+enum xsim_irq_kind {
+	XSIM_IRQ_ISA = 0,
+	XSIM_IRQ_PCI_INTX,       /* line = device * 4 + intx */
+	XSIM_IRQ_ARM,
+};
+
+struct xsim_msg {
+	uint32_t op;
+	int32_t ret;             /* answer: >= 0 or -errno */
+	uint32_t dom;
+	uint32_t n;
+	uint64_t a[4];
+	char s[XSIM_STR];
+};
+
+#endif
