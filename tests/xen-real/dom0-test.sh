@@ -29,7 +29,7 @@ IRQ=7
 CID=3
 SOCK=$W/vsock.sock
 UDS=$W/vm.vsock
-SERIAL=$W/guest.serial
+SERIAL=$W/console/guest-vkguest.log   # xenconsoled logs the guest's hvc0
 GUEST=vkguest
 nfail=0
 
@@ -54,7 +54,9 @@ wait_for() {
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
 oneline() { tail -n "${2:-3}" "$1" 2>/dev/null | tr '\n' ' ' | cut -c1-300; }
 have() { grep -qx "$1" $VK/binaries 2>/dev/null && [ -x $VK/bin/$1 ]; }
-ours() { LD_LIBRARY_PATH=$VK/lib "$@"; }
+# ours CMD...: one of our programs (with the libraries the dom0 base lacks).
+# Through env, so that "ours CMD &" leaves CMD's own pid in $!.
+ours() { env LD_LIBRARY_PATH=$VK/lib "$@"; }
 
 T0=$(up)
 echo "VKX-INFO dom0 test starts at dom0 uptime ${T0}s; binaries: $(cat $VK/binaries 2>/dev/null | tr '\n' ' ')"
@@ -67,14 +69,15 @@ memory = 256
 vcpus = 1
 kernel = "$VK/guest/vmlinuz"
 ramdisk = "$VK/guest/initrd.img"
-cmdline = "console=ttyS0,115200 rdinit=/init quiet loglevel=3 pci=noearly iommu=noaperture no_timer_check panic=-1"
+cmdline = "console=hvc0 rdinit=/init quiet loglevel=3 pci=noearly iommu=noaperture no_timer_check panic=-1"
 acpi_firmware = "$VK/guest/ssdt.aml"
 vga = "none"
 vnc = 0
 sdl = 0
 nographic = 1
 usb = 0
-serial = "file:$SERIAL"
+xen_platform_pci = 0
+cpus = "1"
 on_crash = "destroy"
 EOF
 echo "VKX-INFO guest.cfg: $(grep -v '^ *$' $W/guest.cfg | tr '\n' ';')"
@@ -90,9 +93,19 @@ fi
 
 # ---------------------------------------------------------------- back-ends
 dpid= mpid= hpid= why=
+# relay FILE PREFIX: FILE's lines live on the console, "PREFIX| [uptime] line"
+relay() {
+	: >>"$1"
+	tail -f "$1" 2>/dev/null | while IFS= read -r l; do echo "$2| [$(up)] $l"; done &
+	relays="$relays $!"
+}
+relays=
+relay $W/daemon.log D
+relay $W/master.log M
+relay $W/hostserve.log H
 start_daemon() {
 	rm -f $SOCK $UDS
-	ours vhost-device-vsock --guest-cid $CID --socket $SOCK --uds-path $UDS >>$W/daemon.log 2>&1 &
+	env LD_LIBRARY_PATH=$VK/lib vhost-device-vsock --log-level debug --guest-cid $CID --socket $SOCK --uds-path $UDS >>$W/daemon.log 2>&1 &
 	dpid=$!
 	_t=100
 	while { [ ! -S $SOCK ] || [ ! -S $UDS ]; } && [ $_t -gt 0 ] && alive $dpid; do sleep 0.1; _t=$((_t - 1)); done
@@ -109,7 +122,7 @@ else
 	why="vhost-device-vsock did not start: $(oneline $W/daemon.log)"
 	res fail "$s" "vhost-device-vsock listens (guest CID $CID, uds-path)" "$why"
 fi
-ours vsock-host serve ${UDS}_6000 >$W/hostserve.log 2>&1 &
+env LD_LIBRARY_PATH=$VK/lib vsock-host serve ${UDS}_6000 >>$W/hostserve.log 2>&1 &
 hpid=$!
 wait_for $W/hostserve.log listening 10 || echo "VKX-INFO host server not listening: $(oneline $W/hostserve.log)"
 
@@ -121,7 +134,7 @@ if ! have xen-vhost-master; then
 elif [ -n "$why" ]; then
 	res fail "$s" "$mname" "not started: $why"
 else
-	ours xen-vhost-master --domid "$domid" --device "vsock,socket=$SOCK,base=$BASE,irq=$IRQ" >$W/master.log 2>&1 &
+	env LD_LIBRARY_PATH=$VK/lib xen-vhost-master --log-level debug --domid "$domid" --device "vsock,socket=$SOCK,base=$BASE,irq=$IRQ" >>$W/master.log 2>&1 &
 	mpid=$!
 	# Up when it says so, or still running after 3 s.
 	wait_for $W/master.log '[Rr]eady|[Ss]erving|[Cc]onnected' 3
@@ -143,8 +156,7 @@ else
 fi
 tu=$(up)
 # The guest's serial console, live on ours ("G| " lines), and a heartbeat.
-tail -f $SERIAL 2>/dev/null | while IFS= read -r l; do echo "G| [$(up)] $l"; done &
-tpid=$!
+relay $SERIAL G
 ( while sleep 30; do echo "VKX-INFO [$(since "$T0")s] $(xl list $GUEST 2>/dev/null | tail -n 1)"; done ) &
 hbpid=$!
 if wait_for $SERIAL '^VK-BOOTED' 300; then
@@ -199,7 +211,7 @@ else
 	fi
 fi
 host_step "after the restart: host->guest CONNECT echo 1 MiB (retrying until the guest is back)" \
-	180 -r 150 client $UDS 5000 echo 1M
+	120 -r 90 client $UDS 5000 echo 1M
 
 # ---------------------------------------------------------------- the end
 s=$(up)
@@ -207,10 +219,14 @@ if [ -z "$why" ] && wait_for $SERIAL '^VK-GUEST-CLIENTS-DONE' 300; then
 	ours timeout 30 vsock-host client $UDS 5000 quit 0 >/dev/null 2>&1
 fi
 gone=0
-for i in $(seq 1 450); do   # the guest powers off after its script: 90 s at most
-	xl domid $GUEST >/dev/null 2>&1 || { gone=1; break; }
-	sleep 0.2
-done
+# The guest powers off after its script (VK-DONE): 60 s at most.
+if [ -z "$why" ] && wait_for $SERIAL '^VK-DONE' 60; then
+	te=$(up)
+	while [ "$(since "$te" | cut -d. -f1)" -lt 30 ]; do
+		xl domid $GUEST >/dev/null 2>&1 || { gone=1; break; }
+		sleep 1
+	done
+fi
 [ $gone = 1 ] || xl destroy $GUEST >/dev/null 2>&1
 if grep -q '^VK-DONE rc=0' $SERIAL; then
 	res ok "$s" "guest test script finished (VK-DONE rc=0)"
@@ -245,11 +261,12 @@ if [ -n "$mpid" ]; then
 fi
 alive "$dpid" && kill "$dpid"
 alive "$hpid" && kill "$hpid"
-kill $tpid $hbpid 2>/dev/null
+kill $relays $hbpid 2>/dev/null
 
-# The logs when something failed.
+# The logs when something failed (the guest's, the daemon's, the master's
+# and the host server's went to the console live: G|, D|, M|, H|).
 if [ $nfail -gt 0 ] || grep -q '^VKG-RESULT fail' $SERIAL; then
-	for f in $W/master.log $W/daemon.log $W/hostserve.log $W/xl-create.log /var/log/xen/*; do
+	for f in $W/master.log $W/daemon.log $W/xl-create.log /var/log/xen/*; do
 		[ -s "$f" ] || continue
 		echo "VKX-LOG ---- tail of $f"
 		tail -n 40 "$f" | cut -c1-200 | sed "s|^|VKX-LOG $(basename $f)\| |"

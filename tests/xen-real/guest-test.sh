@@ -66,7 +66,7 @@ else
 fi
 
 s=$(up)
-if vsock-guest -r 150 client 2 6000 echo 1M >/tmp/re.log 2>&1; then
+if vsock-guest -r 90 client 2 6000 echo 1M >/tmp/re.log 2>&1; then
 	res ok "$s" "after the restart: guest->host reconnects, echo 1 MiB"
 else
 	rc=1
