@@ -254,7 +254,9 @@ guest_ready() {
 	grep -q '^VK-READY' "$1"
 }
 
-# guest_results SERIAL PREFIX: one TAP line per "VK-RESULT ok|fail NAME" line
+# guest_results SERIAL PREFIX [SERVER_SERIAL]: one TAP line per
+# "VK-RESULT ok|fail|skip NAME" line, and one for the guest servers' failures
+# (VKS FAIL lines) in SERVER_SERIAL (default SERIAL)
 guest_results() {
 	local st name any=0
 	while read -r _ st name; do
@@ -266,6 +268,11 @@ guest_results() {
 		esac
 	done < <(grep -a '^VK-RESULT ' "$1")
 	[ $any = 1 ] || tap_fail "$2: the guest reported no result"
+	if grep -aq '^VKS FAIL' "${3:-$1}"; then
+		tap_fail "$2: guest servers saw no failed connection"
+	else
+		tap_ok "$2: guest servers saw no failed connection"
+	fi
 }
 
 # host CMD...: run the host test program with a time limit, log output as diag
@@ -314,10 +321,9 @@ t_seq() {
 # serve PORT [ARGS]: start a server in the background, wait until it listens
 serve() {
 	p=$1; shift
-	vsock-guest "$@" serve "$p" >/tmp/serve.$p.log 2>&1 &
+	vsock-guest -q "$@" serve "$p" 2>&1 | tee /tmp/serve.$p.log &
 	i=0
 	while ! grep -q listening /tmp/serve.$p.log && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-	cat /tmp/serve.$p.log
 }
 EOF
 }

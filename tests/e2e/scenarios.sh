@@ -176,7 +176,7 @@ start_guest c4 "$S4" "$E2E_DIR/c4.sh"
 if guest_ready "$SERIAL_c3" "$QEMU_PID_c3" 120 && guest_ready "$SERIAL_c4" "$QEMU_PID_c4" 120; then
 	wait_gone "$QEMU_PID_c4" 240 || tap_fail "C: guest 4 finished in time"
 	wait_gone "$QEMU_PID_c3" 30 || tap_fail "C: guest 3 stopped after quit"
-	guest_results "$SERIAL_c4" "C"
+	guest_results "$SERIAL_c4" "C" "$SERIAL_c3"
 else
 	tap_fail "C: both guests boot"
 fi
