@@ -75,6 +75,8 @@ struct vd_config {
 	int listen_fd;            /* >= 0: an already-listening socket (LISTEN_FDS) */
 	bool client;              /* connect to a listening front-end instead */
 	const char *name;         /* for log lines, e.g. "vm3" */
+	int msg_timeout_ms;       /* a front-end stalling mid-message longer is dropped;
+				   * 0: 5000, < 0: never */
 };
 
 VK_EXPORT struct vd_dev *vd_dev_new(const struct vd_backend_ops *ops, void *opaque,
@@ -113,6 +115,10 @@ VK_EXPORT void vd_dev_wake(struct vd_dev *dev, unsigned int worker);
 
 /* Back-end channel, if negotiated: tell the front-end config changed. */
 VK_EXPORT int vd_dev_config_changed(struct vd_dev *dev);
+
+/* The vhost-user protocol core behind @dev (vhost-user/vu_backend.h). */
+struct vu_dev;
+VK_EXPORT struct vu_dev *vd_dev_vu(struct vd_dev *dev);
 
 /* systemd socket activation: the first LISTEN_FDS fd, or -1. */
 VK_EXPORT int vd_listen_fds_first(void);

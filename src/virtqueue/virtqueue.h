@@ -14,6 +14,29 @@
  *
  * Neither side owns threads or an event loop.  A vq is used by one thread
  * at a time; the caller serialises set-up against processing.
+ *
+ * Set-up (vhost-user order): vq_init; vq_set_num; vq_set_features;
+ * vq_set_base; vq_set_addr; call_fd / err_fd; with INFLIGHT_SHMFD also
+ * vq_inflight_init + vq_inflight_resume (after vq_set_addr, also for a
+ * fresh region).  After SET_MEM_TABLE: vq_resolve with the new table.
+ *
+ * A device's kick handler:
+ *
+ *	do {
+ *		vq_disable_notify(vq);
+ *		while ((r = vq_pop(vq, mem, elem)) > 0) {
+ *			... read elem->iov[0 .. out_num), write the rest ...
+ *			vq_push(vq, elem, bytes_written);
+ *		}
+ *		vq_flush(vq);
+ *		vq_notify(vq);           (one decision for the whole batch)
+ *		if (r < 0)
+ *			break;           (broken: err_fd was signalled)
+ *	} while (vq_enable_notify(vq));
+ *
+ * Dirty logging: each vq needs its own struct vq_log (used_gpa and
+ * log_used are per ring: vhost_vring_addr.log_guest_addr and
+ * VHOST_VRING_F_LOG); the bitmap may be shared by all of them.
  */
 #ifndef VK_VIRTQUEUE_H
 #define VK_VIRTQUEUE_H
@@ -250,6 +273,11 @@ VK_EXPORT void vq_log_write(struct vq_log *log, uint64_t gpa, uint64_t len);
  */
 VK_EXPORT size_t vq_inflight_region_size(unsigned int num);
 /*
+ * GET_INFLIGHT_FD: mmap size = num_queues * vq_inflight_region_size(queue_size),
+ * queue i's region at i * vq_inflight_region_size(queue_size).  Resubmission
+ * scans the region (O(num) per resubmitted chain), once per restart.
+ */
+/*
  * Attach @region (@size bytes, shared with the front-end) to @vq (needs
  * vq_set_num).  A zeroed region is initialised (version 1); an existing
  * one must match the queue size.  0, -EINVAL or -ENOSPC (too small).
@@ -268,7 +296,7 @@ VK_EXPORT void vq_inflight_detach(struct vq *vq);
 
 /* ------------------------------------------------------------ driver side */
 
-/* The guest's RAM as the driver sees it: one contiguous area. */
+/* The guest's RAM as the driver sees it: one contiguous area (kept alive by the caller). */
 struct vqdrv_mem {
 	uint8_t *host;
 	uint64_t gpa;

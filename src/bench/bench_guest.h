@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench_guest.h - a guest's virtio-vsock stream stack, driven from user
+ * space: the VMM part (vhost-user front-end, memfd guest RAM, rings) and
+ * the driver part (RX buffers, TX packets, connections with credit).
+ *
+ * Single-threaded: everything runs from bg_poll() on the caller's thread.
+ */
+#ifndef VK_BENCH_GUEST_H
+#define VK_BENCH_GUEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+
+#include "vhost-user/vu_frontend.h"
+#include "virtqueue/virtqueue.h"
+
+struct bg;
+struct bg_conn;
+
+enum bg_state {
+	BG_FREE = 0,
+	BG_CONNECTING,     /* REQUEST sent */
+	BG_ESTABLISHED,
+	BG_CLOSING,        /* we sent SHUTDOWN both / waiting for RST */
+	BG_CLOSED,
+};
+
+struct bg_conn {
+	enum bg_state state;
+	uint32_t lport, pport;
+	uint32_t peer_buf_alloc;
+	uint32_t peer_fwd_cnt;
+	uint32_t tx_cnt;           /* bytes we sent */
+	uint32_t fwd_cnt;          /* bytes we consumed */
+	uint32_t fwd_sent;         /* fwd_cnt last told to the peer */
+	bool peer_shut_send;       /* peer will send no more */
+	bool peer_shut_rcv;
+	bool reset;                /* RST seen */
+	bool want_credit_update;
+	uint64_t rx_bytes, tx_bytes;
+	uint64_t verify_off;       /* next expected pattern offset (verification) */
+	bool verify_failed;
+	void *user;
+	struct bg_conn *hnext;     /* hash chain */
+	unsigned int slot;
+};
+
+struct bg_ops {
+	/* A connection to a listening port came in and was accepted. */
+	void (*accepted)(void *opaque, struct bg *g, struct bg_conn *c);
+	/* Our REQUEST got its RESPONSE (or RST: c->reset). */
+	void (*connected)(void *opaque, struct bg *g, struct bg_conn *c);
+	/* Payload arrived (already counted in c->rx_bytes and credited). */
+	void (*data)(void *opaque, struct bg *g, struct bg_conn *c, const uint8_t *p, uint32_t len);
+	/* Peer shut down its send side, or reset. */
+	void (*peer_closed)(void *opaque, struct bg *g, struct bg_conn *c);
+	/* TX space may be available again (credit update or TX buffers freed). */
+	void (*writable)(void *opaque, struct bg *g);
+};
+
+struct bg_params {
+	const char *socket;        /* vhost-user socket of the back-end */
+	uint64_t guest_cid;        /* 0: read from config space */
+	unsigned int queue_size;   /* 256 */
+	uint32_t credit;           /* our buf_alloc, 256 KiB */
+	uint32_t rx_buf;           /* bytes per RX buffer including the header (65536 + 44) */
+	uint32_t tx_pkt;           /* most payload per TX packet (65536) */
+	bool event_idx;            /* negotiate VIRTIO_RING_F_EVENT_IDX if offered */
+	bool tx_split;             /* header and payload in separate descriptors */
+	unsigned int max_conns;    /* connection slots (10000 + a few) */
+	unsigned int connect_attempts;
+	bool verify;               /* check the pattern of received data */
+};
+
+int bg_new(struct bg **out, const struct bg_params *p, const struct bg_ops *ops, void *opaque);
+void bg_free(struct bg *g);
+uint64_t bg_cid(const struct bg *g);
+int bg_vhost_fd(const struct bg *g);   /* the vhost-user socket (for SO_PEERCRED) */
+/* fds to poll for work (call eventfds); returns count (<= 4). */
+unsigned int bg_poll_fds(const struct bg *g, int *fds);
+
+/* Listen on @port (accepted connections appear through ops->accepted). */
+void bg_listen(struct bg *g, uint32_t port);
+/* Connect to the host (CID 2) @port; NULL if out of slots. */
+struct bg_conn *bg_connect(struct bg *g, uint32_t port);
+/*
+ * Queue up to @len bytes (as many packets as credit and TX buffers allow);
+ * returns the bytes taken.  @pattern: fill with the verification pattern
+ * from c->tx_bytes instead of copying @buf.
+ */
+size_t bg_send(struct bg *g, struct bg_conn *c, const void *buf, size_t len, bool pattern);
+/* Bytes we may send now (credit). */
+uint32_t bg_credit(const struct bg_conn *c);
+/* SHUTDOWN (flags VIRTIO_VSOCK_SHUTDOWN_*). */
+int bg_shutdown(struct bg *g, struct bg_conn *c, uint32_t flags);
+/* RST and free the slot. */
+int bg_reset(struct bg *g, struct bg_conn *c);
+void bg_release(struct bg *g, struct bg_conn *c);
+/* Make queued packets visible and kick if the device wants it. */
+void bg_flush(struct bg *g);
+/*
+ * Process completions (RX packets, TX buffers).  @timeout_ms: wait for a
+ * notification when there was nothing to do (0 no wait, -1 for ever).
+ * Returns packets processed or -errno (the device broke the rules).
+ */
+int bg_poll(struct bg *g, int timeout_ms);
+/* Connections in use. */
+unsigned int bg_nconns(const struct bg *g);
+
+/*
+ * Verification pattern: byte @off of every stream is bg_pattern_at(off)[0];
+ * a run of up to BG_PATTERN_RUN bytes is contiguous there (memcpy/memcmp).
+ */
+#define BG_PATTERN_PERIOD 65521u
+#define BG_PATTERN_RUN    (128u * 1024u)
+const uint8_t *bg_pattern_at(uint64_t off);
+
+#endif

@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: MIT
+/*
+ * bench_util.c - helpers of vsock-bench (see bench_util.h)
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench/bench_util.h"
+
+uint64_t bu_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int bu_write_full(int fd, const void *p, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = send(fd, (const char *)p + done, len - done, MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+int bu_read_full(int fd, void *p, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = read(fd, (char *)p + done, len - done);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -ECONNRESET;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static int bu_unix_connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, err;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+int bu_host_connect(const char *uds, uint32_t port, int timeout_ms)
+{
+	char line[64];
+	size_t got = 0;
+	int fd, n, err;
+
+	fd = bu_unix_connect(uds);
+	if (fd < 0)
+		return fd;
+	n = snprintf(line, sizeof(line), "CONNECT %u\n", port);
+	err = bu_write_full(fd, line, (size_t)n);
+	if (err < 0)
+		goto fail;
+	/* the reply line, byte by byte so no payload is consumed */
+	while (got < sizeof(line) - 1) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t r;
+
+		if (poll(&p, 1, timeout_ms) <= 0) {
+			err = -ETIMEDOUT;
+			goto fail;
+		}
+		r = read(fd, line + got, 1);
+		if (r <= 0) {
+			err = r == 0 ? -ECONNREFUSED : -errno;
+			goto fail;
+		}
+		if (line[got++] == '\n')
+			break;
+	}
+	line[got] = '\0';
+	if (strncmp(line, "OK ", 3) != 0) {
+		err = -EPROTO;
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	return err;
+}
+
+int bu_host_listen(const char *uds, uint32_t port)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, err;
+
+	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_%u", uds, port) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	unlink(sa.sun_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4096) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+int bu_proc_cpu_ticks(pid_t pid, uint64_t *ticks)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut = 0, st = 0;
+	FILE *f;
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	if (!fgets(buf, sizeof(buf), f)) {
+		fclose(f);
+		return -EIO;
+	}
+	fclose(f);
+	p = strrchr(buf, ')');
+	if (!p)
+		return -EIO;
+	/* after ")": state is field 3; utime 14, stime 15 */
+	p += 2;
+	for (i = 3; i < 14 && p; i++) {
+		p = strchr(p, ' ');
+		if (p)
+			p++;
+	}
+	if (!p || sscanf(p, "%llu %llu", &ut, &st) != 2)
+		return -EIO;
+	*ticks = ut + st;
+	return 0;
+}
+
+int bu_proc_rss_kib(pid_t pid, uint64_t *kib)
+{
+	char path[64], line[256];
+	unsigned long long v;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "VmRSS: %llu kB", &v) == 1) {
+			fclose(f);
+			*kib = v;
+			return 0;
+		}
+	}
+	fclose(f);
+	return -EIO;
+}
+
+pid_t bu_peer_pid(int sock)
+{
+	struct ucred uc;
+	socklen_t len = sizeof(uc);
+
+	if (sock < 0 || getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0)
+		return 0;
+	return uc.pid;
+}
+
+double bu_ticks_per_sec(void)
+{
+	long t = sysconf(_SC_CLK_TCK);
+
+	return t > 0 ? (double)t : 100.0;
+}
+
+static int bu_cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+double bu_percentile_us(uint64_t *samples, size_t n, double pct)
+{
+	size_t i;
+
+	if (!n)
+		return 0;
+	qsort(samples, n, sizeof(*samples), bu_cmp_u64);
+	i = (size_t)(pct / 100.0 * (double)(n - 1) + 0.5);
+	if (i >= n)
+		i = n - 1;
+	return (double)samples[i] / 1000.0;
+}
+
+double bu_unix_stream_gbps(size_t msg, double seconds)
+{
+	int sv[2];
+	pid_t pid;
+	char *buf = malloc(msg);
+	uint64_t start, end, total = 0, deadline;
+	double gbps = 0;
+
+	if (!buf || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		free(buf);
+		return 0;
+	}
+	memset(buf, 0x5a, msg);
+	pid = fork();
+	if (pid < 0)
+		goto out;
+	if (pid == 0) {
+		uint64_t got = 0;
+		ssize_t n;
+
+		close(sv[0]);
+		while ((n = read(sv[1], buf, msg)) > 0)
+			got += (uint64_t)n;
+		(void)!write(sv[1], &got, sizeof(got));
+		_exit(0);
+	}
+	close(sv[1]);
+	sv[1] = -1;
+	start = bu_now_ns();
+	deadline = start + (uint64_t)(seconds * 1e9);
+	while (bu_now_ns() < deadline) {
+		if (bu_write_full(sv[0], buf, msg) < 0)
+			break;
+		total += msg;
+	}
+	shutdown(sv[0], SHUT_WR);
+	if (bu_read_full(sv[0], &total, sizeof(total)) == 0) {
+		end = bu_now_ns();
+		gbps = (double)total * 8.0 / (double)(end - start);
+	}
+	waitpid(pid, NULL, 0);
+out:
+	close(sv[0]);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	free(buf);
+	return gbps;
+}
+
+int bu_unix_rtt(size_t msg, double seconds, double *p50_us, double *p99_us)
+{
+	size_t cap = 1 << 20, n = 0;
+	uint64_t *s = malloc(cap * sizeof(*s)), deadline;
+	char buf[4096];
+	int sv[2];
+	pid_t pid;
+
+	if (!s || msg > sizeof(buf) || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		free(s);
+		return -ENOMEM;
+	}
+	memset(buf, 1, sizeof(buf));
+	pid = fork();
+	if (pid == 0) {
+		close(sv[0]);
+		while (bu_read_full(sv[1], buf, msg) == 0)
+			if (bu_write_full(sv[1], buf, msg) < 0)
+				break;
+		_exit(0);
+	}
+	close(sv[1]);
+	deadline = bu_now_ns() + (uint64_t)(seconds * 1e9);
+	while (n < cap) {
+		uint64_t t0 = bu_now_ns();
+
+		if (t0 >= deadline)
+			break;
+		if (bu_write_full(sv[0], buf, msg) < 0 || bu_read_full(sv[0], buf, msg) < 0)
+			break;
+		s[n++] = bu_now_ns() - t0;
+	}
+	close(sv[0]);
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	*p50_us = bu_percentile_us(s, n, 50);
+	*p99_us = bu_percentile_us(s, n, 99);
+	free(s);
+	return n ? 0 : -EIO;
+}

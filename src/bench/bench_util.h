@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/* bench_util.h - clocks, the host side of the hybrid vsock socket, /proc readings, limits */
+#ifndef VK_BENCH_UTIL_H
+#define VK_BENCH_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+uint64_t bu_now_ns(void);
+/* Connect to the hybrid socket @uds and do "CONNECT port\n" / "OK n\n"; fd or -errno. */
+int bu_host_connect(const char *uds, uint32_t port, int timeout_ms);
+/* Listen at "<uds>_<port>" (replacing a stale file); fd or -errno. */
+int bu_host_listen(const char *uds, uint32_t port);
+int bu_write_full(int fd, const void *p, size_t len);
+int bu_read_full(int fd, void *p, size_t len);
+
+/* Daemon statistics from /proc/<pid>. */
+int bu_proc_cpu_ticks(pid_t pid, uint64_t *ticks);   /* utime + stime */
+int bu_proc_rss_kib(pid_t pid, uint64_t *kib);
+pid_t bu_peer_pid(int sock);
+double bu_ticks_per_sec(void);
+
+/* Machine limits: Unix stream throughput between two processes (Gbit/s) and 64-byte RTT. */
+double bu_unix_stream_gbps(size_t msg, double seconds);
+int bu_unix_rtt(size_t msg, double seconds, double *p50_us, double *p99_us);
+
+/* Sorted-array percentile of @n samples (ns) in µs. */
+double bu_percentile_us(uint64_t *samples, size_t n, double pct);
+
+#endif

@@ -1,0 +1,13 @@
+# src/bench: vsock-bench, the vhost-user vsock benchmark (VMM + guest driver in one process)
+bin_PROGRAMS += vsock-bench
+vsock_bench_SOURCES = \
+	src/bench/vsock_bench.c \
+	src/bench/bench_guest.h \
+	src/bench/bench_guest.c \
+	src/bench/bench_util.h \
+	src/bench/bench_util.c \
+	src/bench/vsock_wire.h
+vsock_bench_LDADD = libvhost-core.la
+
+TESTS += tests/bench/smoke.sh
+EXTRA_DIST += tests/bench/smoke.sh

@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vd_socket.c - the vhost-user socket: listen on a path (stale socket files
+ * replaced, a live daemon refused), systemd socket activation, or connect
+ * to a listening front-end with retry
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "daemon/vd_internal.h"
+
+#define VD_BACKLOG 16
+
+static int vd_sockaddr(const char *path, struct sockaddr_un *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (!path || strlen(path) >= sizeof(sa->sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa->sun_path, path);
+	return 0;
+}
+
+/* Is somebody accepting on @sa?  1 yes, 0 no (stale file), -errno unknown. */
+static int vd_probe(const struct sockaddr_un *sa)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), ret;
+
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0)
+		ret = 1;
+	else if (errno == EAGAIN || errno == EINPROGRESS)
+		ret = 1;   /* a full backlog: alive */
+	else if (errno == ECONNREFUSED)
+		ret = 0;
+	else
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+int vd_socket_listen(struct vd_dev *dev)
+{
+	struct sockaddr_un sa;
+	mode_t mode = dev->cfg.socket_mode ? dev->cfg.socket_mode : 0600;
+	struct stat st;
+	int fd, ret;
+
+	if (dev->cfg.listen_fd >= 0) {
+		dev->listen_fd = dev->cfg.listen_fd;
+		dev->listen_owned = false;
+		return 0;
+	}
+	ret = vd_sockaddr(dev->path, &sa);
+	if (ret) {
+		vk_err("%s: socket path too long: %s", dev->name, dev->path);
+		return ret;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	/* The file takes the socket inode's mode (minus umask) at bind time. */
+	fchmod(fd, mode);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		ret = -errno;
+		if (ret != -EADDRINUSE)
+			goto err;
+		ret = vd_probe(&sa);
+		if (ret == 1) {
+			vk_err("%s: %s: another process is already serving this socket",
+			       dev->name, dev->path);
+			ret = -EADDRINUSE;
+			goto err;
+		}
+		if (ret < 0 || lstat(dev->path, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+			vk_err("%s: %s exists and is not a stale socket", dev->name, dev->path);
+			ret = -EADDRINUSE;
+			goto err;
+		}
+		vk_info("%s: replacing stale socket %s", dev->name, dev->path);
+		unlink(dev->path);
+		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			ret = -errno;
+			goto err;
+		}
+	}
+	/* umask only removes bits; put back exactly what was asked. */
+	if (chmod(dev->path, mode) < 0)
+		vk_warn("%s: chmod %s: %s", dev->name, dev->path, strerror(errno));
+	if (stat(dev->path, &st) == 0)
+		dev->listen_ino = st.st_ino;
+	dev->listen_owned = true;
+	if (listen(fd, VD_BACKLOG) < 0) {
+		ret = -errno;
+		unlink(dev->path);
+		dev->listen_owned = false;
+		goto err;
+	}
+	dev->listen_fd = fd;
+	return 0;
+err:
+	if (ret != -EADDRINUSE)
+		vk_err("%s: cannot listen on %s: %s", dev->name, dev->path, strerror(-ret));
+	close(fd);
+	return ret;
+}
+
+void vd_socket_cleanup(struct vd_dev *dev)
+{
+	struct stat st;
+
+	if (dev->listen_fd >= 0 && dev->listen_fd != dev->cfg.listen_fd)
+		close(dev->listen_fd);
+	dev->listen_fd = -1;
+	/* Remove the file only if it is still the one we created. */
+	if (dev->listen_owned && dev->path && stat(dev->path, &st) == 0 &&
+	    (uint64_t)st.st_ino == dev->listen_ino)
+		unlink(dev->path);
+	dev->listen_owned = false;
+}
+
+int vd_socket_connect(struct vd_dev *dev)
+{
+	struct sockaddr_un sa;
+	int delay = 50, logged = 0;
+
+	if (vd_sockaddr(dev->path, &sa))
+		return -ENAMETOOLONG;
+	for (;;) {
+		struct pollfd p = { .fd = dev->exit_fd, .events = POLLIN };
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		if (fd < 0)
+			return -errno;
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			return fd;
+		if (!logged++)
+			vk_info("%s: waiting for the front-end at %s", dev->name, dev->path);
+		close(fd);
+		if (poll(&p, 1, delay) > 0)
+			return -ECANCELED;
+		if (delay < 1000)
+			delay *= 2;
+	}
+}
+
+int vd_listen_fds_first(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	char *end;
+	long n, p;
+
+	if (!pid || !fds)
+		return -1;
+	p = strtol(pid, &end, 10);
+	if (*end || p != (long)getpid())
+		return -1;
+	n = strtol(fds, &end, 10);
+	if (*end || n < 1)
+		return -1;
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	return 3;   /* SD_LISTEN_FDS_START */
+}

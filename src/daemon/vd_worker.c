@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vd_worker.c - worker threads: one epoll each (kick fds of its rings,
+ * device fds, a wake eventfd, the stop eventfd)
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "daemon/vd_internal.h"
+
+#define VD_WORKER_EVENTS 64
+
+int vd_worker_init(struct vd_dev *dev, struct vd_worker *w, unsigned int idx)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	w->dev = dev;
+	w->idx = idx;
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (w->epfd < 0 || w->wake_fd < 0)
+		return -errno;
+	ev.data.u64 = vd_cookie(VD_EV_WAKE, 0);
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wake_fd, &ev) < 0)
+		return -errno;
+	ev.data.u64 = vd_cookie(VD_EV_EXIT, 0);
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, dev->exit_fd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+void vd_worker_poke(struct vd_worker *w)
+{
+	uint64_t one = 1;
+
+	if (write(w->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		vk_dbg("%s: worker %u: wake: %s", w->dev->name, w->idx, strerror(errno));
+}
+
+static void vd_drain(int fd)
+{
+	uint64_t v;
+
+	while (read(fd, &v, sizeof(v)) == (ssize_t)sizeof(v))
+		;
+}
+
+/* Rings of this worker with a pending (re)run. */
+static void vd_worker_pending(struct vd_worker *w)
+{
+	struct vd_dev *dev = w->dev;
+	unsigned int q;
+
+	for (q = 0; q < dev->nqueues; q++) {
+		if (dev->queue_worker[q] != w->idx)
+			continue;
+		if (!__atomic_exchange_n(&dev->kick_pending[q], 0, __ATOMIC_ACQ_REL))
+			continue;
+		if (dev->queue_on[q] && dev->ops.queue_kick)
+			dev->ops.queue_kick(dev->opaque, dev, q);
+	}
+	if (__atomic_exchange_n(&w->wake_pending, 0, __ATOMIC_ACQ_REL) && dev->ops.wake)
+		dev->ops.wake(dev->opaque, dev, w->idx);
+}
+
+static void *vd_worker_main(void *arg)
+{
+	struct vd_worker *w = arg;
+	struct vd_dev *dev = w->dev;
+	struct epoll_event ev[VD_WORKER_EVENTS];
+	bool stop = false;
+
+	while (!stop) {
+		int i, n = epoll_wait(w->epfd, ev, VD_WORKER_EVENTS, -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			vk_err("%s: worker %u: epoll_wait: %s", dev->name, w->idx, strerror(errno));
+			break;
+		}
+		pthread_mutex_lock(&w->lock);
+		w->mem = gmem_get(vu_dev_gmem(dev->vu));
+		for (i = 0; i < n && !stop; i++) {
+			uint64_t c = ev[i].data.u64;
+			unsigned int q;
+
+			switch (vd_cookie_type(c)) {
+			case VD_EV_EXIT:
+				stop = true;
+				break;
+			case VD_EV_WAKE:
+				vd_drain(w->wake_fd);
+				vd_worker_pending(w);
+				break;
+			case VD_EV_KICK:
+				q = (unsigned int)(c & VD_DATA_MASK);
+				/* The ring may have been stopped since epoll_wait returned. */
+				if (q >= dev->nqueues || !dev->queue_on[q] || dev->queue_kick_fd[q] < 0)
+					break;
+				vd_drain(dev->queue_kick_fd[q]);
+				if (dev->ops.queue_kick)
+					dev->ops.queue_kick(dev->opaque, dev, q);
+				break;
+			case VD_EV_DEVICE:
+				if (dev->ops.device_event)
+					dev->ops.device_event(dev->opaque, dev, w->idx,
+							      c & VD_DATA_MASK, ev[i].events);
+				break;
+			case VD_EV_LISTEN:
+			case VD_EV_CONN:
+			default:
+				vk_dbg("%s: worker %u: unexpected event %llx", dev->name, w->idx,
+				       (unsigned long long)c);
+				break;
+			}
+		}
+		gmem_put(w->mem);
+		w->mem = NULL;
+		pthread_mutex_unlock(&w->lock);
+	}
+	return NULL;
+}
+
+int vd_worker_start(struct vd_worker *w)
+{
+	int ret = pthread_create(&w->thread, NULL, vd_worker_main, w);
+
+	if (ret)
+		return -ret;
+	w->running = true;
+	return 0;
+}
+
+void vd_worker_join(struct vd_worker *w)
+{
+	if (!w->running)
+		return;
+	pthread_join(w->thread, NULL);
+	w->running = false;
+}
+
+void vd_worker_destroy(struct vd_worker *w)
+{
+	if (w->epfd >= 0)
+		close(w->epfd);
+	if (w->wake_fd >= 0)
+		close(w->wake_fd);
+	w->epfd = w->wake_fd = -1;
+	pthread_mutex_destroy(&w->lock);
+}

@@ -1,0 +1,575 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vsock_cli.c - vhost-device-vsock command line (options of rust-vmm's
+ * vhost-device-vsock 0.3.0, plus logging options)
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "vsock/vsock_config.h"
+#include "vsock/vsock_hdr.h"
+
+static const char *const vsock_key_names[VSOCK_K_COUNT] = {
+	[VSOCK_K_GUEST_CID] = "guest-cid",
+	[VSOCK_K_SOCKET] = "socket",
+	[VSOCK_K_UDS_PATH] = "uds-path",
+	[VSOCK_K_TX_BUFFER_SIZE] = "tx-buffer-size",
+	[VSOCK_K_QUEUE_SIZE] = "queue-size",
+	[VSOCK_K_GROUPS] = "groups",
+	[VSOCK_K_FORWARD_CID] = "forward-cid",
+	[VSOCK_K_FORWARD_LISTEN] = "forward-listen",
+};
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+int vsock_key_lookup(const char *name)
+{
+	char k[32];
+	size_t i;
+
+	if (strlen(name) >= sizeof(k))
+		return -1;
+	for (i = 0; name[i]; i++)
+		k[i] = name[i] == '_' ? '-' : name[i];
+	k[i] = '\0';
+	for (i = 0; i < VSOCK_K_COUNT; i++)
+		if (!strcmp(k, vsock_key_names[i]))
+			return (int)i;
+	return -1;
+}
+
+const char *vsock_key_name(int key)
+{
+	return key >= 0 && key < VSOCK_K_COUNT ? vsock_key_names[key] : "?";
+}
+
+/* Strict unsigned decimal. */
+static int parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (!s || !*s)
+		return -EINVAL;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		if (v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+			return -ERANGE;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	if (v > max)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+static void free_groups(struct vsock_vm_cfg *vm)
+{
+	unsigned int i;
+
+	for (i = 0; i < vm->ngroups; i++)
+		free(vm->groups[i]);
+	free(vm->groups);
+	vm->groups = NULL;
+	vm->ngroups = 0;
+}
+
+void vsock_vm_cfg_free(struct vsock_vm_cfg *vm)
+{
+	free(vm->socket);
+	free(vm->uds_path);
+	free(vm->forward_listen);
+	free_groups(vm);
+	memset(vm, 0, sizeof(*vm));
+}
+
+/* "a+b+c" -> list; empty items refused. */
+static int split_plus(const char *val, char ***out, unsigned int *n, unsigned int max)
+{
+	const char *p = val;
+	char **v = NULL;
+	unsigned int k = 0;
+
+	if (!*val)
+		return -EINVAL;
+	for (;;) {
+		const char *e = strchr(p, '+');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+		char **nv;
+
+		if (!l || k >= max)
+			goto fail;
+		nv = realloc(v, (k + 1) * sizeof(*v));
+		if (!nv)
+			goto fail;
+		v = nv;
+		v[k] = strndup(p, l);
+		if (!v[k])
+			goto fail;
+		k++;
+		if (!e)
+			break;
+		p = e + 1;
+	}
+	*out = v;
+	*n = k;
+	return 0;
+fail:
+	while (k)
+		free(v[--k]);
+	free(v);
+	return -EINVAL;
+}
+
+int vsock_vm_set(struct vsock_vm_cfg *vm, int key, const char *val, char *err, size_t errlen)
+{
+	uint64_t v;
+	int r;
+
+	switch (key) {
+	case VSOCK_K_GUEST_CID:
+		r = parse_u64(val, UINT64_MAX, &v);
+		if (r) {
+			seterr(err, errlen, "guest-cid: '%s' is not a number", val);
+			return -EINVAL;
+		}
+		vm->guest_cid = v;
+		return 0;
+	case VSOCK_K_SOCKET:
+	case VSOCK_K_UDS_PATH: {
+		char **dst = key == VSOCK_K_SOCKET ? &vm->socket : &vm->uds_path;
+
+		if (!*val) {
+			seterr(err, errlen, "%s: empty path", vsock_key_name(key));
+			return -EINVAL;
+		}
+		if (strlen(val) >= 108 - 12) {
+			seterr(err, errlen, "%s: path too long for a Unix socket (%zu bytes)",
+			       vsock_key_name(key), strlen(val));
+			return -EINVAL;
+		}
+		free(*dst);
+		*dst = strdup(val);
+		return *dst ? 0 : -ENOMEM;
+	}
+	case VSOCK_K_TX_BUFFER_SIZE:
+		r = parse_u64(val, UINT32_MAX, &v);
+		if (r || v == 0) {
+			seterr(err, errlen, "tx-buffer-size: '%s' is not a number in 1..4294967295", val);
+			return -EINVAL;
+		}
+		vm->tx_buffer_size = (uint32_t)v;
+		return 0;
+	case VSOCK_K_QUEUE_SIZE:
+		r = parse_u64(val, 32768, &v);
+		if (r || v == 0 || (v & (v - 1))) {
+			seterr(err, errlen, "queue-size: '%s' is not a power of two in 1..32768", val);
+			return -EINVAL;
+		}
+		vm->queue_size = (uint32_t)v;
+		return 0;
+	case VSOCK_K_GROUPS:
+		free_groups(vm);
+		if (split_plus(val, &vm->groups, &vm->ngroups, VSOCK_MAX_GROUPS)) {
+			seterr(err, errlen, "groups: '%s' is not a '+'-separated list of names", val);
+			return -EINVAL;
+		}
+		return 0;
+	case VSOCK_K_FORWARD_CID:
+		r = parse_u64(val, UINT32_MAX, &v);
+		if (r) {
+			seterr(err, errlen, "forward-cid: '%s' is not a 32-bit number", val);
+			return -EINVAL;
+		}
+		vm->forward_cid = (uint32_t)v;
+		vm->forward = true;
+		return 0;
+	case VSOCK_K_FORWARD_LISTEN: {
+		char **items;
+		unsigned int n, i;
+
+		if (split_plus(val, &items, &n, VSOCK_MAX_FORWARD_LISTEN)) {
+			seterr(err, errlen, "forward-listen: '%s' is not a '+'-separated list of ports", val);
+			return -EINVAL;
+		}
+		free(vm->forward_listen);
+		vm->forward_listen = calloc(n, sizeof(uint32_t));
+		vm->n_forward_listen = n;
+		r = vm->forward_listen ? 0 : -ENOMEM;
+		for (i = 0; i < n; i++) {
+			if (!r && (parse_u64(items[i], UINT32_MAX - 1, &v) || !vm->forward_listen)) {
+				seterr(err, errlen, "forward-listen: '%s' is not a port number", items[i]);
+				r = -EINVAL;
+			} else if (!r) {
+				vm->forward_listen[i] = (uint32_t)v;
+			}
+			free(items[i]);
+		}
+		free(items);
+		return r;
+	}
+	default:
+		seterr(err, errlen, "unknown key");
+		return -EINVAL;
+	}
+}
+
+int vsock_vm_finish(struct vsock_vm_cfg *vm, unsigned int seen, bool as_option, char *err,
+		    size_t errlen)
+{
+	bool uds = seen & (1u << VSOCK_K_UDS_PATH);
+	bool fwd = seen & (1u << VSOCK_K_FORWARD_CID);
+	/* "option --socket" on the command line, "key 'socket'" elsewhere */
+	const char *what = as_option ? "option" : "key";
+	const char *pre = as_option ? "--" : "'", *post = as_option ? "" : "'";
+
+	if (!(seen & (1u << VSOCK_K_SOCKET))) {
+		seterr(err, errlen, "missing %s %ssocket%s", what, pre, post);
+		return -EINVAL;
+	}
+	if (uds && fwd) {
+		seterr(err, errlen, "conflicting %ss %suds-path%s and %sforward-cid%s (choose one backend)",
+		       what, pre, post, pre, post);
+		return -EINVAL;
+	}
+	if (!uds && !fwd) {
+		seterr(err, errlen, "missing %s %suds-path%s (or %sforward-cid%s)", what, pre, post, pre, post);
+		return -EINVAL;
+	}
+	if ((seen & (1u << VSOCK_K_FORWARD_LISTEN)) && !fwd) {
+		seterr(err, errlen, "conflicting %ss %sforward-listen%s and %suds-path%s (forward-listen needs forward-cid)",
+		       what, pre, post, pre, post);
+		return -EINVAL;
+	}
+	if (!(seen & (1u << VSOCK_K_GUEST_CID)))
+		vm->guest_cid = VSOCK_DEFAULT_GUEST_CID;
+	if (!(seen & (1u << VSOCK_K_TX_BUFFER_SIZE)))
+		vm->tx_buffer_size = VSOCK_DEFAULT_TX_BUFFER_SIZE;
+	if (!(seen & (1u << VSOCK_K_QUEUE_SIZE)))
+		vm->queue_size = VSOCK_DEFAULT_QUEUE_SIZE;
+	if (!vm->ngroups) {
+		vm->groups = calloc(1, sizeof(char *));
+		if (!vm->groups || !(vm->groups[0] = strdup(VSOCK_DEFAULT_GROUP)))
+			return -ENOMEM;
+		vm->ngroups = 1;
+	}
+	return 0;
+}
+
+int vsock_vm_parse_kv(const char *s, struct vsock_vm_cfg *vm, char *err, size_t errlen)
+{
+	char *dup = strdup(s), *save = NULL, *tok;
+	char sub[VSOCK_ERR_LEN];
+	unsigned int seen = 0;
+	int r = 0;
+
+	memset(vm, 0, sizeof(*vm));
+	if (!dup)
+		return -ENOMEM;
+	for (tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+		int key;
+
+		if (!eq) {
+			seterr(err, errlen, "--vm: '%s' is not key=value", tok);
+			r = -EINVAL;
+			break;
+		}
+		*eq = '\0';
+		key = vsock_key_lookup(tok);
+		if (key < 0) {
+			seterr(err, errlen, "--vm: unknown key '%s'", tok);
+			r = -EINVAL;
+			break;
+		}
+		if (seen & (1u << key)) {
+			seterr(err, errlen, "--vm: key '%s' given twice", vsock_key_name(key));
+			r = -EINVAL;
+			break;
+		}
+		seen |= 1u << key;
+		r = vsock_vm_set(vm, key, eq + 1, sub, sizeof(sub));
+		if (r) {
+			seterr(err, errlen, "--vm: %s", sub);
+			break;
+		}
+	}
+	if (!r && !seen) {
+		seterr(err, errlen, "--vm: empty value");
+		r = -EINVAL;
+	}
+	if (!r) {
+		r = vsock_vm_finish(vm, seen, false, sub, sizeof(sub));
+		if (r)
+			seterr(err, errlen, "--vm: %s", sub);
+	}
+	free(dup);
+	if (r)
+		vsock_vm_cfg_free(vm);
+	return r;
+}
+
+bool vsock_vm_groups_intersect(const struct vsock_vm_cfg *a, const struct vsock_vm_cfg *b)
+{
+	unsigned int i, j;
+
+	for (i = 0; i < a->ngroups; i++)
+		for (j = 0; j < b->ngroups; j++)
+			if (!strcmp(a->groups[i], b->groups[j]))
+				return true;
+	return false;
+}
+
+int vsock_opts_validate(const struct vsock_opts *o, char *err, size_t errlen)
+{
+	unsigned int i, j;
+
+	if (!o->nvms) {
+		seterr(err, errlen, "no VM configured");
+		return -EINVAL;
+	}
+	for (i = 0; i < o->nvms; i++) {
+		const struct vsock_vm_cfg *a = &o->vms[i];
+
+		if (a->guest_cid <= VSOCK_CID_HOST || a->guest_cid >= VSOCK_CID_ANY) {
+			seterr(err, errlen, "guest-cid %llu is reserved or out of range (use 3..4294967294)",
+			       (unsigned long long)a->guest_cid);
+			return -EINVAL;
+		}
+		for (j = 0; j < i; j++) {
+			const struct vsock_vm_cfg *b = &o->vms[j];
+
+			if (a->guest_cid == b->guest_cid) {
+				seterr(err, errlen, "guest-cid %llu is used by two VMs",
+				       (unsigned long long)a->guest_cid);
+				return -EINVAL;
+			}
+			if (!strcmp(a->socket, b->socket)) {
+				seterr(err, errlen, "socket %s is used by two VMs", a->socket);
+				return -EINVAL;
+			}
+			if (a->uds_path && b->uds_path && !strcmp(a->uds_path, b->uds_path)) {
+				seterr(err, errlen, "uds-path %s is used by two VMs", a->uds_path);
+				return -EINVAL;
+			}
+		}
+	}
+	return 0;
+}
+
+void vsock_opts_free(struct vsock_opts *o)
+{
+	unsigned int i;
+
+	for (i = 0; i < o->nvms; i++)
+		vsock_vm_cfg_free(&o->vms[i]);
+	free(o->vms);
+	free(o->config);
+	memset(o, 0, sizeof(*o));
+	o->log_level = -1;
+}
+
+void vsock_opts_usage(const char *prog, FILE *f)
+{
+	fprintf(f,
+		"Usage: %s [OPTIONS]\n"
+		"A virtio-vsock device using the vhost-user protocol.\n\n"
+		"One VM:\n"
+		"      --guest-cid <CID>        context identifier of the guest [default: 3]\n"
+		"      --socket <PATH>          vhost-user socket the VMM connects to\n"
+		"      --uds-path <PATH>        Unix socket host programs connect to\n"
+		"      --forward-cid <CID>      forward guest connections to this host vsock CID\n"
+		"      --forward-listen <P+P>   host vsock ports forwarded to the guest\n"
+		"      --tx-buffer-size <N>     per-connection buffer, guest->host [default: 65536]\n"
+		"      --queue-size <N>         vring size [default: 1024]\n"
+		"      --groups <G+G>           sibling groups [default: default]\n"
+		"Several VMs:\n"
+		"      --vm <key=value,...>     one VM (keys as above, '_' or '-'); repeatable\n"
+		"      --config <FILE>          YAML file with a list of VMs\n"
+		"Other:\n"
+		"  -v, --verbose                more log output (repeat for debug)\n"
+		"      --log-level <LEVEL>      error, warn, info or debug\n"
+		"  -h, --help                   print help\n"
+		"  -V, --version                print version\n", prog);
+}
+
+enum {
+	O_GUEST_CID = 256 + VSOCK_K_GUEST_CID,
+	O_SOCKET = 256 + VSOCK_K_SOCKET,
+	O_UDS_PATH = 256 + VSOCK_K_UDS_PATH,
+	O_TX_BUFFER_SIZE = 256 + VSOCK_K_TX_BUFFER_SIZE,
+	O_QUEUE_SIZE = 256 + VSOCK_K_QUEUE_SIZE,
+	O_GROUPS = 256 + VSOCK_K_GROUPS,
+	O_FORWARD_CID = 256 + VSOCK_K_FORWARD_CID,
+	O_FORWARD_LISTEN = 256 + VSOCK_K_FORWARD_LISTEN,
+	O_VM = 300,
+	O_CONFIG,
+	O_LOG_LEVEL,
+};
+
+int vsock_opts_parse(int argc, char **argv, struct vsock_opts *o, char *err, size_t errlen)
+{
+	static const struct option lopts[] = {
+		{ "guest-cid", required_argument, NULL, O_GUEST_CID },
+		{ "socket", required_argument, NULL, O_SOCKET },
+		{ "uds-path", required_argument, NULL, O_UDS_PATH },
+		{ "tx-buffer-size", required_argument, NULL, O_TX_BUFFER_SIZE },
+		{ "queue-size", required_argument, NULL, O_QUEUE_SIZE },
+		{ "groups", required_argument, NULL, O_GROUPS },
+		{ "forward-cid", required_argument, NULL, O_FORWARD_CID },
+		{ "forward-listen", required_argument, NULL, O_FORWARD_LISTEN },
+		{ "vm", required_argument, NULL, O_VM },
+		{ "config", required_argument, NULL, O_CONFIG },
+		{ "log-level", required_argument, NULL, O_LOG_LEVEL },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct vsock_vm_cfg single;
+	char sub[VSOCK_ERR_LEN];
+	unsigned int seen = 0;
+	int opt, r = 0;
+
+	memset(o, 0, sizeof(*o));
+	memset(&single, 0, sizeof(single));
+	o->log_level = -1;
+	if (argc < 2) {
+		seterr(err, errlen, "no arguments provided (see --help)");
+		return -EINVAL;
+	}
+	opterr = 0;
+	optind = 0;   /* GNU: full reset, also between calls in tests */
+	while ((opt = getopt_long(argc, argv, ":vhV", lopts, NULL)) != -1) {
+		switch (opt) {
+		case 'v':
+			o->verbose++;
+			break;
+		case 'h':
+			o->help = true;
+			break;
+		case 'V':
+			o->version = true;
+			break;
+		case O_LOG_LEVEL:
+			o->log_level = vk_log_parse_level(optarg);
+			if (o->log_level < 0) {
+				seterr(err, errlen, "--log-level: '%s' is not one of error, warn, info, debug",
+				       optarg);
+				r = -EINVAL;
+				goto out;
+			}
+			break;
+		case O_CONFIG:
+			if (o->config) {
+				seterr(err, errlen, "--config given twice");
+				r = -EINVAL;
+				goto out;
+			}
+			o->config = strdup(optarg);
+			break;
+		case O_VM: {
+			struct vsock_vm_cfg *nv = realloc(o->vms, (o->nvms + 1) * sizeof(*nv));
+
+			if (!nv) {
+				r = -ENOMEM;
+				goto out;
+			}
+			o->vms = nv;
+			r = vsock_vm_parse_kv(optarg, &o->vms[o->nvms], err, errlen);
+			if (r)
+				goto out;
+			o->nvms++;
+			break;
+		}
+		case ':':
+			seterr(err, errlen, "option %s needs a value", argv[optind - 1]);
+			r = -EINVAL;
+			goto out;
+		case '?':
+			if (optopt)
+				seterr(err, errlen, "unknown option '-%c'", optopt);
+			else
+				seterr(err, errlen, "unknown option '%s'", argv[optind - 1]);
+			r = -EINVAL;
+			goto out;
+		default: {
+			int key = opt - 256;
+
+			if (seen & (1u << key)) {
+				seterr(err, errlen, "--%s given twice", vsock_key_name(key));
+				r = -EINVAL;
+				goto out;
+			}
+			seen |= 1u << key;
+			r = vsock_vm_set(&single, key, optarg, sub, sizeof(sub));
+			if (r) {
+				seterr(err, errlen, "--%s", sub);
+				goto out;
+			}
+			break;
+		}
+		}
+	}
+	if (optind < argc) {
+		seterr(err, errlen, "unexpected argument '%s'", argv[optind]);
+		r = -EINVAL;
+		goto out;
+	}
+	if (o->help || o->version)
+		goto out;
+	if (seen && (o->nvms || o->config)) {
+		int k = __builtin_ctz(seen);
+
+		seterr(err, errlen, "--%s cannot be used with %s", vsock_key_name(k),
+		       o->config ? "--config" : "--vm");
+		r = -EINVAL;
+		goto out;
+	}
+	if (o->nvms && o->config) {
+		seterr(err, errlen, "--vm cannot be used with --config");
+		r = -EINVAL;
+		goto out;
+	}
+	if (seen) {
+		r = vsock_vm_finish(&single, seen, true, err, errlen);
+		if (r)
+			goto out;
+		o->vms = calloc(1, sizeof(*o->vms));
+		if (!o->vms) {
+			r = -ENOMEM;
+			goto out;
+		}
+		o->vms[0] = single;
+		memset(&single, 0, sizeof(single));
+		o->nvms = 1;
+	} else if (o->config) {
+		r = vsock_yaml_load_file(o->config, o, err, errlen);
+		if (r)
+			goto out;
+	} else if (!o->nvms) {
+		seterr(err, errlen, "missing option --socket (or --vm / --config)");
+		r = -EINVAL;
+		goto out;
+	}
+	r = vsock_opts_validate(o, err, errlen);
+out:
+	vsock_vm_cfg_free(&single);
+	return r;
+}

@@ -1,0 +1,710 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vsock_dev.c - the vhost-user vsock device (see vsock_dev.h)
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "common/log.h"
+#include "daemon/daemon.h"
+#include "vhost-user/vu_proto.h"
+#include "virtqueue/virtqueue.h"
+#include "vsock/vsock_core.h"
+#include "vsock/vsock_dev.h"
+#include "vsock/vsock_host.h"
+
+#define VSOCK_RX_BATCH 32
+
+/* A packet for a sibling VM, copied out of the sender's TX ring. */
+struct vsock_raw {
+	struct vsock_raw *next;
+	struct vsock_hdr hdr;
+	uint32_t off;            /* payload bytes already delivered (split over RX buffers) */
+	uint8_t data[];
+};
+
+struct vsock_vm {
+	struct vsock_daemon *d;
+	unsigned int idx;
+	const struct vsock_vm_cfg *cfg;
+	char name[40];
+	struct vd_backend_ops ops;
+	struct vd_dev *dev;
+	bool stopped;
+	struct vsock_host *host;
+	struct vsock_core *core;
+	struct vq_elem *elem;
+	struct iovec *data_iov;
+
+	/* worker side */
+	bool queues_up;
+	bool evt_reset_pending;
+	bool rx_turn_sib;
+	unsigned long sessions;
+	struct vsock_vm_stats st;
+
+	/* shared with sibling workers */
+	int up;                  /* atomic: accepts sibling packets */
+	pthread_mutex_t lock;
+	struct vsock_raw *inq_head, *inq_tail;
+	unsigned int inq_len;    /* atomic reads allowed */
+	size_t inq_bytes;
+	bool *waiters;           /* [nvms]: blocked on our queue */
+};
+
+struct vsock_daemon {
+	struct vsock_vm *vms;
+	unsigned int nvms;
+	const struct vsock_opts *opts;
+	bool started;
+};
+
+static struct vsock_vm *vm_of(void *opaque)
+{
+	return opaque;
+}
+
+/* ------------------------------------------------------------ epoll hook */
+
+static int vm_ep_ctl(void *opaque, int op, int fd, uint32_t events, uint64_t data)
+{
+	struct vsock_vm *vm = opaque;
+
+	switch (op) {
+	case EPOLL_CTL_ADD:
+		return vd_dev_add_fd(vm->dev, 0, fd, events, data);
+	case EPOLL_CTL_MOD:
+		return vd_dev_mod_fd(vm->dev, 0, fd, events, data);
+	default:
+		return vd_dev_del_fd(vm->dev, 0, fd);
+	}
+}
+
+/* ------------------------------------------------------------ siblings */
+
+static struct vsock_vm *find_vm(struct vsock_daemon *d, uint64_t cid)
+{
+	unsigned int i;
+
+	/* a handful of VMs per process: a short array, read-only after start */
+	for (i = 0; i < d->nvms; i++)
+		if (d->vms[i].cfg->guest_cid == cid)
+			return &d->vms[i];
+	return NULL;
+}
+
+static void inq_drop_all(struct vsock_vm *vm)
+{
+	struct vsock_raw *r;
+
+	pthread_mutex_lock(&vm->lock);
+	while ((r = vm->inq_head)) {
+		vm->inq_head = r->next;
+		free(r);
+	}
+	vm->inq_tail = NULL;
+	__atomic_store_n(&vm->inq_len, 0, __ATOMIC_RELEASE);
+	vm->inq_bytes = 0;
+	pthread_mutex_unlock(&vm->lock);
+}
+
+/* Wake the siblings that wait for room in our queue. */
+static void wake_waiters(struct vsock_vm *vm, bool force)
+{
+	struct vsock_daemon *d = vm->d;
+	bool wake[64] = { false };
+	unsigned int i, n = d->nvms < 64 ? d->nvms : 64;
+
+	pthread_mutex_lock(&vm->lock);
+	if (force || (vm->inq_len <= VSOCK_SIB_QLEN / 2 && vm->inq_bytes <= VSOCK_SIB_QBYTES / 2)) {
+		for (i = 0; i < n; i++) {
+			wake[i] = vm->waiters[i];
+			vm->waiters[i] = false;
+		}
+	}
+	pthread_mutex_unlock(&vm->lock);
+	for (i = 0; i < n; i++)
+		if (wake[i])
+			vd_dev_wake(d->vms[i].dev, 0);
+}
+
+/* 0 delivered (or answered), -EAGAIN: the sibling's queue is full, retry when woken. */
+static int route_sibling(struct vsock_vm *vm, const struct vsock_pkt *p)
+{
+	struct vsock_vm *to = find_vm(vm->d, p->hdr.dst_cid);
+	struct vsock_raw *r;
+	bool full;
+
+	if (!to || to == vm || !vsock_vm_groups_intersect(vm->cfg, to->cfg) ||
+	    !__atomic_load_n(&to->up, __ATOMIC_ACQUIRE)) {
+		vk_dbg("%s: no route to cid %llu", vm->name, (unsigned long long)p->hdr.dst_cid);
+		return vsock_core_reply_rst(vm->core, &p->hdr);
+	}
+	r = malloc(sizeof(*r) + p->hdr.len);
+	if (!r)
+		return -EAGAIN;
+	r->next = NULL;
+	r->hdr = p->hdr;
+	r->off = 0;
+	vsock_iov_from(p->data, p->data_niov, 0, r->data, p->hdr.len);
+
+	pthread_mutex_lock(&to->lock);
+	full = to->inq_len >= VSOCK_SIB_QLEN ||
+	       (to->inq_len && to->inq_bytes + p->hdr.len > VSOCK_SIB_QBYTES);
+	if (full) {
+		if (vm->idx < 64)
+			to->waiters[vm->idx] = true;
+	} else {
+		if (to->inq_tail)
+			to->inq_tail->next = r;
+		else
+			to->inq_head = r;
+		to->inq_tail = r;
+		to->inq_bytes += p->hdr.len;
+		__atomic_store_n(&to->inq_len, to->inq_len + 1, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&to->lock);
+	if (full) {
+		free(r);
+		vm->st.sib_blocked++;
+		return -EAGAIN;
+	}
+	vm->st.sib_sent++;
+	vd_dev_wake(to->dev, 0);
+	return 0;
+}
+
+/* One RX buffer from the inbound sibling queue; 0 if empty. */
+static int sib_fill(struct vsock_vm *vm, const struct iovec *iov, unsigned int n)
+{
+	size_t space = vsock_iov_len(iov, n);
+	struct vsock_raw *r;
+	struct vsock_hdr h;
+	uint32_t chunk, left;
+	bool last;
+
+	if (space < VSOCK_HDR_SIZE || !__atomic_load_n(&vm->inq_len, __ATOMIC_ACQUIRE))
+		return 0;
+	pthread_mutex_lock(&vm->lock);
+	r = vm->inq_head;
+	pthread_mutex_unlock(&vm->lock);
+	if (!r)
+		return 0;
+	/* a big packet goes out over several RX buffers */
+	left = r->hdr.len - r->off;
+	chunk = (uint32_t)VK_MIN((size_t)left, space - VSOCK_HDR_SIZE);
+	last = chunk == left;
+	h = r->hdr;
+	h.len = chunk;
+	if (!last && h.type == VIRTIO_VSOCK_TYPE_SEQPACKET)
+		h.flags &= ~(VIRTIO_VSOCK_SEQ_EOM | VIRTIO_VSOCK_SEQ_EOR);
+	vsock_pkt_put_hdr(iov, n, &h);
+	if (chunk)
+		vsock_iov_to(iov, n, VSOCK_HDR_SIZE, r->data + r->off, chunk);
+	r->off += chunk;
+	if (last) {
+		pthread_mutex_lock(&vm->lock);
+		vm->inq_head = r->next;
+		if (!vm->inq_head)
+			vm->inq_tail = NULL;
+		vm->inq_bytes -= r->hdr.len;
+		__atomic_store_n(&vm->inq_len, vm->inq_len - 1, __ATOMIC_RELEASE);
+		pthread_mutex_unlock(&vm->lock);
+		free(r);
+	}
+	return (int)(VSOCK_HDR_SIZE + chunk);
+}
+
+/* ------------------------------------------------------------ queues */
+
+static bool rx_has_work(struct vsock_vm *vm)
+{
+	return vsock_core_rx_pending(vm->core) || __atomic_load_n(&vm->inq_len, __ATOMIC_ACQUIRE);
+}
+
+static int rx_fill(struct vsock_vm *vm, const struct iovec *iov, unsigned int n)
+{
+	int r, i;
+
+	if (vsock_iov_len(iov, n) < VSOCK_HDR_SIZE)
+		return -EINVAL;
+	/* alternate host connections and sibling packets */
+	for (i = 0; i < 2; i++) {
+		vm->rx_turn_sib = !vm->rx_turn_sib;
+		r = vm->rx_turn_sib ? sib_fill(vm, iov, n) : vsock_core_rx(vm->core, iov, n);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+static void process_rx(struct vsock_vm *vm)
+{
+	struct vq *vq = vd_dev_queue(vm->dev, VSOCK_VQ_RX);
+	const struct gmem_table *mem = vd_dev_mem(vm->dev, 0);
+	unsigned int pushed = 0;
+	struct vq_elem *e = vm->elem;
+
+	if (!vq || !mem)
+		return;
+	while (rx_has_work(vm)) {
+		int r = vq_pop(vq, mem, e);
+
+		if (r == 0) {
+			/* no buffer: wait for the guest's kick */
+			if (vq_enable_notify(vq))
+				continue;
+			break;
+		}
+		if (r < 0)
+			break;
+		r = rx_fill(vm, e->iov + e->out_num, e->in_num);
+		if (r == 0) {
+			vq_unpop(vq, 1);
+			break;
+		}
+		if (r < 0) {
+			vk_log_once(VK_LOG_WARN, "%s: RX buffer smaller than a vsock header", vm->name);
+			r = 0;
+		}
+		vq_push(vq, e, (uint32_t)r);
+		vm->st.rx_pkts++;
+		if (++pushed % VSOCK_RX_BATCH == 0) {
+			vq_flush(vq);
+			vd_dev_notify(vm->dev, VSOCK_VQ_RX);
+		}
+	}
+	if (pushed % VSOCK_RX_BATCH) {
+		vq_flush(vq);
+		vd_dev_notify(vm->dev, VSOCK_VQ_RX);
+	}
+	if (pushed)
+		wake_waiters(vm, false);
+}
+
+/* Returns true when TX had to stop (reply ring or a sibling full). */
+static bool tx_drain(struct vsock_vm *vm, struct vq *vq, const struct gmem_table *mem)
+{
+	struct vq_elem *e = vm->elem;
+	unsigned int pushed = 0;
+	bool stuck = false;
+
+	for (;;) {
+		struct vsock_pkt p;
+		int r = vq_pop(vq, mem, e);
+
+		if (r <= 0)
+			break;
+		r = vsock_pkt_parse(&p, e->iov, e->out_num, vm->data_iov);
+		if (r) {
+			vk_dbg("%s: bad TX packet (%s)", vm->name, r == -EINVAL ? "short header" : "len beyond chain");
+			vm->st.bad_pkts++;
+		} else if (p.hdr.src_cid != vm->cfg->guest_cid) {
+			vk_dbg("%s: TX packet from cid %llu dropped", vm->name, (unsigned long long)p.hdr.src_cid);
+			vm->st.bad_pkts++;
+		} else if (p.hdr.dst_cid == VSOCK_CID_HOST) {
+			r = vsock_core_tx(vm->core, &p);
+		} else {
+			r = route_sibling(vm, &p);
+		}
+		if (r == -EAGAIN) {
+			vq_unpop(vq, 1);
+			stuck = true;
+			break;
+		}
+		/* every popped chain goes back, parse errors included */
+		vq_push(vq, e, 0);
+		vm->st.tx_pkts++;
+		if (++pushed % VSOCK_RX_BATCH == 0) {
+			vq_flush(vq);
+			vd_dev_notify(vm->dev, VSOCK_VQ_TX);
+		}
+		/* keep RX moving while a long TX burst is processed */
+		if (pushed % 256 == 0)
+			process_rx(vm);
+	}
+	if (pushed) {
+		vq_flush(vq);
+		vd_dev_notify(vm->dev, VSOCK_VQ_TX);
+	}
+	return stuck;
+}
+
+static bool process_tx(struct vsock_vm *vm)
+{
+	struct vq *vq = vd_dev_queue(vm->dev, VSOCK_VQ_TX);
+	const struct gmem_table *mem = vd_dev_mem(vm->dev, 0);
+
+	if (!vq || !mem)
+		return false;
+	for (;;) {
+		vq_disable_notify(vq);
+		if (tx_drain(vm, vq, mem))
+			return true;   /* woken by RX progress or by the sibling */
+		if (!vq_enable_notify(vq))
+			return false;
+	}
+}
+
+static void process_event(struct vsock_vm *vm)
+{
+	struct vq *vq = vd_dev_queue(vm->dev, VSOCK_VQ_EVENT);
+	const struct gmem_table *mem = vd_dev_mem(vm->dev, 0);
+	struct virtio_vsock_event ev;
+	struct vq_elem *e = vm->elem;
+
+	if (!vm->evt_reset_pending || !vq || !mem)
+		return;
+	if (vq_pop(vq, mem, e) <= 0)
+		return;   /* no buffer yet: on the next kick */
+	vk_put_le32(&ev.id, VIRTIO_VSOCK_EVENT_TRANSPORT_RESET);
+	if (vsock_iov_to(e->iov + e->out_num, e->in_num, 0, &ev, sizeof(ev)) != sizeof(ev)) {
+		vq_push(vq, e, 0);
+	} else {
+		vq_push(vq, e, sizeof(ev));
+		vm->evt_reset_pending = false;
+		vk_info("%s: sent TRANSPORT_RESET to the guest", vm->name);
+	}
+	vq_flush(vq);
+	vd_dev_notify(vm->dev, VSOCK_VQ_EVENT);
+}
+
+static void vm_run(struct vsock_vm *vm)
+{
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		bool stuck = process_tx(vm);
+
+		process_rx(vm);
+		if (!stuck || !vsock_core_rx_pending(vm->core))
+			break;
+		/* the reply ring was full; RX drained some of it: retry TX */
+	}
+}
+
+/* ------------------------------------------------------------ session */
+
+static void vm_down(struct vsock_vm *vm)
+{
+	__atomic_store_n(&vm->up, 0, __ATOMIC_RELEASE);
+	vm->queues_up = false;
+	vsock_host_set_up(vm->host, false);
+	vsock_host_reset(vm->host);
+	vsock_core_reset(vm->core);
+	inq_drop_all(vm);
+	wake_waiters(vm, true);
+}
+
+static int op_get_config(void *opaque, uint8_t *buf, uint32_t offset, uint32_t len)
+{
+	struct vsock_vm *vm = vm_of(opaque);
+	uint8_t cfg[sizeof(struct virtio_vsock_config)];
+	uint32_t i;
+
+	vk_put_le64(cfg, vm->cfg->guest_cid);
+	for (i = 0; i < len; i++)
+		buf[i] = (uint64_t)offset + i < sizeof(cfg) ? cfg[offset + i] : 0;
+	return 0;
+}
+
+static int op_set_config(void *opaque, const uint8_t *buf, uint32_t offset, uint32_t len)
+{
+	(void)opaque;
+	(void)buf;
+	(void)offset;
+	(void)len;
+	return -EPERM;   /* guest_cid is read-only */
+}
+
+static void op_connected(void *opaque, struct vd_dev *dev)
+{
+	struct vsock_vm *vm = vm_of(opaque);
+
+	(void)dev;
+	vm->sessions++;
+	vm->st.sessions = vm->sessions;
+	vk_info("%s: front-end connected (session %lu)", vm->name, vm->sessions);
+}
+
+static void op_disconnected(void *opaque, struct vd_dev *dev)
+{
+	struct vsock_vm *vm = vm_of(opaque);
+
+	(void)dev;
+	vk_info("%s: front-end disconnected: closing its host connections", vm->name);
+	vm_down(vm);
+}
+
+static void op_features_set(void *opaque, struct vd_dev *dev, uint64_t features)
+{
+	struct vsock_vm *vm = vm_of(opaque);
+
+	(void)dev;
+	vsock_core_set_seqpacket(vm->core, features & (1ull << VIRTIO_VSOCK_F_SEQPACKET));
+}
+
+static void op_queue_started(void *opaque, struct vd_dev *dev, unsigned int qidx)
+{
+	struct vsock_vm *vm = vm_of(opaque);
+
+	(void)dev;
+	if (qidx == VSOCK_VQ_EVENT) {
+		/* a front-end that drives the event queue came back: stale guest connections */
+		if (vm->sessions > 1)
+			vm->evt_reset_pending = true;
+		return;
+	}
+	if (qidx == VSOCK_VQ_RX || qidx == VSOCK_VQ_TX) {
+		vm->queues_up = true;
+		vsock_host_set_up(vm->host, true);
+		__atomic_store_n(&vm->up, 1, __ATOMIC_RELEASE);
+	}
+}
+
+static void op_queue_stopped(void *opaque, struct vd_dev *dev, unsigned int qidx)
+{
+	struct vsock_vm *vm = vm_of(opaque);
+
+	(void)dev;
+	/* the driver went away (reset, reboot, disconnect): its connections are gone */
+	if ((qidx == VSOCK_VQ_RX || qidx == VSOCK_VQ_TX) && vm->queues_up)
+		vm_down(vm);
+}
+
+static void op_reset(void *opaque, struct vd_dev *dev)
+{
+	(void)dev;
+	vm_down(vm_of(opaque));
+}
+
+static void op_queue_kick(void *opaque, struct vd_dev *dev, unsigned int qidx)
+{
+	struct vsock_vm *vm = vm_of(opaque);
+
+	(void)dev;
+	if (qidx == VSOCK_VQ_EVENT)
+		process_event(vm);
+	else
+		vm_run(vm);
+}
+
+static void op_device_event(void *opaque, struct vd_dev *dev, unsigned int worker, uint64_t data,
+			    uint32_t events)
+{
+	struct vsock_vm *vm = vm_of(opaque);
+
+	(void)dev;
+	(void)worker;
+	vsock_host_event(vm->host, data, events);
+	if (vm->queues_up)
+		vm_run(vm);
+}
+
+static void op_wake(void *opaque, struct vd_dev *dev, unsigned int worker)
+{
+	struct vsock_vm *vm = vm_of(opaque);
+
+	(void)dev;
+	(void)worker;
+	if (vm->queues_up)
+		vm_run(vm);
+	else
+		inq_drop_all(vm);
+}
+
+static unsigned int op_queue_worker(void *opaque, unsigned int qidx)
+{
+	(void)opaque;
+	(void)qidx;
+	return 0;
+}
+
+/* ------------------------------------------------------------ daemon */
+
+static const struct vd_backend_ops vsock_ops_template = {
+	.num_queues = VSOCK_NUM_QUEUES,
+	.num_workers = 1,
+	.features = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_EVENT_IDX) |
+		    (1ull << VIRTIO_F_NOTIFY_ON_EMPTY) | (1ull << VIRTIO_RING_F_INDIRECT_DESC) |
+		    (1ull << VIRTIO_VSOCK_F_SEQPACKET),
+	.protocol_features = (1ull << VU_PF_MQ) | (1ull << VU_PF_REPLY_ACK) | (1ull << VU_PF_CONFIG) |
+			     (1ull << VU_PF_CONFIGURE_MEM_SLOTS) | (1ull << VU_PF_RESET_DEVICE) |
+			     (1ull << VU_PF_STATUS) | (1ull << VU_PF_XEN_MMAP),
+	.queue_worker = op_queue_worker,
+	.get_config = op_get_config,
+	.set_config = op_set_config,
+	.connected = op_connected,
+	.disconnected = op_disconnected,
+	.features_set = op_features_set,
+	.queue_started = op_queue_started,
+	.queue_stopped = op_queue_stopped,
+	.reset = op_reset,
+	.queue_kick = op_queue_kick,
+	.device_event = op_device_event,
+	.wake = op_wake,
+};
+
+static void vm_destroy(struct vsock_vm *vm)
+{
+	if (vm->dev && !vm->stopped)
+		vd_dev_stop(vm->dev);
+	vm->stopped = true;
+	vsock_core_free(vm->core);
+	vsock_host_free(vm->host);
+	vd_dev_free(vm->dev);
+	inq_drop_all(vm);
+	free(vm->waiters);
+	free(vm->elem);
+	free(vm->data_iov);
+	pthread_mutex_destroy(&vm->lock);
+	vm->core = NULL;
+	vm->host = NULL;
+	vm->dev = NULL;
+}
+
+struct vsock_daemon *vsock_daemon_new(const struct vsock_daemon_cfg *cfg, char *err, size_t errlen)
+{
+	const struct vsock_opts *o = cfg->opts;
+	struct vsock_daemon *d = calloc(1, sizeof(*d));
+	unsigned int i;
+
+	if (!d)
+		return NULL;
+	d->opts = o;
+	d->vms = calloc(o->nvms, sizeof(*d->vms));
+	if (!d->vms) {
+		free(d);
+		return NULL;
+	}
+	for (i = 0; i < o->nvms; i++) {
+		struct vsock_vm *vm = &d->vms[i];
+		const struct vsock_vm_cfg *vc = &o->vms[i];
+		struct vsock_host_epoll ep = { vm_ep_ctl, vm };
+		struct vsock_host_cfg hc = {
+			.name = vm->name,
+			.uds_path = vc->uds_path,
+			.forward = vc->forward,
+			.forward_cid = vc->forward_cid,
+			.listen_ports = vc->forward_listen,
+			.nlisten = vc->n_forward_listen,
+			.hs_timeout_ms = cfg->hs_timeout_ms,
+		};
+		struct vsock_core_cfg cc = {
+			.guest_cid = vc->guest_cid,
+			.buf_alloc = vc->tx_buffer_size,
+		};
+		struct vd_config dc = {
+			.socket_path = vc->socket,
+			.listen_fd = cfg->listen_fds ? cfg->listen_fds[i] : -1,
+			.name = vm->name,
+		};
+
+		d->nvms++;
+		vm->d = d;
+		vm->idx = i;
+		vm->cfg = vc;
+		pthread_mutex_init(&vm->lock, NULL);
+		snprintf(vm->name, sizeof(vm->name), "vm%llu", (unsigned long long)vc->guest_cid);
+		vm->waiters = calloc(o->nvms, sizeof(bool));
+		vm->elem = malloc(sizeof(*vm->elem));
+		vm->data_iov = malloc(VQ_ELEM_MAX_IOV * sizeof(struct iovec));
+		if (!vm->waiters || !vm->elem || !vm->data_iov) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+		vm->ops = vsock_ops_template;
+		vm->ops.max_queue_size = vc->queue_size;
+		vm->dev = vd_dev_new(&vm->ops, vm, &dc);
+		if (!vm->dev) {
+			snprintf(err, errlen, "%s: cannot create the vhost-user device for socket %s", vm->name,
+				 vc->socket);
+			goto fail;
+		}
+		vm->host = vsock_host_new(&hc, &ep, err, errlen);
+		if (!vm->host)
+			goto fail;
+		vm->core = vsock_core_new(&cc, &vsock_host_ops, vm->host);
+		if (!vm->core) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+	}
+	return d;
+fail:
+	vsock_daemon_free(d);
+	return NULL;
+}
+
+int vsock_daemon_start(struct vsock_daemon *d, char *err, size_t errlen)
+{
+	unsigned int i;
+	int r;
+
+	for (i = 0; i < d->nvms; i++) {
+		struct vsock_vm *vm = &d->vms[i];
+
+		r = vsock_host_attach(vm->host, vm->core);
+		if (r) {
+			snprintf(err, errlen, "%s: cannot poll the host sockets: %s", vm->name, strerror(-r));
+			return r;
+		}
+		r = vd_dev_start(vm->dev);
+		if (r) {
+			snprintf(err, errlen, "%s: vhost-user socket %s: %s", vm->name, vm->cfg->socket,
+				 strerror(-r));
+			return r;
+		}
+	}
+	d->started = true;
+	return 0;
+}
+
+void vsock_daemon_stop(struct vsock_daemon *d)
+{
+	unsigned int i;
+
+	for (i = 0; i < d->nvms; i++) {
+		if (d->vms[i].dev && !d->vms[i].stopped) {
+			vd_dev_stop(d->vms[i].dev);
+			d->vms[i].stopped = true;
+		}
+	}
+}
+
+void vsock_daemon_free(struct vsock_daemon *d)
+{
+	unsigned int i;
+
+	if (!d)
+		return;
+	/* every thread first: siblings wake each other */
+	vsock_daemon_stop(d);
+	for (i = 0; i < d->nvms; i++)
+		vm_destroy(&d->vms[i]);
+	free(d->vms);
+	free(d);
+}
+
+unsigned int vsock_daemon_nvms(const struct vsock_daemon *d)
+{
+	return d->nvms;
+}
+
+struct vd_dev *vsock_daemon_vd(struct vsock_daemon *d, unsigned int vm)
+{
+	return vm < d->nvms ? d->vms[vm].dev : NULL;
+}
+
+void vsock_daemon_vm_stats(struct vsock_daemon *d, unsigned int vm, struct vsock_vm_stats *st)
+{
+	struct vsock_core_stats cs;
+
+	*st = d->vms[vm].st;
+	vsock_core_get_stats(d->vms[vm].core, &cs);
+	st->conns = cs.conns;
+}

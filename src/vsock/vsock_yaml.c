@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vsock_yaml.c - --config FILE: the VMs as YAML (libyaml)
+ *
+ * Accepted shapes (keys with '_' or '-', as vhost-device-vsock's README
+ * mixes both):
+ *
+ *   vms:                         - guest_cid: 3
+ *     - guest_cid: 3               socket: /tmp/vhost3.socket
+ *       socket: /tmp/vhost3.socket uds_path: /tmp/vm3.vsock
+ *       uds_path: /tmp/vm3.vsock
+ *
+ * Every error names the file and line.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "vsock/vsock_config.h"
+
+#define VSOCK_YAML_MAX_BYTES (1u << 20)
+
+static void yerr(char *err, size_t errlen, const char *name, const yaml_node_t *n, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+static void yerr(char *err, size_t errlen, const char *name, const yaml_node_t *n, const char *fmt, ...)
+{
+	char msg[VSOCK_ERR_LEN];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n)
+		snprintf(err, errlen, "%s:%lu: %s", name, (unsigned long)n->start_mark.line + 1, msg);
+	else
+		snprintf(err, errlen, "%s: %s", name, msg);
+}
+
+static const char *scalar(const yaml_node_t *n)
+{
+	return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+}
+
+static int parse_vm(yaml_document_t *doc, yaml_node_t *map, const char *name, struct vsock_vm_cfg *vm,
+		    char *err, size_t errlen)
+{
+	yaml_node_pair_t *pair;
+	char sub[VSOCK_ERR_LEN];
+	unsigned int seen = 0;
+	int r;
+
+	memset(vm, 0, sizeof(*vm));
+	if (map->type != YAML_MAPPING_NODE) {
+		yerr(err, errlen, name, map, "a VM must be a mapping of key: value");
+		return -EINVAL;
+	}
+	for (pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; pair++) {
+		yaml_node_t *k = yaml_document_get_node(doc, pair->key);
+		yaml_node_t *v = yaml_document_get_node(doc, pair->value);
+		const char *ks = scalar(k), *vs = scalar(v);
+		int key;
+
+		if (!ks) {
+			yerr(err, errlen, name, k, "key is not a scalar");
+			goto fail;
+		}
+		key = vsock_key_lookup(ks);
+		if (key < 0) {
+			yerr(err, errlen, name, k, "unknown key '%s'", ks);
+			goto fail;
+		}
+		if (seen & (1u << key)) {
+			yerr(err, errlen, name, k, "key '%s' given twice", vsock_key_name(key));
+			goto fail;
+		}
+		if (!vs) {
+			yerr(err, errlen, name, v, "'%s' needs a scalar value", ks);
+			goto fail;
+		}
+		seen |= 1u << key;
+		if (vsock_vm_set(vm, key, vs, sub, sizeof(sub))) {
+			yerr(err, errlen, name, v, "%s", sub);
+			goto fail;
+		}
+	}
+	r = vsock_vm_finish(vm, seen, false, sub, sizeof(sub));
+	if (r) {
+		yerr(err, errlen, name, map, "%s", sub);
+		goto fail;
+	}
+	return 0;
+fail:
+	vsock_vm_cfg_free(vm);
+	return -EINVAL;
+}
+
+static int parse_doc(yaml_document_t *doc, const char *name, struct vsock_opts *o, char *err,
+		     size_t errlen)
+{
+	yaml_node_t *root = yaml_document_get_root_node(doc), *list = NULL;
+	yaml_node_item_t *it;
+
+	if (!root) {
+		yerr(err, errlen, name, NULL, "empty file: expected a list of VMs");
+		return -EINVAL;
+	}
+	if (root->type == YAML_SEQUENCE_NODE) {
+		list = root;
+	} else if (root->type == YAML_MAPPING_NODE) {
+		yaml_node_pair_t *pair;
+
+		for (pair = root->data.mapping.pairs.start; pair < root->data.mapping.pairs.top; pair++) {
+			yaml_node_t *k = yaml_document_get_node(doc, pair->key);
+			const char *ks = scalar(k);
+
+			if (!ks || strcmp(ks, "vms")) {
+				yerr(err, errlen, name, k, "unknown top-level key '%s' (expected 'vms')",
+				     ks ? ks : "?");
+				return -EINVAL;
+			}
+			if (list) {
+				yerr(err, errlen, name, k, "key 'vms' given twice");
+				return -EINVAL;
+			}
+			list = yaml_document_get_node(doc, pair->value);
+			if (!list || list->type != YAML_SEQUENCE_NODE) {
+				yerr(err, errlen, name, list, "'vms' must be a list of VMs");
+				return -EINVAL;
+			}
+		}
+		if (!list) {
+			yerr(err, errlen, name, root, "missing key 'vms'");
+			return -EINVAL;
+		}
+	} else {
+		yerr(err, errlen, name, root, "expected a list of VMs or a 'vms:' key");
+		return -EINVAL;
+	}
+	if (list->data.sequence.items.start == list->data.sequence.items.top) {
+		yerr(err, errlen, name, list, "the list of VMs is empty");
+		return -EINVAL;
+	}
+	for (it = list->data.sequence.items.start; it < list->data.sequence.items.top; it++) {
+		yaml_node_t *vmn = yaml_document_get_node(doc, *it);
+		struct vsock_vm_cfg *nv = realloc(o->vms, (o->nvms + 1) * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		o->vms = nv;
+		if (parse_vm(doc, vmn, name, &o->vms[o->nvms], err, errlen))
+			return -EINVAL;
+		o->nvms++;
+	}
+	return 0;
+}
+
+int vsock_yaml_load_string(const char *buf, size_t len, const char *name, struct vsock_opts *o,
+			   char *err, size_t errlen)
+{
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	int r;
+
+	if (!yaml_parser_initialize(&parser))
+		return -ENOMEM;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		snprintf(err, errlen, "%s:%lu: malformed YAML: %s%s%s", name,
+			 (unsigned long)(parser.problem_mark.line + 1),
+			 parser.problem ? parser.problem : "parse error",
+			 parser.context ? " " : "", parser.context ? parser.context : "");
+		yaml_parser_delete(&parser);
+		return -EINVAL;
+	}
+	r = parse_doc(&doc, name, o, err, errlen);
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&parser);
+	return r;
+}
+
+int vsock_yaml_load_file(const char *path, struct vsock_opts *o, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	size_t n;
+	int r;
+
+	if (!f) {
+		snprintf(err, errlen, "--config %s: %s", path, strerror(errno));
+		return -EINVAL;
+	}
+	buf = malloc(VSOCK_YAML_MAX_BYTES + 1);
+	if (!buf) {
+		fclose(f);
+		return -ENOMEM;
+	}
+	n = fread(buf, 1, VSOCK_YAML_MAX_BYTES + 1, f);
+	fclose(f);
+	if (n > VSOCK_YAML_MAX_BYTES) {
+		snprintf(err, errlen, "--config %s: file larger than %u bytes", path, VSOCK_YAML_MAX_BYTES);
+		free(buf);
+		return -EINVAL;
+	}
+	r = vsock_yaml_load_string(buf, n, path, o, err, errlen);
+	free(buf);
+	return r;
+}

@@ -1,0 +1,30 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# A few seconds of vsock-bench against our vhost-device-vsock: every
+# workload must move data (non-zero throughput) and the data must match.
+# TAP; skips while the daemon is not built.
+b=${top_builddir:-.}
+bench="$b/vsock-bench"
+daemon="$b/vhost-device-vsock"
+if [ ! -x "$daemon" ] || [ ! -x "$bench" ]; then
+	echo "1..1"
+	echo "ok 1 - vsock-bench smoke # SKIP vhost-device-vsock not built"
+	exit 0
+fi
+tmp=$(mktemp -d /tmp/vk-bench-smoke.XXXXXX)
+pid=""
+cleanup() {
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+"$daemon" --guest-cid 3 --socket "$tmp/vhost.sock" --uds-path "$tmp/vsock.uds" >"$tmp/daemon.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do [ -S "$tmp/vhost.sock" ] && break; sleep 0.05; done
+timeout 120 "$bench" --smoke --tap --socket "$tmp/vhost.sock" --uds-path "$tmp/vsock.uds" \
+	--daemon-pid "$pid" --json "$tmp/bench.json" 2>"$tmp/bench.err"
+rc=$?
+if [ $rc -gt 1 ]; then
+	echo "# vsock-bench exit $rc"; sed 's/^/# /' "$tmp/bench.err" "$tmp/daemon.log" | tail -n 30
+fi
+exit 0

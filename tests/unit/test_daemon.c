@@ -1,0 +1,429 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_daemon.c - the daemon framework with a tiny device: QEMU's vsock
+ * sequence over a real unix socket, traffic through kick/call eventfds,
+ * reconnects, stale/live socket files, slow and hostile front-ends, many
+ * connection attempts, fd leaks, prompt stop
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "daemon/daemon.h"
+#include "vhost-user/vu_backend.h"
+#include "vu_test_fe.h"
+
+struct tdev {
+	int connected, disconnected, started[VUT_NQ], stopped[VUT_NQ];
+	int completed, resets;
+	struct vq_elem *elem;
+};
+
+static void d_connected(void *o, struct vd_dev *d) { __atomic_add_fetch(&((struct tdev *)o)->connected, 1, __ATOMIC_SEQ_CST); }
+static void d_disconnected(void *o, struct vd_dev *d) { __atomic_add_fetch(&((struct tdev *)o)->disconnected, 1, __ATOMIC_SEQ_CST); }
+static void d_started(void *o, struct vd_dev *d, unsigned int q) { __atomic_add_fetch(&((struct tdev *)o)->started[q], 1, __ATOMIC_SEQ_CST); }
+static void d_stopped(void *o, struct vd_dev *d, unsigned int q) { __atomic_add_fetch(&((struct tdev *)o)->stopped[q], 1, __ATOMIC_SEQ_CST); }
+
+static void d_kick(void *o, struct vd_dev *d, unsigned int q)
+{
+	struct tdev *t = o;
+	struct vq *vq = vd_dev_queue(d, q);
+	const struct gmem_table *mem = vd_dev_mem(d, 0);
+	int n = 0;
+
+	assert_non_null(vq);
+	assert_non_null(mem);
+	while (vq_pop(vq, mem, t->elem) == 1) {
+		vq_push(vq, t->elem, 0);
+		n++;
+	}
+	if (n) {
+		vq_flush(vq);
+		vd_dev_notify(d, q);
+		__atomic_add_fetch(&t->completed, n, __ATOMIC_SEQ_CST);
+	}
+}
+
+static int d_get_config(void *o, uint8_t *buf, uint32_t off, uint32_t len)
+{
+	memset(buf, 0, len);
+	return 0;
+}
+
+static const struct vd_backend_ops d_ops = {
+	.num_queues = VUT_NQ,
+	.max_queue_size = 1024,
+	.num_workers = 1,
+	.features = 1ull << VIRTIO_F_VERSION_1,
+	.get_config = d_get_config,
+	.connected = d_connected,
+	.disconnected = d_disconnected,
+	.queue_started = d_started,
+	.queue_stopped = d_stopped,
+	.queue_kick = d_kick,
+};
+
+struct tctx {
+	struct tdev dev;
+	struct vd_dev *vd;
+	char path[96];
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool wait_for(int *p, int val)
+{
+	int64_t end = now_ms() + 5000;
+
+	while (now_ms() < end) {
+		if (__atomic_load_n(p, __ATOMIC_SEQ_CST) >= val)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	while ((e = readdir(d)))
+		n++;
+	closedir(d);
+	return n;
+}
+
+static struct vd_dev *start_daemon(struct tctx *c, int timeout_ms)
+{
+	struct vd_config cfg = {
+		.socket_path = c->path, .listen_fd = -1, .name = "tdaemon",
+		.msg_timeout_ms = timeout_ms,
+	};
+	struct vd_dev *vd = vd_dev_new(&d_ops, &c->dev, &cfg);
+
+	assert_non_null(vd);
+	assert_int_equal(vd_dev_start(vd), 0);
+	return vd;
+}
+
+static int setup(void **state)
+{
+	static int n;
+	struct tctx *c = calloc(1, sizeof(*c));
+
+	c->dev.elem = malloc(sizeof(*c->dev.elem));
+	snprintf(c->path, sizeof(c->path), "/tmp/vk-test-daemon-%d-%d.sock", (int)getpid(), n++);
+	unlink(c->path);
+	c->vd = start_daemon(c, 300);
+	*state = c;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct tctx *c = *state;
+
+	vd_dev_free(c->vd);
+	unlink(c->path);
+	free(c->dev.elem);
+	free(c);
+	return 0;
+}
+
+/* A good front-end: the whole QEMU sequence, traffic, stop, disconnect. */
+static void good_session(struct tctx *c)
+{
+	struct vut_fe fe;
+	uint16_t base[VUT_NQ];
+	int before = __atomic_load_n(&c->dev.completed, __ATOMIC_SEQ_CST);
+	int disc = __atomic_load_n(&c->dev.disconnected, __ATOMIC_SEQ_CST);
+	char *buf;
+	struct pollfd p;
+	uint32_t len;
+
+	vut_init(&fe, vut_connect(c->path));
+	assert_true(fe.sock >= 0);
+	assert_int_equal(vut_qemu_vsock_start(&fe, 0), 0);
+	buf = vut_alloc(&fe, 64);
+	assert_int_equal(vut_add_out(&fe, 1, buf, 16), 0);
+	assert_true(wait_for(&c->dev.completed, before + 1));
+	p.fd = fe.call[1];
+	p.events = POLLIN;
+	assert_int_equal(poll(&p, 1, 5000), 1);
+	assert_ptr_equal(vqdrv_get_used(&fe.drv[1], &len), buf);
+	assert_int_equal(vut_stop(&fe, base), 0);
+	assert_int_equal(base[1], 1);
+	vut_cleanup(&fe);
+	assert_true(wait_for(&c->dev.disconnected, disc + 1));
+}
+
+static void test_vsock_sequence(void **state)
+{
+	struct tctx *c = *state;
+
+	good_session(c);
+	assert_int_equal(c->dev.started[1], 1);
+	assert_int_equal(c->dev.stopped[1], 1);
+	good_session(c);
+	assert_int_equal(vd_dev_sessions(c->vd), 2);
+	assert_false(vd_dev_connected(c->vd));
+}
+
+static void test_kick_before_start(void **state)
+{
+	struct tctx *c = *state;
+	struct vut_fe fe;
+	uint16_t base[VUT_NQ];
+	char *buf;
+
+	/* the guest queued a buffer and kicked before the kick fd was installed */
+	vut_init(&fe, vut_connect(c->path));
+	buf = vut_alloc(&fe, 64);
+	assert_int_equal(vut_add_out(&fe, 1, buf, 16), 0);
+	{
+		uint64_t v;
+
+		assert_int_equal(read(fe.kick[1], &v, 8), 8);  /* the kick is gone */
+	}
+	assert_int_equal(vut_qemu_vsock_start(&fe, 0), 0);
+	assert_true(wait_for(&c->dev.completed, 1));
+	assert_int_equal(vut_stop(&fe, base), 0);
+	vut_cleanup(&fe);
+}
+
+static void test_socket_file(void **state)
+{
+	struct tctx *c = *state;
+	struct vd_config cfg = { .socket_path = c->path, .listen_fd = -1, .name = "second" };
+	struct vd_dev *vd2;
+	struct stat st;
+	int fd;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	/* mode */
+	assert_int_equal(stat(c->path, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0600);
+	/* a live daemon is not replaced */
+	vd2 = vd_dev_new(&d_ops, &c->dev, &cfg);
+	assert_int_equal(vd_dev_start(vd2), -EADDRINUSE);
+	vd_dev_free(vd2);
+	assert_int_equal(stat(c->path, &st), 0);
+	good_session(c);
+	/* stop removes the file */
+	vd_dev_free(c->vd);
+	c->vd = NULL;
+	assert_int_not_equal(stat(c->path, &st), 0);
+	/* a stale socket file is replaced */
+	strcpy(sa.sun_path, c->path);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd);
+	cfg.socket_mode = 0660;
+	vd2 = vd_dev_new(&d_ops, &c->dev, &cfg);
+	assert_int_equal(vd_dev_start(vd2), 0);
+	assert_int_equal(stat(c->path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0660);
+	c->vd = vd2;
+	good_session(c);
+	/* a regular file in the way is not removed */
+	vd_dev_free(c->vd);
+	fd = creat(c->path, 0600);
+	close(fd);
+	c->vd = vd_dev_new(&d_ops, &c->dev, &cfg);
+	assert_int_equal(vd_dev_start(c->vd), -EADDRINUSE);
+	unlink(c->path);
+}
+
+static void test_prompt_stop(void **state)
+{
+	struct tctx *c = *state;
+	struct vut_fe fe;
+	struct vu_hdr h = { VU_SET_FEATURES, VU_VERSION, 8 };
+	int64_t t0;
+
+	/* stop while a front-end is connected and mid-message */
+	vd_dev_free(c->vd);
+	c->vd = start_daemon(c, 10000);
+	vut_init(&fe, vut_connect(c->path));
+	assert_int_equal(vut_qemu_vsock_start(&fe, 0), 0);
+	assert_int_equal(write(fe.sock, &h, sizeof(h)), (ssize_t)sizeof(h));
+	usleep(50000);
+	t0 = now_ms();
+	vd_dev_stop(c->vd);
+	assert_true(now_ms() - t0 < 500);
+	assert_true(wait_for(&c->dev.stopped[1], 1));
+	assert_int_equal(c->dev.disconnected, 1);
+	vut_cleanup(&fe);
+}
+
+static void test_dripping_frontend(void **state)
+{
+	struct tctx *c = *state;
+	struct vu_hdr h = { VU_GET_FEATURES, VU_VERSION, 0 };
+	int slow = vut_connect(c->path);
+	int64_t t0 = now_ms();
+
+	/* two bytes of a header, then nothing: dropped after the timeout (300 ms) */
+	assert_int_equal(write(slow, &h, 2), 2);
+	good_session(c);
+	assert_true(now_ms() - t0 < 3000);
+	close(slow);
+}
+
+static int connect_nb(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void test_many_connections(void **state)
+{
+	struct tctx *c = *state;
+	int fds[60], i, n = 0, idle;
+
+	/* one front-end connects and never says a word: dropped after the timeout */
+	idle = vut_connect(c->path);
+	assert_true(idle >= 0);
+	/* a crowd tries to connect at once (the backlog overflows), some send garbage */
+	for (i = 0; i < 60; i++) {
+		fds[i] = connect_nb(c->path);
+		if (fds[i] >= 0) {
+			n++;
+			if (i % 3 == 0 && write(fds[i], "garbage-garbage-garbage", 23) < 0)
+				fail();
+		}
+	}
+	assert_true(n > 0);
+	for (i = 0; i < 60; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	good_session(c);
+	close(idle);
+}
+
+static void test_hostile_then_good(void **state)
+{
+	struct tctx *c = *state;
+	struct vu_hdr h = { VU_SET_MEM_TABLE, VU_VERSION, VU_MAX_PAYLOAD + 100 };
+	int fd = vut_connect(c->path);
+
+	assert_int_equal(write(fd, &h, sizeof(h)), (ssize_t)sizeof(h));
+	good_session(c);
+	close(fd);
+	/* hostile mid-session: a good start, then nonsense */
+	{
+		struct vut_fe fe;
+		struct vu_msg m;
+
+		vut_init(&fe, vut_connect(c->path));
+		assert_int_equal(vut_qemu_vsock_start(&fe, 0), 0);
+		vu_msg_init(&m, 77, 0, 0);
+		assert_int_equal(vut_ack(&fe, &m) != 0, 1);
+		h.request = VU_SET_VRING_NUM;
+		h.flags = 0;
+		h.size = 8;
+		assert_int_equal(write(fe.sock, &h, sizeof(h)), (ssize_t)sizeof(h));
+		vut_cleanup(&fe);
+	}
+	good_session(c);
+}
+
+static void test_no_fd_leak(void **state)
+{
+	struct tctx *c = *state;
+	int before, i;
+
+	good_session(c);
+	before = count_fds();
+	for (i = 0; i < 150; i++) {
+		struct vut_fe fe;
+
+		vut_init(&fe, vut_connect(c->path));
+		assert_int_equal(vut_qemu_vsock_start(&fe, 0), 0);
+		vut_cleanup(&fe);
+	}
+	assert_true(wait_for(&c->dev.disconnected, 151));
+	/* the last disconnect may still be closing fds */
+	for (i = 0; i < 100 && count_fds() != before; i++)
+		usleep(10000);
+	assert_int_equal(count_fds(), before);
+}
+
+static void test_client_mode(void **state)
+{
+	struct tctx *c = *state;
+	struct vd_config cfg = { .listen_fd = -1, .client = true, .name = "client" };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char path[100];
+	struct vd_dev *vd;
+	struct vut_fe fe;
+	uint16_t base[VUT_NQ];
+	int lfd, fd;
+
+	snprintf(path, sizeof(path), "%s.vmm", c->path);
+	unlink(path);
+	cfg.socket_path = path;
+	vd = vd_dev_new(&d_ops, &c->dev, &cfg);
+	assert_int_equal(vd_dev_start(vd), 0);
+	usleep(100000);   /* retrying while nobody listens */
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 1), 0);
+	fd = accept(lfd, NULL, NULL);
+	assert_true(fd >= 0);
+	vut_init(&fe, fd);
+	assert_int_equal(vut_qemu_vsock_start(&fe, 0), 0);
+	assert_int_equal(vut_stop(&fe, base), 0);
+	vut_cleanup(&fe);
+	vd_dev_free(vd);
+	close(lfd);
+	unlink(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_vsock_sequence, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kick_before_start, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_socket_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prompt_stop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dripping_frontend, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_connections, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hostile_then_good, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_fd_leak, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_mode, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,297 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_vsock_cli.c - vhost-device-vsock command line and YAML: good input
+ * and every refusal (each error message checked)
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "vsock/vsock_config.h"
+
+#define MAXA 32
+
+static int run(struct vsock_opts *o, char *err, const char *first, ...)
+{
+	char *argv[MAXA];
+	int argc = 0, r;
+	va_list ap;
+	const char *a;
+
+	argv[argc++] = (char *)"vhost-device-vsock";
+	va_start(ap, first);
+	for (a = first; a && argc < MAXA - 1; a = va_arg(ap, const char *))
+		argv[argc++] = (char *)a;
+	va_end(ap);
+	argv[argc] = NULL;
+	err[0] = '\0';
+	r = vsock_opts_parse(argc, argv, o, err, VSOCK_ERR_LEN);
+	return r;
+}
+
+/* Expect failure with exactly @msg. */
+#define FAILS(msg, ...) do {						\
+	struct vsock_opts o_;						\
+	char e_[VSOCK_ERR_LEN];						\
+	assert_int_not_equal(run(&o_, e_, __VA_ARGS__, NULL), 0);	\
+	assert_string_equal(e_, msg);					\
+	vsock_opts_free(&o_);						\
+} while (0)
+
+static void test_single_defaults(void **state)
+{
+	struct vsock_opts o;
+	char e[VSOCK_ERR_LEN];
+
+	(void)state;
+	assert_int_equal(run(&o, e, "--socket", "/tmp/x.sock", "--uds-path", "/tmp/x.vsock", NULL), 0);
+	assert_int_equal(o.nvms, 1);
+	assert_int_equal(o.vms[0].guest_cid, 3);
+	assert_string_equal(o.vms[0].socket, "/tmp/x.sock");
+	assert_string_equal(o.vms[0].uds_path, "/tmp/x.vsock");
+	assert_int_equal(o.vms[0].tx_buffer_size, 65536);
+	assert_int_equal(o.vms[0].queue_size, 1024);
+	assert_int_equal(o.vms[0].ngroups, 1);
+	assert_string_equal(o.vms[0].groups[0], "default");
+	assert_false(o.vms[0].forward);
+	vsock_opts_free(&o);
+
+	assert_int_equal(run(&o, e, "--guest-cid=7", "--socket=/s", "--uds-path=/u", "--tx-buffer-size=4096",
+			     "--queue-size=256", "--groups=a+b", "-v", "-v", "--log-level", "debug", NULL), 0);
+	assert_int_equal(o.vms[0].guest_cid, 7);
+	assert_int_equal(o.vms[0].tx_buffer_size, 4096);
+	assert_int_equal(o.vms[0].queue_size, 256);
+	assert_int_equal(o.vms[0].ngroups, 2);
+	assert_string_equal(o.vms[0].groups[1], "b");
+	assert_int_equal(o.verbose, 2);
+	assert_int_equal(o.log_level, 3);
+	vsock_opts_free(&o);
+
+	assert_int_equal(run(&o, e, "--socket", "/s", "--forward-cid", "1", "--forward-listen", "9001+9002", NULL), 0);
+	assert_true(o.vms[0].forward);
+	assert_int_equal(o.vms[0].forward_cid, 1);
+	assert_int_equal(o.vms[0].n_forward_listen, 2);
+	assert_int_equal(o.vms[0].forward_listen[1], 9002);
+	assert_null(o.vms[0].uds_path);
+	vsock_opts_free(&o);
+
+	assert_int_equal(run(&o, e, "--help", NULL), 0);
+	assert_true(o.help);
+	vsock_opts_free(&o);
+	assert_int_equal(run(&o, e, "-V", NULL), 0);
+	assert_true(o.version);
+	vsock_opts_free(&o);
+}
+
+static void test_vm_option(void **state)
+{
+	struct vsock_opts o;
+	char e[VSOCK_ERR_LEN];
+
+	(void)state;
+	assert_int_equal(run(&o, e,
+			     "--vm", "guest-cid=3,socket=/tmp/vhost3.socket,uds-path=/tmp/vm3.vsock,groups=group1+groupA",
+			     "--vm", "guest_cid=4,socket=/tmp/vhost4.socket,uds_path=/tmp/vm4.vsock,tx_buffer_size=32768,queue_size=256",
+			     "--vm", "guest-cid=5,socket=/tmp/vhost5.socket,forward-cid=1,forward-listen=9001+9002",
+			     NULL), 0);
+	assert_int_equal(o.nvms, 3);
+	assert_int_equal(o.vms[1].guest_cid, 4);
+	assert_int_equal(o.vms[1].tx_buffer_size, 32768);
+	assert_int_equal(o.vms[1].queue_size, 256);
+	assert_string_equal(o.vms[1].groups[0], "default");
+	assert_string_equal(o.vms[0].groups[1], "groupA");
+	assert_true(o.vms[2].forward);
+	assert_true(vsock_vm_groups_intersect(&o.vms[1], &o.vms[2]));
+	assert_false(vsock_vm_groups_intersect(&o.vms[0], &o.vms[1]));
+	vsock_opts_free(&o);
+}
+
+static void test_cli_errors(void **state)
+{
+	(void)state;
+	{
+		struct vsock_opts o;
+		char e[VSOCK_ERR_LEN];
+		char *argv[] = { (char *)"vhost-device-vsock", NULL };
+
+		assert_int_not_equal(vsock_opts_parse(1, argv, &o, e, sizeof(e)), 0);
+		assert_string_equal(e, "no arguments provided (see --help)");
+		vsock_opts_free(&o);
+	}
+	FAILS("unknown option '--bogus'", "--bogus");
+	FAILS("unknown option '-x'", "-x");
+	FAILS("option --socket needs a value", "--uds-path", "/u", "--socket");
+	FAILS("unexpected argument 'extra'", "--socket", "/s", "--uds-path", "/u", "extra");
+	FAILS("missing option --uds-path (or --forward-cid)", "--socket", "/s");
+	FAILS("missing option --socket", "--uds-path", "/u");
+	FAILS("conflicting options --uds-path and --forward-cid (choose one backend)",
+	      "--socket", "/s", "--uds-path", "/u", "--forward-cid", "1");
+	FAILS("conflicting options --forward-listen and --uds-path (forward-listen needs forward-cid)",
+	      "--socket", "/s", "--uds-path", "/u", "--forward-listen", "9000");
+	FAILS("--socket given twice", "--socket", "/s", "--socket", "/t", "--uds-path", "/u");
+	FAILS("--guest-cid: 'x3' is not a number", "--guest-cid", "x3", "--socket", "/s", "--uds-path", "/u");
+	FAILS("--guest-cid: '-1' is not a number", "--guest-cid", "-1", "--socket", "/s", "--uds-path", "/u");
+	FAILS("guest-cid 2 is reserved or out of range (use 3..4294967294)",
+	      "--guest-cid", "2", "--socket", "/s", "--uds-path", "/u");
+	FAILS("guest-cid 0 is reserved or out of range (use 3..4294967294)",
+	      "--guest-cid", "0", "--socket", "/s", "--uds-path", "/u");
+	FAILS("guest-cid 1 is reserved or out of range (use 3..4294967294)",
+	      "--guest-cid", "1", "--socket", "/s", "--uds-path", "/u");
+	FAILS("guest-cid 4294967295 is reserved or out of range (use 3..4294967294)",
+	      "--guest-cid", "4294967295", "--socket", "/s", "--uds-path", "/u");
+	FAILS("guest-cid 4294967296 is reserved or out of range (use 3..4294967294)",
+	      "--guest-cid", "4294967296", "--socket", "/s", "--uds-path", "/u");
+	FAILS("--queue-size: '1000' is not a power of two in 1..32768",
+	      "--queue-size", "1000", "--socket", "/s", "--uds-path", "/u");
+	FAILS("--queue-size: '65536' is not a power of two in 1..32768",
+	      "--queue-size", "65536", "--socket", "/s", "--uds-path", "/u");
+	FAILS("--tx-buffer-size: '0' is not a number in 1..4294967295",
+	      "--tx-buffer-size", "0", "--socket", "/s", "--uds-path", "/u");
+	FAILS("--groups: 'a++b' is not a '+'-separated list of names",
+	      "--groups", "a++b", "--socket", "/s", "--uds-path", "/u");
+	FAILS("--forward-listen: 'x' is not a port number",
+	      "--forward-listen", "1+x", "--socket", "/s", "--forward-cid", "1");
+	FAILS("--log-level: 'loud' is not one of error, warn, info, debug", "--log-level", "loud");
+	FAILS("--guest-cid cannot be used with --vm",
+	      "--guest-cid", "4", "--vm", "socket=/s,uds-path=/u");
+	FAILS("--socket cannot be used with --config", "--socket", "/s", "--config", "/nonexistent.yaml");
+	FAILS("--vm cannot be used with --config", "--vm", "socket=/s,uds-path=/u", "--config", "/x.yaml");
+	FAILS("--vm: unknown key 'colour'", "--vm", "socket=/s,uds-path=/u,colour=red");
+	FAILS("--vm: 'socket' is not key=value", "--vm", "socket,uds-path=/u");
+	FAILS("--vm: key 'uds-path' given twice", "--vm", "socket=/s,uds-path=/u,uds_path=/v");
+	FAILS("--vm: missing key 'socket'", "--vm", "uds-path=/u");
+	FAILS("--vm: missing key 'uds-path' (or 'forward-cid')", "--vm", "socket=/s");
+	FAILS("--vm: conflicting keys 'uds-path' and 'forward-cid' (choose one backend)",
+	      "--vm", "socket=/s,uds-path=/u,forward-cid=1");
+	FAILS("--vm: guest-cid: '3a' is not a number", "--vm", "guest-cid=3a,socket=/s,uds-path=/u");
+	FAILS("--vm: empty value", "--vm", ",");
+	FAILS("guest-cid 3 is used by two VMs",
+	      "--vm", "socket=/s,uds-path=/u", "--vm", "socket=/t,uds-path=/v");
+	FAILS("socket /s is used by two VMs",
+	      "--vm", "guest-cid=3,socket=/s,uds-path=/u", "--vm", "guest-cid=4,socket=/s,uds-path=/v");
+	FAILS("uds-path /u is used by two VMs",
+	      "--vm", "guest-cid=3,socket=/s,uds-path=/u", "--vm", "guest-cid=4,socket=/t,uds-path=/u");
+	FAILS("--config /nonexistent.yaml: No such file or directory", "--config", "/nonexistent.yaml");
+}
+
+static int yaml(struct vsock_opts *o, char *e, const char *text)
+{
+	memset(o, 0, sizeof(*o));
+	e[0] = '\0';
+	if (vsock_yaml_load_string(text, strlen(text), "vms.yaml", o, e, VSOCK_ERR_LEN))
+		return -1;
+	return vsock_opts_validate(o, e, VSOCK_ERR_LEN);
+}
+
+#define YFAILS(msg, text) do {						\
+	struct vsock_opts o_;						\
+	char e_[VSOCK_ERR_LEN];						\
+	assert_int_not_equal(yaml(&o_, e_, text), 0);			\
+	assert_string_equal(e_, msg);					\
+	vsock_opts_free(&o_);						\
+} while (0)
+
+static void test_yaml_good(void **state)
+{
+	struct vsock_opts o;
+	char e[VSOCK_ERR_LEN];
+
+	(void)state;
+	/* the README example of vhost-device-vsock, keys mixing '_' and '-' */
+	assert_int_equal(yaml(&o, e,
+		"vms:\n"
+		"    - guest_cid: 3\n"
+		"      socket: /tmp/vhost3.socket\n"
+		"      uds_path: /tmp/vm3.vsock\n"
+		"      tx_buffer_size: 65536\n"
+		"      queue_size: 1024\n"
+		"      groups: group1+groupA\n"
+		"    - guest_cid: 4\n"
+		"      socket: /tmp/vhost4.socket\n"
+		"      uds_path: /tmp/vm4.vsock\n"
+		"      tx_buffer_size: 32768\n"
+		"      queue_size: 256\n"
+		"      groups: group2+groupB\n"
+		"    - guest_cid: 5\n"
+		"      socket: /tmp/vhost5.socket\n"
+		"      forward-cid: 1\n"
+		"      forward-listen: 9001+9002\n"
+		"      tx_buffer_size: 32768\n"
+		"      queue_size: 1024\n"), 0);
+	assert_int_equal(o.nvms, 3);
+	assert_string_equal(o.vms[0].groups[1], "groupA");
+	assert_int_equal(o.vms[1].queue_size, 256);
+	assert_true(o.vms[2].forward);
+	assert_int_equal(o.vms[2].forward_listen[0], 9001);
+	vsock_opts_free(&o);
+
+	assert_int_equal(yaml(&o, e, "- guest-cid: 9\n  socket: /a\n  uds-path: /b\n"), 0);
+	assert_int_equal(o.nvms, 1);
+	assert_int_equal(o.vms[0].guest_cid, 9);
+	assert_int_equal(o.vms[0].tx_buffer_size, 65536);
+	vsock_opts_free(&o);
+
+	/* through the command line and a real file */
+	{
+		char path[] = "/tmp/test_vsock_cli_XXXXXX";
+		int fd = mkstemp(path);
+		const char *text = "- socket: /a\n  uds_path: /b\n";
+
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+		close(fd);
+		assert_int_equal(run(&o, e, "--config", path, NULL), 0);
+		assert_int_equal(o.nvms, 1);
+		assert_int_equal(o.vms[0].guest_cid, 3);
+		vsock_opts_free(&o);
+		unlink(path);
+	}
+}
+
+static void test_yaml_errors(void **state)
+{
+	(void)state;
+	YFAILS("vms.yaml:3: malformed YAML: did not find expected '-' indicator while parsing a block collection",
+	       "vms:\n  - socket: /a\n   uds_path: /b\n");
+	YFAILS("vms.yaml:2: malformed YAML: mapping values are not allowed in this context",
+	       "- socket: /a\n  uds_path: /b: c\n");
+	YFAILS("vms.yaml:4: unknown key 'colour'",
+	       "vms:\n  - socket: /a\n    uds_path: /b\n    colour: red\n");
+	YFAILS("vms.yaml:2: missing key 'socket'",
+	       "vms:\n  - uds_path: /b\n    guest_cid: 4\n");
+	YFAILS("vms.yaml:1: missing key 'uds-path' (or 'forward-cid')", "- socket: /a\n");
+	YFAILS("vms.yaml:1: conflicting keys 'uds-path' and 'forward-cid' (choose one backend)",
+	       "- socket: /a\n  uds_path: /b\n  forward_cid: 1\n");
+	YFAILS("vms.yaml:3: key 'uds-path' given twice", "- socket: /a\n  uds_path: /b\n  uds-path: /c\n");
+	YFAILS("vms.yaml:1: guest-cid: 'three' is not a number", "- guest_cid: three\n  socket: /a\n  uds_path: /b\n");
+	YFAILS("vms.yaml:2: 'groups' needs a scalar value", "- socket: /a\n  groups: [a, b]\n  uds_path: /b\n");
+	YFAILS("vms.yaml:1: unknown top-level key 'vm' (expected 'vms')", "vm:\n  - socket: /a\n");
+	YFAILS("vms.yaml:1: 'vms' must be a list of VMs", "vms: 3\n");
+	YFAILS("vms.yaml:1: the list of VMs is empty", "vms: []\n");
+	YFAILS("vms.yaml:1: expected a list of VMs or a 'vms:' key", "hello\n");
+	YFAILS("vms.yaml: empty file: expected a list of VMs", "");
+	YFAILS("vms.yaml:1: a VM must be a mapping of key: value", "- 3\n");
+	YFAILS("guest-cid 4 is used by two VMs",
+	       "- guest_cid: 4\n  socket: /a\n  uds_path: /b\n- guest_cid: 4\n  socket: /c\n  uds_path: /d\n");
+	YFAILS("guest-cid 4294967295 is reserved or out of range (use 3..4294967294)",
+	       "- guest_cid: 4294967295\n  socket: /a\n  uds_path: /b\n");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_single_defaults),
+		cmocka_unit_test(test_vm_option),
+		cmocka_unit_test(test_cli_errors),
+		cmocka_unit_test(test_yaml_good),
+		cmocka_unit_test(test_yaml_errors),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
