@@ -49,6 +49,16 @@ check_LTLIBRARIES += tests/xensim/libxensim-hv.la
 tests_xensim_libxensim_hv_la_SOURCES = tests/xensim/xensim_hv.h tests/xensim/xensim_hv.c tests/xensim/xensim_proto.h
 tests_xensim_libxensim_hv_la_CFLAGS = $(AM_CFLAGS) $(XEN_CFLAGS)
 
+# The simulated host and guests of the end-to-end tests.
+check_PROGRAMS += tests/xensim/xensim-guest
+tests_xensim_xensim_guest_SOURCES = tests/xensim/xensim_guest.c tests/common/xfer.c tests/common/xfer.h
+tests_xensim_xensim_guest_CFLAGS = $(AM_CFLAGS) $(XEN_CFLAGS) -I$(top_srcdir)
+tests_xensim_xensim_guest_LDADD = tests/xensim/libxensim-hv.la libvhost-core.la
+
+# End to end: the real master and daemon against the simulator.
+TESTS += tests/xensim/xen-e2e.sh
+EXTRA_DIST += tests/xensim/xen-e2e.sh
+
 XENSIM_BUILT = $(filter tests/xensim/lib%, $(check_PROGRAMS))
 # cmocka tests that call Xen: link the real libraries, run the simulated ones.
 XENSIM_RPATH = -Wl,-rpath,$(abs_top_builddir)/tests/xensim -Wl,--disable-new-dtags
@@ -68,6 +78,11 @@ endif
 noinst_LTLIBRARIES += xen/libxvm.la
 xen_libxvm_la_SOURCES = xen/xvm_mmio.h xen/xvm_mmio.c xen/xvm_ioreq.h xen/xvm_ioreq.c
 xen_libxvm_la_CFLAGS = $(AM_CFLAGS) $(XEN_CFLAGS)
+
+sbin_PROGRAMS += xen-vhost-master
+xen_vhost_master_SOURCES = xen/xvm.h xen/xvm_main.c xen/xvm_guest.c xen/xvm_dev.c xen/xvm_xs.c
+xen_vhost_master_CFLAGS = $(AM_CFLAGS) $(XEN_CFLAGS)
+xen_vhost_master_LDADD = xen/libxvm.la libvhost-core.la $(XEN_LIBS)
 
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_xvm_mmio

@@ -316,14 +316,14 @@ static void *host_parallel(void *arg)
 	struct run *r = arg;
 	unsigned int n = r->nconns, i, open = 0;
 	int *fds = calloc(n, sizeof(int)), ep = epoll_create1(EPOLL_CLOEXEC);
-	uint8_t *buf = malloc(r->size);
+	uint64_t *off = calloc(n, sizeof(uint64_t));
+	size_t chunk = r->size < BG_PATTERN_RUN ? r->size : BG_PATTERN_RUN;
 	struct epoll_event ev, evs[64];
 
-	if (!fds || !buf || ep < 0) {
+	if (!fds || !off || ep < 0) {
 		r->host_err = -ENOMEM;
 		goto out;
 	}
-	memset(buf, 0x33, r->size);
 	for (i = 0; i < n; i++) {
 		fds[i] = bu_host_connect(o.uds, r->port, 10000);
 		if (fds[i] < 0) {
@@ -337,19 +337,24 @@ static void *host_parallel(void *arg)
 		(void)!fcntl(fds[i], F_SETFL, O_NONBLOCK);
 	}
 	r->host_t_first = bu_now_ns();
+	r->deadline = r->host_t_first + (uint64_t)(o.seconds * 1e9);
 	while (bu_now_ns() < r->deadline) {
 		int k = epoll_wait(ep, evs, 64, 100), j;
 
 		for (j = 0; j < k; j++) {
-			ssize_t w = send(fds[evs[j].data.u32], buf, r->size, MSG_NOSIGNAL | MSG_DONTWAIT);
+			unsigned int x = evs[j].data.u32;
+			ssize_t w = send(fds[x], bg_pattern_at(off[x]), chunk, MSG_NOSIGNAL | MSG_DONTWAIT);
 
-			if (w > 0)
+			if (w > 0) {
+				off[x] += (uint64_t)w;
 				r->host_bytes += (uint64_t)w;
+			}
 		}
 	}
 out:
 	for (i = 0; i < open; i++)
 		shutdown(fds[i], SHUT_WR);
+	__atomic_store_n(&r->host_ready, 1, __ATOMIC_RELEASE);
 	while (open && !__atomic_load_n(&r->release, __ATOMIC_ACQUIRE))
 		usleep(10000);
 	for (i = 0; i < open; i++)
@@ -357,7 +362,7 @@ out:
 	if (ep >= 0)
 		close(ep);
 	free(fds);
-	free(buf);
+	free(off);
 	__atomic_store_n(&r->host_done, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
@@ -680,14 +685,20 @@ static void wl_parallel(size_t size, unsigned int n)
 
 	cur = &r;
 	r.port = next_port();
-	r.deadline = bu_now_ns() + (uint64_t)(o.seconds * 1e9) + 2000000000ull;
 	bg_listen(guest, r.port);
 	cpu_ticks(&t0);
 	pthread_create(&t, NULL, host_parallel, &r);
-	err = guest_poll_until(&r.host_done, r.deadline + 20ull * 1000000000ull);
-	(void)err;
+	err = guest_poll_until(&r.host_ready, bu_now_ns() + 60ull * 1000000000ull + (uint64_t)(o.seconds * 1e9));
+	/* the host half-closed every stream: wait until the guest saw them all end */
+	{
+		uint64_t until = bu_now_ns() + 10ull * 1000000000ull;
+
+		while (!err && r.closed < r.accepted && bu_now_ns() < until)
+			bg_poll(guest, 10);
+	}
 	cpu_ticks(&t1);
 	__atomic_store_n(&r.release, 1, __ATOMIC_RELEASE);
+	guest_poll_until(&r.host_done, bu_now_ns() + 10ull * 1000000000ull);
 	pthread_join(t, NULL);
 	snprintf(res.workload, sizeof(res.workload), "parallel");
 	/* count from the first byte the guest saw */
@@ -697,10 +708,13 @@ static void wl_parallel(size_t size, unsigned int n)
 	res.limit = limit_for(size);
 	res.ratio = res.limit > 0 ? res.gbps / res.limit : 0;
 	res.cpu_s_per_gb = cpu_per_gb(t0, t1, r.rx_bytes);
-	res.ok = !r.host_err && r.rx_bytes > 0 && r.accepted == n;
+	res.ok = !err && !r.host_err && r.rx_bytes > 0 && r.accepted == n && !r.verify_failed &&
+		 r.rx_bytes == r.host_bytes;
 	if (!res.ok)
-		snprintf(res.note, sizeof(res.note), "accepted %u of %u: %s", r.accepted, n,
-			 r.host_err ? strerror(-r.host_err) : "no data");
+		snprintf(res.note, sizeof(res.note), "accepted %u of %u, %llu of %llu bytes%s%s",
+			 r.accepted, n, (unsigned long long)r.rx_bytes,
+			 (unsigned long long)r.host_bytes, r.verify_failed ? ", DATA MISMATCH" : "",
+			 r.host_err ? ", host error" : "");
 	add_result(&res);
 	{
 		uint64_t until = bu_now_ns() + 2000000000ull;

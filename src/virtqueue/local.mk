@@ -47,3 +47,11 @@ tests_unit_test_vq_inflight_SOURCES = tests/unit/test_vq_inflight.c $(VQ_TEST_UT
 tests_unit_test_vq_inflight_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_vq_inflight_LDADD = $(TEST_LIBS)
 endif
+
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_vq_threads
+TESTS += tests/unit/test_vq_threads
+tests_unit_test_vq_threads_SOURCES = tests/unit/test_vq_threads.c $(VQ_TEST_UTIL)
+tests_unit_test_vq_threads_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_vq_threads_LDADD = $(TEST_LIBS)
+endif

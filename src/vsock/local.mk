@@ -42,9 +42,23 @@ TESTS += tests/unit/test_vsock_host
 tests_unit_test_vsock_host_SOURCES = tests/unit/test_vsock_host.c tests/unit/vsock_fake.h
 tests_unit_test_vsock_host_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_vsock_host_LDADD = $(VSOCK_TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test_vsock_daemon
+TESTS += tests/unit/test_vsock_daemon
+tests_unit_test_vsock_daemon_SOURCES = tests/unit/test_vsock_daemon.c tests/unit/vu_test_fe.c \
+	tests/unit/vu_test_fe.h
+tests_unit_test_vsock_daemon_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/tests/unit
+tests_unit_test_vsock_daemon_LDADD = $(VSOCK_TEST_LIBS)
 endif
 
 # The daemon program
 bin_PROGRAMS += vhost-device-vsock
 vhost_device_vsock_SOURCES = src/vsock/main.c
 vhost_device_vsock_LDADD = libvsock.la libvhost-core.la $(YAML_LIBS)
+
+dist_man_MANS += doc/vhost-device-vsock.1
+EXTRA_DIST += doc/vhost-device-vsock@.service doc/vhost-device-vsock@.socket doc/vsock.md
+
+# the program itself: refusals, signals, socket clean-up
+TESTS += tests/vsock/daemon-cli.sh
+EXTRA_DIST += tests/vsock/daemon-cli.sh

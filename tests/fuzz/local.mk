@@ -44,3 +44,23 @@ FUZZ_TARGETS += tests/fuzz/fuzz_vq
 tests_fuzz_fuzz_vq_SOURCES = tests/fuzz/fuzz_vq.c $(FUZZ_DRIVER)
 tests_fuzz_fuzz_vq_CFLAGS = $(FUZZ_TARGET_CFLAGS)
 tests_fuzz_fuzz_vq_LDADD = $(FUZZ_TARGET_LIBS)
+
+FUZZ_TARGETS += tests/fuzz/fuzz_vu_msg
+tests_fuzz_fuzz_vu_msg_SOURCES = tests/fuzz/fuzz_vu_msg.c $(FUZZ_DRIVER)
+tests_fuzz_fuzz_vu_msg_CFLAGS = $(FUZZ_TARGET_CFLAGS)
+tests_fuzz_fuzz_vu_msg_LDADD = $(FUZZ_TARGET_LIBS)
+
+# vsock protocol core (src/vsock); its library is rebuilt with the fuzz flags
+if ENABLE_FUZZING
+noinst_LTLIBRARIES += libvsock-fuzz.la
+libvsock_fuzz_la_SOURCES = $(libvsock_la_SOURCES)
+libvsock_fuzz_la_CFLAGS = $(libvsock_la_CFLAGS) $(FUZZ_CFLAGS)
+libvsock_fuzz_la_LIBADD = $(libvsock_la_LIBADD)
+VSOCK_FUZZ_LIBS = libvsock-fuzz.la
+else
+VSOCK_FUZZ_LIBS = libvsock.la
+endif
+FUZZ_TARGETS += tests/fuzz/fuzz_vsock
+tests_fuzz_fuzz_vsock_SOURCES = tests/fuzz/fuzz_vsock.c $(FUZZ_DRIVER)
+tests_fuzz_fuzz_vsock_CFLAGS = $(FUZZ_TARGET_CFLAGS)
+tests_fuzz_fuzz_vsock_LDADD = $(VSOCK_FUZZ_LIBS) $(FUZZ_TARGET_LIBS)

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "vq_test_util.h"
@@ -348,6 +349,45 @@ static void test_setup_rules(void **state)
 	vqt_teardown(&e);
 }
 
+/* SET_MEM_TABLE while a ring is set up: vq_resolve against the new table. */
+static void swap_table(struct vqt_env *e, bool with_memory)
+{
+	struct gmem_region_desc d = {
+		.gpa = VQT_GPA_BASE, .size = e->region_size, .uva = vqt_uva(e, VQT_GPA_BASE),
+	};
+	int fd = dup(e->fds[0]);
+
+	if (with_memory)
+		assert_int_equal(gmem_set_table(e->gm, &d, &fd, 1), 0);
+	else {
+		close(fd);
+		gmem_clear(e->gm);
+	}
+	gmem_put(e->tab);
+	e->tab = gmem_get(e->gm);
+}
+
+static void test_resolve_after_table_change(void **state)
+{
+	struct vqt_env e;
+
+	(void)state;
+	assert_int_equal(vqt_setup(&e, 1, 1 << 20, 8, 0), 0);
+	round_trip(&e, 1, 1, 8, false, 1);
+	swap_table(&e, true);
+	assert_int_equal(vq_resolve(&e.vq, e.tab), 0);
+	round_trip(&e, 1, 1, 8, false, 2);
+	swap_table(&e, false);
+	assert_int_equal(vq_resolve(&e.vq, e.tab), -EFAULT);
+	assert_false(vq_ready(&e.vq));
+	assert_int_equal(vq_pop(&e.vq, e.tab, e.elem), 0);
+	swap_table(&e, true);
+	assert_int_equal(vq_resolve(&e.vq, e.tab), 0);
+	assert_int_equal(vq_get_base(&e.vq), 2);
+	round_trip(&e, 2, 2, 8, false, 3);
+	vqt_teardown(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -359,6 +399,7 @@ int main(void)
 		cmocka_unit_test(test_wraparound),
 		cmocka_unit_test(test_full_ring_out_of_order),
 		cmocka_unit_test(test_unpop),
+		cmocka_unit_test(test_resolve_after_table_change),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,853 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_vsock_daemon.c - in-process integration: the vhost-device-vsock
+ * daemon (vsock_daemon + the daemon framework) on a Unix socket, driven by
+ * a raw vhost-user front-end (tests/unit/vu_test_fe.c) whose driver side
+ * (vqdrv_*) plays the guest in memfd memory, with real host programs on
+ * the uds-path: CONNECT echo, guest -> <uds-path>_P, RST without a
+ * listener, half-close, credit overrun -> RST, 1,000 connections, VMM
+ * disconnect/reconnect, sibling VMs.
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "vu_test_fe.h"
+#include "vsock/vsock_dev.h"
+#include "vsock/vsock_pkt.h"
+
+#define S VIRTIO_VSOCK_TYPE_STREAM
+#define NRX 64u
+#define RXBUF 4096u
+#define RX_OFF 0x40000u
+#define TX_OFF 0x80000u
+#define TXSLOT 8192u
+#define NTX 32u
+#define BIG_OFF 0xc0000u
+#define BIG_LEN 0x10000u
+
+struct guest {
+	struct vut_fe fe;
+	uint64_t cid;
+	bool tx_busy[NTX];
+	uint32_t buf_alloc;
+	uint32_t fwd_cnt;
+};
+
+struct ctx {
+	char dir[64];
+	char sock[2][128];
+	char uds[2][128];
+	struct vsock_opts o;
+	struct vsock_daemon *d;
+	struct guest g[2];
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void kick(struct guest *g, unsigned int q)
+{
+	uint64_t one = 1;
+
+	vqdrv_kick_prepare(&g->fe.drv[q]);
+	if (write(g->fe.kick[q], &one, 8) != 8)
+		abort();
+}
+
+static void rx_refill(struct guest *g)
+{
+	struct vqdrv *d = &g->fe.drv[0];
+	static unsigned int next[2];
+	unsigned int gi = g->cid == 3 ? 0 : 1;
+	bool added = false;
+
+	while (vqdrv_num_free(d) > 0) {
+		struct iovec in = { g->fe.mem + RX_OFF + (next[gi] % NRX) * RXBUF, RXBUF };
+
+		if (vqdrv_add(d, NULL, 0, &in, 1, (void *)(uintptr_t)(next[gi] % NRX + 1)))
+			break;
+		next[gi]++;
+		added = true;
+	}
+	if (added)
+		kick(g, 0);
+}
+
+static int guest_start(struct ctx *t, unsigned int i)
+{
+	struct guest *g = &t->g[i];
+	int fd = vut_connect(t->sock[i]), r;
+
+	if (fd < 0)
+		return fd;
+	vut_init(&g->fe, fd);
+	g->cid = 3 + i;
+	g->buf_alloc = 256 * 1024;
+	g->fwd_cnt = 0;
+	memset(g->tx_busy, 0, sizeof(g->tx_busy));
+	r = vut_qemu_vsock_start(&g->fe, g->cid);
+	if (r)
+		return r;
+	rx_refill(g);
+	return 0;
+}
+
+static void tx_reap(struct guest *g)
+{
+	void *tok;
+	uint32_t len;
+
+	while ((tok = vqdrv_get_used(&g->fe.drv[1], &len)))
+		g->tx_busy[(uintptr_t)tok - 1] = false;
+}
+
+/*
+ * Guest sends one packet: header and payload in separate descriptors,
+ * payload split in two.  False if no TX slot freed up within @ms.
+ */
+static bool gsend_try(struct guest *g, uint64_t dst_cid, uint32_t sport, uint32_t dport, uint16_t op,
+		      uint32_t flags, const void *data, uint32_t len, int ms)
+{
+	struct vsock_hdr h = {
+		.src_cid = g->cid, .dst_cid = dst_cid, .src_port = sport, .dst_port = dport,
+		.len = len, .type = S, .op = op, .flags = flags, .buf_alloc = g->buf_alloc,
+		.fwd_cnt = g->fwd_cnt,
+	};
+	double dl = now_s() + ms / 1000.0;
+	unsigned int slot;
+	uint8_t *buf;
+	struct iovec out[3];
+	unsigned int n = 1;
+
+	assert_true(len <= TXSLOT - 64);
+	for (;;) {
+		tx_reap(g);
+		for (slot = 0; slot < NTX && g->tx_busy[slot]; slot++)
+			;
+		if (slot < NTX && vqdrv_num_free(&g->fe.drv[1]) >= 3)
+			break;
+		if (now_s() >= dl)
+			return false;
+		usleep(1000);
+	}
+	buf = g->fe.mem + TX_OFF + slot * TXSLOT;
+	vsock_hdr_encode((struct virtio_vsock_hdr *)buf, &h);
+	out[0].iov_base = buf;
+	out[0].iov_len = VSOCK_HDR_SIZE;
+	if (len) {
+		memcpy(buf + 64, data, len);
+		out[1].iov_base = buf + 64;
+		out[1].iov_len = len / 2;
+		out[2].iov_base = buf + 64 + len / 2;
+		out[2].iov_len = len - len / 2;
+		n = len / 2 ? 3 : 2;
+		if (n == 2)
+			out[1].iov_len = len;
+	}
+	g->tx_busy[slot] = true;
+	assert_int_equal(vqdrv_add(&g->fe.drv[1], out, n, NULL, 0, (void *)(uintptr_t)(slot + 1)), 0);
+	kick(g, 1);
+	return true;
+}
+
+static void gsend_to(struct guest *g, uint64_t dst_cid, uint32_t sport, uint32_t dport, uint16_t op,
+		     uint32_t flags, const void *data, uint32_t len)
+{
+	assert_true(gsend_try(g, dst_cid, sport, dport, op, flags, data, len, 5000));
+}
+
+static void gsend(struct guest *g, uint32_t sport, uint32_t dport, uint16_t op, uint32_t flags,
+		  const void *data, uint32_t len)
+{
+	gsend_to(g, 2, sport, dport, op, flags, data, len);
+}
+
+/* Next packet for the guest within @ms; returns false on timeout. */
+static bool grecv(struct guest *g, struct vsock_hdr *h, void *data, int ms)
+{
+	double dl = now_s() + ms / 1000.0;
+	void *tok;
+	uint32_t len;
+
+	for (;;) {
+		tok = vqdrv_get_used(&g->fe.drv[0], &len);
+		if (tok) {
+			uint8_t *b = g->fe.mem + RX_OFF + ((uintptr_t)tok - 1) * RXBUF;
+
+			assert_true(len >= VSOCK_HDR_SIZE);
+			vsock_hdr_decode(h, (struct virtio_vsock_hdr *)b);
+			assert_int_equal(len, VSOCK_HDR_SIZE + h->len);
+			if (data && h->len)
+				memcpy(data, b + VSOCK_HDR_SIZE, h->len);
+			if (h->op == VIRTIO_VSOCK_OP_RW)
+				g->fwd_cnt += h->len;
+			rx_refill(g);
+			return true;
+		}
+		if (now_s() > dl)
+			return false;
+		{
+			struct pollfd p = { g->fe.call[0], POLLIN, 0 };
+			uint64_t v;
+
+			if (poll(&p, 1, 10) > 0 && read(g->fe.call[0], &v, 8) < 0) {
+			}
+		}
+	}
+}
+
+/* Skip credit updates; next packet with another op. */
+static bool grecv_op(struct guest *g, struct vsock_hdr *h, void *data, int ms)
+{
+	while (grecv(g, h, data, ms))
+		if (h->op != VIRTIO_VSOCK_OP_CREDIT_UPDATE)
+			return true;
+	return false;
+}
+
+static int uconnect(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static ssize_t rd(int fd, void *buf, size_t len, int ms)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+
+	if (poll(&p, 1, ms) <= 0)
+		return -1;
+	return recv(fd, buf, len, MSG_DONTWAIT);
+}
+
+static int setup_n(void **state, unsigned int nvm, const char *groups1)
+{
+	struct ctx *t = calloc(1, sizeof(*t));
+	char err[VSOCK_ERR_LEN], arg[2][400];
+	char *argv[8];
+	int argc = 0;
+	unsigned int i;
+	struct rlimit rl;
+	struct vsock_daemon_cfg dc = { 0 };
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	strcpy(t->dir, "/tmp/test_vsock_daemon.XXXXXX");
+	assert_non_null(mkdtemp(t->dir));
+	argv[argc++] = (char *)"vhost-device-vsock";
+	for (i = 0; i < nvm; i++) {
+		snprintf(t->sock[i], sizeof(t->sock[i]), "%s/vhost%u.sock", t->dir, 3 + i);
+		snprintf(t->uds[i], sizeof(t->uds[i]), "%s/vm%u.vsock", t->dir, 3 + i);
+		snprintf(arg[i], sizeof(arg[i]), "guest-cid=%u,socket=%s,uds-path=%s,groups=%s", 3 + i,
+			 t->sock[i], t->uds[i], i == 1 && groups1 ? groups1 : "default");
+		argv[argc++] = (char *)"--vm";
+		argv[argc++] = arg[i];
+	}
+	argv[argc] = NULL;
+	assert_int_equal(vsock_opts_parse(argc, argv, &t->o, err, sizeof(err)), 0);
+	dc.opts = &t->o;
+	dc.hs_timeout_ms = 500;
+	t->d = vsock_daemon_new(&dc, err, sizeof(err));
+	assert_non_null(t->d);
+	assert_int_equal(vsock_daemon_start(t->d, err, sizeof(err)), 0);
+	for (i = 0; i < nvm; i++)
+		assert_int_equal(guest_start(t, i), 0);
+	*state = t;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_n(state, 1, NULL);
+}
+
+static int setup2(void **state)
+{
+	return setup_n(state, 2, NULL);
+}
+
+static int setup2_apart(void **state)
+{
+	return setup_n(state, 2, "other");
+}
+
+static int teardown(void **state)
+{
+	struct ctx *t = *state;
+	struct stat st;
+	unsigned int i;
+
+	for (i = 0; i < t->o.nvms; i++)
+		vut_cleanup(&t->g[i].fe);
+	vsock_daemon_free(t->d);
+	for (i = 0; i < t->o.nvms; i++) {
+		/* sockets the daemon created are gone */
+		assert_int_not_equal(stat(t->sock[i], &st), 0);
+		assert_int_not_equal(stat(t->uds[i], &st), 0);
+	}
+	vsock_opts_free(&t->o);
+	rmdir(t->dir);
+	free(t);
+	return 0;
+}
+
+/* Host CONNECT to guest port @gport, guest accepts; returns host fd. */
+static int host_connect(struct ctx *t, struct guest *g, uint32_t gport, uint32_t *lport)
+{
+	char line[32], buf[32];
+	struct vsock_hdr h;
+	int fd = uconnect(t->uds[g->cid - 3]), n;
+
+	assert_true(fd >= 0);
+	n = snprintf(line, sizeof(line), "CONNECT %u\n", gport);
+	assert_int_equal(write(fd, line, (size_t)n), n);
+	assert_true(grecv_op(g, &h, NULL, 3000));
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_REQUEST);
+	assert_int_equal(h.dst_port, gport);
+	assert_int_equal(h.dst_cid, g->cid);
+	gsend(g, gport, h.src_port, VIRTIO_VSOCK_OP_RESPONSE, 0, NULL, 0);
+	n = snprintf(line, sizeof(line), "OK %u\n", gport);
+	assert_int_equal(rd(fd, buf, (size_t)n, 3000), n);
+	assert_memory_equal(buf, line, (size_t)n);
+	*lport = h.src_port;
+	return fd;
+}
+
+static void test_connect_echo(void **state)
+{
+	struct ctx *t = *state;
+	struct guest *g = &t->g[0];
+	struct vsock_hdr h;
+	char buf[4096];
+	uint32_t lp;
+	int fd = host_connect(t, g, 1234, &lp);
+
+	assert_int_equal(write(fd, "ping", 4), 4);
+	assert_true(grecv_op(g, &h, buf, 3000));
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RW);
+	assert_int_equal(h.len, 4);
+	assert_memory_equal(buf, "ping", 4);
+	gsend(g, 1234, lp, VIRTIO_VSOCK_OP_RW, 0, "pong", 4);
+	assert_int_equal(rd(fd, buf, 4, 3000), 4);
+	assert_memory_equal(buf, "pong", 4);
+	close(fd);
+	assert_true(grecv_op(g, &h, NULL, 3000));
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_SHUTDOWN);
+}
+
+static void test_guest_to_host(void **state)
+{
+	struct ctx *t = *state;
+	struct guest *g = &t->g[0];
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct vsock_hdr h;
+	char buf[4096];
+	int l, s;
+
+	if ((size_t)snprintf(a.sun_path, sizeof(a.sun_path), "%.90s_%u", t->uds[0], 6000) >= sizeof(a.sun_path))
+		fail();
+	l = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(l, 4), 0);
+	gsend(g, 50000, 6000, VIRTIO_VSOCK_OP_REQUEST, 0, NULL, 0);
+	assert_true(grecv_op(g, &h, NULL, 3000));
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RESPONSE);
+	assert_int_equal(h.src_cid, 2);
+	s = accept(l, NULL, NULL);
+	assert_true(s >= 0);
+	gsend(g, 50000, 6000, VIRTIO_VSOCK_OP_RW, 0, "to host", 7);
+	assert_int_equal(rd(s, buf, 7, 3000), 7);
+	/* half-close: guest SHUTDOWN(SEND) -> host EOF, host still sends */
+	gsend(g, 50000, 6000, VIRTIO_VSOCK_OP_SHUTDOWN, VIRTIO_VSOCK_SHUTDOWN_SEND, NULL, 0);
+	assert_int_equal(rd(s, buf, sizeof(buf), 3000), 0);
+	assert_int_equal(write(s, "after", 5), 5);
+	assert_true(grecv_op(g, &h, buf, 3000));
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RW);
+	assert_memory_equal(buf, "after", 5);
+	close(s);
+	assert_true(grecv_op(g, &h, NULL, 3000));
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RST);
+	close(l);
+	unlink(a.sun_path);
+
+	/* no listener: RST at once */
+	gsend(g, 50001, 6001, VIRTIO_VSOCK_OP_REQUEST, 0, NULL, 0);
+	assert_true(grecv_op(g, &h, NULL, 3000));
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RST);
+	assert_int_equal(h.dst_port, 50001);
+}
+
+static void test_no_guest_listener(void **state)
+{
+	struct ctx *t = *state;
+	struct guest *g = &t->g[0];
+	struct vsock_hdr h;
+	char buf[16];
+	int fd = uconnect(t->uds[0]);
+
+	assert_int_equal(write(fd, "CONNECT 9\n", 10), 10);
+	assert_true(grecv_op(g, &h, NULL, 3000));
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_REQUEST);
+	gsend(g, 9, h.src_port, VIRTIO_VSOCK_OP_RST, 0, NULL, 0);
+	assert_int_equal(rd(fd, buf, sizeof(buf), 3000), 0);
+	close(fd);
+	/* a bad handshake is closed and the daemon keeps serving */
+	fd = uconnect(t->uds[0]);
+	assert_int_equal(write(fd, "CONNECT x\n", 10), 10);
+	assert_int_equal(rd(fd, buf, sizeof(buf), 3000), 0);
+	close(fd);
+	{
+		uint32_t lp;
+
+		fd = host_connect(t, g, 10, &lp);
+		close(fd);
+	}
+}
+
+static void test_credit_overrun(void **state)
+{
+	struct ctx *t = *state;
+	struct guest *g = &t->g[0];
+	static uint8_t chunk[8000];
+	struct vsock_hdr h;
+	uint32_t lp;
+	int fd = host_connect(t, g, 77, &lp), i;
+	bool rst = false;
+
+	/* the host program does not read; the guest ignores our credit */
+	for (i = 0; i < 400 && !rst; i++) {
+		gsend(g, 77, lp, VIRTIO_VSOCK_OP_RW, 0, chunk, sizeof(chunk));
+		while (grecv(g, &h, NULL, 0)) {
+			if (h.op == VIRTIO_VSOCK_OP_RST)
+				rst = true;
+		}
+	}
+	if (!rst)
+		rst = grecv_op(g, &h, NULL, 3000) && h.op == VIRTIO_VSOCK_OP_RST;
+	assert_true(rst);
+	print_message("# overrun detected after %d packets of %zu bytes\n", i, sizeof(chunk));
+	close(fd);
+}
+
+static void test_1000_connections(void **state)
+{
+	struct ctx *t = *state;
+	struct guest *g = &t->g[0];
+	enum { N = 1000 };
+	int *fd = calloc(N, sizeof(int));
+	uint32_t *lp = calloc(N, sizeof(uint32_t));
+	struct vsock_hdr h;
+	char buf[64];
+	unsigned int i, got = 0;
+	double t0 = now_s();
+
+	for (i = 0; i < N; i++)
+		fd[i] = host_connect(t, g, 2000 + i, &lp[i]);
+	/* every host writes; the guest sees each stream's bytes */
+	for (i = 0; i < N; i++) {
+		uint32_t v = i;
+
+		assert_int_equal(write(fd[i], &v, 4), 4);
+	}
+	while (got < N && grecv(g, &h, buf, 3000)) {
+		uint32_t v;
+
+		if (h.op != VIRTIO_VSOCK_OP_RW)
+			continue;
+		assert_int_equal(h.len, 4);
+		memcpy(&v, buf, 4);
+		assert_int_equal(v, h.src_port == lp[v] ? v : (uint32_t)-1);
+		got++;
+	}
+	assert_int_equal(got, N);
+	/* and the other way */
+	for (i = 0; i < N; i++)
+		gsend(g, 2000 + i, lp[i], VIRTIO_VSOCK_OP_RW, 0, &i, 4);
+	for (i = 0; i < N; i++) {
+		uint32_t v;
+
+		assert_int_equal(rd(fd[i], &v, 4, 3000), 4);
+		assert_int_equal(v, i);
+	}
+	print_message("# 1000 host connections: connect + 4 bytes each way in %.2f s\n", now_s() - t0);
+	for (i = 0; i < N; i++)
+		close(fd[i]);
+	free(fd);
+	free(lp);
+}
+
+static void test_vmm_disconnect_reconnect(void **state)
+{
+	struct ctx *t = *state;
+	struct guest *g = &t->g[0];
+	char buf[16];
+	uint32_t lp;
+	int fd = host_connect(t, g, 55, &lp);
+
+	/* VMM gone: the host connection is closed */
+	vut_cleanup(&g->fe);
+	assert_int_equal(rd(fd, buf, sizeof(buf), 3000), 0);
+	close(fd);
+	/* the daemon serves the VMM again */
+	assert_int_equal(guest_start(t, 0), 0);
+	fd = host_connect(t, g, 56, &lp);
+	assert_int_equal(write(fd, "again", 5), 5);
+	{
+		struct vsock_hdr h;
+
+		assert_true(grecv_op(g, &h, buf, 3000));
+		assert_memory_equal(buf, "again", 5);
+	}
+	close(fd);
+}
+
+static void test_siblings(void **state)
+{
+	struct ctx *t = *state;
+	struct guest *a = &t->g[0], *b = &t->g[1];
+	struct vsock_hdr h;
+	char buf[64];
+
+	/* guest 3 connects to guest 4 port 80 */
+	gsend_to(a, 4, 40000, 80, VIRTIO_VSOCK_OP_REQUEST, 0, NULL, 0);
+	assert_true(grecv_op(b, &h, NULL, 3000));
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_REQUEST);
+	assert_int_equal(h.src_cid, 3);
+	assert_int_equal(h.dst_cid, 4);
+	gsend_to(b, 3, 80, 40000, VIRTIO_VSOCK_OP_RESPONSE, 0, NULL, 0);
+	assert_true(grecv_op(a, &h, NULL, 3000));
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RESPONSE);
+	assert_int_equal(h.src_cid, 4);
+	gsend_to(a, 4, 40000, 80, VIRTIO_VSOCK_OP_RW, 0, "sibling", 7);
+	assert_true(grecv_op(b, &h, buf, 3000));
+	assert_memory_equal(buf, "sibling", 7);
+	/* an unknown CID: RST from that CID */
+	gsend_to(a, 99, 40001, 80, VIRTIO_VSOCK_OP_REQUEST, 0, NULL, 0);
+	assert_true(grecv_op(a, &h, NULL, 3000));
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RST);
+	assert_int_equal(h.src_cid, 99);
+
+	/* VMM of guest 4 gone: guest 3 keeps being served, packets to 4 get an RST */
+	vut_cleanup(&b->fe);
+	usleep(100000);
+	gsend_to(a, 4, 40002, 80, VIRTIO_VSOCK_OP_REQUEST, 0, NULL, 0);
+	assert_true(grecv_op(a, &h, NULL, 3000));
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RST);
+	assert_int_equal(h.src_cid, 4);
+	{
+		uint32_t lp;
+		int fd = host_connect(t, a, 22, &lp);
+
+		close(fd);
+	}
+	/* and guest 4's VMM is served again */
+	assert_int_equal(guest_start(t, 1), 0);
+	gsend_to(a, 4, 40003, 80, VIRTIO_VSOCK_OP_REQUEST, 0, NULL, 0);
+	assert_true(grecv_op(b, &h, NULL, 3000));
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_REQUEST);
+	assert_int_equal(h.src_port, 40003);
+}
+
+static void test_siblings_apart(void **state)
+{
+	struct ctx *t = *state;
+	struct guest *a = &t->g[0], *b = &t->g[1];
+	struct vsock_hdr h;
+
+	/* no group in common: RST, nothing reaches guest 4 */
+	gsend_to(a, 4, 40000, 80, VIRTIO_VSOCK_OP_REQUEST, 0, NULL, 0);
+	assert_true(grecv_op(a, &h, NULL, 3000));
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RST);
+	assert_false(grecv(b, &h, NULL, 200));
+}
+
+static void test_sibling_backpressure(void **state)
+{
+	struct ctx *t = *state;
+	struct guest *a = &t->g[0], *b = &t->g[1];
+	static uint8_t chunk[4000];
+	struct vsock_vm_stats st;
+	struct vsock_hdr h;
+	unsigned int i, got = 0;
+	uint64_t bytes = 0;
+
+	unsigned int sent = 0;
+
+	/* guest 4 takes nothing: its RX buffers, the bounded queue and then our
+	 * TX ring fill up; the sender stops instead of dropping */
+	while (sent < 1000) {
+		chunk[0] = (uint8_t)sent;
+		if (!gsend_try(a, 4, 40000, 80, VIRTIO_VSOCK_OP_RW, 0, chunk, sizeof(chunk), 500))
+			break;
+		sent++;
+	}
+	assert_true(sent < 1000);
+	vsock_daemon_vm_stats(t->d, 0, &st);
+	assert_true(st.sib_blocked > 0);
+	assert_true(st.sib_sent <= 64 + VSOCK_SIB_QLEN);
+	/* guest 4 drains: the sender is woken and everything arrives in order */
+	i = 0;
+	while (bytes < (uint64_t)sent * sizeof(chunk) && grecv(b, &h, chunk, 3000)) {
+		assert_int_equal(h.op, VIRTIO_VSOCK_OP_RW);
+		assert_int_equal(chunk[0], (uint8_t)i);
+		i++;
+		got++;
+		bytes += h.len;
+	}
+	assert_int_equal(bytes, (uint64_t)sent * sizeof(chunk));
+	vsock_daemon_vm_stats(t->d, 0, &st);
+	print_message("# sibling queue: %u packets delivered, sender blocked %lu times\n", got, st.sib_blocked);
+}
+
+/* A front-end that also drives the event queue (3 rings, as xen-vhost-master does). */
+struct evq {
+	struct vqdrv drv;
+	int kick, call;
+};
+
+static void evq_start(struct guest *g, struct evq *e)
+{
+	struct vu_msg m;
+	uint8_t *buf;
+	struct iovec in;
+
+	e->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	e->call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	assert_int_equal(vqdrv_init(&e->drv, &g->fe.dmem, 64, VUT_GPA + 0x20000, false), 0);
+	assert_int_equal(vut_state_ack(&g->fe, VU_SET_VRING_NUM, 2, 64), 0);
+	assert_int_equal(vut_state_ack(&g->fe, VU_SET_VRING_BASE, 2, 0), 0);
+	vu_msg_init(&m, VU_SET_VRING_ADDR, 0, sizeof(struct vu_vring_addr));
+	m.payload.addr.index = 2;
+	m.payload.addr.desc = e->drv.desc_gpa - VUT_GPA + VUT_UVA;
+	m.payload.addr.avail = e->drv.avail_gpa - VUT_GPA + VUT_UVA;
+	m.payload.addr.used = e->drv.used_gpa - VUT_GPA + VUT_UVA;
+	assert_int_equal(vut_ack(&g->fe, &m), 0);
+	vu_msg_init(&m, VU_SET_VRING_KICK, 0, 0);
+	vu_msg_set_u64(&m, 2);
+	vu_msg_add_fd(&m, e->kick);
+	assert_int_equal(vut_ack(&g->fe, &m), 0);
+	vu_msg_init(&m, VU_SET_VRING_CALL, 0, 0);
+	vu_msg_set_u64(&m, 2);
+	vu_msg_add_fd(&m, e->call);
+	assert_int_equal(vut_ack(&g->fe, &m), 0);
+	assert_int_equal(vut_state_ack(&g->fe, VU_SET_VRING_ENABLE, 2, 1), 0);
+	/* one event buffer, as the Linux driver posts them */
+	buf = g->fe.mem + 0x30000;
+	memset(buf, 0xff, 4);
+	in.iov_base = buf;
+	in.iov_len = 4;
+	assert_int_equal(vqdrv_add(&e->drv, NULL, 0, &in, 1, buf), 0);
+	vqdrv_kick_prepare(&e->drv);
+	{
+		uint64_t one = 1;
+
+		assert_int_equal(write(e->kick, &one, 8), 8);
+	}
+}
+
+static void evq_stop(struct evq *e)
+{
+	vqdrv_cleanup(&e->drv);
+	close(e->kick);
+	close(e->call);
+}
+
+static void test_event_queue_reset(void **state)
+{
+	struct ctx *t = *state;
+	struct guest *g = &t->g[0];
+	struct evq e;
+	uint32_t len;
+	void *tok = NULL;
+	double dl;
+
+	/* first session: nothing to reset */
+	evq_start(g, &e);
+	usleep(200000);
+	assert_null(vqdrv_get_used(&e.drv, &len));
+	vut_cleanup(&g->fe);
+	evq_stop(&e);
+	/* the front-end comes back: TRANSPORT_RESET (id 0) on the event queue */
+	assert_int_equal(guest_start(t, 0), 0);
+	evq_start(g, &e);
+	dl = now_s() + 3;
+	while (!(tok = vqdrv_get_used(&e.drv, &len)) && now_s() < dl)
+		usleep(10000);
+	assert_non_null(tok);
+	assert_int_equal(len, 4);
+	assert_int_equal(vk_get_le32(tok), VIRTIO_VSOCK_EVENT_TRANSPORT_RESET);
+	evq_stop(&e);
+	/* and the device still works */
+	{
+		uint32_t lp;
+		int fd = host_connect(t, g, 21, &lp);
+
+		close(fd);
+	}
+}
+
+static long rss_kib(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long v = -1;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld", &v) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return v;
+}
+
+/*
+ * Many concurrent connections through the real daemon: the host programs
+ * live in a child process (the fd limit is per process), every connection
+ * stays open until all are up, then each carries 4 bytes each way.
+ * VSOCK_TEST_CONNS overrides the count (10000 for the figure in doc/).
+ */
+static void test_many_connections(void **state)
+{
+	struct ctx *t = *state;
+	struct guest *g = &t->g[0];
+	const char *env = getenv("VSOCK_TEST_CONNS");
+	unsigned int n = env ? (unsigned int)atoi(env) : 2000, i, got = 0;
+	int sync[2];
+	pid_t pid;
+	long rss0 = rss_kib(), rss1;
+	double t0 = now_s();
+	struct vsock_hdr h;
+	uint32_t *lport = calloc(n, sizeof(uint32_t));
+	struct vsock_vm_stats st;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sync), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int *fd = calloc(n, sizeof(int));
+		char line[32], c;
+		unsigned int k;
+
+		close(sync[0]);
+		for (k = 0; k < n; k++) {
+			int len;
+
+			fd[k] = uconnect(t->uds[0]);
+			if (fd[k] < 0)
+				_exit(2);
+			len = snprintf(line, sizeof(line), "CONNECT %u\n", 10000 + k);
+			if (write(fd[k], line, (size_t)len) != len)
+				_exit(3);
+		}
+		for (k = 0; k < n; k++) {
+			int len = snprintf(line, sizeof(line), "OK %u\n", 10000 + k);
+
+			if (rd(fd[k], line, (size_t)len, 20000) != len)
+				_exit(4);
+		}
+		/* all up: tell the parent, then 4 bytes each way */
+		if (write(sync[1], "u", 1) != 1 || read(sync[1], &c, 1) != 1)
+			_exit(5);
+		for (k = 0; k < n; k++)
+			if (write(fd[k], &k, 4) != 4)
+				_exit(6);
+		for (k = 0; k < n; k++) {
+			uint32_t v;
+
+			if (rd(fd[k], &v, 4, 20000) != 4 || v != k)
+				_exit(7);
+		}
+		_exit(0);
+	}
+	close(sync[1]);
+	/* the guest accepts every REQUEST */
+	while (got < n && grecv(g, &h, NULL, 20000)) {
+		if (h.op != VIRTIO_VSOCK_OP_REQUEST)
+			continue;
+		assert_true(h.dst_port >= 10000 && h.dst_port < 10000 + n);
+		lport[h.dst_port - 10000] = h.src_port;
+		gsend(g, h.dst_port, h.src_port, VIRTIO_VSOCK_OP_RESPONSE, 0, NULL, 0);
+		got++;
+	}
+	assert_int_equal(got, n);
+	{
+		char c;
+
+		assert_int_equal(rd(sync[0], &c, 1, 30000), 1);
+	}
+	rss1 = rss_kib();
+	vsock_daemon_vm_stats(t->d, 0, &st);
+	assert_int_equal(st.conns, n);
+	print_message("# %u connections up in %.2f s; in-process RSS grew %ld KiB (%.0f bytes/connection, "
+		      "test front-end included)\n", n, now_s() - t0, rss1 - rss0,
+		      (rss1 - rss0) * 1024.0 / n);
+	assert_int_equal(write(sync[0], "g", 1), 1);
+	for (got = 0; got < n && grecv(g, &h, NULL, 20000);) {
+		if (h.op != VIRTIO_VSOCK_OP_RW)
+			continue;
+		assert_int_equal(h.len, 4);
+		got++;
+	}
+	assert_int_equal(got, n);
+	for (i = 0; i < n; i++)
+		gsend(g, 10000 + i, lport[i], VIRTIO_VSOCK_OP_RW, 0, &i, 4);
+	{
+		int status;
+
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	print_message("# %u connections: set up and 4 bytes each way in %.2f s\n", n, now_s() - t0);
+	close(sync[0]);
+	free(lport);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_connect_echo, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guest_to_host, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_guest_listener, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_credit_overrun, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_1000_connections, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_connections, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vmm_disconnect_reconnect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_event_queue_reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_siblings, setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_siblings_apart, setup2_apart, teardown),
+		cmocka_unit_test_setup_teardown(test_sibling_backpressure, setup2, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
