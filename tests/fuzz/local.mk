@@ -45,6 +45,11 @@ tests_fuzz_fuzz_vq_SOURCES = tests/fuzz/fuzz_vq.c $(FUZZ_DRIVER)
 tests_fuzz_fuzz_vq_CFLAGS = $(FUZZ_TARGET_CFLAGS)
 tests_fuzz_fuzz_vq_LDADD = $(FUZZ_TARGET_LIBS)
 
+FUZZ_TARGETS += tests/fuzz/fuzz_vu_msg
+tests_fuzz_fuzz_vu_msg_SOURCES = tests/fuzz/fuzz_vu_msg.c $(FUZZ_DRIVER)
+tests_fuzz_fuzz_vu_msg_CFLAGS = $(FUZZ_TARGET_CFLAGS)
+tests_fuzz_fuzz_vu_msg_LDADD = $(FUZZ_TARGET_LIBS)
+
 # vsock protocol core (src/vsock); its library is rebuilt with the fuzz flags
 if ENABLE_FUZZING
 noinst_LTLIBRARIES += libvsock-fuzz.la

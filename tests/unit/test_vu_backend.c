@@ -152,10 +152,12 @@ static void test_qemu_vsock_sequence(void **state)
 	uint64_t v;
 	int round;
 
-	for (round = 0; round < 3; round++) {
+	for (round = 0; round < 4; round++) {
 		char *buf;
 		uint32_t len;
 
+		/* rounds 0, 2: ADD_MEM_REG as QEMU 7.2 does; 1, 3: SET_MEM_TABLE */
+		t->fe.use_set_mem_table = round & 1;
 		assert_int_equal(vut_qemu_vsock_start(&t->fe, CID), 0);
 		assert_int_equal(t->proc_ret, 0);
 		assert_int_equal(t->started[0], 1);
@@ -500,7 +502,9 @@ static void test_bad_rings(void **state)
 	assert_false(vu_dev_queue_started(t->dev, 0));
 	assert_int_equal(t->started[0] + t->started[1], 0);
 	assert_false(vu_dev_broken(t->dev));
-	/* and the regular sequence still works on the same connection */
+	/* and the regular sequence still works on the same connection (the
+	 * region is already there: replace the table rather than add to it) */
+	t->fe.use_set_mem_table = true;
 	assert_int_equal(vut_qemu_vsock_start(&t->fe, CID), 0);
 	assert_true(vu_dev_queue_started(t->dev, 0));
 }

@@ -234,7 +234,16 @@ int vut_qemu_vsock_start(struct vut_fe *fe, uint64_t cid)
 	vu_msg_init(&m, VU_SET_FEATURES, 0, 0);
 	vu_msg_set_u64(&m, fe->features);
 	CHECK(vut_send(fe, &m));
-	vut_mem_table_msg(fe, &m);
+	if ((fe->pf & (1ull << VU_PF_CONFIGURE_MEM_SLOTS)) && !fe->use_set_mem_table) {
+		/* QEMU >= 5.1 with CONFIGURE_MEM_SLOTS: one ADD_MEM_REG per region */
+		struct vu_mem_region_xen reg = { .r = { VUT_GPA, VUT_MEM_SIZE, VUT_UVA, 0 } };
+
+		vu_msg_init(&m, VU_ADD_MEM_REG, 0, 0);
+		vu_msg_set_single_region(&m, fe->pf, &reg);
+		vu_msg_add_fd(&m, dup(fe->memfd));
+	} else {
+		vut_mem_table_msg(fe, &m);
+	}
 	ret = vut_ack(fe, &m);
 	close(m.fds[0]);
 	CHECK(ret);

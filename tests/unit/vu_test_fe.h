@@ -35,6 +35,7 @@ struct vut_fe {
 	void (*pump)(void *arg);
 	void *pump_arg;
 	int timeout_ms;
+	bool use_set_mem_table;      /* SET_MEM_TABLE even with CONFIGURE_MEM_SLOTS */
 };
 
 /* Set up guest memory and rings (sock may be -1 and set later). */
