@@ -83,6 +83,7 @@ sbin_PROGRAMS += xen-vhost-master
 xen_vhost_master_SOURCES = xen/xvm.h xen/xvm_main.c xen/xvm_guest.c xen/xvm_dev.c xen/xvm_xs.c
 xen_vhost_master_CFLAGS = $(AM_CFLAGS) $(XEN_CFLAGS)
 xen_vhost_master_LDADD = xen/libxvm.la libvhost-core.la $(XEN_LIBS)
+dist_man_MANS += doc/xen-vhost-master.8
 
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_xvm_mmio
@@ -93,3 +94,5 @@ tests_unit_test_xvm_mmio_LDADD = xen/libxvm.la $(TEST_LIBS)
 endif
 
 endif
+
+EXTRA_DIST += doc/xen-vhost-master.8 doc/xen-vhost-master.service tests/xensim
