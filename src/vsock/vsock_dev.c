@@ -427,6 +427,7 @@ static int op_set_config(void *opaque, const uint8_t *buf, uint32_t offset, uint
 	return -EPERM;   /* guest_cid is read-only */
 }
 
+/* Control thread, no worker lock: only the control thread reads sessions. */
 static void op_connected(void *opaque, struct vd_dev *dev)
 {
 	struct vsock_vm *vm = vm_of(opaque);
@@ -437,13 +438,18 @@ static void op_connected(void *opaque, struct vd_dev *dev)
 	vk_info("%s: front-end connected (session %lu)", vm->name, vm->sessions);
 }
 
+/*
+ * Runs on the control thread without the worker lock: touch nothing the
+ * worker owns.  The framework stopped every ring before (queue_stopped,
+ * under the lock), which already closed the host connections (vm_down);
+ * without running rings no connection can exist.
+ */
 static void op_disconnected(void *opaque, struct vd_dev *dev)
 {
 	struct vsock_vm *vm = vm_of(opaque);
 
 	(void)dev;
-	vk_info("%s: front-end disconnected: closing its host connections", vm->name);
-	vm_down(vm);
+	vk_info("%s: front-end disconnected (session %lu)", vm->name, vm->sessions);
 }
 
 static void op_features_set(void *opaque, struct vd_dev *dev, uint64_t features)
