@@ -699,6 +699,8 @@ static void wl_conn(void)
 	}
 }
 
+static void raise_nofile(unsigned int n);
+
 static void wl_parallel(size_t size, unsigned int n)
 {
 	struct run r = { .size = size, .nconns = n };
@@ -708,6 +710,7 @@ static void wl_parallel(size_t size, unsigned int n)
 	int err;
 
 	cur = &r;
+	raise_nofile(n);
 	r.port = next_port();
 	bg_listen(guest, r.port);
 	cpu_ticks(&t0);
@@ -751,19 +754,26 @@ static void wl_parallel(size_t size, unsigned int n)
 
 static uint64_t rss_idle0;
 
+/* Host programs hold one fd per connection. */
+static void raise_nofile(unsigned int n)
+{
+	struct rlimit rl;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < n + 256) {
+		rl.rlim_cur = rl.rlim_max < n + 256 ? rl.rlim_max : n + 256;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static void wl_idle(unsigned int n)
 {
 	struct run r = { .nconns = n };
 	struct result res = { .conns = n };
 	uint64_t rss = 0, anon = 0, anon0 = 0, c0 = 0, c1 = 0, until;
 	pthread_t t;
-	struct rlimit rl;
 
 	cur = &r;
-	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < n + 256) {
-		rl.rlim_cur = rl.rlim_max < n + 256 ? rl.rlim_max : n + 256;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	raise_nofile(n);
 	if (o.daemon_pid)
 		bu_proc_rss_anon_kib(o.daemon_pid, &anon0);
 	r.port = next_port();
