@@ -9,7 +9,6 @@ if ENABLE_XEN
 XENSIM_CFLAGS = $(AM_CFLAGS) $(XEN_CFLAGS) -fPIC
 XENSIM_COMMON = tests/xensim/xensim_proto.h tests/xensim/xensim_client.h tests/xensim/xensim_client.c
 XENSIM_SOLINK = -XCClinker -shared -pthread
-EXTRA_DIST += $(wildcard $(top_srcdir)/tests/xensim/*.map)
 
 check_PROGRAMS += \
 	tests/xensim/libxendevicemodel.so.1 \
@@ -49,6 +48,15 @@ check_LTLIBRARIES += tests/xensim/libxensim-hv.la
 tests_xensim_libxensim_hv_la_SOURCES = tests/xensim/xensim_hv.h tests/xensim/xensim_hv.c tests/xensim/xensim_proto.h
 tests_xensim_libxensim_hv_la_CFLAGS = $(AM_CFLAGS) $(XEN_CFLAGS)
 
+# The simulated host and guests of the end-to-end tests.
+check_PROGRAMS += tests/xensim/xensim-guest
+tests_xensim_xensim_guest_SOURCES = tests/xensim/xensim_guest.c tests/common/xfer.c tests/common/xfer.h
+tests_xensim_xensim_guest_CFLAGS = $(AM_CFLAGS) $(XEN_CFLAGS) -I$(top_srcdir)
+tests_xensim_xensim_guest_LDADD = tests/xensim/libxensim-hv.la libvhost-core.la
+
+# End to end: the real master and daemon against the simulator.
+TESTS += tests/xensim/xen-e2e.sh
+
 XENSIM_BUILT = $(filter tests/xensim/lib%, $(check_PROGRAMS))
 # cmocka tests that call Xen: link the real libraries, run the simulated ones.
 XENSIM_RPATH = -Wl,-rpath,$(abs_top_builddir)/tests/xensim -Wl,--disable-new-dtags
@@ -69,6 +77,12 @@ noinst_LTLIBRARIES += xen/libxvm.la
 xen_libxvm_la_SOURCES = xen/xvm_mmio.h xen/xvm_mmio.c xen/xvm_ioreq.h xen/xvm_ioreq.c
 xen_libxvm_la_CFLAGS = $(AM_CFLAGS) $(XEN_CFLAGS)
 
+sbin_PROGRAMS += xen-vhost-master
+xen_vhost_master_SOURCES = xen/xvm.h xen/xvm_main.c xen/xvm_guest.c xen/xvm_dev.c xen/xvm_xs.c
+xen_vhost_master_CFLAGS = $(AM_CFLAGS) $(XEN_CFLAGS)
+xen_vhost_master_LDADD = xen/libxvm.la libvhost-core.la $(XEN_LIBS)
+dist_man_MANS += doc/xen-vhost-master.8
+
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_xvm_mmio
 TESTS += tests/unit/test_xvm_mmio
@@ -78,3 +92,7 @@ tests_unit_test_xvm_mmio_LDADD = xen/libxvm.la $(TEST_LIBS)
 endif
 
 endif
+
+EXTRA_DIST += doc/xen-vhost-master.8 doc/xen-vhost-master.service tests/xensim/xen-e2e.sh \
+	tests/xensim/devicemodel.map tests/xensim/foreignmemory.map tests/xensim/evtchn.map \
+	tests/xensim/gnttab.map tests/xensim/store.map tests/xensim/ctrl.map

@@ -235,7 +235,10 @@ VK_EXPORT void vq_unpop(struct vq *vq, unsigned int n);
 VK_EXPORT void vq_push(struct vq *vq, const struct vq_elem *elem, uint32_t len);
 /* Make pushed entries visible (one barrier + one idx store per batch). */
 VK_EXPORT void vq_flush(struct vq *vq);
-/* Notification decision for what was flushed (EVENT_IDX / NO_INTERRUPT / NOTIFY_ON_EMPTY). */
+/*
+ * Notification decision for what was flushed since the previous decision
+ * (EVENT_IDX / NO_INTERRUPT / NOTIFY_ON_EMPTY); false when nothing was.
+ */
 VK_EXPORT bool vq_should_notify(struct vq *vq);
 /* vq_should_notify and, if so, signal call_fd (if >= 0).  Returns the decision. */
 VK_EXPORT bool vq_notify(struct vq *vq);

@@ -69,6 +69,15 @@ bool vq_should_notify(struct vq *vq)
 
 	if (!vq_ready(vq) || vq->broken)
 		return false;
+	valid = vq->signalled_used_valid;
+	old = vq->signalled_used;
+	new_idx = vq->published_used;
+	/* Nothing published since the last decision: nothing to tell. */
+	if (valid && old == new_idx)
+		return false;
+	vq->signalled_used = new_idx;
+	vq->signalled_used_valid = true;
+
 	/* Published used idx before reading the driver's suppression fields. */
 	vk_smp_mb();
 
@@ -79,11 +88,6 @@ bool vq_should_notify(struct vq *vq)
 	if (!vq->event_idx)
 		return !(vk_read_le16(&vq->avail->flags) & VRING_AVAIL_F_NO_INTERRUPT);
 
-	valid = vq->signalled_used_valid;
-	old = vq->signalled_used;
-	new_idx = vq->published_used;
-	vq->signalled_used = new_idx;
-	vq->signalled_used_valid = true;
 	event = vk_read_le16(vq_used_event_ptr(vq->avail, vq->num));
 	return !valid || vring_need_event(event, new_idx, old);
 }

@@ -153,6 +153,12 @@ static int route_sibling(struct vsock_vm *vm, const struct vsock_pkt *p)
 	vsock_iov_from(p->data, p->data_niov, 0, r->data, p->hdr.len);
 
 	pthread_mutex_lock(&to->lock);
+	if (!__atomic_load_n(&to->up, __ATOMIC_ACQUIRE)) {
+		/* went down meanwhile (vm_down drops the queue under this lock) */
+		pthread_mutex_unlock(&to->lock);
+		free(r);
+		return vsock_core_reply_rst(vm->core, &p->hdr);
+	}
 	full = to->inq_len >= VSOCK_SIB_QLEN ||
 	       (to->inq_len && to->inq_bytes + p->hdr.len > VSOCK_SIB_QBYTES);
 	if (full) {

@@ -155,6 +155,10 @@ static void test_no_interrupt_flag(void **state)
 	assert_false(complete_one(&e));
 	assert_true(vqdrv_enable_cb(&e.drv));
 	assert_true(complete_one(&e));
+	/* nothing flushed since: no second notification */
+	assert_false(vq_should_notify(&e.vq));
+	vq_flush(&e.vq);
+	assert_false(vq_notify(&e.vq));
 	vqt_teardown(&e);
 }
 

@@ -370,6 +370,8 @@ static void test_cross_process_reconnect(void **state)
 	fe = vu_fe_new(NULL, NULL);
 	assert_int_equal(vu_fe_connect_path(fe, path, 200, 10), 0);
 	assert_int_equal(vu_fe_negotiate(fe, F_V1 | F_EVIDX, WANT_PF, NQ), 0);
+	/* the inflight area outlives the back-end: the restarted one gets it back */
+	assert_int_equal(vu_fe_inflight_setup(fe, NQ, QSIZE), 0);
 	assert_int_equal(vu_fe_set_guest_mem(fe, &g.gm), 0);
 	assert_int_equal(fe_start_rings(fe, &g), 0);
 	assert_int_equal(roundtrip(fe, &g, 0, 20, 0), 20);

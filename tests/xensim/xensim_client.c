@@ -55,7 +55,9 @@ int xsim_connect_sink(struct xsim_conn *c)
 	memset(&m, 0, sizeof(m));
 	m.op = XSIM_OP_SINK_ATTACH;
 	m.a[0] = (uint64_t)id;
-	if (send(c->sink_fd, &m, sizeof(m), MSG_NOSIGNAL) != sizeof(m)) {
+	/* wait for the ack: events sent after it are ours */
+	if (send(c->sink_fd, &m, sizeof(m), MSG_NOSIGNAL) != sizeof(m) ||
+	    recv(c->sink_fd, &m, sizeof(m), 0) != sizeof(m) || m.ret != 0) {
 		close(c->sink_fd);
 		c->sink_fd = -1;
 		return -EIO;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -65,6 +66,7 @@ struct sim_dom {
 	struct sim_server servers[MAX_SERVERS];
 	struct sim_grant grants[MAX_GRANTS];
 	struct sim_irq irqs[MAX_IRQS];
+	int irq_efd;                    /* written when a line goes high */
 };
 
 /* An event channel port; dom0 ports have a sink, guest ports a peer. */
@@ -415,6 +417,7 @@ int xsim_dom_create(struct xsim_hv *hv, uint32_t domid, uint64_t nr_pfns, uint64
 	d->nr_vcpus = nr_vcpus;
 	d->next_port = 1;
 	d->next_server = 1;
+	d->irq_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 out:
 	pthread_mutex_unlock(&hv->lock);
 	return r;
@@ -767,6 +770,18 @@ int xsim_irq_wait(struct xsim_hv *hv, uint32_t domid, enum xsim_irq_kind kind, u
 	return r;
 }
 
+int xsim_irq_eventfd(struct xsim_hv *hv, uint32_t domid)
+{
+	struct sim_dom *d;
+	int fd;
+
+	pthread_mutex_lock(&hv->lock);
+	d = dom_get(hv, domid);
+	fd = d ? d->irq_efd : -ESRCH;
+	pthread_mutex_unlock(&hv->lock);
+	return fd;
+}
+
 /* ------------------------------------------------------------ xenstore API */
 
 int xsim_xs_write(struct xsim_hv *hv, const char *path, const char *value)
@@ -1042,6 +1057,10 @@ static int handle(struct sim_conn *c, struct xsim_msg *m, int *pass)
 		q = irq_get(d, (int)m->a[0], (unsigned int)m->a[1], true);
 		if (!q)
 			return -ENOSPC;
+		if (!q->level && m->a[2] && d->irq_efd >= 0) {
+			uint64_t one = 1;
+			(void)!write(d->irq_efd, &one, sizeof(one));
+		}
 		q->level = !!m->a[2];
 		pthread_cond_broadcast(&hv->cond);
 		return 0;
@@ -1118,8 +1137,10 @@ static void *conn_thread(void *arg)
 		    hv->sinks[m->a[0]].used && hv->sinks[m->a[0]].fd < 0) {
 			sink = (int)m->a[0];
 			hv->sinks[sink].fd = c->fd;
+			/* acknowledged under the lock: no event can overtake the ack */
+			reply(c->fd, m, 0, -1);
 			pthread_mutex_unlock(&hv->lock);
-			continue;       /* no answer: this connection only receives from now on */
+			continue;       /* this connection only receives from now on */
 		}
 		ret = handle(c, m, &pass);
 		pthread_mutex_unlock(&hv->lock);

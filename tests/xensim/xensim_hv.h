@@ -73,6 +73,9 @@ int xsim_irq_level(struct xsim_hv *hv, uint32_t domid, enum xsim_irq_kind kind, 
 int xsim_irq_wait(struct xsim_hv *hv, uint32_t domid, enum xsim_irq_kind kind, unsigned int line,
 		  int level, int timeout_ms);
 
+/* Readable (eventfd) whenever one of the domain's lines goes high. */
+int xsim_irq_eventfd(struct xsim_hv *hv, uint32_t domid);
+
 /* xenstore, as the toolstack / guest */
 int xsim_xs_write(struct xsim_hv *hv, const char *path, const char *value);
 char *xsim_xs_read(struct xsim_hv *hv, const char *path);   /* malloc'd or NULL */

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * xvm.h - xen-vhost-master: guests, devices and the event loop
+ *
+ * One process serves several guests.  Per guest: one ioreq server whose
+ * MMIO ranges are the 0x200-byte windows of its virtio-mmio devices, one
+ * event channel per vCPU (and one for buffered ioreqs), the guest's RAM
+ * banks mapped (to send them as XEN_MMAP foreign regions and to read ring
+ * indices on a back-end reconnect).  Per device: the register emulation
+ * (xvm_mmio.c) and a vhost-user front-end connection to the back-end
+ * daemon.  Everything runs on one thread around one epoll.
+ */
+#ifndef VK_XVM_H
+#define VK_XVM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <xenctrl.h>
+#include <xendevicemodel.h>
+#include <xenevtchn.h>
+#include <xenforeignmemory.h>
+#include <xenstore.h>
+
+#include "vhost-user/vu_frontend.h"
+#include "xvm_ioreq.h"
+#include "xvm_mmio.h"
+
+#define XVM_MAX_DEVS 8
+#define XVM_MAX_BANKS 8
+#define XVM_MAX_VCPUS 128
+
+enum xvm_ev_type {
+	XVM_EV_EVTCHN,       /* a guest's event channel fd */
+	XVM_EV_CALL,         /* a ring's call eventfd */
+	XVM_EV_VU_SOCK,      /* the vhost-user socket (idle: readable = closed) */
+	XVM_EV_BACKEND_CH,   /* the back-end channel */
+	XVM_EV_RECONNECT,    /* a device's reconnect timer */
+	XVM_EV_XS,           /* xenstore watches */
+	XVM_EV_SIGNAL,
+};
+
+struct xvm_ev {
+	enum xvm_ev_type type;
+	void *obj;
+	unsigned int idx;
+	int fd;              /* registered fd, -1 if not */
+};
+
+struct xvm_guest;
+
+struct xvm_dev_cfg {
+	char type[16];       /* "vsock" */
+	char socket[108];
+	uint64_t base;
+	unsigned int irq;
+	bool grants;
+	unsigned int devid;  /* xenstore device id, or an index */
+};
+
+struct xvm_dev {
+	struct xvm_guest *g;
+	struct xvm_dev_cfg cfg;
+	uint32_t device_id;
+	unsigned int nqueues;
+	uint32_t config_size;
+	struct vu_fe *fe;
+	bool connected;
+	bool rings_on;
+	struct xvm_mmio mmio;
+	struct xvm_ev ev_sock, ev_bch, ev_timer;
+	struct xvm_ev ev_call[XVM_MMIO_MAX_QUEUES];
+	int timer_fd;
+	char *xs_be;         /* xenstore back-end path (discovery), or NULL */
+};
+
+struct xvm_bank {
+	uint64_t gpa, size;
+	void *host;          /* our foreign mapping */
+};
+
+struct xvm_guest {
+	uint32_t domid;
+	unsigned int nr_vcpus;
+	xendevicemodel_handle *dm;
+	xenforeignmemory_handle *fm;
+	xenevtchn_handle *xce;
+	bool have_server;
+	ioservid_t ioservid;
+	xenforeignmemory_resource_handle *res;
+	uint8_t *iopages;    /* frame 0 buffered, then the synchronous ones */
+	unsigned int nframes;
+	evtchn_port_t vcpu_port[XVM_MAX_VCPUS];   /* local ports */
+	int buf_port;        /* local, -1 if none */
+	struct xvm_bank banks[XVM_MAX_BANKS];
+	unsigned int nbanks;
+	struct xvm_dev *devs[XVM_MAX_DEVS];
+	unsigned int ndevs;
+	struct xvm_window win[XVM_MAX_DEVS];
+	struct xvm_ioreq_ctx ctx;
+	struct xvm_ev ev_evtchn;
+	struct xvm_guest *next;
+	bool dead;
+};
+
+struct xvm {
+	int epfd;
+	xc_interface *xc;
+	struct xs_handle *xs;
+	const char *privcmd;     /* path of the fd sent with foreign regions */
+	struct xvm_guest *guests;
+	bool discovery;          /* serve what xenstore announces */
+	bool quit;
+	unsigned int connect_attempts;
+};
+
+extern struct xvm xvm;
+
+int xvm_epoll_add(struct xvm_ev *ev, int fd, uint32_t events);
+void xvm_epoll_del(struct xvm_ev *ev);
+
+/* xvm_guest.c */
+struct xvm_guest *xvm_guest_find(uint32_t domid);
+/* Create the guest's ioreq server, map memory, connect every device in @cfg. */
+int xvm_guest_start(uint32_t domid, const struct xvm_dev_cfg *cfg, unsigned int ndev,
+		    char *const *xs_be);
+void xvm_guest_stop(struct xvm_guest *g);
+void xvm_guest_evtchn(struct xvm_guest *g);
+/* Whether the domain still exists (not dying). */
+bool xvm_domain_alive(uint32_t domid);
+
+/* xvm_dev.c */
+int xvm_dev_init(struct xvm_dev *d);
+void xvm_dev_fini(struct xvm_dev *d);
+void xvm_dev_event(struct xvm_ev *ev, uint32_t events);
+int xvm_dev_parse(const char *spec, struct xvm_dev_cfg *cfg);
+
+/* xvm_xs.c */
+int xvm_xs_init(void);
+void xvm_xs_event(void);
+void xvm_xs_guest_gone(struct xvm_guest *g);
+
+#endif

@@ -1,0 +1,483 @@
+// SPDX-License-Identifier: MIT
+/*
+ * xvm_dev.c - one virtio-mmio device: register actions -> vhost-user
+ * front-end calls, back-end call eventfds -> the guest's interrupt line
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "xvm.h"
+
+#define XVM_QUEUE_MAX 256u
+#define XVM_RECONNECT_MS 200
+#define XVM_GRANT_BASE (1ull << 63)
+/* 2^32 grant references of 4 KiB */
+#define XVM_GRANT_SPACE (1ull << 44)
+
+static const struct {
+	const char *name;
+	uint32_t device_id;
+	unsigned int nqueues;
+	uint32_t config_size;
+} dev_types[] = {
+	{ "vsock", 19, 3, 8 },
+};
+
+/* "vsock,socket=PATH,base=ADDR,irq=N[,grants=1]" */
+int xvm_dev_parse(const char *spec, struct xvm_dev_cfg *cfg)
+{
+	char *s = strdup(spec), *save = NULL, *tok;
+	bool have_socket = false, have_base = false, have_irq = false;
+	int ret = 0;
+
+	if (!s)
+		return -ENOMEM;
+	memset(cfg, 0, sizeof(*cfg));
+	tok = strtok_r(s, ",", &save);
+	if (!tok || strlen(tok) >= sizeof(cfg->type)) {
+		ret = -EINVAL;
+		goto out;
+	}
+	strcpy(cfg->type, tok);
+	while ((tok = strtok_r(NULL, ",", &save))) {
+		char *eq = strchr(tok, '='), *end;
+		unsigned long long v;
+
+		if (!eq) {
+			ret = -EINVAL;
+			break;
+		}
+		*eq++ = 0;
+		if (!strcmp(tok, "socket")) {
+			if (strlen(eq) >= sizeof(cfg->socket)) {
+				ret = -ENAMETOOLONG;
+				break;
+			}
+			strcpy(cfg->socket, eq);
+			have_socket = true;
+			continue;
+		}
+		errno = 0;
+		v = strtoull(eq, &end, 0);
+		if (errno || end == eq || *end) {
+			ret = -EINVAL;
+			break;
+		}
+		if (!strcmp(tok, "base")) {
+			cfg->base = v;
+			have_base = true;
+		} else if (!strcmp(tok, "irq") && v < 1024) {
+			cfg->irq = (unsigned int)v;
+			have_irq = true;
+		} else if (!strcmp(tok, "grants") && v <= 1) {
+			cfg->grants = v;
+		} else {
+			ret = -EINVAL;
+			break;
+		}
+	}
+	if (!ret && (!have_socket || !have_base || !have_irq || (cfg->base & 0xfff)))
+		ret = -EINVAL;
+out:
+	free(s);
+	return ret;
+}
+
+/* ------------------------------------------------------------ interrupts */
+
+static void dev_set_irq(void *opaque, bool level)
+{
+	struct xvm_dev *d = opaque;
+	struct xvm_guest *g = d->g;
+	int r;
+
+#if defined(__x86_64__) || defined(__i386__)
+	if (d->cfg.irq < 16) {
+		r = xendevicemodel_set_isa_irq_level(g->dm, (domid_t)g->domid, (uint8_t)d->cfg.irq,
+						     level);
+	} else {
+		/* a GSI >= 16: the INTA line of the PCI slot Xen routes to it */
+		int slot = -1;
+
+		for (int dev = 31; dev >= 0 && slot < 0; dev--)
+			if ((((unsigned int)dev * 4 + (unsigned int)dev / 8) & 31) + 16 == d->cfg.irq)
+				slot = dev;
+		if (slot < 0) {
+			vk_log_once(VK_LOG_ERR, "xvm: GSI %u is no PCI INTA line", d->cfg.irq);
+			return;
+		}
+		r = xendevicemodel_set_pci_intx_level(g->dm, (domid_t)g->domid, 0, 0,
+						      (uint8_t)slot, 0, level);
+	}
+#else
+	r = xendevicemodel_set_irq_level(g->dm, (domid_t)g->domid, d->cfg.irq, level);
+#endif
+	if (r < 0)
+		vk_log_once(VK_LOG_ERR, "xvm: domain %u: setting IRQ %u: %s", g->domid, d->cfg.irq,
+			    strerror(errno));
+}
+
+/* ------------------------------------------------------------ register actions */
+
+static int dev_features_ok(void *opaque, uint64_t features)
+{
+	struct xvm_dev *d = opaque;
+
+	if (!d->connected)
+		return -ENOTCONN;
+	return vu_fe_set_features(d->fe, features & ~(1ull << XVM_F_ACCESS_PLATFORM));
+}
+
+static bool in_ram(struct xvm_guest *g, uint64_t gpa, uint64_t len)
+{
+	for (unsigned int i = 0; i < g->nbanks; i++)
+		if (gpa >= g->banks[i].gpa && gpa - g->banks[i].gpa < g->banks[i].size &&
+		    len <= g->banks[i].size - (gpa - g->banks[i].gpa))
+			return true;
+	return false;
+}
+
+static int dev_queue_enable(void *opaque, unsigned int q, const struct xvm_mmio_queue *vq)
+{
+	struct xvm_dev *d = opaque;
+
+	if (d->cfg.grants)
+		return 0;   /* grant addresses: the back-end checks them when it maps */
+	if (!in_ram(d->g, vq->desc, 16ull * vq->num) ||
+	    !in_ram(d->g, vq->driver, 6ull + 2ull * vq->num) ||
+	    !in_ram(d->g, vq->device, 6ull + 8ull * vq->num)) {
+		vk_dbg("xvm: domain %u: queue %u rings outside guest RAM: refused", d->g->domid, q);
+		return -EFAULT;
+	}
+	return 0;
+}
+
+static void dev_calls_watch(struct xvm_dev *d, bool on)
+{
+	for (unsigned int q = 0; q < d->nqueues; q++) {
+		xvm_epoll_del(&d->ev_call[q]);
+		if (on && d->mmio.q[q].ready && vu_fe_call_fd(d->fe, q) >= 0)
+			xvm_epoll_add(&d->ev_call[q], vu_fe_call_fd(d->fe, q), EPOLLIN);
+	}
+}
+
+static void dev_rings_stop(struct xvm_dev *d)
+{
+	if (!d->rings_on)
+		return;
+	dev_calls_watch(d, false);
+	for (unsigned int q = 0; q < d->nqueues; q++)
+		if (d->connected && vu_fe_ring_started(d->fe, q))
+			vu_fe_ring_stop(d->fe, q, NULL);
+	d->rings_on = false;
+}
+
+static void dev_driver_ok(void *opaque)
+{
+	struct xvm_dev *d = opaque;
+	int r;
+
+	if (!d->connected)
+		return;
+	if (vu_fe_has_protocol_feature(d->fe, VU_PF_INFLIGHT_SHMFD)) {
+		r = vu_fe_inflight_setup(d->fe, (uint16_t)d->nqueues, XVM_QUEUE_MAX);
+		if (r < 0)
+			vk_warn("xvm: domain %u: inflight area: %s", d->g->domid, strerror(-r));
+	}
+	for (unsigned int q = 0; q < d->nqueues; q++) {
+		const struct xvm_mmio_queue *vq = &d->mmio.q[q];
+
+		if (!vq->ready)
+			continue;
+		r = vu_fe_ring_setup(d->fe, q, vq->num, vq->desc, vq->driver, vq->device, 0);
+		if (r < 0) {
+			vk_err("xvm: domain %u: starting queue %u in the back-end: %s", d->g->domid, q,
+			       strerror(-r));
+			xvm_mmio_needs_reset(&d->mmio);
+			return;
+		}
+	}
+	d->rings_on = true;
+	dev_calls_watch(d, true);
+	if (vu_fe_has_protocol_feature(d->fe, VU_PF_STATUS))
+		vu_fe_set_status(d->fe, (uint8_t)d->mmio.status);
+	vk_info("xvm: domain %u: device at 0x%" PRIx64 " running", d->g->domid, d->cfg.base);
+}
+
+static void dev_queue_notify(void *opaque, unsigned int q)
+{
+	struct xvm_dev *d = opaque;
+
+	if (d->connected && d->rings_on)
+		vu_fe_kick(d->fe, q);
+}
+
+static void dev_reset(void *opaque)
+{
+	struct xvm_dev *d = opaque;
+
+	dev_rings_stop(d);
+	if (d->connected && vu_fe_has_protocol_feature(d->fe, VU_PF_RESET_DEVICE))
+		vu_fe_reset_device(d->fe);
+	vk_dbg("xvm: domain %u: device at 0x%" PRIx64 " reset", d->g->domid, d->cfg.base);
+}
+
+static int dev_config_read(void *opaque, uint32_t off, void *buf, uint32_t len)
+{
+	struct xvm_dev *d = opaque;
+
+	if (!d->connected || !vu_fe_has_protocol_feature(d->fe, VU_PF_CONFIG))
+		return -EIO;
+	return vu_fe_get_config(d->fe, off, buf, len);
+}
+
+static int dev_config_write(void *opaque, uint32_t off, const void *buf, uint32_t len)
+{
+	struct xvm_dev *d = opaque;
+
+	if (!d->connected || !vu_fe_has_protocol_feature(d->fe, VU_PF_CONFIG))
+		return -EIO;
+	return vu_fe_set_config(d->fe, off, buf, len, VU_SET_CONFIG_FLAG_WRITABLE);
+}
+
+static const struct xvm_mmio_ops dev_mmio_ops = {
+	.features_ok = dev_features_ok,
+	.queue_enable = dev_queue_enable,
+	.driver_ok = dev_driver_ok,
+	.queue_notify = dev_queue_notify,
+	.reset = dev_reset,
+	.set_irq = dev_set_irq,
+	.config_read = dev_config_read,
+	.config_write = dev_config_write,
+};
+
+/* ------------------------------------------------------------ back-end connection */
+
+static int fe_config_change(void *opaque, struct vu_fe *fe)
+{
+	xvm_mmio_config_interrupt(&((struct xvm_dev *)opaque)->mmio);
+	return 0;
+}
+
+static const struct vu_fe_ops dev_fe_ops = {
+	.config_change = fe_config_change,
+};
+
+static int dev_mem_table(struct xvm_dev *d)
+{
+	struct vu_fe_region r[XVM_MAX_BANKS];
+	struct xvm_guest *g = d->g;
+	int fd, ret;
+
+	/* the back-end maps guest frames itself; privcmd is what rust-vmm sends */
+	fd = open(xvm.privcmd, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		vk_err("xvm: %s: %s", xvm.privcmd, strerror(errno));
+		return -errno;
+	}
+	if (d->cfg.grants) {
+		/*
+		 * The guest's DMA addresses are grant references ((1 << 63) |
+		 * ref << 12 | offset): the whole reference space, mapped by the
+		 * back-end per request.
+		 */
+		r[0] = (struct vu_fe_region){ .gpa = XVM_GRANT_BASE, .size = XVM_GRANT_SPACE,
+					      .user_addr = XVM_GRANT_BASE, .fd = fd,
+					      .xen_flags = VU_XEN_MMAP_GRANT | VU_XEN_MMAP_NO_ADVANCE_MAP,
+					      .xen_domid = g->domid };
+		ret = vu_fe_set_mem_table(d->fe, r, 1);
+		close(fd);
+		return ret;
+	}
+	for (unsigned int i = 0; i < g->nbanks; i++)
+		r[i] = (struct vu_fe_region){ .gpa = g->banks[i].gpa, .size = g->banks[i].size,
+					      .user_addr = g->banks[i].gpa, .fd = fd,
+					      .xen_flags = VU_XEN_MMAP_FOREIGN, .xen_domid = g->domid,
+					      .host = g->banks[i].host };
+	ret = vu_fe_set_mem_table(d->fe, r, g->nbanks);
+	close(fd);
+	return ret;
+}
+
+static void dev_watch_conn(struct xvm_dev *d, bool on)
+{
+	xvm_epoll_del(&d->ev_sock);
+	xvm_epoll_del(&d->ev_bch);
+	if (!on)
+		return;
+	xvm_epoll_add(&d->ev_sock, vu_fe_fd(d->fe), EPOLLIN | EPOLLRDHUP);
+	if (vu_fe_backend_fd(d->fe) >= 0)
+		xvm_epoll_add(&d->ev_bch, vu_fe_backend_fd(d->fe), EPOLLIN);
+}
+
+static int dev_connect(struct xvm_dev *d)
+{
+	uint64_t pf = (1ull << VU_PF_XEN_MMAP) | (1ull << VU_PF_REPLY_ACK) |
+		      (1ull << VU_PF_CONFIG) | (1ull << VU_PF_BACKEND_REQ) |
+		      (1ull << VU_PF_INFLIGHT_SHMFD) | (1ull << VU_PF_RESET_DEVICE) |
+		      (1ull << VU_PF_MQ);
+	int ret;
+
+	ret = vu_fe_connect_path(d->fe, d->cfg.socket, xvm.connect_attempts, 100);
+	if (ret < 0) {
+		vk_err("xvm: domain %u: cannot connect to the back-end at %s: %s", d->g->domid,
+		       d->cfg.socket, strerror(-ret));
+		return ret;
+	}
+	ret = vu_fe_negotiate(d->fe, ~(1ull << 26) /* LOG_ALL */, pf, d->nqueues);
+	if (ret < 0) {
+		vk_err("xvm: domain %u: vhost-user negotiation with %s: %s", d->g->domid,
+		       d->cfg.socket, strerror(-ret));
+		return ret;
+	}
+	if (!vu_fe_has_protocol_feature(d->fe, VU_PF_XEN_MMAP)) {
+		vk_err("xvm: the back-end at %s does not offer XEN_MMAP: it cannot map Xen guest"
+		       " memory", d->cfg.socket);
+		return -EPROTONOSUPPORT;
+	}
+	ret = dev_mem_table(d);
+	if (ret < 0) {
+		vk_err("xvm: domain %u: sending the memory table: %s", d->g->domid, strerror(-ret));
+		return ret;
+	}
+	d->connected = true;
+	return 0;
+}
+
+int xvm_dev_init(struct xvm_dev *d)
+{
+	unsigned int t;
+	int ret;
+
+	for (t = 0; t < VK_ARRAY_SIZE(dev_types); t++)
+		if (!strcmp(dev_types[t].name, d->cfg.type))
+			break;
+	if (t == VK_ARRAY_SIZE(dev_types)) {
+		vk_err("xvm: unknown device type '%s'", d->cfg.type);
+		return -EINVAL;
+	}
+	d->device_id = dev_types[t].device_id;
+	d->nqueues = dev_types[t].nqueues;
+	d->config_size = dev_types[t].config_size;
+	d->ev_sock = (struct xvm_ev){ .type = XVM_EV_VU_SOCK, .obj = d, .fd = -1 };
+	d->ev_bch = (struct xvm_ev){ .type = XVM_EV_BACKEND_CH, .obj = d, .fd = -1 };
+	d->ev_timer = (struct xvm_ev){ .type = XVM_EV_RECONNECT, .obj = d, .fd = -1 };
+	for (unsigned int q = 0; q < XVM_MMIO_MAX_QUEUES; q++)
+		d->ev_call[q] = (struct xvm_ev){ .type = XVM_EV_CALL, .obj = d, .idx = q, .fd = -1 };
+	d->fe = vu_fe_new(&dev_fe_ops, d);
+	if (!d->fe)
+		return -ENOMEM;
+	ret = dev_connect(d);
+	if (ret < 0)
+		return ret;
+	xvm_mmio_init(&d->mmio, &dev_mmio_ops, d, d->device_id, vu_fe_backend_features(d->fe),
+		      d->cfg.grants, d->nqueues, XVM_QUEUE_MAX, d->config_size);
+	dev_watch_conn(d, true);
+	d->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (d->timer_fd < 0)
+		return -errno;
+	return 0;
+}
+
+void xvm_dev_fini(struct xvm_dev *d)
+{
+	if (d->fe) {
+		/* leave the line low, unless the domain is gone */
+		if (d->connected && !d->g->dead && d->mmio.irq_level)
+			dev_set_irq(d, false);
+		dev_rings_stop(d);
+		dev_watch_conn(d, false);
+		vu_fe_free(d->fe);
+		d->fe = NULL;
+	}
+	xvm_epoll_del(&d->ev_timer);
+	if (d->timer_fd >= 0)
+		close(d->timer_fd);
+	d->timer_fd = -1;
+	d->connected = false;
+}
+
+static void dev_lost(struct xvm_dev *d)
+{
+	struct itimerspec its = {
+		.it_value = { 0, XVM_RECONNECT_MS * 1000000L },
+		.it_interval = { 0, XVM_RECONNECT_MS * 1000000L },
+	};
+
+	vk_warn("xvm: domain %u: back-end %s went away: reconnecting", d->g->domid,
+		d->cfg.socket);
+	dev_calls_watch(d, false);
+	dev_watch_conn(d, false);
+	vu_fe_disconnect(d->fe);
+	d->connected = false;
+	timerfd_settime(d->timer_fd, 0, &its, NULL);
+	xvm_epoll_add(&d->ev_timer, d->timer_fd, EPOLLIN);
+}
+
+static void dev_try_reconnect(struct xvm_dev *d)
+{
+	struct itimerspec off = { { 0, 0 }, { 0, 0 } };
+	uint64_t ticks;
+	int r;
+
+	if (read(d->timer_fd, &ticks, sizeof(ticks)) < 0)
+		return;
+	r = vu_fe_reconnect(d->fe, -1, 1, 0);
+	if (r < 0) {
+		vk_dbg("xvm: domain %u: reconnect to %s: %s", d->g->domid, d->cfg.socket,
+		       strerror(-r));
+		return;
+	}
+	timerfd_settime(d->timer_fd, 0, &off, NULL);
+	xvm_epoll_del(&d->ev_timer);
+	d->connected = true;
+	dev_watch_conn(d, true);
+	if (d->rings_on)
+		dev_calls_watch(d, true);
+	/* whatever the old back-end completed but did not signal */
+	xvm_mmio_vring_interrupt(&d->mmio);
+	vk_info("xvm: domain %u: back-end %s is back, rings restored", d->g->domid,
+		d->cfg.socket);
+}
+
+void xvm_dev_event(struct xvm_ev *ev, uint32_t events)
+{
+	struct xvm_dev *d = ev->obj;
+	char c;
+
+	switch (ev->type) {
+	case XVM_EV_CALL:
+		if (vu_fe_call_clear(d->fe, ev->idx))
+			xvm_mmio_vring_interrupt(&d->mmio);
+		break;
+	case XVM_EV_VU_SOCK:
+		/*
+		 * The back-end never speaks first on this socket: readable while
+		 * idle is a close (or a peer we cannot trust any more).
+		 */
+		if (!(events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)) &&
+		    recv(vu_fe_fd(d->fe), &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
+			vk_warn("xvm: domain %u: unexpected data from the back-end: dropping it",
+				d->g->domid);
+		dev_lost(d);
+		break;
+	case XVM_EV_BACKEND_CH:
+		if (vu_fe_backend_channel_process(d->fe) < 0)
+			xvm_epoll_del(&d->ev_bch);
+		break;
+	case XVM_EV_RECONNECT:
+		dev_try_reconnect(d);
+		break;
+	default:
+		break;
+	}
+}

@@ -1,0 +1,379 @@
+// SPDX-License-Identifier: MIT
+/*
+ * xvm_guest.c - one guest: ioreq server, event channels, RAM banks
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+
+#include "xvm.h"
+
+#include <xen/hvm/params.h>
+#include <xen/memory.h>
+
+#include "common/compiler.h"
+#include "common/log.h"
+
+#define XVM_PAGE_SHIFT 12
+#define XVM_PAGE_SIZE (1ull << XVM_PAGE_SHIFT)
+/* frames probed per foreign map call when looking for the RAM banks */
+#define XVM_PROBE_CHUNK 65536u
+
+struct xvm_guest *xvm_guest_find(uint32_t domid)
+{
+	for (struct xvm_guest *g = xvm.guests; g; g = g->next)
+		if (g->domid == domid)
+			return g;
+	return NULL;
+}
+
+bool xvm_domain_alive(uint32_t domid)
+{
+	xc_domaininfo_t info;
+	int n = xc_domain_getinfolist(xvm.xc, domid, 1, &info);
+
+	return n == 1 && info.domain == domid &&
+	       !(info.flags & (XEN_DOMINF_dying | XEN_DOMINF_shutdown));
+}
+
+static volatile ioreq_t *vcpu_slot(struct xvm_guest *g, unsigned int v)
+{
+	shared_iopage_t *sp = (shared_iopage_t *)(g->iopages + XVM_PAGE_SIZE);
+
+	return &sp->vcpu_ioreq[v];
+}
+
+/* Add [gpa, gpa+size) as a bank, keeping the @max largest. */
+static void bank_add(struct xvm_guest *g, uint64_t gpa, uint64_t size, void *host)
+{
+	unsigned int smallest = 0;
+
+	if (g->nbanks < XVM_MAX_BANKS) {
+		g->banks[g->nbanks++] = (struct xvm_bank){ gpa, size, host };
+		return;
+	}
+	for (unsigned int i = 1; i < g->nbanks; i++)
+		if (g->banks[i].size < g->banks[smallest].size)
+			smallest = i;
+	if (g->banks[smallest].size >= size) {
+		vk_warn("xvm: domain %u: RAM at 0x%" PRIx64 " (0x%" PRIx64 " bytes) left out:"
+			" more than %u banks", g->domid, gpa, size, XVM_MAX_BANKS);
+		xenforeignmemory_unmap(g->fm, host, size >> XVM_PAGE_SHIFT);
+		return;
+	}
+	vk_warn("xvm: domain %u: RAM at 0x%" PRIx64 " left out: more than %u banks", g->domid,
+		g->banks[smallest].gpa, XVM_MAX_BANKS);
+	xenforeignmemory_unmap(g->fm, g->banks[smallest].host,
+			       g->banks[smallest].size >> XVM_PAGE_SHIFT);
+	g->banks[smallest] = (struct xvm_bank){ gpa, size, host };
+}
+
+/*
+ * The guest's RAM banks: every populated frame up to the domain's highest
+ * one, found by mapping them (frames in holes fail one by one), so the
+ * layout (VGA hole, MMIO hole below 4 GiB, RAM above it) is learnt from
+ * the domain rather than assumed.  Each run of mappable frames is mapped
+ * once more as one bank and kept.
+ */
+static int guest_map_ram(struct xvm_guest *g)
+{
+	xen_pfn_t max_gpfn, *pfns;
+	uint64_t run_start = 0;
+	bool in_run = false;
+	int *err, ret = 0;
+
+	if (xc_domain_maximum_gpfn(xvm.xc, g->domid, &max_gpfn) < 0) {
+		vk_err("xvm: domain %u: cannot read its highest frame: %s", g->domid,
+		       strerror(errno));
+		return -errno;
+	}
+	pfns = calloc(XVM_PROBE_CHUNK, sizeof(*pfns));
+	err = calloc(XVM_PROBE_CHUNK, sizeof(*err));
+	if (!pfns || !err) {
+		free(pfns);
+		free(err);
+		return -ENOMEM;
+	}
+	for (uint64_t base = 0; base <= max_gpfn + 1 && !ret; base += XVM_PROBE_CHUNK) {
+		uint64_t n = VK_MIN((uint64_t)XVM_PROBE_CHUNK, max_gpfn + 1 - base);
+		void *p = NULL;
+
+		if (n) {
+			for (uint64_t i = 0; i < n; i++)
+				pfns[i] = base + i;
+			p = xenforeignmemory_map(g->fm, g->domid, PROT_READ, n, pfns, err);
+			if (!p) {
+				vk_err("xvm: domain %u: probing frames 0x%" PRIx64 "..: %s", g->domid,
+				       base, strerror(errno));
+				ret = -EFAULT;
+				break;
+			}
+		}
+		/* n == 0 closes the last run */
+		for (uint64_t i = 0; i <= n && !ret; i++) {
+			bool ok = i < n && err[i] == 0;
+			uint64_t pfn = base + i;
+
+			if (ok && !in_run) {
+				in_run = true;
+				run_start = pfn;
+			} else if (!ok && in_run && (i < n || base + n > max_gpfn)) {
+				uint64_t cnt = pfn - run_start;
+				xen_pfn_t *rp = calloc(cnt, sizeof(*rp));
+				void *h;
+
+				in_run = false;
+				if (!rp) {
+					ret = -ENOMEM;
+					break;
+				}
+				for (uint64_t k = 0; k < cnt; k++)
+					rp[k] = run_start + k;
+				h = xenforeignmemory_map(g->fm, g->domid, PROT_READ | PROT_WRITE, cnt,
+							 rp, NULL);
+				free(rp);
+				if (!h) {
+					vk_err("xvm: domain %u: mapping RAM 0x%" PRIx64 "+0x%" PRIx64
+					       ": %s", g->domid, run_start << XVM_PAGE_SHIFT,
+					       cnt << XVM_PAGE_SHIFT, strerror(errno));
+					ret = -EFAULT;
+					break;
+				}
+				bank_add(g, run_start << XVM_PAGE_SHIFT, cnt << XVM_PAGE_SHIFT, h);
+			}
+		}
+		if (p)
+			xenforeignmemory_unmap(g->fm, p, n);
+		if (!n)
+			break;
+	}
+	free(pfns);
+	free(err);
+	if (!ret && !g->nbanks) {
+		vk_err("xvm: domain %u has no mappable RAM", g->domid);
+		ret = -EFAULT;
+	}
+	for (unsigned int i = 0; !ret && i < g->nbanks; i++)
+		vk_info("xvm: domain %u: RAM 0x%" PRIx64 "-0x%" PRIx64, g->domid, g->banks[i].gpa,
+			g->banks[i].gpa + g->banks[i].size - 1);
+	return ret;
+}
+
+static int guest_ioreq_server(struct xvm_guest *g)
+{
+	evtchn_port_t bufport = 0;
+	void *addr = NULL;
+	int p;
+
+	if (xendevicemodel_create_ioreq_server(g->dm, (domid_t)g->domid,
+					       HVM_IOREQSRV_BUFIOREQ_ATOMIC, &g->ioservid) < 0) {
+		vk_err("xvm: domain %u: cannot create an ioreq server: %s", g->domid,
+		       strerror(errno));
+		return -errno;
+	}
+	g->have_server = true;
+	g->nframes = 1 + (g->nr_vcpus * (unsigned int)sizeof(ioreq_t) + XVM_PAGE_SIZE - 1) /
+			     XVM_PAGE_SIZE;
+	g->res = xenforeignmemory_map_resource(g->fm, (domid_t)g->domid,
+					       XENMEM_resource_ioreq_server, g->ioservid,
+					       XENMEM_resource_ioreq_server_frame_bufioreq,
+					       g->nframes, &addr, PROT_READ | PROT_WRITE, 0);
+	if (!g->res) {
+		vk_err("xvm: domain %u: cannot map the ioreq pages: %s", g->domid, strerror(errno));
+		return -errno;
+	}
+	g->iopages = addr;
+	if (xendevicemodel_set_ioreq_server_state(g->dm, (domid_t)g->domid, g->ioservid, 1) < 0) {
+		vk_err("xvm: domain %u: cannot enable the ioreq server: %s", g->domid,
+		       strerror(errno));
+		return -errno;
+	}
+	/* the ports are valid once the server is enabled */
+	for (unsigned int v = 0; v < g->nr_vcpus; v++) {
+		p = xenevtchn_bind_interdomain(g->xce, g->domid, vcpu_slot(g, v)->vp_eport);
+		if (p < 0) {
+			vk_err("xvm: domain %u: cannot bind the event channel of vCPU %u: %s",
+			       g->domid, v, strerror(errno));
+			return -errno;
+		}
+		g->vcpu_port[v] = (evtchn_port_t)p;
+	}
+	if (xendevicemodel_get_ioreq_server_info(g->dm, (domid_t)g->domid, g->ioservid, NULL,
+						 NULL, &bufport) == 0) {
+		p = xenevtchn_bind_interdomain(g->xce, g->domid, bufport);
+		if (p < 0)
+			vk_warn("xvm: domain %u: buffered ioreq port: %s", g->domid, strerror(errno));
+		g->buf_port = p;
+	}
+	for (unsigned int i = 0; i < g->ndevs; i++) {
+		uint64_t b = g->devs[i]->cfg.base;
+
+		if (xendevicemodel_map_io_range_to_ioreq_server(g->dm, (domid_t)g->domid,
+								g->ioservid, 1, b,
+								b + XVM_MMIO_SIZE - 1) < 0) {
+			vk_err("xvm: domain %u: cannot claim MMIO 0x%" PRIx64 "+0x%x: %s", g->domid,
+			       b, XVM_MMIO_SIZE, strerror(errno));
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+static uint64_t win_read(void *opaque, uint64_t off, unsigned int size)
+{
+	return xvm_mmio_read(&((struct xvm_dev *)opaque)->mmio, off, size);
+}
+
+static void win_write(void *opaque, uint64_t off, unsigned int size, uint64_t val)
+{
+	xvm_mmio_write(&((struct xvm_dev *)opaque)->mmio, off, size, val);
+}
+
+void xvm_guest_evtchn(struct xvm_guest *g)
+{
+	xenevtchn_port_or_error_t port = xenevtchn_pending(g->xce);
+
+	if (port < 0) {
+		vk_err("xvm: domain %u: event channel: %s", g->domid, strerror(errno));
+		g->dead = true;
+		return;
+	}
+	xenevtchn_unmask(g->xce, (evtchn_port_t)port);
+	if (g->buf_port >= 0 && port == g->buf_port) {
+		xvm_bufioreq_drain(&g->ctx, (volatile buffered_iopage_t *)g->iopages);
+		return;
+	}
+	for (unsigned int v = 0; v < g->nr_vcpus; v++) {
+		if (g->vcpu_port[v] != (evtchn_port_t)port)
+			continue;
+		if (xvm_ioreq_process(&g->ctx, vcpu_slot(g, v)))
+			xenevtchn_notify(g->xce, g->vcpu_port[v]);
+		return;
+	}
+	vk_dbg("xvm: domain %u: event on unknown port %d", g->domid, port);
+}
+
+int xvm_guest_start(uint32_t domid, const struct xvm_dev_cfg *cfg, unsigned int ndev,
+		    char *const *xs_be)
+{
+	struct xvm_guest *g;
+	xc_domaininfo_t info;
+	int ret;
+
+	if (xvm_guest_find(domid))
+		return -EEXIST;
+	if (!ndev || ndev > XVM_MAX_DEVS)
+		return -EINVAL;
+	if (xc_domain_getinfolist(xvm.xc, domid, 1, &info) != 1 || info.domain != domid) {
+		vk_err("xvm: no domain %u", domid);
+		return -ESRCH;
+	}
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	g->domid = domid;
+	g->buf_port = -1;
+	g->ev_evtchn = (struct xvm_ev){ .type = XVM_EV_EVTCHN, .obj = g, .fd = -1 };
+	g->nr_vcpus = info.max_vcpu_id + 1;
+	if (g->nr_vcpus > XVM_MAX_VCPUS) {
+		vk_err("xvm: domain %u has %u vCPUs (at most %u)", domid, g->nr_vcpus,
+		       XVM_MAX_VCPUS);
+		free(g);
+		return -E2BIG;
+	}
+	g->next = xvm.guests;
+	xvm.guests = g;
+	g->dm = xendevicemodel_open(NULL, 0);
+	g->fm = xenforeignmemory_open(NULL, 0);
+	g->xce = xenevtchn_open(NULL, 0);
+	if (!g->dm || !g->fm || !g->xce) {
+		vk_err("xvm: cannot open the Xen device model / foreign memory / event channel"
+		       " interfaces: %s", strerror(errno));
+		ret = -errno;
+		goto fail;
+	}
+	for (unsigned int i = 0; i < ndev; i++) {
+		struct xvm_dev *d = calloc(1, sizeof(*d));
+
+		if (!d) {
+			ret = -ENOMEM;
+			goto fail;
+		}
+		d->g = g;
+		d->cfg = cfg[i];
+		d->timer_fd = -1;
+		if (xs_be && xs_be[i])
+			d->xs_be = strdup(xs_be[i]);
+		g->devs[g->ndevs++] = d;
+		g->win[i] = (struct xvm_window){ .base = cfg[i].base, .size = XVM_MMIO_SIZE,
+						 .read = win_read, .write = win_write, .opaque = d };
+	}
+	g->ctx.win = g->win;
+	g->ctx.nwin = g->ndevs;
+	ret = guest_map_ram(g);
+	if (ret < 0)
+		goto fail;
+	for (unsigned int i = 0; i < g->ndevs; i++) {
+		ret = xvm_dev_init(g->devs[i]);
+		if (ret < 0)
+			goto fail;
+	}
+	ret = guest_ioreq_server(g);
+	if (ret < 0)
+		goto fail;
+	ret = xvm_epoll_add(&g->ev_evtchn, xenevtchn_fd(g->xce), EPOLLIN);
+	if (ret < 0)
+		goto fail;
+	/* a request may have been posted before we listened */
+	for (unsigned int v = 0; v < g->nr_vcpus; v++)
+		if (xvm_ioreq_process(&g->ctx, vcpu_slot(g, v)))
+			xenevtchn_notify(g->xce, g->vcpu_port[v]);
+	vk_info("xvm: domain %u: serving %u device(s), %u vCPU(s)", domid, g->ndevs, g->nr_vcpus);
+	return 0;
+fail:
+	xvm_guest_stop(g);
+	return ret;
+}
+
+void xvm_guest_stop(struct xvm_guest *g)
+{
+	struct xvm_guest **pp;
+
+	for (pp = &xvm.guests; *pp; pp = &(*pp)->next)
+		if (*pp == g) {
+			*pp = g->next;
+			break;
+		}
+	xvm_epoll_del(&g->ev_evtchn);
+	for (unsigned int i = 0; i < g->ndevs; i++) {
+		xvm_dev_fini(g->devs[i]);
+		free(g->devs[i]->xs_be);
+		free(g->devs[i]);
+	}
+	if (g->have_server) {
+		/* fails harmlessly when the domain is already gone */
+		xendevicemodel_set_ioreq_server_state(g->dm, (domid_t)g->domid, g->ioservid, 0);
+		xendevicemodel_destroy_ioreq_server(g->dm, (domid_t)g->domid, g->ioservid);
+	}
+	if (g->xce) {
+		for (unsigned int v = 0; v < g->nr_vcpus; v++)
+			if (g->vcpu_port[v])
+				xenevtchn_unbind(g->xce, g->vcpu_port[v]);
+		if (g->buf_port >= 0)
+			xenevtchn_unbind(g->xce, (evtchn_port_t)g->buf_port);
+		xenevtchn_close(g->xce);
+	}
+	if (g->res)
+		xenforeignmemory_unmap_resource(g->fm, g->res);
+	for (unsigned int i = 0; i < g->nbanks; i++)
+		xenforeignmemory_unmap(g->fm, g->banks[i].host, g->banks[i].size >> XVM_PAGE_SHIFT);
+	if (g->fm)
+		xenforeignmemory_close(g->fm);
+	if (g->dm)
+		xendevicemodel_close(g->dm);
+	vk_info("xvm: domain %u: stopped", g->domid);
+	free(g);
+}

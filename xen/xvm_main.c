@@ -1,0 +1,250 @@
+// SPDX-License-Identifier: MIT
+/*
+ * xvm_main.c - xen-vhost-master: command line and the event loop
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "xvm.h"
+
+struct xvm xvm = { .epfd = -1, .privcmd = "/dev/xen/privcmd", .connect_attempts = 50 };
+
+int xvm_epoll_add(struct xvm_ev *ev, int fd, uint32_t events)
+{
+	struct epoll_event e = { .events = events, .data.ptr = ev };
+
+	if (ev->fd >= 0)
+		xvm_epoll_del(ev);
+	if (epoll_ctl(xvm.epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
+		vk_err("xvm: epoll: %s", strerror(errno));
+		return -errno;
+	}
+	ev->fd = fd;
+	return 0;
+}
+
+void xvm_epoll_del(struct xvm_ev *ev)
+{
+	if (ev->fd < 0)
+		return;
+	epoll_ctl(xvm.epfd, EPOLL_CTL_DEL, ev->fd, NULL);
+	ev->fd = -1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: xen-vhost-master [options] --domid N --device SPEC [--device SPEC...] [--domid M ...]\n"
+"       xen-vhost-master [options] --serve TYPE=SOCKET [--serve ...]\n"
+"\n"
+"Emulates virtio-mmio devices for Xen guests and hands their virtqueues to\n"
+"vhost-user back-end daemons (guest memory is passed with XEN_MMAP).\n"
+"\n"
+"  --domid N             the guest the following --device options belong to\n"
+"  --device SPEC         TYPE,socket=PATH,base=ADDR,irq=N[,grants=1]\n"
+"                        TYPE: vsock; ADDR: the 0x200-byte MMIO window (page aligned);\n"
+"                        N: ISA IRQ (< 16) or GSI on x86, SPI on Arm\n"
+"  --serve TYPE=SOCKET   discover devices in xenstore (Xen >= 4.18 backend/virtio,\n"
+"                        Xen 4.17 backend/virtio_disk) and serve TYPE with SOCKET\n"
+"                        (%%d in SOCKET becomes the guest's domid)\n"
+"  --privcmd PATH        fd sent with foreign memory regions (default /dev/xen/privcmd)\n"
+"  --connect-attempts N  tries to reach a back-end at start, 100 ms apart (default 50)\n"
+"  --log-level LEVEL     error, warn, info or debug (default info)\n"
+"  -h, --help\n");
+}
+
+struct guest_arg {
+	uint32_t domid;
+	struct xvm_dev_cfg dev[XVM_MAX_DEVS];
+	unsigned int ndev;
+};
+
+int xvm_serve_add(const char *spec);
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "domid", required_argument, NULL, 'd' },
+		{ "device", required_argument, NULL, 'D' },
+		{ "serve", required_argument, NULL, 's' },
+		{ "privcmd", required_argument, NULL, 'p' },
+		{ "connect-attempts", required_argument, NULL, 'c' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct guest_arg guests[8];
+	unsigned int nguests = 0;
+	struct xvm_ev ev_sig = { .type = XVM_EV_SIGNAL, .fd = -1 };
+	struct xvm_ev ev_xs = { .type = XVM_EV_XS, .fd = -1 };
+	sigset_t mask;
+	int c, sfd, ret = 0;
+
+	vk_log_set_level(VK_LOG_INFO);
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		char *end;
+		unsigned long v;
+
+		switch (c) {
+		case 'd':
+			errno = 0;
+			v = strtoul(optarg, &end, 0);
+			if (errno || *end || end == optarg || v >= 0x7ff0 || nguests == 8) {
+				fprintf(stderr, "xen-vhost-master: bad --domid '%s'\n", optarg);
+				return 2;
+			}
+			guests[nguests].domid = (uint32_t)v;
+			guests[nguests++].ndev = 0;
+			break;
+		case 'D': {
+			struct guest_arg *ga = nguests ? &guests[nguests - 1] : NULL;
+
+			if (!ga || ga->ndev == XVM_MAX_DEVS ||
+			    xvm_dev_parse(optarg, &ga->dev[ga->ndev]) < 0) {
+				fprintf(stderr, "xen-vhost-master: bad --device '%s' (it needs a --domid"
+					" before it and TYPE,socket=PATH,base=ADDR,irq=N)\n", optarg);
+				return 2;
+			}
+			ga->dev[ga->ndev].devid = ga->ndev;
+			ga->ndev++;
+			break;
+		}
+		case 's':
+			if (xvm_serve_add(optarg) < 0) {
+				fprintf(stderr, "xen-vhost-master: bad --serve '%s'\n", optarg);
+				return 2;
+			}
+			xvm.discovery = true;
+			break;
+		case 'p':
+			xvm.privcmd = optarg;
+			break;
+		case 'c':
+			xvm.connect_attempts = (unsigned int)strtoul(optarg, NULL, 0);
+			if (!xvm.connect_attempts)
+				xvm.connect_attempts = 1;
+			break;
+		case 'l':
+			if (vk_log_parse_level(optarg) < 0) {
+				fprintf(stderr, "xen-vhost-master: bad --log-level '%s'\n", optarg);
+				return 2;
+			}
+			vk_log_set_level((enum vk_log_level)vk_log_parse_level(optarg));
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc || (!nguests && !xvm.discovery)) {
+		usage(stderr);
+		return 2;
+	}
+	for (unsigned int i = 0; i < nguests; i++)
+		if (!guests[i].ndev) {
+			fprintf(stderr, "xen-vhost-master: --domid %u has no --device\n",
+				guests[i].domid);
+			return 2;
+		}
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	xvm.epfd = epoll_create1(EPOLL_CLOEXEC);
+	xvm.xc = xc_interface_open(NULL, NULL, 0);
+	if (sfd < 0 || xvm.epfd < 0 || !xvm.xc) {
+		vk_err("xvm: cannot start: %s", strerror(errno));
+		return 1;
+	}
+	xvm_epoll_add(&ev_sig, sfd, EPOLLIN);
+	/* xenstore: discovery and @releaseDomain (guests that go away) */
+	if (xvm_xs_init() == 0)
+		xvm_epoll_add(&ev_xs, xs_fileno(xvm.xs), EPOLLIN);
+	else if (xvm.discovery)
+		return 1;
+
+	for (unsigned int i = 0; i < nguests; i++) {
+		ret = xvm_guest_start(guests[i].domid, guests[i].dev, guests[i].ndev, NULL);
+		if (ret < 0) {
+			vk_err("xvm: domain %u: %s", guests[i].domid, strerror(-ret));
+			goto out;
+		}
+	}
+
+	while (!xvm.quit) {
+		struct epoll_event evs[32];
+		int n = epoll_wait(xvm.epfd, evs, 32, -1);
+
+		if (n < 0 && errno != EINTR) {
+			vk_err("xvm: epoll_wait: %s", strerror(errno));
+			ret = -errno;
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			struct xvm_ev *ev = evs[i].data.ptr;
+
+			switch (ev->type) {
+			case XVM_EV_EVTCHN:
+				xvm_guest_evtchn(ev->obj);
+				break;
+			case XVM_EV_CALL:
+			case XVM_EV_VU_SOCK:
+			case XVM_EV_BACKEND_CH:
+			case XVM_EV_RECONNECT:
+				xvm_dev_event(ev, evs[i].events);
+				break;
+			case XVM_EV_XS:
+				xvm_xs_event();
+				break;
+			case XVM_EV_SIGNAL: {
+				struct signalfd_siginfo si;
+				if (read(sfd, &si, sizeof(si)) > 0)
+					vk_info("xvm: signal %u: stopping", si.ssi_signo);
+				xvm.quit = true;
+				break;
+			}
+			}
+			/* an event handler may have stopped a guest: the rest may be stale */
+			if (xvm.quit)
+				break;
+		}
+		for (struct xvm_guest *g = xvm.guests, *next; g; g = next) {
+			next = g->next;
+			if (g->dead) {
+				xvm_xs_guest_gone(g);
+				xvm_guest_stop(g);
+				/* stale events of this round refer to freed objects */
+				break;
+			}
+		}
+		if (!xvm.discovery && !xvm.guests) {
+			vk_info("xvm: no guest left");
+			break;
+		}
+	}
+out:
+	while (xvm.guests)
+		xvm_guest_stop(xvm.guests);
+	xvm_epoll_del(&ev_xs);
+	if (xvm.xs)
+		xs_close(xvm.xs);
+	xc_interface_close(xvm.xc);
+	close(xvm.epfd);
+	close(sfd);
+	return ret < 0 ? 1 : 0;
+}

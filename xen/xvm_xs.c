@@ -1,0 +1,331 @@
+// SPDX-License-Identifier: MIT
+/*
+ * xvm_xs.c - xenstore: guests that go away, device discovery and the
+ * xenbus state handshake
+ *
+ * Discovery reads what the toolstack writes for virtio-mmio devices:
+ *   Xen >= 4.18  <dom0>/backend/virtio/<domid>/<devid>/{type,base,irq,transport,grant_usage}
+ *                type "virtio,device<hex id>" (e.g. "virtio,device13": vsock)
+ *   Xen 4.17     <dom0>/backend/virtio_disk/<domid>/<devid>/{base,irq} (decimal numbers)
+ * A device is taken when its back-end state is Initialising (1): the
+ * guest's ioreq server is set up, the back-end daemon connected, and the
+ * state moves to InitWait (2); when the front-end reaches Initialised (3) or
+ * Connected (4) ours goes to Connected (4); a front-end Closing (5) or Closed
+ * (6) moves ours to Closed (6).  Every step is driven by watches.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "xvm.h"
+
+#define XS_INITIALISING 1
+#define XS_INITWAIT 2
+#define XS_INITIALISED 3
+#define XS_CONNECTED 4
+#define XS_CLOSING 5
+#define XS_CLOSED 6
+
+struct serve {
+	char type[16];
+	char socket[108];
+};
+
+static struct serve serves[8];
+static unsigned int nserves;
+static char *dom0_path;
+
+int xvm_serve_add(const char *spec);
+
+int xvm_serve_add(const char *spec)
+{
+	const char *eq = strchr(spec, '=');
+
+	if (!eq || nserves == VK_ARRAY_SIZE(serves) || (size_t)(eq - spec) >= sizeof(serves[0].type) ||
+	    strlen(eq + 1) >= sizeof(serves[0].socket) || eq == spec || !eq[1])
+		return -EINVAL;
+	memcpy(serves[nserves].type, spec, (size_t)(eq - spec));
+	serves[nserves].type[eq - spec] = 0;
+	strcpy(serves[nserves].socket, eq + 1);
+	nserves++;
+	return 0;
+}
+
+static char *xs_get(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *xs_get(const char *fmt, ...)
+{
+	char path[256];
+	unsigned int len;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(path, sizeof(path), fmt, ap);
+	va_end(ap);
+	return xs_read(xvm.xs, XBT_NULL, path, &len);
+}
+
+static void xs_put_state(const char *be, int state)
+{
+	char path[256], v[4];
+
+	snprintf(path, sizeof(path), "%s/state", be);
+	snprintf(v, sizeof(v), "%d", state);
+	if (!xs_write(xvm.xs, XBT_NULL, path, v, (unsigned int)strlen(v)))
+		vk_warn("xvm: xenstore write %s: %s", path, strerror(errno));
+}
+
+static int xs_get_int(const char *path, long long *v)
+{
+	unsigned int len;
+	char *s = xs_read(xvm.xs, XBT_NULL, path, &len), *end;
+	int ret = -ENOENT;
+
+	if (s) {
+		errno = 0;
+		*v = strtoll(s, &end, 0);
+		ret = (errno || end == s || *end) ? -EINVAL : 0;
+		free(s);
+	}
+	return ret;
+}
+
+int xvm_xs_init(void)
+{
+	xvm.xs = xs_open(0);
+	if (!xvm.xs) {
+		if (xvm.discovery)
+			vk_err("xvm: cannot open xenstore: %s", strerror(errno));
+		else
+			vk_warn("xvm: no xenstore (%s): guests going away are noticed only when"
+				" their event channel fails", strerror(errno));
+		return -errno;
+	}
+	dom0_path = xs_get_domain_path(xvm.xs, 0);
+	if (!xs_watch(xvm.xs, "@releaseDomain", "release"))
+		vk_warn("xvm: cannot watch @releaseDomain: %s", strerror(errno));
+	if (xvm.discovery && dom0_path) {
+		char p[256];
+
+		snprintf(p, sizeof(p), "%s/backend/virtio", dom0_path);
+		xs_watch(xvm.xs, p, "backend");
+		snprintf(p, sizeof(p), "%s/backend/virtio_disk", dom0_path);
+		xs_watch(xvm.xs, p, "backend");
+	}
+	return 0;
+}
+
+/* "virtio,device13" -> "vsock" (virtio device ids we know) */
+static const char *type_name(const char *xs_type, bool legacy)
+{
+	unsigned long id;
+	char *end;
+
+	if (legacy)
+		return "blk";
+	if (!xs_type || strncmp(xs_type, "virtio,device", 13))
+		return NULL;
+	id = strtoul(xs_type + 13, &end, 16);
+	if (end == xs_type + 13 || *end)
+		return NULL;
+	switch (id) {
+	case 19: return "vsock";
+	case 2: return "blk";
+	default: return NULL;
+	}
+}
+
+static const struct serve *serve_for(const char *type)
+{
+	for (unsigned int i = 0; type && i < nserves; i++)
+		if (!strcmp(serves[i].type, type))
+			return &serves[i];
+	return NULL;
+}
+
+/* Copy @in to @out, every "%d" replaced by @domid (truncated to @size). */
+static void subst_domid(char *out, size_t size, const char *in, uint32_t domid)
+{
+	size_t o = 0;
+
+	for (const char *c = in; *c && o + 1 < size; c++) {
+		if (c[0] == '%' && c[1] == 'd') {
+			int w = snprintf(out + o, size - o, "%u", domid);
+			o += w > 0 ? (size_t)w : 0;
+			c++;
+			if (o >= size)
+				o = size - 1;
+		} else {
+			out[o++] = *c;
+		}
+	}
+	out[o] = 0;
+}
+
+/* Every device announced for @domid under @dir; start the guest with them. */
+static void scan_domain(const char *dir, bool legacy, uint32_t domid)
+{
+	struct xvm_dev_cfg cfg[XVM_MAX_DEVS];
+	char *be[XVM_MAX_DEVS] = { 0 };
+	char path[300], **ids;
+	unsigned int n = 0, nids = 0;
+	int ret;
+
+	snprintf(path, sizeof(path), "%s/%u", dir, domid);
+	ids = xs_directory(xvm.xs, XBT_NULL, path, &nids);
+	for (unsigned int i = 0; ids && i < nids && n < XVM_MAX_DEVS; i++) {
+		char p[600], *type, *transport;
+		const struct serve *sv;
+		long long base, irq, st, gu = 0;
+		unsigned long devid = strtoul(ids[i], NULL, 10);
+
+		snprintf(p, sizeof(p), "%s/%s/state", path, ids[i]);
+		if (xs_get_int(p, &st) < 0 || st != XS_INITIALISING)
+			continue;
+		type = xs_get("%s/%s/type", path, ids[i]);
+		transport = xs_get("%s/%s/transport", path, ids[i]);
+		sv = serve_for(type_name(type, legacy));
+		snprintf(p, sizeof(p), "%s/%s/base", path, ids[i]);
+		ret = xs_get_int(p, &base);
+		snprintf(p, sizeof(p), "%s/%s/irq", path, ids[i]);
+		if (!ret)
+			ret = xs_get_int(p, &irq);
+		snprintf(p, sizeof(p), "%s/%s/grant_usage", path, ids[i]);
+		xs_get_int(p, &gu);
+		if (transport && strcmp(transport, "mmio")) {
+			vk_warn("xvm: domain %u device %s: transport '%s' is not mmio: skipped", domid,
+				ids[i], transport);
+		} else if (!sv) {
+			vk_dbg("xvm: domain %u device %s: type '%s' is not served", domid, ids[i],
+			       type ? type : "?");
+		} else if (ret < 0 || base <= 0 || (base & 0xfff) || irq < 0 || irq >= 1024) {
+			vk_warn("xvm: domain %u device %s: bad base/irq", domid, ids[i]);
+		} else {
+			memset(&cfg[n], 0, sizeof(cfg[n]));
+			snprintf(cfg[n].type, sizeof(cfg[n].type), "%s", sv->type);
+			subst_domid(cfg[n].socket, sizeof(cfg[n].socket), sv->socket, domid);
+			cfg[n].base = (uint64_t)base;
+			cfg[n].irq = (unsigned int)irq;
+			cfg[n].grants = gu != 0;
+			cfg[n].devid = (unsigned int)devid;
+			if (asprintf(&be[n], "%s/%s", path, ids[i]) < 0)
+				be[n] = NULL;
+			n++;
+		}
+		free(type);
+		free(transport);
+	}
+	free(ids);
+	if (!n)
+		return;
+	ret = xvm_guest_start(domid, cfg, n, be);
+	for (unsigned int i = 0; i < n; i++) {
+		if (be[i]) {
+			xs_put_state(be[i], ret < 0 ? XS_CLOSED : XS_INITWAIT);
+			if (ret == 0) {
+				char *fe = xs_get("%s/frontend", be[i]);
+				char p[600];
+
+				if (fe) {
+					snprintf(p, sizeof(p), "%s/state", fe);
+					xs_watch(xvm.xs, p, "frontend");
+					free(fe);
+				}
+			}
+		}
+		free(be[i]);
+	}
+	if (ret < 0)
+		vk_err("xvm: domain %u: %s", domid, strerror(-ret));
+}
+
+static void scan(void)
+{
+	static const char *dirs[] = { "virtio", "virtio_disk" };
+
+	for (unsigned int k = 0; k < 2; k++) {
+		char dir[256], **doms;
+		unsigned int ndoms = 0;
+
+		snprintf(dir, sizeof(dir), "%s/backend/%s", dom0_path, dirs[k]);
+		doms = xs_directory(xvm.xs, XBT_NULL, dir, &ndoms);
+		for (unsigned int i = 0; doms && i < ndoms; i++) {
+			unsigned long domid = strtoul(doms[i], NULL, 10);
+
+			if (!xvm_guest_find((uint32_t)domid) && xvm_domain_alive((uint32_t)domid))
+				scan_domain(dir, k == 1, (uint32_t)domid);
+		}
+		free(doms);
+	}
+}
+
+/* Front-end states drive ours (only for devices found in xenstore). */
+static void handshake(void)
+{
+	for (struct xvm_guest *g = xvm.guests; g; g = g->next) {
+		for (unsigned int i = 0; i < g->ndevs; i++) {
+			struct xvm_dev *d = g->devs[i];
+			char p[300], *fe;
+			long long fst, bst;
+
+			if (!d->xs_be)
+				continue;
+			fe = xs_get("%s/frontend", d->xs_be);
+			if (!fe)
+				continue;
+			snprintf(p, sizeof(p), "%s/state", fe);
+			free(fe);
+			if (xs_get_int(p, &fst) < 0)
+				continue;
+			snprintf(p, sizeof(p), "%s/state", d->xs_be);
+			if (xs_get_int(p, &bst) < 0)
+				continue;
+			if ((fst == XS_INITIALISED || fst == XS_CONNECTED) && bst == XS_INITWAIT)
+				xs_put_state(d->xs_be, XS_CONNECTED);
+			else if ((fst == XS_CLOSING || fst == XS_CLOSED) && bst != XS_CLOSED)
+				xs_put_state(d->xs_be, XS_CLOSED);
+		}
+	}
+}
+
+void xvm_xs_event(void)
+{
+	unsigned int num;
+	char **w = xs_read_watch(xvm.xs, &num);
+
+	if (!w)
+		return;
+	if (!strcmp(w[XS_WATCH_TOKEN], "release")) {
+		for (struct xvm_guest *g = xvm.guests; g; g = g->next)
+			if (!xvm_domain_alive(g->domid)) {
+				vk_info("xvm: domain %u is gone", g->domid);
+				g->dead = true;
+			}
+	} else if (xvm.discovery && !strcmp(w[XS_WATCH_TOKEN], "backend")) {
+		scan();
+		handshake();
+	} else if (!strcmp(w[XS_WATCH_TOKEN], "frontend")) {
+		handshake();
+	}
+	free(w);
+}
+
+void xvm_xs_guest_gone(struct xvm_guest *g)
+{
+	for (unsigned int i = 0; xvm.xs && i < g->ndevs; i++) {
+		char *fe;
+		char p[300];
+
+		if (!g->devs[i]->xs_be)
+			continue;
+		fe = xs_get("%s/frontend", g->devs[i]->xs_be);
+		if (fe) {
+			snprintf(p, sizeof(p), "%s/state", fe);
+			xs_unwatch(xvm.xs, p, "frontend");
+			free(fe);
+		}
+	}
+}
