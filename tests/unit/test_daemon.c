@@ -413,6 +413,44 @@ static void test_client_mode(void **state)
 	unlink(path);
 }
 
+static void test_listen_fd(void **state)
+{
+	struct tctx *c = *state;
+	struct vd_config cfg = { .listen_fd = -1, .name = "fd" };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char pid[32];
+	int lfd;
+
+	/* socket activation: LISTEN_PID must be us */
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	setenv("LISTEN_PID", "1", 1);
+	setenv("LISTEN_FDS", "1", 1);
+	assert_int_equal(vd_listen_fds_first(), -1);
+	setenv("LISTEN_PID", pid, 1);
+	setenv("LISTEN_FDS", "0", 1);
+	assert_int_equal(vd_listen_fds_first(), -1);
+	setenv("LISTEN_FDS", "2", 1);
+	assert_int_equal(vd_listen_fds_first(), 3);
+	assert_null(getenv("LISTEN_FDS"));
+
+	/* an inherited listening socket is served (and left open for its owner) */
+	vd_dev_free(c->vd);
+	c->vd = NULL;
+	memcpy(sa.sun_path, c->path, strlen(c->path) + 1);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	cfg.listen_fd = lfd;
+	c->vd = vd_dev_new(&d_ops, &c->dev, &cfg);
+	assert_int_equal(vd_dev_start(c->vd), 0);
+	good_session(c);
+	vd_dev_free(c->vd);
+	c->vd = NULL;
+	assert_true(fcntl(lfd, F_GETFD) >= 0);
+	close(lfd);
+	unlink(c->path);
+}
+
 static int ev_hits, wake_hits, ev_worker = -1;
 static uint64_t ev_data;
 
@@ -484,6 +522,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_fd_leak, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_mode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_workers_and_device_fds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_listen_fd, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
