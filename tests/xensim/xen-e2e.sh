@@ -146,3 +146,5 @@ skip "grant mapping with per-request mapping: gmem_pin exists (test_gmem_xen), t
 kill -TERM $MPID
 wait $MPID
 check "xen-vhost-master exits cleanly on SIGTERM" test $? -eq 0
+check "no sanitizer report from the master or the daemons" \
+	bash -c "! grep -l -E 'Sanitizer|runtime error' '$T'/master.log '$T'/daemon*.log"
