@@ -62,6 +62,7 @@ struct vsock_host {
 	struct vsock_hs *hs_head, *hs_tail;
 	unsigned int nhs;
 	bool timer_armed;
+	bool listen_paused;      /* out of fds: listeners not polled until the next tick */
 	bool up;
 	struct vsock_host_stats st;
 };
@@ -189,7 +190,7 @@ static void hs_unlink(struct vsock_host *h, struct vsock_hs *hs)
 	else
 		h->hs_tail = hs->prev;
 	h->nhs--;
-	if (!h->nhs)
+	if (!h->nhs && !h->listen_paused)
 		timer_arm(h, false);
 }
 
@@ -323,12 +324,20 @@ static void hs_read(struct vsock_host *h, struct vsock_hs *hs)
 	}
 }
 
+static void listeners_poll(struct vsock_host *h, bool on);
+
 static void hs_expire(struct vsock_host *h)
 {
 	uint64_t now = now_ms(), v;
 
 	if (read(h->timer_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		vk_dbg("%s: timerfd: %s", h->name, strerror(errno));
+	if (h->listen_paused) {
+		h->listen_paused = false;
+		listeners_poll(h, true);
+		if (!h->nhs)
+			timer_arm(h, false);
+	}
 	/* the list is in arrival order, so in deadline order */
 	while (h->hs_head && h->hs_head->deadline_ms <= now) {
 		vk_dbg("%s: handshake timed out", h->name);
@@ -390,6 +399,34 @@ static int listen_vsock(uint32_t port, char *err, size_t errlen)
 	return fd;
 }
 
+static void listeners_poll(struct vsock_host *h, bool on)
+{
+	unsigned int i;
+	int op = on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL;
+
+	if (h->lfd_stream >= 0)
+		ep_ctl(h, op, h->lfd_stream, EPOLLIN);
+	if (h->lfd_seq >= 0)
+		ep_ctl(h, op, h->lfd_seq, EPOLLIN);
+	for (i = 0; i < h->nvl; i++)
+		ep_ctl(h, op, h->vlfd[i], EPOLLIN);
+}
+
+/*
+ * accept() failing for want of fds leaves the connection in the backlog
+ * and the listener readable: stop polling the listeners until the next
+ * timer tick instead of spinning.
+ */
+static void listeners_pause(struct vsock_host *h)
+{
+	if (h->listen_paused)
+		return;
+	vk_log_once(VK_LOG_WARN, "%s: out of file descriptors, not accepting for a moment", h->name);
+	listeners_poll(h, false);
+	h->listen_paused = true;
+	timer_arm(h, true);
+}
+
 static void accept_unix(struct vsock_host *h, int lfd, uint16_t type)
 {
 	int i, fd;
@@ -397,7 +434,9 @@ static void accept_unix(struct vsock_host *h, int lfd, uint16_t type)
 	for (i = 0; i < 64; i++) {
 		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				listeners_pause(h);
+			else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 				vk_log_once(VK_LOG_WARN, "%s: accept: %s", h->name, strerror(errno));
 			return;
 		}
@@ -416,8 +455,11 @@ static void accept_vsock(struct vsock_host *h, int lfd, uint32_t port)
 
 		al = sizeof(a);
 		fd = accept4(lfd, (struct sockaddr *)&a, &al, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				listeners_pause(h);
 			return;
+		}
 		if (!h->up) {
 			h->st.refused++;
 			close(fd);
