@@ -101,6 +101,8 @@ VK_EXPORT uint64_t vd_dev_features(struct vd_dev *dev);
 VK_EXPORT struct vq *vd_dev_queue(struct vd_dev *dev, unsigned int qidx);
 /* The memory snapshot the calling worker holds for this callback. */
 VK_EXPORT const struct gmem_table *vd_dev_mem(struct vd_dev *dev, unsigned int worker);
+/* Same, found by ring: the snapshot of the worker that owns @qidx. */
+VK_EXPORT const struct gmem_table *vd_dev_queue_mem(struct vd_dev *dev, unsigned int qidx);
 /* Signal the guest for @qidx if the ring's rules ask for it. */
 VK_EXPORT void vd_dev_notify(struct vd_dev *dev, unsigned int qidx);
 
