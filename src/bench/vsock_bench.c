@@ -512,6 +512,7 @@ static void wl_stream(size_t size, bool g2h, bool h2g)
 	struct bg_conn *c = NULL;
 	uint64_t t0, t1, start, deadline;
 	uint64_t msg_left = size;
+	uint64_t credit_waits = 0, buf_waits = 0;
 	struct result res = { .size = size, .conns = 1 };
 	int err = 0;
 
@@ -543,6 +544,10 @@ static void wl_stream(size_t size, bool g2h, bool h2g)
 
 		if (g2h && c && c->state == BG_ESTABLISHED && now < deadline) {
 			sent = bg_send(guest, c, NULL, msg_left, true);
+			if (!sent && !bg_credit(c))
+				credit_waits++;
+			else if (!sent)
+				buf_waits++;
 			msg_left -= sent;
 			if (!msg_left)
 				msg_left = size;
@@ -586,6 +591,9 @@ static void wl_stream(size_t size, bool g2h, bool h2g)
 		res.cpu_s_per_gb = cpu_per_gb(t0, t1, rg.host_bytes + (h2g ? both.rx_bytes : 0));
 		res.self_cpu_s_per_gb = self_cpu_per_gb(rg.host_bytes + (h2g ? both.rx_bytes : 0));
 		res.ok = !err && !rg.host_err && rg.host_bytes > 0 && !rg.host_verify_failed;
+		snprintf(res.note, sizeof(res.note), "guest waited for credit %.1f, for TX buffers %.1f times/MB",
+			 rg.host_bytes ? (double)credit_waits * 1e6 / (double)rg.host_bytes : 0.0,
+			 rg.host_bytes ? (double)buf_waits * 1e6 / (double)rg.host_bytes : 0.0);
 		if (rg.host_verify_failed)
 			snprintf(res.note, sizeof(res.note), "DATA MISMATCH at the host");
 		else if (err || rg.host_err)
