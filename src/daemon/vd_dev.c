@@ -315,6 +315,13 @@ const struct gmem_table *vd_dev_mem(struct vd_dev *dev, unsigned int worker)
 	return dev->workers[worker].mem;
 }
 
+const struct gmem_table *vd_dev_queue_mem(struct vd_dev *dev, unsigned int qidx)
+{
+	if (qidx >= dev->nqueues)
+		return NULL;
+	return dev->workers[dev->queue_worker[qidx]].mem;
+}
+
 void vd_dev_notify(struct vd_dev *dev, unsigned int qidx)
 {
 	if (qidx < dev->nqueues && dev->queue_on[qidx])

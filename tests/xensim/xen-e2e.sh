@@ -103,6 +103,9 @@ gcmd listen 1 6000 >/dev/null
 check "host -> guest 1: 8 connections x 8 MiB both ways" \
 	"$HOST" -T 60 -c 8 client "$T/vm3.vsock" 6000 both 8M 2
 check "guest 1 -> host: 8 connections x 8 MiB sink" gcmd_t 120 client 1 5000 sink 8M 3 8
+gcmd ioreqbench 1 2000 >/dev/null
+check "ioreq round trips through the master (the cost per trapped access or notification): ${REPLY#OK }" \
+	test "${REPLY%% *}" = OK
 
 # 5: hostile register and ioreq sequences, then the device still comes up
 check "guest 2: hostile ioreqs (data_is_ptr, rep, odd sizes, out of window, notify before DRIVER_OK, ready with zero addresses, size above max, INVALIDATE)" \

@@ -750,6 +750,23 @@ int main(int argc, char **argv)
 			struct gdev tmp = { .dom = dom };
 			int r = hostile(d ? d : &tmp, strtoull(s2, NULL, 0));
 			say(r ? "FAIL hostile step %d" : "OK hostile", -r);
+		} else if (!strcmp(cmd, "ioreqbench") && d && n >= 3) {
+			/* the cost of one trapped access: guest -> ioreq server -> answer */
+			unsigned int count = (unsigned int)strtoul(s2, NULL, 0);
+			uint64_t t0 = xfer_now_ms(), v;
+			unsigned int i;
+
+			pthread_mutex_lock(&d->lock);
+			for (i = 0; i < count; i++)
+				if (xsim_mmio_read(hv, d->dom, d->base + VIRTIO_MMIO_MAGIC_VALUE, 4, &v) ||
+				    v != VIRTIO_MMIO_MAGIC)
+					break;
+			pthread_mutex_unlock(&d->lock);
+			if (i < count)
+				say("FAIL ioreq %u of %u", i, count);
+			else
+				say("OK %u ioreqs, %.1f us each", count,
+				    count ? 1000.0 * (double)(xfer_now_ms() - t0) / count : 0.0);
 		} else if (!strcmp(cmd, "irqlevel") && n >= 3) {
 			say("OK level %d", xsim_irq_level(hv, dom, XSIM_IRQ_ISA,
 							   (unsigned int)strtoul(s2, NULL, 0)));
