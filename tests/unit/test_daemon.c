@@ -215,6 +215,26 @@ static void test_kick_before_start(void **state)
 	vut_cleanup(&fe);
 }
 
+static void test_shared_kick_fd(void **state)
+{
+	struct tctx *c = *state;
+	struct vut_fe fe;
+	uint16_t base[VUT_NQ];
+	char *buf;
+
+	/* one eventfd kicks both rings (the front-end passes the same file twice) */
+	vut_init(&fe, vut_connect(c->path));
+	close(fe.kick[1]);
+	fe.kick[1] = dup(fe.kick[0]);
+	assert_int_equal(vut_qemu_vsock_start(&fe, 0), 0);
+	buf = vut_alloc(&fe, 64);
+	assert_int_equal(vut_add_out(&fe, 1, buf, 16), 0);
+	assert_true(wait_for(&c->dev.completed, 1));
+	assert_int_equal(vut_stop(&fe, base), 0);
+	assert_int_equal(base[1], 1);
+	vut_cleanup(&fe);
+}
+
 static void test_socket_file(void **state)
 {
 	struct tctx *c = *state;
@@ -514,6 +534,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_vsock_sequence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kick_before_start, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shared_kick_fd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_socket_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prompt_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dripping_frontend, setup, teardown),

@@ -507,6 +507,20 @@ static void test_bad_rings(void **state)
 	t->fe.use_set_mem_table = true;
 	assert_int_equal(vut_qemu_vsock_start(&t->fe, CID), 0);
 	assert_true(vu_dev_queue_started(t->dev, 0));
+	/* bad addresses for a running ring: refused, the ring keeps working */
+	vu_msg_init(&m, VU_SET_VRING_ADDR, 0, sizeof(struct vu_vring_addr));
+	m.payload.addr.index = 1;
+	m.payload.addr.desc = VUT_UVA + VUT_MEM_SIZE;
+	m.payload.addr.avail = VUT_UVA;
+	m.payload.addr.used = VUT_UVA + 0x1000;
+	assert_int_equal(vut_ack(&t->fe, &m), 1);
+	assert_true(vu_dev_queue_started(t->dev, 1));
+	{
+		char *buf = vut_alloc(&t->fe, 64);
+
+		assert_int_equal(vut_add_out(&t->fe, 1, buf, 8), 0);
+		assert_int_equal(t_drain(t, 1), 1);
+	}
 }
 
 static void test_mem_update_running(void **state)
