@@ -366,7 +366,13 @@ static int vu_set_vring_addr(struct vu_dev *dev, struct vu_msg *msg, struct vu_m
 			q->log_gpa = old.log_gpa;
 			q->addr_flags = old.addr_flags;
 			q->addr_set = old.addr_set;
-			vu_q_resolve(dev, a->index);
+			q->addr_ok = false;
+			if (q->addr_set) {
+				t = gmem_get(dev->mem);
+				q->addr_ok = vq_set_addr(&q->vq, t, true, q->desc, q->avail,
+							 q->used) == 0;
+				gmem_put(t);
+			}
 			vu_q_update(dev, a->index);
 			return -EFAULT;
 		}

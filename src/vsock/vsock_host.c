@@ -348,36 +348,44 @@ static void hs_expire(struct vsock_host *h)
 
 /* ------------------------------------------------------------ listeners */
 
+/*
+ * Bound and listening before the name appears: bind to a temporary name,
+ * listen, then rename() it over @path, so a client that sees the file can
+ * connect (no ECONNREFUSED window between bind and listen).
+ */
 static int listen_unix(const char *path, int type, char *err, size_t errlen)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int fd;
+	struct stat st;
+	int fd, e;
 
-	if (strlen(path) >= sizeof(a.sun_path)) {
+	if ((size_t)snprintf(a.sun_path, sizeof(a.sun_path), "%s.%d~", path, (int)getpid()) >=
+	    sizeof(a.sun_path)) {
 		seterr(err, errlen, "uds-path %s: too long for a Unix socket", path);
 		return -ENAMETOOLONG;
 	}
-	strcpy(a.sun_path, path);
+	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+		seterr(err, errlen, "uds-path %s: exists and is not a socket", path);
+		return -EEXIST;
+	}
 	fd = socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		seterr(err, errlen, "uds-path %s: socket: %s", path, strerror(errno));
 		return -errno;
 	}
-	/* as vhost-device-vsock: a stale socket file is replaced */
-	{
-		struct stat st;
-
-		if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-			unlink(path);
-	}
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 1024) < 0) {
-		int e = errno;
-
-		seterr(err, errlen, "uds-path %s: %s", path, strerror(e));
-		close(fd);
-		return -e;
-	}
+	unlink(a.sun_path);
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 1024) < 0)
+		goto fail;
+	/* as vhost-device-vsock: a stale socket file at @path is replaced */
+	if (rename(a.sun_path, path) < 0)
+		goto fail;
 	return fd;
+fail:
+	e = errno;
+	seterr(err, errlen, "uds-path %s: %s", path, strerror(e));
+	unlink(a.sun_path);
+	close(fd);
+	return -e;
 }
 
 static int listen_vsock(uint32_t port, char *err, size_t errlen)

@@ -215,6 +215,26 @@ static void test_kick_before_start(void **state)
 	vut_cleanup(&fe);
 }
 
+static void test_shared_kick_fd(void **state)
+{
+	struct tctx *c = *state;
+	struct vut_fe fe;
+	uint16_t base[VUT_NQ];
+	char *buf;
+
+	/* one eventfd kicks both rings (the front-end passes the same file twice) */
+	vut_init(&fe, vut_connect(c->path));
+	close(fe.kick[1]);
+	fe.kick[1] = dup(fe.kick[0]);
+	assert_int_equal(vut_qemu_vsock_start(&fe, 0), 0);
+	buf = vut_alloc(&fe, 64);
+	assert_int_equal(vut_add_out(&fe, 1, buf, 16), 0);
+	assert_true(wait_for(&c->dev.completed, 1));
+	assert_int_equal(vut_stop(&fe, base), 0);
+	assert_int_equal(base[1], 1);
+	vut_cleanup(&fe);
+}
+
 static void test_socket_file(void **state)
 {
 	struct tctx *c = *state;
@@ -413,6 +433,44 @@ static void test_client_mode(void **state)
 	unlink(path);
 }
 
+static void test_listen_fd(void **state)
+{
+	struct tctx *c = *state;
+	struct vd_config cfg = { .listen_fd = -1, .name = "fd" };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char pid[32];
+	int lfd;
+
+	/* socket activation: LISTEN_PID must be us */
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	setenv("LISTEN_PID", "1", 1);
+	setenv("LISTEN_FDS", "1", 1);
+	assert_int_equal(vd_listen_fds_first(), -1);
+	setenv("LISTEN_PID", pid, 1);
+	setenv("LISTEN_FDS", "0", 1);
+	assert_int_equal(vd_listen_fds_first(), -1);
+	setenv("LISTEN_FDS", "2", 1);
+	assert_int_equal(vd_listen_fds_first(), 3);
+	assert_null(getenv("LISTEN_FDS"));
+
+	/* an inherited listening socket is served (and left open for its owner) */
+	vd_dev_free(c->vd);
+	c->vd = NULL;
+	memcpy(sa.sun_path, c->path, strlen(c->path) + 1);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	cfg.listen_fd = lfd;
+	c->vd = vd_dev_new(&d_ops, &c->dev, &cfg);
+	assert_int_equal(vd_dev_start(c->vd), 0);
+	good_session(c);
+	vd_dev_free(c->vd);
+	c->vd = NULL;
+	assert_true(fcntl(lfd, F_GETFD) >= 0);
+	close(lfd);
+	unlink(c->path);
+}
+
 static int ev_hits, wake_hits, ev_worker = -1;
 static uint64_t ev_data;
 
@@ -476,6 +534,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_vsock_sequence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kick_before_start, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shared_kick_fd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_socket_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prompt_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dripping_frontend, setup, teardown),
@@ -484,6 +543,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_fd_leak, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_mode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_workers_and_device_fds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_listen_fd, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -553,6 +553,43 @@ static void test_out_of_fds_no_spin(void **state)
 	close(c);
 }
 
+static void test_uds_path_not_a_socket(void **state)
+{
+	struct ctx *t = *state;
+	struct vsock_host_epoll ep = { ep_ctl, t };
+	struct vsock_host_cfg hc = { .name = "x" };
+	char path[160], err[256];
+	struct stat st;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/plain", t->dir);
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	hc.uds_path = path;
+	assert_null(vsock_host_new(&hc, &ep, err, sizeof(err)));
+	assert_non_null(strstr(err, "exists and is not a socket"));
+	/* the file is left alone */
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	unlink(path);
+	/* a stale socket file is replaced, and listening when it appears */
+	snprintf(path, sizeof(path), "%s/stale", t->dir);
+	close(ulisten(path, SOCK_STREAM));
+	hc.uds_path = path;
+	{
+		struct vsock_host *h = vsock_host_new(&hc, &ep, err, sizeof(err));
+		int c;
+
+		assert_non_null(h);
+		c = uconnect(path, SOCK_STREAM);
+		assert_true(c >= 0);
+		close(c);
+		vsock_host_free(h);
+	}
+	assert_int_not_equal(stat(path, &st), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -565,6 +602,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_not_up_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seqpacket_both_ways, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_out_of_fds_no_spin, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_uds_path_not_a_socket, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forward_vsock, setup, teardown),
 	};
 

@@ -507,6 +507,20 @@ static void test_bad_rings(void **state)
 	t->fe.use_set_mem_table = true;
 	assert_int_equal(vut_qemu_vsock_start(&t->fe, CID), 0);
 	assert_true(vu_dev_queue_started(t->dev, 0));
+	/* bad addresses for a running ring: refused, the ring keeps working */
+	vu_msg_init(&m, VU_SET_VRING_ADDR, 0, sizeof(struct vu_vring_addr));
+	m.payload.addr.index = 1;
+	m.payload.addr.desc = VUT_UVA + VUT_MEM_SIZE;
+	m.payload.addr.avail = VUT_UVA;
+	m.payload.addr.used = VUT_UVA + 0x1000;
+	assert_int_equal(vut_ack(&t->fe, &m), 1);
+	assert_true(vu_dev_queue_started(t->dev, 1));
+	{
+		char *buf = vut_alloc(&t->fe, 64);
+
+		assert_int_equal(vut_add_out(&t->fe, 1, buf, 8), 0);
+		assert_int_equal(t_drain(t, 1), 1);
+	}
 }
 
 static void test_mem_update_running(void **state)
@@ -820,6 +834,51 @@ static void test_inband_notifications(void **state)
 	assert_true(m.hdr.flags & VU_FLAG_NEED_REPLY);
 }
 
+/* A front-end that never negotiates F_PROTOCOL_FEATURES: rings start enabled. */
+static void test_legacy_frontend(void **state)
+{
+	struct tdev *t = *state;
+	struct vu_msg m;
+	unsigned int i;
+	int ret;
+
+	assert_int_equal(vut_send(&t->fe, (vu_msg_init(&m, VU_SET_OWNER, 0, 0), &m)), 0);
+	vu_msg_init(&m, VU_SET_FEATURES, 0, 0);
+	vu_msg_set_u64(&m, 1ull << VIRTIO_F_VERSION_1);
+	assert_int_equal(vut_send(&t->fe, &m), 0);
+	vut_mem_table_msg(&t->fe, &m);
+	ret = vut_send(&t->fe, &m);
+	close(m.fds[0]);
+	assert_int_equal(ret, 0);
+	assert_int_equal(t->mem_updates, 1);
+	for (i = 0; i < VUT_NQ; i++) {
+		vu_msg_init(&m, VU_SET_VRING_NUM, 0, 8);
+		m.payload.state.index = i;
+		m.payload.state.num = VUT_QSIZE;
+		assert_int_equal(vut_send(&t->fe, &m), 0);
+		vu_msg_init(&m, VU_SET_VRING_ADDR, 0, sizeof(struct vu_vring_addr));
+		m.payload.addr.index = i;
+		m.payload.addr.desc = t->fe.drv[i].desc_gpa - VUT_GPA + VUT_UVA;
+		m.payload.addr.avail = t->fe.drv[i].avail_gpa - VUT_GPA + VUT_UVA;
+		m.payload.addr.used = t->fe.drv[i].used_gpa - VUT_GPA + VUT_UVA;
+		assert_int_equal(vut_send(&t->fe, &m), 0);
+		vu_msg_init(&m, VU_SET_VRING_KICK, 0, 0);
+		vu_msg_set_u64(&m, i);
+		vu_msg_add_fd(&m, t->fe.kick[i]);
+		assert_int_equal(vut_send(&t->fe, &m), 0);
+		assert_true(vu_dev_queue_started(t->dev, i));
+	}
+	/* need_reply without REPLY_ACK negotiated: no reply is sent */
+	vu_msg_init(&m, VU_SET_OWNER, VU_FLAG_NEED_REPLY, 0);
+	assert_int_equal(vut_send(&t->fe, &m), 0);
+	{
+		struct vu_msg r;
+
+		assert_int_equal(vu_msg_read(t->fe.sock, &r, 0, -1), -ETIMEDOUT);
+	}
+	assert_int_equal(t->proc_ret, 0);
+}
+
 static void test_no_fd_leak(void **state)
 {
 	struct tdev *t = *state;
@@ -857,6 +916,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_inflight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xen_mmap_layout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inband_notifications, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_legacy_frontend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_fd_leak, setup, teardown),
 	};
 

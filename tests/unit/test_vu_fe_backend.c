@@ -306,6 +306,40 @@ static void test_inprocess_sequence_and_data(void **state)
 	assert_int_equal(mock_count_fds(), before);
 }
 
+/*
+ * XEN_MMAP region layout (40-byte regions) end to end: offered only by
+ * --enable-xen builds; a region with no Xen flags is a plain mmap there.
+ * Without Xen the back-end must not offer it and the 32-byte layout is used.
+ */
+static void test_xen_layout(void **state)
+{
+	struct tbe b;
+	struct guest g;
+	struct vu_fe *fe;
+	int sv[2], before = mock_count_fds();
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	tbe_start(&b, sv[1]);
+	guest_init(&g);
+	fe = vu_fe_new(NULL, NULL);
+	assert_int_equal(vu_fe_connect_fd(fe, sv[0]), 0);
+	assert_int_equal(vu_fe_negotiate(fe, F_V1 | F_EVIDX, WANT_PF | (1ull << VU_PF_XEN_MMAP), NQ), 0);
+#ifdef VK_XEN
+	assert_true(vu_fe_has_protocol_feature(fe, VU_PF_XEN_MMAP));
+#else
+	assert_false(vu_fe_has_protocol_feature(fe, VU_PF_XEN_MMAP));
+#endif
+	/* ADD_MEM_REG (mem slots) with whichever layout was negotiated, then data */
+	assert_int_equal(vu_fe_set_guest_mem(fe, &g.gm), 0);
+	assert_int_equal(fe_start_rings(fe, &g), 0);
+	assert_int_equal(roundtrip(fe, &g, 0, 8, 0), 8);
+	vu_fe_free(fe);
+	tbe_stop(&b);
+	guest_free(&g);
+	assert_int_equal(mock_count_fds(), before);
+}
+
 /* ------------------------------------------- vd_dev in a child process */
 
 static void vd_kick(void *opaque, struct vd_dev *dev, unsigned int qidx)
@@ -414,6 +448,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_inprocess_sequence_and_data),
+		cmocka_unit_test(test_xen_layout),
 		cmocka_unit_test(test_cross_process_reconnect),
 	};
 
