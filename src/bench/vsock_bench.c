@@ -25,7 +25,7 @@
 
 #include "bench/bench_guest.h"
 #include "bench/bench_util.h"
-#include "bench/vsock_wire.h"
+#include "vsock/vsock_hdr.h"
 #include "common/log.h"
 
 #define MAX_SIZES 16
