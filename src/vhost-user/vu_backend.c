@@ -901,6 +901,7 @@ void vu_dev_detach(struct vu_dev *dev)
 		vu_close(&q->kick_fd);
 		vu_close(&q->vq.call_fd);
 		vu_close(&q->vq.err_fd);
+		vq_reset(&q->vq);   /* releases per-access mappings (Xen grants) */
 		vq_init(&q->vq);
 		memset(&q->log, 0, sizeof(q->log));
 		q->kick_set = q->enabled = q->addr_set = q->addr_ok = false;

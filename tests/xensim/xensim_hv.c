@@ -517,11 +517,14 @@ unsigned int xsim_grant_mapcount(struct xsim_hv *hv, uint32_t domid, uint32_t re
 
 unsigned int xsim_grant_total_maps(struct xsim_hv *hv, uint32_t domid)
 {
-	struct sim_dom *d;
+	struct sim_dom *d = NULL;
 	unsigned int n = 0;
 
 	pthread_mutex_lock(&hv->lock);
-	d = dom_get(hv, domid);
+	/* also a destroyed domain: its grants stay mapped until the mappers let go */
+	for (int i = 0; i < MAX_DOMS; i++)
+		if (hv->doms[i].ram && hv->doms[i].domid == domid)
+			d = &hv->doms[i];
 	for (unsigned int i = 0; d && i < MAX_GRANTS; i++)
 		n += d->grants[i].maps;
 	pthread_mutex_unlock(&hv->lock);
@@ -540,7 +543,11 @@ long xsim_fmap_pages(struct xsim_hv *hv)
 
 static void gnt_unmap_locked(struct xsim_hv *hv, uint32_t domid, uint32_t ref)
 {
-	struct sim_dom *d = dom_get(hv, domid);
+	struct sim_dom *d = NULL;
+
+	for (int i = 0; i < MAX_DOMS; i++)
+		if (hv->doms[i].ram && hv->doms[i].domid == domid)
+			d = &hv->doms[i];
 
 	if (d && ref < MAX_GRANTS && d->grants[ref].maps)
 		d->grants[ref].maps--;
