@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "bench/bench_guest.h"
-#include "bench/vsock_wire.h"
+#include "vsock/vsock_hdr.h"
 #include "common/log.h"
 
 #define BG_RX 0
@@ -508,8 +508,13 @@ int bg_poll(struct bg *g, int timeout_ms)
 				vqdrv_disable_cb(&g->tx);
 				continue;
 			}
-			if (poll(pf, 2, timeout_ms) < 0 && errno != EINTR)
+			int pr = poll(pf, 2, timeout_ms);
+
+			if (pr < 0 && errno != EINTR)
 				return -errno;
+			if (!pr)
+				vk_dbg("bench: no notification in %d ms (credit wait %u, tx free %u)", timeout_ms,
+				       g->ncu, g->ntx_free);
 			vu_fe_call_clear(g->fe, BG_RX);
 			vu_fe_call_clear(g->fe, BG_TX);
 			vqdrv_disable_cb(&g->tx);
@@ -518,6 +523,34 @@ int bg_poll(struct bg *g, int timeout_ms)
 		}
 	}
 	return n;
+}
+
+int bg_wait_multi(struct bg **gs, unsigned int n, int timeout_ms)
+{
+	struct pollfd pf[2 * 16];
+	unsigned int i, k = 0;
+
+	if (n > 16)
+		n = 16;
+	for (i = 0; i < n; i++) {
+		struct bg *g = gs[i];
+
+		if (vqdrv_enable_cb(&g->rx) || g->nctrl || g->ncu)
+			return 1;
+		if (vqdrv_enable_cb(&g->tx)) {
+			vqdrv_disable_cb(&g->tx);
+			return 1;
+		}
+		pf[k++] = (struct pollfd){ .fd = vu_fe_call_fd(g->fe, BG_RX), .events = POLLIN };
+		pf[k++] = (struct pollfd){ .fd = vu_fe_call_fd(g->fe, BG_TX), .events = POLLIN };
+	}
+	k = (unsigned int)poll(pf, k, timeout_ms);
+	for (i = 0; i < n; i++) {
+		vu_fe_call_clear(gs[i]->fe, BG_RX);
+		vu_fe_call_clear(gs[i]->fe, BG_TX);
+		vqdrv_disable_cb(&gs[i]->tx);
+	}
+	return k ? 0 : -ETIMEDOUT;
 }
 
 unsigned int bg_poll_fds(const struct bg *g, int *fds)

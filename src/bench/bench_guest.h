@@ -106,6 +106,8 @@ void bg_flush(struct bg *g);
  * Returns packets processed or -errno (the device broke the rules).
  */
 int bg_poll(struct bg *g, int timeout_ms);
+/* Wait up to @timeout_ms for a notification on any of @n guests (then call bg_poll(g, 0) on each). */
+int bg_wait_multi(struct bg **gs, unsigned int n, int timeout_ms);
 /* Connections in use. */
 unsigned int bg_nconns(const struct bg *g);
 

@@ -171,7 +171,19 @@ int bu_proc_cpu_ticks(pid_t pid, uint64_t *ticks)
 	return 0;
 }
 
+static int bu_proc_status_kib(pid_t pid, const char *key, uint64_t *kib);
+
 int bu_proc_rss_kib(pid_t pid, uint64_t *kib)
+{
+	return bu_proc_status_kib(pid, "VmRSS:", kib);
+}
+
+int bu_proc_rss_anon_kib(pid_t pid, uint64_t *kib)
+{
+	return bu_proc_status_kib(pid, "RssAnon:", kib);
+}
+
+static int bu_proc_status_kib(pid_t pid, const char *key, uint64_t *kib)
 {
 	char path[64], line[256];
 	unsigned long long v;
@@ -182,7 +194,8 @@ int bu_proc_rss_kib(pid_t pid, uint64_t *kib)
 	if (!f)
 		return -errno;
 	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "VmRSS: %llu kB", &v) == 1) {
+		if (!strncmp(line, key, strlen(key)) &&
+		    sscanf(line + strlen(key), " %llu kB", &v) == 1) {
 			fclose(f);
 			*kib = v;
 			return 0;

@@ -19,6 +19,8 @@ int bu_read_full(int fd, void *p, size_t len);
 /* Daemon statistics from /proc/<pid>. */
 int bu_proc_cpu_ticks(pid_t pid, uint64_t *ticks);   /* utime + stime */
 int bu_proc_rss_kib(pid_t pid, uint64_t *kib);
+/* Anonymous memory only (guest RAM the daemon touched is shared file memory, not this). */
+int bu_proc_rss_anon_kib(pid_t pid, uint64_t *kib);
 pid_t bu_peer_pid(int sock);
 double bu_ticks_per_sec(void);
 

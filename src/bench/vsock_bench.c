@@ -25,7 +25,7 @@
 
 #include "bench/bench_guest.h"
 #include "bench/bench_util.h"
-#include "bench/vsock_wire.h"
+#include "vsock/vsock_hdr.h"
 #include "common/log.h"
 
 #define MAX_SIZES 16
@@ -34,18 +34,25 @@
 
 enum wl {
 	WL_G2H = 1 << 0, WL_H2G = 1 << 1, WL_BOTH = 1 << 2, WL_RR = 1 << 3,
-	WL_CONN = 1 << 4, WL_PAR = 1 << 5, WL_IDLE = 1 << 6,
+	WL_CONN = 1 << 4, WL_PAR = 1 << 5, WL_IDLE = 1 << 6, WL_VMS = 1 << 7,
 };
+
+#define MAX_VMS 8
 
 static const struct { const char *name; unsigned int bit; } wl_names[] = {
 	{ "g2h", WL_G2H }, { "h2g", WL_H2G }, { "both", WL_BOTH }, { "rr", WL_RR },
-	{ "conn", WL_CONN }, { "parallel", WL_PAR }, { "idle", WL_IDLE },
+	{ "conn", WL_CONN }, { "parallel", WL_PAR }, { "idle", WL_IDLE }, { "vms", WL_VMS },
 };
 
 struct opts {
 	const char *socket;
 	const char *uds;
 	uint64_t cid;
+	/* more VMs of the same daemon (--socket/--uds-path/--guest-cid repeated) */
+	const char *xsocket[MAX_VMS];
+	const char *xuds[MAX_VMS];
+	uint64_t xcid[MAX_VMS];
+	unsigned int nx, nxuds, nxcid;
 	unsigned int queue_size;
 	uint32_t credit;
 	uint32_t rx_buf;
@@ -74,6 +81,7 @@ struct result {
 	double limit;        /* Gbit/s or µs, same unit as the figure compared */
 	double ratio;
 	double cpu_s_per_gb;
+	double self_cpu_s_per_gb;   /* this process: guest driver + host programs */
 	bool ok;
 	char note[96];
 };
@@ -468,10 +476,24 @@ static double limit_for(size_t size)
 	return cache[i];
 }
 
+static uint64_t self_t0, self_t1;
+
 static int cpu_ticks(uint64_t *t)
 {
+	uint64_t s = 0;
+
 	*t = 0;
+	bu_proc_cpu_ticks(getpid(), &s);
+	self_t0 = self_t1;
+	self_t1 = s;
 	return o.daemon_pid ? bu_proc_cpu_ticks(o.daemon_pid, t) : -ESRCH;
+}
+
+static double self_cpu_per_gb(uint64_t bytes)
+{
+	if (!bytes)
+		return 0;
+	return ((double)(self_t1 - self_t0) / bu_ticks_per_sec()) / ((double)bytes / 1e9);
 }
 
 static double cpu_per_gb(uint64_t t0, uint64_t t1, uint64_t bytes)
@@ -490,6 +512,7 @@ static void wl_stream(size_t size, bool g2h, bool h2g)
 	struct bg_conn *c = NULL;
 	uint64_t t0, t1, start, deadline;
 	uint64_t msg_left = size;
+	uint64_t credit_waits = 0, buf_waits = 0;
 	struct result res = { .size = size, .conns = 1 };
 	int err = 0;
 
@@ -521,6 +544,10 @@ static void wl_stream(size_t size, bool g2h, bool h2g)
 
 		if (g2h && c && c->state == BG_ESTABLISHED && now < deadline) {
 			sent = bg_send(guest, c, NULL, msg_left, true);
+			if (!sent && !bg_credit(c))
+				credit_waits++;
+			else if (!sent)
+				buf_waits++;
 			msg_left -= sent;
 			if (!msg_left)
 				msg_left = size;
@@ -562,7 +589,11 @@ static void wl_stream(size_t size, bool g2h, bool h2g)
 		res.limit = limit_for(size);
 		res.ratio = res.limit > 0 ? res.gbps / res.limit : 0;
 		res.cpu_s_per_gb = cpu_per_gb(t0, t1, rg.host_bytes + (h2g ? both.rx_bytes : 0));
+		res.self_cpu_s_per_gb = self_cpu_per_gb(rg.host_bytes + (h2g ? both.rx_bytes : 0));
 		res.ok = !err && !rg.host_err && rg.host_bytes > 0 && !rg.host_verify_failed;
+		snprintf(res.note, sizeof(res.note), "guest waited for credit %.1f, for TX buffers %.1f times/MB",
+			 rg.host_bytes ? (double)credit_waits * 1e6 / (double)rg.host_bytes : 0.0,
+			 rg.host_bytes ? (double)buf_waits * 1e6 / (double)rg.host_bytes : 0.0);
 		if (rg.host_verify_failed)
 			snprintf(res.note, sizeof(res.note), "DATA MISMATCH at the host");
 		else if (err || rg.host_err)
@@ -579,6 +610,7 @@ static void wl_stream(size_t size, bool g2h, bool h2g)
 		res.limit = limit_for(size);
 		res.ratio = res.limit > 0 ? res.gbps / res.limit : 0;
 		res.cpu_s_per_gb = cpu_per_gb(t0, t1, both.rx_bytes + (g2h ? rg.host_bytes : 0));
+		res.self_cpu_s_per_gb = self_cpu_per_gb(both.rx_bytes + (g2h ? rg.host_bytes : 0));
 		res.ok = !err && !rh.host_err && both.rx_bytes > 0 && !both.verify_failed &&
 			 both.rx_bytes == rh.host_bytes;
 		if (both.verify_failed)
@@ -675,6 +707,8 @@ static void wl_conn(void)
 	}
 }
 
+static void raise_nofile(unsigned int n);
+
 static void wl_parallel(size_t size, unsigned int n)
 {
 	struct run r = { .size = size, .nconns = n };
@@ -684,6 +718,7 @@ static void wl_parallel(size_t size, unsigned int n)
 	int err;
 
 	cur = &r;
+	raise_nofile(n);
 	r.port = next_port();
 	bg_listen(guest, r.port);
 	cpu_ticks(&t0);
@@ -708,6 +743,7 @@ static void wl_parallel(size_t size, unsigned int n)
 	res.limit = limit_for(size);
 	res.ratio = res.limit > 0 ? res.gbps / res.limit : 0;
 	res.cpu_s_per_gb = cpu_per_gb(t0, t1, r.rx_bytes);
+	res.self_cpu_s_per_gb = self_cpu_per_gb(r.rx_bytes);
 	res.ok = !err && !r.host_err && r.rx_bytes > 0 && r.accepted == n && !r.verify_failed &&
 		 r.rx_bytes == r.host_bytes;
 	if (!res.ok)
@@ -726,21 +762,28 @@ static void wl_parallel(size_t size, unsigned int n)
 
 static uint64_t rss_idle0;
 
-static void wl_idle(unsigned int n)
+/* Host programs hold one fd per connection. */
+static void raise_nofile(unsigned int n)
 {
-	struct run r = { .nconns = n };
-	struct result res = { .conns = n };
-	uint64_t rss = 0, c0 = 0, c1 = 0, until;
-	pthread_t t;
 	struct rlimit rl;
 
-	cur = &r;
 	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < n + 256) {
 		rl.rlim_cur = rl.rlim_max < n + 256 ? rl.rlim_max : n + 256;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	if (o.daemon_pid && !rss_idle0)
-		bu_proc_rss_kib(o.daemon_pid, &rss_idle0);
+}
+
+static void wl_idle(unsigned int n)
+{
+	struct run r = { .nconns = n };
+	struct result res = { .conns = n };
+	uint64_t rss = 0, anon = 0, anon0 = 0, c0 = 0, c1 = 0, until;
+	pthread_t t;
+
+	cur = &r;
+	raise_nofile(n);
+	if (o.daemon_pid)
+		bu_proc_rss_anon_kib(o.daemon_pid, &anon0);
 	r.port = next_port();
 	bg_listen(guest, r.port);
 	pthread_create(&t, NULL, host_idle, &r);
@@ -751,6 +794,7 @@ static void wl_idle(unsigned int n)
 		bg_poll(guest, 10);
 	if (o.daemon_pid) {
 		bu_proc_rss_kib(o.daemon_pid, &rss);
+		bu_proc_rss_anon_kib(o.daemon_pid, &anon);
 		cpu_ticks(&c0);
 	}
 	until = bu_now_ns() + 1000000000ull;
@@ -763,13 +807,13 @@ static void wl_idle(unsigned int n)
 	snprintf(res.workload, sizeof(res.workload), "idle");
 	res.ok = r.accepted == n && r.host_count == n;
 	if (o.daemon_pid)
-		snprintf(res.note, sizeof(res.note), "RSS %llu KiB (idle %llu), %.2f KiB/conn, idle CPU %.2f s/s%s",
-			 (unsigned long long)rss, (unsigned long long)rss_idle0,
-			 n ? ((double)rss - (double)rss_idle0) / n : 0.0,
+		snprintf(res.note, sizeof(res.note), "VmRSS %llu KiB, anon %llu KiB (%llu before), idle CPU %.2f s/s%s",
+			 (unsigned long long)rss, (unsigned long long)anon, (unsigned long long)anon0,
 			 (double)(c1 - c0) / bu_ticks_per_sec(), res.ok ? "" : " (NOT ALL CONNECTED)");
 	else
 		snprintf(res.note, sizeof(res.note), "%u connections held (no daemon pid: no RSS)", r.accepted);
-	res.p50 = n ? ((double)rss - (double)rss_idle0) / n : 0;   /* KiB per connection */
+	res.p50 = n ? ((double)anon - (double)anon0) / n : 0;   /* KiB per connection */
+	res.p99 = (double)(c1 - c0) / bu_ticks_per_sec();         /* idle CPU seconds per second */
 	res.limit = 2.0;
 	res.ratio = res.p50 / 2.0;
 	add_result(&res);
@@ -778,23 +822,155 @@ static void wl_idle(unsigned int n)
 		bg_poll(guest, 10);
 }
 
+/* Several VMs of one daemon: a guest -> host stream in each, all at once. */
+static void wl_vms(size_t size)
+{
+	struct bg *gs[MAX_VMS + 1];
+	struct run rs[MAX_VMS + 1];
+	struct bg_conn *cs[MAX_VMS + 1];
+	pthread_t ts[MAX_VMS + 1];
+	uint64_t msg_left[MAX_VMS + 1], deadline, t0, t1, total = 0, first = 0, last = 0;
+	unsigned int n = o.nx + 1, i, started = 0;
+	struct result res = { .size = size, .conns = n };
+	struct run idle = { 0 };
+	double min_gbps = -1;
+	bool ok = true;
+	int err = 0;
+
+	cur = &idle;
+	gs[0] = guest;
+	for (i = 1; i < n; i++) {
+		struct bg_params p = {
+			.socket = o.xsocket[i - 1], .guest_cid = i - 1 < o.nxcid ? o.xcid[i - 1] : 0,
+			.queue_size = o.queue_size, .credit = o.credit, .rx_buf = o.rx_buf,
+			.event_idx = o.event_idx, .tx_split = o.tx_split, .max_conns = 64,
+			.connect_attempts = 50, .verify = o.verify,
+		};
+
+		err = bg_new(&gs[i], &p, &route_ops, NULL);
+		if (err < 0) {
+			fprintf(stderr, "vsock-bench: VM %u at %s: %s\n", i, p.socket, strerror(-err));
+			n = i;
+			ok = false;
+			break;
+		}
+	}
+	memset(rs, 0, sizeof(rs));
+	cpu_ticks(&t0);
+	deadline = bu_now_ns() + (uint64_t)(o.seconds * 1e9);
+	for (i = 0; i < n; i++) {
+		const char *uds = i ? o.xuds[i - 1] : o.uds;
+
+		rs[i].size = size;
+		rs[i].port = next_port();
+		rs[i].lfd = bu_host_listen(uds, rs[i].port);
+		msg_left[i] = size;
+		cs[i] = NULL;
+		if (rs[i].lfd < 0) {
+			ok = false;
+			n = i;
+			break;
+		}
+		pthread_create(&ts[i], NULL, host_g2h, &rs[i]);
+		started++;
+		cs[i] = bg_connect(gs[i], rs[i].port);
+	}
+	for (;;) {
+		uint64_t now = bu_now_ns();
+		unsigned int done = 0;
+		size_t moved = 0;
+		int got = 0;
+
+		for (i = 0; i < n; i++) {
+			struct bg_conn *c = cs[i];
+
+			if (c && c->state == BG_ESTABLISHED && now < deadline) {
+				size_t s = bg_send(gs[i], c, NULL, msg_left[i], true);
+
+				msg_left[i] -= s;
+				if (!msg_left[i])
+					msg_left[i] = size;
+				moved += s;
+				bg_flush(gs[i]);
+			} else if (c && now >= deadline && c->state == BG_ESTABLISHED) {
+				bg_shutdown(gs[i], c, VIRTIO_VSOCK_SHUTDOWN_SEND | VIRTIO_VSOCK_SHUTDOWN_RCV);
+				bg_flush(gs[i]);
+				cs[i] = NULL;
+			}
+			{
+				int r = bg_poll(gs[i], 0);
+
+				if (r > 0)
+					got += r;
+			}
+			done += __atomic_load_n(&rs[i].host_done, __ATOMIC_ACQUIRE) ? 1 : 0;
+		}
+		if (done == n || now > deadline + 20ull * 1000000000ull)
+			break;
+		if (!moved && !got && bg_wait_multi(gs, n, 20) == -ETIMEDOUT && vk_log_get_level() >= VK_LOG_DEBUG)
+			for (i = 0; i < n; i++)
+				if (cs[i])
+					vk_dbg("vm %u: state %d credit %u tx_cnt %u peer fwd %u alloc %u left %llu", i,
+					       cs[i]->state, bg_credit(cs[i]), cs[i]->tx_cnt,
+					       cs[i]->peer_fwd_cnt, cs[i]->peer_buf_alloc,
+					       (unsigned long long)msg_left[i]);
+	}
+	cpu_ticks(&t1);
+	for (i = 0; i < started; i++) {
+		char path[256];
+		double g = 0;
+
+		shutdown(rs[i].lfd, SHUT_RDWR);
+		pthread_join(ts[i], NULL);
+		close(rs[i].lfd);
+		snprintf(path, sizeof(path), "%s_%u", i ? o.xuds[i - 1] : o.uds, rs[i].port);
+		unlink(path);
+		total += rs[i].host_bytes;
+		if (!first || (rs[i].host_t_first && rs[i].host_t_first < first))
+			first = rs[i].host_t_first;
+		if (rs[i].host_t_last > last)
+			last = rs[i].host_t_last;
+		if (rs[i].host_t_last > rs[i].host_t_first)
+			g = (double)rs[i].host_bytes * 8.0 / (double)(rs[i].host_t_last - rs[i].host_t_first);
+		if (min_gbps < 0 || g < min_gbps)
+			min_gbps = g;
+		if (rs[i].host_err || rs[i].host_verify_failed || !rs[i].host_bytes)
+			ok = false;
+	}
+	snprintf(res.workload, sizeof(res.workload), "vms:g2h");
+	if (last > first)
+		res.gbps = (double)total * 8.0 / (double)(last - first);
+	res.msgs = res.gbps * 1e9 / 8.0 / (double)size;
+	res.limit = limit_for(size);
+	res.ratio = res.limit > 0 ? res.gbps / res.limit : 0;
+	res.cpu_s_per_gb = cpu_per_gb(t0, t1, total);
+	res.self_cpu_s_per_gb = self_cpu_per_gb(total);
+	res.ok = ok && started == o.nx + 1;
+	snprintf(res.note, sizeof(res.note), "%u VMs, slowest %.3f Gbit/s%s", started,
+		 min_gbps < 0 ? 0 : min_gbps, res.ok ? "" : " (a VM failed)");
+	add_result(&res);
+	for (i = 1; i < n; i++)
+		bg_free(gs[i]);
+}
+
 /* ---------------------------------------------------------------- output */
 
 static void print_table(FILE *f)
 {
 	unsigned int i;
 
-	fprintf(f, "\n%-10s %8s %6s %10s %12s %9s %9s %9s %7s %9s  %s\n", "workload", "size", "conns",
-		"Gbit/s", "msgs/s", "p50 us", "p99 us", "limit", "ratio", "CPU s/GB", "note");
+	fprintf(f, "\n%-10s %8s %6s %10s %12s %9s %9s %9s %7s %9s %9s  %s\n", "workload", "size", "conns",
+		"Gbit/s", "msgs/s", "p50 us", "p99 us", "limit", "ratio", "dCPU s/GB", "bCPU s/GB", "note");
 	for (i = 0; i < nresults; i++) {
 		const struct result *r = &results[i];
 
-		fprintf(f, "%-10s %8zu %6u %10.3f %12.0f %9.1f %9.1f %9.3f %7.2f %9.3f  %s%s\n",
+		fprintf(f, "%-10s %8zu %6u %10.3f %12.0f %9.1f %9.1f %9.3f %7.2f %9.3f %9.3f  %s%s\n",
 			r->workload, r->size, r->conns, r->gbps, r->msgs, r->p50, r->p99, r->limit,
-			r->ratio, r->cpu_s_per_gb, r->ok ? "" : "FAILED ", r->note);
+			r->ratio, r->cpu_s_per_gb, r->self_cpu_s_per_gb, r->ok ? "" : "FAILED ", r->note);
 	}
 	fprintf(f, "limit: Gbit/s of one Unix stream socket between two processes at the same size;"
-		" rr: Unix 64-byte RTT p50 (ratio = times slower); idle: 2 KiB/conn target\n");
+		" rr: Unix 64-byte RTT p50 (ratio = times slower);\nidle: p50 column = daemon anonymous RSS"
+		" KiB per connection (target 2); dCPU: daemon, bCPU: this process (guest + host side)\n");
 }
 
 static void print_tap(FILE *f)
@@ -845,9 +1021,9 @@ static int write_json(const char *path)
 		json_str(f, r->workload);
 		fprintf(f, ", \"size\": %zu, \"conns\": %u, \"gbps\": %.4f, \"msgs_per_s\": %.1f, "
 			"\"p50_us\": %.2f, \"p99_us\": %.2f, \"limit\": %.4f, \"ratio\": %.4f, "
-			"\"daemon_cpu_s_per_gb\": %.4f, \"ok\": %s, \"note\": ",
+			"\"daemon_cpu_s_per_gb\": %.4f, \"bench_cpu_s_per_gb\": %.4f, \"ok\": %s, \"note\": ",
 			r->size, r->conns, r->gbps, r->msgs, r->p50, r->p99, r->limit, r->ratio,
-			r->cpu_s_per_gb, r->ok ? "true" : "false");
+			r->cpu_s_per_gb, r->self_cpu_s_per_gb, r->ok ? "true" : "false");
 		json_str(f, r->note);
 		fprintf(f, "}%s\n", i + 1 < nresults ? "," : "");
 	}
@@ -920,7 +1096,8 @@ static void usage(FILE *f)
 		"Usage: vsock-bench --socket VHOST_SOCK --uds-path UDS [options]\n"
 		"Plays the VMM and the guest's virtio-vsock driver against any vhost-user vsock back-end.\n"
 		"  --guest-cid N        guest CID (default: read from the device's config space)\n"
-		"  --workloads LIST     g2h,h2g,both,rr,conn,parallel,idle (default: all)\n"
+		"                       --socket/--uds-path(/--guest-cid) repeated: more VMs (workload vms)\n"
+		"  --workloads LIST     g2h,h2g,both,rr,conn,parallel,idle,vms (default: all)\n"
 		"  --size N             message size (repeatable; default 64,4096,65536)\n"
 		"  --time S             seconds per measurement (default 3)\n"
 		"  --queue-size N       ring size (default 256)\n"
@@ -988,9 +1165,24 @@ int main(int argc, char **argv)
 	o.event_idx = true;
 	while ((c = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
 		switch (c) {
-		case 's': o.socket = optarg; break;
-		case 'u': o.uds = optarg; break;
-		case 'c': o.cid = strtoull(optarg, NULL, 0); break;
+		case 's':
+			if (!o.socket)
+				o.socket = optarg;
+			else if (o.nx < MAX_VMS)
+				o.xsocket[o.nx++] = optarg;
+			break;
+		case 'u':
+			if (!o.uds)
+				o.uds = optarg;
+			else if (o.nxuds < MAX_VMS)
+				o.xuds[o.nxuds++] = optarg;
+			break;
+		case 'c':
+			if (!o.cid)
+				o.cid = strtoull(optarg, NULL, 0);
+			else if (o.nxcid < MAX_VMS)
+				o.xcid[o.nxcid++] = strtoull(optarg, NULL, 0);
+			break;
 		case 'w':
 			w = parse_workloads(optarg);
 			if (w < 0)
@@ -1023,7 +1215,7 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	if (!o.socket || !o.uds) {
+	if (!o.socket || !o.uds || o.nx != o.nxuds) {
 		usage(stderr);
 		return 2;
 	}
@@ -1044,7 +1236,7 @@ int main(int argc, char **argv)
 			o.sizes[o.nsizes++] = 4096;
 		}
 		if (o.workloads == ~0u)
-			o.workloads = WL_G2H | WL_H2G | WL_BOTH | WL_RR | WL_CONN | WL_PAR | WL_IDLE;
+			o.workloads = WL_G2H | WL_H2G | WL_BOTH | WL_RR | WL_CONN | WL_PAR | WL_IDLE | WL_VMS;
 		if (!o.nidle)
 			o.idle_conns[o.nidle++] = 100;
 		if (o.seconds == 3)
@@ -1091,6 +1283,8 @@ int main(int argc, char **argv)
 		wl_conn();
 	if (o.workloads & WL_PAR)
 		wl_parallel(o.sizes[o.nsizes - 1], o.par_conns);
+	if ((o.workloads & WL_VMS) && o.nx)
+		wl_vms(o.sizes[o.nsizes - 1]);
 	if (o.workloads & WL_IDLE)
 		for (k = 0; k < o.nidle; k++)
 			wl_idle(o.idle_conns[k]);

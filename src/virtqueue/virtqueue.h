@@ -58,6 +58,8 @@
  * not be mapped into VQ_ELEM_MAX_IOV iovecs anyway.
  */
 #define VQ_INDIRECT_MAX VQ_ELEM_MAX_IOV
+/* Per-access mappings one chain may hold (descriptors outside mapped memory). */
+#define VQ_CHAIN_MAX_PINS 16u
 /* Dirty log granularity (vhost-user VHOST_LOG_PAGE). */
 #define VQ_LOG_PAGE 4096u
 
@@ -121,6 +123,8 @@ struct vq_log {
 };
 
 /* Optional inflight tracking (vhost-user INFLIGHT_SHMFD, split layout). */
+struct vq_chain_pins;            /* vq_pin.c */
+
 struct vq_inflight_desc {        /* DescStateSplit */
 	uint8_t inflight;
 	uint8_t padding[5];
@@ -187,6 +191,15 @@ struct vq {
 	struct vq_inflight *inflight;  /* NULL, or &inflight_store once vq_inflight_init ran */
 	void *priv;              /* owner's data */
 	struct vq_inflight inflight_store;
+
+	/*
+	 * Guest memory mapped per access (gmem_pin; Xen grants with
+	 * NO_ADVANCE_MAP): the rings' pins, and per head the pins of a popped
+	 * chain until it is pushed or unpopped (vq_pin.c).  Unused otherwise.
+	 */
+	struct gmem_pin ring_pin[3];
+	struct vq_chain_pins *chain_pins;
+	unsigned int chain_pins_num;
 };
 
 /* Zeroes @vq and sets every fd to -1. Does not close anything. */

@@ -43,6 +43,9 @@ void vq_push(struct vq *vq, const struct vq_elem *elem, uint32_t len)
 	vq->used_idx++;
 	if (vq->inuse)
 		vq->inuse--;
+	/* buffers mapped per access for this chain are no longer ours */
+	if (vk_unlikely(vq->chain_pins != NULL))
+		vq_pin_chain_release(vq, elem->head);
 }
 
 void vq_flush(struct vq *vq)

@@ -85,7 +85,7 @@ static int vq_read_desc(const struct gmem_table *mem, const struct vq_table *t,
 }
 
 /* Map one data descriptor into @elem.  *why set on error. */
-static int vq_map_desc(const struct gmem_table *mem, const struct vq_desc_local *d,
+static int vq_map_desc(struct vq *vq, const struct gmem_table *mem, const struct vq_desc_local *d,
 		       struct vq_elem *elem, const char **why)
 {
 	unsigned int used = (unsigned int)elem->out_num + elem->in_num;
@@ -108,6 +108,16 @@ static int vq_map_desc(const struct gmem_table *mem, const struct vq_desc_local 
 		return -E2BIG;
 	}
 	n = gmem_gpa_to_iov(mem, d->addr, d->len, &elem->iov[used], VQ_ELEM_MAX_IOV - used);
+	if (n == -EFAULT) {
+		/* memory mapped per access (Xen grants): pinned until the chain is pushed */
+		void *host = vq_pin_chain(vq, mem, elem->head, d->addr, d->len);
+
+		if (host) {
+			elem->iov[used].iov_base = host;
+			elem->iov[used].iov_len = d->len;
+			n = 1;
+		}
+	}
 	if (n == -ENOBUFS) {
 		*why = "chain needs more than VQ_ELEM_MAX_IOV iovecs";
 		return -E2BIG;
@@ -140,7 +150,7 @@ static int vq_map_desc(const struct gmem_table *mem, const struct vq_desc_local 
 }
 
 /* Switch the walk to the indirect table @d points to. */
-static int vq_enter_indirect(const struct vq *vq, const struct gmem_table *mem,
+static int vq_enter_indirect(struct vq *vq, const struct gmem_table *mem, uint16_t head,
 			     const struct vq_desc_local *d, struct vq_table *t, const char **why)
 {
 	struct iovec iov[8];
@@ -166,6 +176,9 @@ static int vq_enter_indirect(const struct vq *vq, const struct gmem_table *mem,
 	t->gpa = d->addr;
 	t->num = d->len / sizeof(struct vring_desc);
 	t->host = gmem_gpa_to_host(mem, d->addr, d->len);
+	/* mapped per access (Xen grants): pinned with the chain */
+	if (!t->host && gmem_gpa_to_iov(mem, d->addr, d->len, iov, VK_ARRAY_SIZE(iov)) == -EFAULT)
+		t->host = vq_pin_chain(vq, mem, head, d->addr, d->len);
 	/* Not in one region: still fine if wholly mapped (slow path). */
 	if (!t->host && gmem_gpa_to_iov(mem, d->addr, d->len, iov, VK_ARRAY_SIZE(iov)) <= 0) {
 		*why = "indirect table outside guest memory";
@@ -209,7 +222,7 @@ int vq_walk_chain(struct vq *vq, const struct gmem_table *mem, uint16_t head, st
 				ret = -EINVAL;
 				goto bad;
 			}
-			ret = vq_enter_indirect(vq, mem, &d, &t, &why);
+			ret = vq_enter_indirect(vq, mem, head, &d, &t, &why);
 			if (ret < 0)
 				goto bad;
 			indirect = true;
@@ -217,7 +230,7 @@ int vq_walk_chain(struct vq *vq, const struct gmem_table *mem, uint16_t head, st
 			i = 0;
 			continue;
 		}
-		ret = vq_map_desc(mem, &d, elem, &why);
+		ret = vq_map_desc(vq, mem, &d, elem, &why);
 		if (ret < 0)
 			goto bad;
 		if (!(d.flags & VRING_DESC_F_NEXT))
@@ -232,6 +245,8 @@ int vq_walk_chain(struct vq *vq, const struct gmem_table *mem, uint16_t head, st
 bad:
 	elem->out_num = elem->in_num = 0;
 	elem->out_len = elem->in_len = 0;
+	if (head < vq->num)
+		vq_pin_chain_release(vq, head);
 	vq_mark_broken(vq, why);
 	return ret;
 }
@@ -294,7 +309,11 @@ void vq_unpop(struct vq *vq, unsigned int n)
 	for (k = 1; k <= n; k++) {
 		uint16_t slot = (uint16_t)(vq->last_avail_idx - k) & (vq->num - 1);
 
-		vq_inflight_on_unpop(vq, vk_read_le16(&vq->avail->ring[slot]));
+		uint16_t head = vk_read_le16(&vq->avail->ring[slot]);
+
+		vq_inflight_on_unpop(vq, head);
+		if (head < vq->num)
+			vq_pin_chain_release(vq, head);
 	}
 	vq->last_avail_idx -= n;
 	vq->inuse -= n;

@@ -18,10 +18,13 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-"$daemon" --guest-cid 3 --socket "$tmp/vhost.sock" --uds-path "$tmp/vsock.uds" >"$tmp/daemon.log" 2>&1 &
+# two VMs: the second one only for the several-VMs workload
+"$daemon" --vm "guest-cid=3,socket=$tmp/vhost.sock,uds-path=$tmp/vsock.uds" \
+	--vm "guest-cid=4,socket=$tmp/vhost4.sock,uds-path=$tmp/vsock4.uds" >"$tmp/daemon.log" 2>&1 &
 pid=$!
-for _ in $(seq 100); do [ -S "$tmp/vhost.sock" ] && break; sleep 0.05; done
+for _ in $(seq 100); do [ -S "$tmp/vhost4.sock" ] && break; sleep 0.05; done
 timeout 120 "$bench" --smoke --tap --socket "$tmp/vhost.sock" --uds-path "$tmp/vsock.uds" \
+	--socket "$tmp/vhost4.sock" --uds-path "$tmp/vsock4.uds" \
 	--daemon-pid "$pid" --json "$tmp/bench.json" 2>"$tmp/bench.err"
 rc=$?
 if [ $rc -gt 1 ]; then

@@ -98,6 +98,9 @@ static void test_region_size_and_init(void **state)
 	assert_int_equal(vq_inflight_init(&other, c->region, c->size), -EINVAL);	/* no num */
 	/* fresh region: nothing to resubmit */
 	assert_int_equal(vq_inflight_resume(&c->e.vq), 0);
+	vq_inflight_detach(&c->e.vq);
+	assert_null(c->e.vq.inflight);
+	assert_int_equal(vq_inflight_resume(&c->e.vq), -EINVAL);
 }
 
 static void test_resume_after_crash(void **state)

@@ -297,6 +297,14 @@ static void test_unpop(void **state)
 	assert_int_equal(vq_pop(&e.vq, e.tab, e.elem), 1);
 	vq_complete(&e.vq, e.elem, 4);
 	assert_ptr_equal(vqdrv_get_used(&e.drv, &len), &b);
+	/* more than in use: only what is in use (a is still popped) */
+	assert_int_equal(vqdrv_add(&e.drv, NULL, 0, &in, 1, &b), 0);
+	vqdrv_kick_prepare(&e.drv);
+	assert_int_equal(vq_pop(&e.vq, e.tab, e.elem), 1);
+	assert_int_equal(e.vq.inuse, 2);
+	vq_unpop(&e.vq, 5);
+	assert_int_equal(e.vq.inuse, 0);
+	assert_int_equal(vq_get_base(&e.vq), 1);
 	vqt_teardown(&e);
 }
 
