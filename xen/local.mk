@@ -69,6 +69,14 @@ tests_unit_test_gmem_xen_CFLAGS = $(TEST_CFLAGS) $(XEN_CFLAGS) -I$(top_srcdir)/t
 tests_unit_test_gmem_xen_LDFLAGS = $(XENSIM_RPATH)
 tests_unit_test_gmem_xen_LDADD = $(TEST_LIBS) tests/xensim/libxensim-hv.la $(XEN_LIBS)
 EXTRA_tests_unit_test_gmem_xen_DEPENDENCIES = $(XENSIM_BUILT)
+
+check_PROGRAMS += tests/unit/test_vq_pin
+TESTS += tests/unit/test_vq_pin
+tests_unit_test_vq_pin_SOURCES = tests/unit/test_vq_pin.c
+tests_unit_test_vq_pin_CFLAGS = $(TEST_CFLAGS) $(XEN_CFLAGS) -I$(top_srcdir)/tests
+tests_unit_test_vq_pin_LDFLAGS = $(XENSIM_RPATH)
+tests_unit_test_vq_pin_LDADD = $(TEST_LIBS) tests/xensim/libxensim-hv.la $(XEN_LIBS)
+EXTRA_tests_unit_test_vq_pin_DEPENDENCIES = $(XENSIM_BUILT)
 endif
 
 # ---------------------------------------------------------------- xen-vhost-master
@@ -90,6 +98,12 @@ tests_unit_test_xvm_mmio_SOURCES = tests/unit/test_xvm_mmio.c
 tests_unit_test_xvm_mmio_CFLAGS = $(TEST_CFLAGS) $(XEN_CFLAGS) -I$(top_srcdir)/xen
 tests_unit_test_xvm_mmio_LDADD = xen/libxvm.la $(TEST_LIBS)
 endif
+
+# Fuzz target (tests/fuzz conventions): the guest-facing register and ioreq logic.
+FUZZ_TARGETS += tests/fuzz/fuzz_xvm
+tests_fuzz_fuzz_xvm_SOURCES = tests/fuzz/fuzz_xvm.c xen/xvm_mmio.c xen/xvm_ioreq.c $(FUZZ_DRIVER)
+tests_fuzz_fuzz_xvm_CFLAGS = $(FUZZ_TARGET_CFLAGS) $(XEN_CFLAGS) -I$(top_srcdir)/xen
+tests_fuzz_fuzz_xvm_LDADD = $(FUZZ_TARGET_LIBS)
 
 endif
 
