@@ -32,7 +32,7 @@ static void null_kick(void *opaque, struct vd_dev *dev, unsigned int qidx)
 {
 	struct null_dev *n = opaque;
 	struct vq *vq = vd_dev_queue(dev, qidx);
-	const struct gmem_table *mem = vd_dev_mem(dev, 0);
+	const struct gmem_table *mem = vd_dev_queue_mem(dev, qidx);
 	int ret;
 
 	if (!vq || qidx != NULL_TX)

@@ -13,6 +13,8 @@
 #include "memory/gmem.h"
 #include "virtqueue/virtqueue.h"
 #include "vhost-user/vu_proto.h"
+#include "vhost-user/vu_frontend.h"
+#include "vhost-user/vhost_fe.h"
 #include "daemon/daemon.h"
 
 #endif

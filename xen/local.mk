@@ -9,7 +9,6 @@ if ENABLE_XEN
 XENSIM_CFLAGS = $(AM_CFLAGS) $(XEN_CFLAGS) -fPIC
 XENSIM_COMMON = tests/xensim/xensim_proto.h tests/xensim/xensim_client.h tests/xensim/xensim_client.c
 XENSIM_SOLINK = -XCClinker -shared -pthread
-EXTRA_DIST += $(wildcard $(top_srcdir)/tests/xensim/*.map)
 
 check_PROGRAMS += \
 	tests/xensim/libxendevicemodel.so.1 \
@@ -57,7 +56,6 @@ tests_xensim_xensim_guest_LDADD = tests/xensim/libxensim-hv.la libvhost-core.la
 
 # End to end: the real master and daemon against the simulator.
 TESTS += tests/xensim/xen-e2e.sh
-EXTRA_DIST += tests/xensim/xen-e2e.sh
 
 XENSIM_BUILT = $(filter tests/xensim/lib%, $(check_PROGRAMS))
 # cmocka tests that call Xen: link the real libraries, run the simulated ones.
@@ -71,6 +69,14 @@ tests_unit_test_gmem_xen_CFLAGS = $(TEST_CFLAGS) $(XEN_CFLAGS) -I$(top_srcdir)/t
 tests_unit_test_gmem_xen_LDFLAGS = $(XENSIM_RPATH)
 tests_unit_test_gmem_xen_LDADD = $(TEST_LIBS) tests/xensim/libxensim-hv.la $(XEN_LIBS)
 EXTRA_tests_unit_test_gmem_xen_DEPENDENCIES = $(XENSIM_BUILT)
+
+check_PROGRAMS += tests/unit/test_vq_pin
+TESTS += tests/unit/test_vq_pin
+tests_unit_test_vq_pin_SOURCES = tests/unit/test_vq_pin.c
+tests_unit_test_vq_pin_CFLAGS = $(TEST_CFLAGS) $(XEN_CFLAGS) -I$(top_srcdir)/tests
+tests_unit_test_vq_pin_LDFLAGS = $(XENSIM_RPATH)
+tests_unit_test_vq_pin_LDADD = $(TEST_LIBS) tests/xensim/libxensim-hv.la $(XEN_LIBS)
+EXTRA_tests_unit_test_vq_pin_DEPENDENCIES = $(XENSIM_BUILT)
 endif
 
 # ---------------------------------------------------------------- xen-vhost-master
@@ -83,6 +89,7 @@ sbin_PROGRAMS += xen-vhost-master
 xen_vhost_master_SOURCES = xen/xvm.h xen/xvm_main.c xen/xvm_guest.c xen/xvm_dev.c xen/xvm_xs.c
 xen_vhost_master_CFLAGS = $(AM_CFLAGS) $(XEN_CFLAGS)
 xen_vhost_master_LDADD = xen/libxvm.la libvhost-core.la $(XEN_LIBS)
+dist_man_MANS += doc/xen-vhost-master.8
 
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_xvm_mmio
@@ -92,4 +99,14 @@ tests_unit_test_xvm_mmio_CFLAGS = $(TEST_CFLAGS) $(XEN_CFLAGS) -I$(top_srcdir)/x
 tests_unit_test_xvm_mmio_LDADD = xen/libxvm.la $(TEST_LIBS)
 endif
 
+# Fuzz target (tests/fuzz conventions): the guest-facing register and ioreq logic.
+FUZZ_TARGETS += tests/fuzz/fuzz_xvm
+tests_fuzz_fuzz_xvm_SOURCES = tests/fuzz/fuzz_xvm.c xen/xvm_mmio.c xen/xvm_ioreq.c $(FUZZ_DRIVER)
+tests_fuzz_fuzz_xvm_CFLAGS = $(FUZZ_TARGET_CFLAGS) $(XEN_CFLAGS) -I$(top_srcdir)/xen
+tests_fuzz_fuzz_xvm_LDADD = $(FUZZ_TARGET_LIBS)
+
 endif
+
+EXTRA_DIST += doc/xen-vhost-master.8 doc/xen-vhost-master.service tests/xensim/xen-e2e.sh \
+	tests/xensim/devicemodel.map tests/xensim/foreignmemory.map tests/xensim/evtchn.map \
+	tests/xensim/gnttab.map tests/xensim/store.map tests/xensim/ctrl.map

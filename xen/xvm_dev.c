@@ -19,6 +19,9 @@
 
 #define XVM_QUEUE_MAX 256u
 #define XVM_RECONNECT_MS 200
+#define XVM_GRANT_BASE (1ull << 63)
+/* 2^32 grant references of 4 KiB */
+#define XVM_GRANT_SPACE (1ull << 44)
 
 static const struct {
 	const char *name;
@@ -280,6 +283,20 @@ static int dev_mem_table(struct xvm_dev *d)
 	if (fd < 0) {
 		vk_err("xvm: %s: %s", xvm.privcmd, strerror(errno));
 		return -errno;
+	}
+	if (d->cfg.grants) {
+		/*
+		 * The guest's DMA addresses are grant references ((1 << 63) |
+		 * ref << 12 | offset): the whole reference space, mapped by the
+		 * back-end per request.
+		 */
+		r[0] = (struct vu_fe_region){ .gpa = XVM_GRANT_BASE, .size = XVM_GRANT_SPACE,
+					      .user_addr = XVM_GRANT_BASE, .fd = fd,
+					      .xen_flags = VU_XEN_MMAP_GRANT | VU_XEN_MMAP_NO_ADVANCE_MAP,
+					      .xen_domid = g->domid };
+		ret = vu_fe_set_mem_table(d->fe, r, 1);
+		close(fd);
+		return ret;
 	}
 	for (unsigned int i = 0; i < g->nbanks; i++)
 		r[i] = (struct vu_fe_region){ .gpa = g->banks[i].gpa, .size = g->banks[i].size,

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "bench/bench_guest.h"
-#include "bench/vsock_wire.h"
+#include "vsock/vsock_hdr.h"
 #include "common/log.h"
 
 #define BG_RX 0

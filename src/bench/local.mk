@@ -5,9 +5,9 @@ vsock_bench_SOURCES = \
 	src/bench/bench_guest.h \
 	src/bench/bench_guest.c \
 	src/bench/bench_util.h \
-	src/bench/bench_util.c \
-	src/bench/vsock_wire.h
+	src/bench/bench_util.c
 vsock_bench_LDADD = libvhost-core.la
 
 TESTS += tests/bench/smoke.sh
 EXTRA_DIST += tests/bench/smoke.sh
+EXTRA_DIST += doc/vsock-bench.md

@@ -25,7 +25,7 @@
 
 #include "bench/bench_guest.h"
 #include "bench/bench_util.h"
-#include "bench/vsock_wire.h"
+#include "vsock/vsock_hdr.h"
 #include "common/log.h"
 
 #define MAX_SIZES 16
@@ -512,6 +512,7 @@ static void wl_stream(size_t size, bool g2h, bool h2g)
 	struct bg_conn *c = NULL;
 	uint64_t t0, t1, start, deadline;
 	uint64_t msg_left = size;
+	uint64_t credit_waits = 0, buf_waits = 0;
 	struct result res = { .size = size, .conns = 1 };
 	int err = 0;
 
@@ -543,6 +544,10 @@ static void wl_stream(size_t size, bool g2h, bool h2g)
 
 		if (g2h && c && c->state == BG_ESTABLISHED && now < deadline) {
 			sent = bg_send(guest, c, NULL, msg_left, true);
+			if (!sent && !bg_credit(c))
+				credit_waits++;
+			else if (!sent)
+				buf_waits++;
 			msg_left -= sent;
 			if (!msg_left)
 				msg_left = size;
@@ -586,6 +591,9 @@ static void wl_stream(size_t size, bool g2h, bool h2g)
 		res.cpu_s_per_gb = cpu_per_gb(t0, t1, rg.host_bytes + (h2g ? both.rx_bytes : 0));
 		res.self_cpu_s_per_gb = self_cpu_per_gb(rg.host_bytes + (h2g ? both.rx_bytes : 0));
 		res.ok = !err && !rg.host_err && rg.host_bytes > 0 && !rg.host_verify_failed;
+		snprintf(res.note, sizeof(res.note), "guest waited for credit %.1f, for TX buffers %.1f times/MB",
+			 rg.host_bytes ? (double)credit_waits * 1e6 / (double)rg.host_bytes : 0.0,
+			 rg.host_bytes ? (double)buf_waits * 1e6 / (double)rg.host_bytes : 0.0);
 		if (rg.host_verify_failed)
 			snprintf(res.note, sizeof(res.note), "DATA MISMATCH at the host");
 		else if (err || rg.host_err)
@@ -699,6 +707,8 @@ static void wl_conn(void)
 	}
 }
 
+static void raise_nofile(unsigned int n);
+
 static void wl_parallel(size_t size, unsigned int n)
 {
 	struct run r = { .size = size, .nconns = n };
@@ -708,6 +718,7 @@ static void wl_parallel(size_t size, unsigned int n)
 	int err;
 
 	cur = &r;
+	raise_nofile(n);
 	r.port = next_port();
 	bg_listen(guest, r.port);
 	cpu_ticks(&t0);
@@ -751,19 +762,26 @@ static void wl_parallel(size_t size, unsigned int n)
 
 static uint64_t rss_idle0;
 
+/* Host programs hold one fd per connection. */
+static void raise_nofile(unsigned int n)
+{
+	struct rlimit rl;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < n + 256) {
+		rl.rlim_cur = rl.rlim_max < n + 256 ? rl.rlim_max : n + 256;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static void wl_idle(unsigned int n)
 {
 	struct run r = { .nconns = n };
 	struct result res = { .conns = n };
 	uint64_t rss = 0, anon = 0, anon0 = 0, c0 = 0, c1 = 0, until;
 	pthread_t t;
-	struct rlimit rl;
 
 	cur = &r;
-	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < n + 256) {
-		rl.rlim_cur = rl.rlim_max < n + 256 ? rl.rlim_max : n + 256;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	raise_nofile(n);
 	if (o.daemon_pid)
 		bu_proc_rss_anon_kib(o.daemon_pid, &anon0);
 	r.port = next_port();

@@ -36,7 +36,8 @@ struct vd_backend_ops {
 	unsigned int max_queue_size;  /* largest ring accepted */
 	unsigned int num_workers;     /* worker threads (>= 1) */
 	uint64_t features;            /* virtio features offered (VERSION_1, EVENT_IDX, ...) */
-	uint64_t protocol_features;   /* allowed vhost-user protocol features (narrows the library's set) */
+	uint64_t protocol_features;   /* allowed vhost-user protocol features (narrows the library's set);
+				       * 0: the default set, VU_DEV_PROTOCOL_FEATURES (vu_backend.h) */
 
 	/* Which worker owns queue @qidx (NULL: worker 0). */
 	unsigned int (*queue_worker)(void *opaque, unsigned int qidx);
@@ -75,8 +76,8 @@ struct vd_config {
 	int listen_fd;            /* >= 0: an already-listening socket (LISTEN_FDS) */
 	bool client;              /* connect to a listening front-end instead */
 	const char *name;         /* for log lines, e.g. "vm3" */
-	int msg_timeout_ms;       /* a front-end stalling mid-message longer is dropped;
-				   * 0: 5000, < 0: never */
+	int msg_timeout_ms;       /* a front-end stalling mid-message longer (or silent that
+				   * long after connecting) is dropped; 0: 5000, < 0: never */
 };
 
 VK_EXPORT struct vd_dev *vd_dev_new(const struct vd_backend_ops *ops, void *opaque,
@@ -101,6 +102,8 @@ VK_EXPORT uint64_t vd_dev_features(struct vd_dev *dev);
 VK_EXPORT struct vq *vd_dev_queue(struct vd_dev *dev, unsigned int qidx);
 /* The memory snapshot the calling worker holds for this callback. */
 VK_EXPORT const struct gmem_table *vd_dev_mem(struct vd_dev *dev, unsigned int worker);
+/* Same, found by ring: the snapshot of the worker that owns @qidx. */
+VK_EXPORT const struct gmem_table *vd_dev_queue_mem(struct vd_dev *dev, unsigned int qidx);
 /* Signal the guest for @qidx if the ring's rules ask for it. */
 VK_EXPORT void vd_dev_notify(struct vd_dev *dev, unsigned int qidx);
 

@@ -25,15 +25,20 @@ static void vd_cb_queue_start(void *opaque, unsigned int q)
 
 	if (fd >= 0) {
 		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = vd_cookie(VD_EV_KICK, q) };
-		int fl = fcntl(fd, F_GETFL);
+		/* Our own descriptor: epoll keys on it, so one eventfd may kick several rings. */
+		int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		int fl = dfd >= 0 ? fcntl(dfd, F_GETFL) : -1;
 
 		/* A kick fd is drained with read(): never let that block the worker. */
 		if (fl >= 0 && !(fl & O_NONBLOCK))
-			fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) == 0)
-			dev->queue_kick_fd[q] = fd;
-		else
+			fcntl(dfd, F_SETFL, fl | O_NONBLOCK);
+		if (dfd >= 0 && epoll_ctl(w->epfd, EPOLL_CTL_ADD, dfd, &ev) == 0) {
+			dev->queue_kick_fd[q] = dfd;
+		} else {
 			vk_dbg("%s: ring %u: kick fd not pollable: %s", dev->name, q, strerror(errno));
+			if (dfd >= 0)
+				close(dfd);
+		}
 	}
 	dev->queue_on[q] = true;
 	if (dev->ops.queue_started)
@@ -48,8 +53,10 @@ static void vd_cb_queue_stop(void *opaque, unsigned int q)
 	struct vd_dev *dev = opaque;
 	struct vd_worker *w = &dev->workers[dev->queue_worker[q]];
 
-	if (dev->queue_kick_fd[q] >= 0)
+	if (dev->queue_kick_fd[q] >= 0) {
 		epoll_ctl(w->epfd, EPOLL_CTL_DEL, dev->queue_kick_fd[q], NULL);
+		close(dev->queue_kick_fd[q]);
+	}
 	dev->queue_kick_fd[q] = -1;
 	__atomic_store_n(&dev->kick_pending[q], 0, __ATOMIC_RELAXED);
 	if (dev->queue_on[q] && dev->ops.queue_stopped)
@@ -313,6 +320,13 @@ const struct gmem_table *vd_dev_mem(struct vd_dev *dev, unsigned int worker)
 	if (worker >= dev->nworkers)
 		return NULL;
 	return dev->workers[worker].mem;
+}
+
+const struct gmem_table *vd_dev_queue_mem(struct vd_dev *dev, unsigned int qidx)
+{
+	if (qidx >= dev->nqueues)
+		return NULL;
+	return dev->workers[dev->queue_worker[qidx]].mem;
 }
 
 void vd_dev_notify(struct vd_dev *dev, unsigned int qidx)

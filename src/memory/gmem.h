@@ -135,8 +135,9 @@ VK_EXPORT const struct gmem_region *gmem_find(const struct gmem_table *t, uint64
  * their host address).  [gpa, gpa+len) must lie in one region.  Returns
  * the host address or NULL (-EFAULT not mapped, -ENOBUFS the region's
  * bounded mapping cache is full of held entries, -E2BIG range too large:
- * see errno).  @pin must be released with gmem_unpin before the snapshot
- * is put.
+ * see errno).  A pin keeps its mapping alive by itself: it may be held
+ * across gmem_put and table changes (a ring pinned while the queue runs)
+ * until gmem_unpin.
  */
 struct gmem_pin {
 	struct gmem_map *map;    /* NULL: nothing to release */

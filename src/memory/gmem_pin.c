@@ -35,17 +35,24 @@ void *gmem_pin(const struct gmem_table *t, uint64_t gpa, uint64_t len, struct gm
 		errno = -ret;
 		return NULL;
 	}
+	/* the mapping must outlive the snapshot: a pin holds the region's map */
+	__atomic_add_fetch(&r->map->refcnt, 1, __ATOMIC_RELAXED);
 	pin->map = r->map;
 	return host;
 }
 
 void gmem_unpin(struct gmem_pin *pin)
 {
+	struct gmem_map *map;
+
 	if (!pin || !pin->map)
 		return;
-	gmem_backend_unpin(pin->map, pin->cookie);
+	map = pin->map;
+	gmem_backend_unpin(map, pin->cookie);
 	pin->map = NULL;
 	pin->cookie = NULL;
+	if (__atomic_sub_fetch(&map->refcnt, 1, __ATOMIC_ACQ_REL) == 0)
+		gmem_backend_unmap(map);
 }
 
 #ifndef VK_XEN

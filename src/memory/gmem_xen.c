@@ -93,7 +93,8 @@ static int gx_check(const struct gmem_region_desc *d, uint64_t *npages)
 		return -EINVAL;
 	}
 	*npages = d->size >> GX_PAGE_SHIFT;
-	if (*npages > GX_MAX_PAGES) {
+	/* mapped up front: bounded; per request: only the reference space bounds it */
+	if (*npages > GX_MAX_PAGES && d->xen_flags != (GMEM_XEN_GRANT | GMEM_XEN_NO_ADVANCE_MAP)) {
 		vk_err("gmem: Xen region gpa 0x%" PRIx64 ": 0x%" PRIx64 " bytes is too large to map",
 		       d->gpa, d->size);
 		return -E2BIG;

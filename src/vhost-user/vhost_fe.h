@@ -22,12 +22,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <linux/vhost.h>
-
 #include "common/compiler.h"
 #include "vhost-user/vu_frontend.h"
 
 #define VHF_MAX_QUEUES 16
+
+/* From <linux/vhost.h> / <linux/vhost_types.h>; not included here because
+ * <linux/virtio_ring.h> clashes with virtqueue.h's ring structures. */
+struct vhost_memory;
+struct vhost_vring_addr;
+struct vhost_msg_v2;
 
 enum vhf_kind {
 	VHF_USER = 0,

@@ -3,6 +3,8 @@
 #ifndef VK_VHOST_FE_PRIV_H
 #define VK_VHOST_FE_PRIV_H
 
+#include <linux/vhost.h>
+
 #include "vhost-user/vhost_fe.h"
 
 struct vhf_ops {

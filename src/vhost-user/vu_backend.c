@@ -366,7 +366,13 @@ static int vu_set_vring_addr(struct vu_dev *dev, struct vu_msg *msg, struct vu_m
 			q->log_gpa = old.log_gpa;
 			q->addr_flags = old.addr_flags;
 			q->addr_set = old.addr_set;
-			vu_q_resolve(dev, a->index);
+			q->addr_ok = false;
+			if (q->addr_set) {
+				t = gmem_get(dev->mem);
+				q->addr_ok = vq_set_addr(&q->vq, t, true, q->desc, q->avail,
+							 q->used) == 0;
+				gmem_put(t);
+			}
 			vu_q_update(dev, a->index);
 			return -EFAULT;
 		}
@@ -895,6 +901,7 @@ void vu_dev_detach(struct vu_dev *dev)
 		vu_close(&q->kick_fd);
 		vu_close(&q->vq.call_fd);
 		vu_close(&q->vq.err_fd);
+		vq_reset(&q->vq);   /* releases per-access mappings (Xen grants) */
 		vq_init(&q->vq);
 		memset(&q->log, 0, sizeof(q->log));
 		q->kick_set = q->enabled = q->addr_set = q->addr_ok = false;

@@ -829,6 +829,7 @@ int vu_fe_ring_setup(struct vu_fe *fe, unsigned int idx, unsigned int num,
 		     uint64_t desc, uint64_t avail, uint64_t used, uint16_t base)
 {
 	struct vu_fe_ring *r;
+	int err;
 
 	if (idx >= VU_FE_MAX_QUEUES || (fe->num_queues && idx >= fe->num_queues))
 		return -EINVAL;
@@ -837,12 +838,15 @@ int vu_fe_ring_setup(struct vu_fe *fe, unsigned int idx, unsigned int num,
 	r = &fe->rings[idx];
 	r->configured = true;
 	r->started = false;
-	r->num = (uint16_t)(num == 32768 ? 32768 : num);
+	r->num = (uint16_t)num;
 	r->desc = desc;
 	r->avail = avail;
 	r->used = used;
 	r->base = base;
-	return fe_ring_start(fe, idx);
+	err = fe_ring_start(fe, idx);
+	if (err == -EFAULT)
+		r->configured = false;   /* not in guest memory: nothing to replay */
+	return err;
 }
 
 int vu_fe_ring_stop(struct vu_fe *fe, unsigned int idx, uint16_t *base)

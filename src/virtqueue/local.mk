@@ -8,6 +8,7 @@ libvhost_core_la_SOURCES += \
 	src/virtqueue/vq_iov.c \
 	src/virtqueue/vq_log.c \
 	src/virtqueue/vq_inflight.c \
+	src/virtqueue/vq_pin.c \
 	src/virtqueue/vq_driver.c
 
 if HAVE_CMOCKA

@@ -26,6 +26,7 @@ void vq_reset(struct vq *vq)
 	struct vq_log *log = vq->log;
 	void *priv = vq->priv;
 
+	vq_pin_release_all(vq);
 	vq_init(vq);
 	vq->call_fd = call_fd;
 	vq->err_fd = err_fd;
@@ -52,7 +53,7 @@ void vq_set_features(struct vq *vq, uint64_t features)
 }
 
 static void *vq_map_ring(const struct vq *vq, const struct gmem_table *mem,
-			 uint64_t addr, uint64_t len, unsigned int align)
+			 uint64_t addr, uint64_t len, unsigned int align, struct gmem_pin *pin)
 {
 	void *host;
 
@@ -60,6 +61,9 @@ static void *vq_map_ring(const struct vq *vq, const struct gmem_table *mem,
 		return NULL;
 	host = vq->addr_is_uva ? gmem_uva_to_host(mem, addr, len)
 			       : gmem_gpa_to_host(mem, addr, len);
+	/* memory mapped per access (Xen grants): pinned while the queue runs */
+	if (!host)
+		host = vq_pin_ring(vq, mem, addr, len, pin);
 	/* The host mapping must keep the alignment (volatile accesses). */
 	if (host && ((uintptr_t)host & (align - 1)))
 		return NULL;
@@ -68,14 +72,20 @@ static void *vq_map_ring(const struct vq *vq, const struct gmem_table *mem,
 
 int vq_resolve(struct vq *vq, const struct gmem_table *mem)
 {
+	struct gmem_pin pins[3];
 	void *desc, *avail, *used;
 
 	if (!vq->num)
 		return -EINVAL;
-	desc = vq_map_ring(vq, mem, vq->desc_addr, vring_desc_bytes(vq->num), 16);
-	avail = vq_map_ring(vq, mem, vq->avail_addr, vring_avail_bytes(vq->num), 2);
-	used = vq_map_ring(vq, mem, vq->used_addr, vring_used_bytes(vq->num), 4);
+	memset(pins, 0, sizeof(pins));
+	desc = vq_map_ring(vq, mem, vq->desc_addr, vring_desc_bytes(vq->num), 16, &pins[0]);
+	avail = vq_map_ring(vq, mem, vq->avail_addr, vring_avail_bytes(vq->num), 2, &pins[1]);
+	used = vq_map_ring(vq, mem, vq->used_addr, vring_used_bytes(vq->num), 4, &pins[2]);
+	/* the new pins replace the old ones (the same mappings stay cached) */
+	vq_pin_rings_set(vq, pins);
 	if (!desc || !avail || !used) {
+		memset(pins, 0, sizeof(pins));
+		vq_pin_rings_set(vq, pins);
 		vk_dbg("vq: ring not mapped or misaligned (desc 0x%llx avail 0x%llx used 0x%llx%s)",
 		       (unsigned long long)vq->desc_addr, (unsigned long long)vq->avail_addr,
 		       (unsigned long long)vq->used_addr, vq->addr_is_uva ? " uva" : "");
@@ -112,6 +122,7 @@ int vq_set_addr(struct vq *vq, const struct gmem_table *mem, bool is_uva,
 	vq->used_idx = vk_read_le16(&vq->used->idx);
 	vq->published_used = vq->used_idx;
 	vq->signalled_used_valid = false;
+	vq->popped_count = 0;
 	return 0;
 }
 
@@ -119,6 +130,7 @@ void vq_set_base(struct vq *vq, uint16_t last_avail_idx)
 {
 	vq->last_avail_idx = last_avail_idx;
 	vq->shadow_avail_idx = last_avail_idx;
+	vq->popped_count = 0;
 }
 
 uint16_t vq_get_base(const struct vq *vq)

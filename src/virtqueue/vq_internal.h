@@ -40,7 +40,21 @@ void vq_inflight_on_flush(struct vq *vq, uint16_t batch);
 /* Next chain to resubmit after vq_inflight_resume: 1 and *head, or 0. */
 int vq_inflight_next_resubmit(struct vq *vq, uint16_t *head);
 
+/* The chain @head was pushed: vq_unpop must not give it back. */
+void vq_popped_forget(struct vq *vq, uint16_t head);
+
 /* Walk the chain at @head into @elem (no ring index changes). */
 int vq_walk_chain(struct vq *vq, const struct gmem_table *mem, uint16_t head, struct vq_elem *elem);
+
+/* vq_pin.c: guest memory mapped per access (gmem_pin) */
+void *vq_pin_ring(const struct vq *vq, const struct gmem_table *mem, uint64_t addr, uint64_t len,
+		  struct gmem_pin *pin);
+/* Replace the rings' pins by @pins (taken over). */
+void vq_pin_rings_set(struct vq *vq, struct gmem_pin pins[3]);
+/* Pin [gpa, gpa+len) for the chain at @head; host address or NULL. */
+void *vq_pin_chain(struct vq *vq, const struct gmem_table *mem, uint16_t head, uint64_t gpa,
+		   uint64_t len);
+void vq_pin_chain_release(struct vq *vq, uint16_t head);
+void vq_pin_release_all(struct vq *vq);
 
 #endif

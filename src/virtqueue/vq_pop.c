@@ -85,7 +85,7 @@ static int vq_read_desc(const struct gmem_table *mem, const struct vq_table *t,
 }
 
 /* Map one data descriptor into @elem.  *why set on error. */
-static int vq_map_desc(const struct gmem_table *mem, const struct vq_desc_local *d,
+static int vq_map_desc(struct vq *vq, const struct gmem_table *mem, const struct vq_desc_local *d,
 		       struct vq_elem *elem, const char **why)
 {
 	unsigned int used = (unsigned int)elem->out_num + elem->in_num;
@@ -108,6 +108,16 @@ static int vq_map_desc(const struct gmem_table *mem, const struct vq_desc_local 
 		return -E2BIG;
 	}
 	n = gmem_gpa_to_iov(mem, d->addr, d->len, &elem->iov[used], VQ_ELEM_MAX_IOV - used);
+	if (n == -EFAULT) {
+		/* memory mapped per access (Xen grants): pinned until the chain is pushed */
+		void *host = vq_pin_chain(vq, mem, elem->head, d->addr, d->len);
+
+		if (host) {
+			elem->iov[used].iov_base = host;
+			elem->iov[used].iov_len = d->len;
+			n = 1;
+		}
+	}
 	if (n == -ENOBUFS) {
 		*why = "chain needs more than VQ_ELEM_MAX_IOV iovecs";
 		return -E2BIG;
@@ -140,7 +150,7 @@ static int vq_map_desc(const struct gmem_table *mem, const struct vq_desc_local 
 }
 
 /* Switch the walk to the indirect table @d points to. */
-static int vq_enter_indirect(const struct vq *vq, const struct gmem_table *mem,
+static int vq_enter_indirect(struct vq *vq, const struct gmem_table *mem, uint16_t head,
 			     const struct vq_desc_local *d, struct vq_table *t, const char **why)
 {
 	struct iovec iov[8];
@@ -166,6 +176,9 @@ static int vq_enter_indirect(const struct vq *vq, const struct gmem_table *mem,
 	t->gpa = d->addr;
 	t->num = d->len / sizeof(struct vring_desc);
 	t->host = gmem_gpa_to_host(mem, d->addr, d->len);
+	/* mapped per access (Xen grants): pinned with the chain */
+	if (!t->host && gmem_gpa_to_iov(mem, d->addr, d->len, iov, VK_ARRAY_SIZE(iov)) == -EFAULT)
+		t->host = vq_pin_chain(vq, mem, head, d->addr, d->len);
 	/* Not in one region: still fine if wholly mapped (slow path). */
 	if (!t->host && gmem_gpa_to_iov(mem, d->addr, d->len, iov, VK_ARRAY_SIZE(iov)) <= 0) {
 		*why = "indirect table outside guest memory";
@@ -209,7 +222,7 @@ int vq_walk_chain(struct vq *vq, const struct gmem_table *mem, uint16_t head, st
 				ret = -EINVAL;
 				goto bad;
 			}
-			ret = vq_enter_indirect(vq, mem, &d, &t, &why);
+			ret = vq_enter_indirect(vq, mem, head, &d, &t, &why);
 			if (ret < 0)
 				goto bad;
 			indirect = true;
@@ -217,7 +230,7 @@ int vq_walk_chain(struct vq *vq, const struct gmem_table *mem, uint16_t head, st
 			i = 0;
 			continue;
 		}
-		ret = vq_map_desc(mem, &d, elem, &why);
+		ret = vq_map_desc(vq, mem, &d, elem, &why);
 		if (ret < 0)
 			goto bad;
 		if (!(d.flags & VRING_DESC_F_NEXT))
@@ -232,8 +245,27 @@ int vq_walk_chain(struct vq *vq, const struct gmem_table *mem, uint16_t head, st
 bad:
 	elem->out_num = elem->in_num = 0;
 	elem->out_len = elem->in_len = 0;
+	if (head < vq->num)
+		vq_pin_chain_release(vq, head);
 	vq_mark_broken(vq, why);
 	return ret;
+}
+
+/* Remember a pop for vq_unpop; the oldest is forgotten when full. */
+static void vq_popped_record(struct vq *vq, uint16_t head, bool resubmitted, uint64_t counter)
+{
+	struct vq_popped *p;
+
+	if (vq->popped_count == VQ_UNPOP_MAX) {
+		vq->popped_start = (uint16_t)((vq->popped_start + 1) % VQ_UNPOP_MAX);
+		vq->popped_count--;
+	}
+	p = &vq->popped[(vq->popped_start + vq->popped_count) % VQ_UNPOP_MAX];
+	p->head = head;
+	p->resubmitted = resubmitted;
+	p->counter = counter;
+	p->valid = true;
+	vq->popped_count++;
 }
 
 int vq_pop(struct vq *vq, const struct gmem_table *mem, struct vq_elem *elem)
@@ -250,10 +282,13 @@ int vq_pop(struct vq *vq, const struct gmem_table *mem, struct vq_elem *elem)
 
 	if (vq->inflight && vq->inflight->resubmit_left &&
 	    vq_inflight_next_resubmit(vq, &head)) {
+		uint64_t counter = vq->inflight->region->desc[head].counter;
+
 		ret = vq_walk_chain(vq, mem, head, elem);
 		if (ret < 0)
 			return ret;
 		vq_inflight_on_pop(vq, head);
+		vq_popped_record(vq, head, true, counter);
 		return 1;
 	}
 
@@ -280,22 +315,65 @@ int vq_pop(struct vq *vq, const struct gmem_table *mem, struct vq_elem *elem)
 		vq_log_used(vq, 4 + 8ull * vq->num, 2);
 	}
 	vq_inflight_on_pop(vq, head);
+	vq_popped_record(vq, head, false, 0);
 	return 1;
+}
+
+/* Drop invalid (pushed) entries at both ends of the popped history. */
+static void vq_popped_trim(struct vq *vq)
+{
+	while (vq->popped_count && !vq->popped[vq->popped_start].valid) {
+		vq->popped_start = (uint16_t)((vq->popped_start + 1) % VQ_UNPOP_MAX);
+		vq->popped_count--;
+	}
+	while (vq->popped_count &&
+	       !vq->popped[(vq->popped_start + vq->popped_count - 1u) % VQ_UNPOP_MAX].valid)
+		vq->popped_count--;
+}
+
+void vq_popped_forget(struct vq *vq, uint16_t head)
+{
+	unsigned int i;
+
+	/* Oldest first: completions mostly come in pop order. */
+	for (i = 0; i < vq->popped_count; i++) {
+		struct vq_popped *p = &vq->popped[(vq->popped_start + i) % VQ_UNPOP_MAX];
+
+		if (p->valid && p->head == head) {
+			p->valid = false;
+			vq_popped_trim(vq);
+			return;
+		}
+	}
 }
 
 void vq_unpop(struct vq *vq, unsigned int n)
 {
-	unsigned int k;
-
-	if (n > vq->inuse)
-		n = vq->inuse;
 	if (!vq_ready(vq))
 		return;
-	for (k = 1; k <= n; k++) {
-		uint16_t slot = (uint16_t)(vq->last_avail_idx - k) & (vq->num - 1);
+	vq_popped_trim(vq);
+	while (n && vq->popped_count) {
+		struct vq_popped *p;
 
-		vq_inflight_on_unpop(vq, vk_read_le16(&vq->avail->ring[slot]));
+		vq->popped_count--;
+		p = &vq->popped[(vq->popped_start + vq->popped_count) % VQ_UNPOP_MAX];
+		if (!p->valid)
+			continue;
+		p->valid = false;
+		n--;
+		if (p->resubmitted) {
+			/* back into the resubmit set, in its original place */
+			if (vq->inflight) {
+				vq->inflight->region->desc[p->head].counter = p->counter;
+				vq->inflight->resubmit_left++;
+			}
+		} else {
+			vq_inflight_on_unpop(vq, p->head);
+			vq->last_avail_idx--;
+			if (vq->inuse)
+				vq->inuse--;
+		}
+		vq_pin_chain_release(vq, p->head);
 	}
-	vq->last_avail_idx -= n;
-	vq->inuse -= n;
+	vq_popped_trim(vq);
 }

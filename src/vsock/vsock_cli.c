@@ -159,9 +159,11 @@ int vsock_vm_set(struct vsock_vm_cfg *vm, int key, const char *val, char *err, s
 			seterr(err, errlen, "%s: empty path", vsock_key_name(key));
 			return -EINVAL;
 		}
-		if (strlen(val) >= 108 - 12) {
-			seterr(err, errlen, "%s: path too long for a Unix socket (%zu bytes)",
-			       vsock_key_name(key), strlen(val));
+		/* sun_path is 108 bytes; uds-path also gets ".seqpacket" / "_<port>"
+		 * and a temporary ".<pid>~" while it is created */
+		if (strlen(val) > (key == VSOCK_K_SOCKET ? 96u : 88u)) {
+			seterr(err, errlen, "%s: path too long for a Unix socket (%zu bytes, at most %u)",
+			       vsock_key_name(key), strlen(val), key == VSOCK_K_SOCKET ? 96u : 88u);
 			return -EINVAL;
 		}
 		free(*dst);

@@ -804,6 +804,8 @@ static int emit_data(struct vsock_core *core, struct vsock_conn *c, const struct
 	if (c->rxstage)
 		return emit_stage(core, c, iov, n, space);
 	k = vsock_iov_slice(iov, n, VSOCK_HDR_SIZE, want, d, VK_ARRAY_SIZE(d), &got);
+	if (!k)
+		return 0;   /* never a zero-length read: it would look like EOF */
 	r = core->ops->recv(core->opaque, c, d, k, &msglen);
 	if (r == -EMSGSIZE && c->type == VIRTIO_VSOCK_TYPE_SEQPACKET && msglen &&
 	    msglen <= VSOCK_SEQ_MAX_MSG) {

@@ -153,6 +153,12 @@ static int route_sibling(struct vsock_vm *vm, const struct vsock_pkt *p)
 	vsock_iov_from(p->data, p->data_niov, 0, r->data, p->hdr.len);
 
 	pthread_mutex_lock(&to->lock);
+	if (!__atomic_load_n(&to->up, __ATOMIC_ACQUIRE)) {
+		/* went down meanwhile (vm_down drops the queue under this lock) */
+		pthread_mutex_unlock(&to->lock);
+		free(r);
+		return vsock_core_reply_rst(vm->core, &p->hdr);
+	}
 	full = to->inq_len >= VSOCK_SIB_QLEN ||
 	       (to->inq_len && to->inq_bytes + p->hdr.len > VSOCK_SIB_QBYTES);
 	if (full) {
@@ -170,10 +176,10 @@ static int route_sibling(struct vsock_vm *vm, const struct vsock_pkt *p)
 	pthread_mutex_unlock(&to->lock);
 	if (full) {
 		free(r);
-		vm->st.sib_blocked++;
+		__atomic_fetch_add(&vm->st.sib_blocked, 1, __ATOMIC_RELAXED);
 		return -EAGAIN;
 	}
-	vm->st.sib_sent++;
+	__atomic_fetch_add(&vm->st.sib_sent, 1, __ATOMIC_RELAXED);
 	vd_dev_wake(to->dev, 0);
 	return 0;
 }
@@ -272,7 +278,7 @@ static void process_rx(struct vsock_vm *vm)
 			r = 0;
 		}
 		vq_push(vq, e, (uint32_t)r);
-		vm->st.rx_pkts++;
+		__atomic_fetch_add(&vm->st.rx_pkts, 1, __ATOMIC_RELAXED);
 		if (++pushed % VSOCK_RX_BATCH == 0) {
 			vq_flush(vq);
 			vd_dev_notify(vm->dev, VSOCK_VQ_RX);
@@ -302,10 +308,10 @@ static bool tx_drain(struct vsock_vm *vm, struct vq *vq, const struct gmem_table
 		r = vsock_pkt_parse(&p, e->iov, e->out_num, vm->data_iov);
 		if (r) {
 			vk_dbg("%s: bad TX packet (%s)", vm->name, r == -EINVAL ? "short header" : "len beyond chain");
-			vm->st.bad_pkts++;
+			__atomic_fetch_add(&vm->st.bad_pkts, 1, __ATOMIC_RELAXED);
 		} else if (p.hdr.src_cid != vm->cfg->guest_cid) {
 			vk_dbg("%s: TX packet from cid %llu dropped", vm->name, (unsigned long long)p.hdr.src_cid);
-			vm->st.bad_pkts++;
+			__atomic_fetch_add(&vm->st.bad_pkts, 1, __ATOMIC_RELAXED);
 		} else if (p.hdr.dst_cid == VSOCK_CID_HOST) {
 			r = vsock_core_tx(vm->core, &p);
 		} else {
@@ -318,7 +324,7 @@ static bool tx_drain(struct vsock_vm *vm, struct vq *vq, const struct gmem_table
 		}
 		/* every popped chain goes back, parse errors included */
 		vq_push(vq, e, 0);
-		vm->st.tx_pkts++;
+		__atomic_fetch_add(&vm->st.tx_pkts, 1, __ATOMIC_RELAXED);
 		if (++pushed % VSOCK_RX_BATCH == 0) {
 			vq_flush(vq);
 			vd_dev_notify(vm->dev, VSOCK_VQ_TX);
@@ -373,6 +379,14 @@ static void process_event(struct vsock_vm *vm)
 	vd_dev_notify(vm->dev, VSOCK_VQ_EVENT);
 }
 
+static void publish_conns(struct vsock_vm *vm)
+{
+	struct vsock_core_stats cs;
+
+	vsock_core_get_stats(vm->core, &cs);
+	__atomic_store_n(&vm->st.conns, cs.conns, __ATOMIC_RELAXED);
+}
+
 static void vm_run(struct vsock_vm *vm)
 {
 	int i;
@@ -385,6 +399,7 @@ static void vm_run(struct vsock_vm *vm)
 			break;
 		/* the reply ring was full; RX drained some of it: retry TX */
 	}
+	publish_conns(vm);
 }
 
 /* ------------------------------------------------------------ session */
@@ -398,6 +413,7 @@ static void vm_down(struct vsock_vm *vm)
 	vsock_core_reset(vm->core);
 	inq_drop_all(vm);
 	wake_waiters(vm, true);
+	publish_conns(vm);
 }
 
 static int op_get_config(void *opaque, uint8_t *buf, uint32_t offset, uint32_t len)
@@ -421,23 +437,29 @@ static int op_set_config(void *opaque, const uint8_t *buf, uint32_t offset, uint
 	return -EPERM;   /* guest_cid is read-only */
 }
 
+/* Control thread, no worker lock: only the control thread reads sessions. */
 static void op_connected(void *opaque, struct vd_dev *dev)
 {
 	struct vsock_vm *vm = vm_of(opaque);
 
 	(void)dev;
 	vm->sessions++;
-	vm->st.sessions = vm->sessions;
+	__atomic_store_n(&vm->st.sessions, vm->sessions, __ATOMIC_RELAXED);
 	vk_info("%s: front-end connected (session %lu)", vm->name, vm->sessions);
 }
 
+/*
+ * Runs on the control thread without the worker lock: touch nothing the
+ * worker owns.  The framework stopped every ring before (queue_stopped,
+ * under the lock), which already closed the host connections (vm_down);
+ * without running rings no connection can exist.
+ */
 static void op_disconnected(void *opaque, struct vd_dev *dev)
 {
 	struct vsock_vm *vm = vm_of(opaque);
 
 	(void)dev;
-	vk_info("%s: front-end disconnected: closing its host connections", vm->name);
-	vm_down(vm);
+	vk_info("%s: front-end disconnected (session %lu)", vm->name, vm->sessions);
 }
 
 static void op_features_set(void *opaque, struct vd_dev *dev, uint64_t features)
@@ -702,9 +724,14 @@ struct vd_dev *vsock_daemon_vd(struct vsock_daemon *d, unsigned int vm)
 
 void vsock_daemon_vm_stats(struct vsock_daemon *d, unsigned int vm, struct vsock_vm_stats *st)
 {
-	struct vsock_core_stats cs;
+	const struct vsock_vm_stats *s = &d->vms[vm].st;
 
-	*st = d->vms[vm].st;
-	vsock_core_get_stats(d->vms[vm].core, &cs);
-	st->conns = cs.conns;
+	/* any thread: relaxed snapshots of counters the worker updates */
+	st->sessions = __atomic_load_n(&s->sessions, __ATOMIC_RELAXED);
+	st->tx_pkts = __atomic_load_n(&s->tx_pkts, __ATOMIC_RELAXED);
+	st->rx_pkts = __atomic_load_n(&s->rx_pkts, __ATOMIC_RELAXED);
+	st->sib_sent = __atomic_load_n(&s->sib_sent, __ATOMIC_RELAXED);
+	st->sib_blocked = __atomic_load_n(&s->sib_blocked, __ATOMIC_RELAXED);
+	st->bad_pkts = __atomic_load_n(&s->bad_pkts, __ATOMIC_RELAXED);
+	st->conns = __atomic_load_n(&s->conns, __ATOMIC_RELAXED);
 }

@@ -62,6 +62,7 @@ struct vsock_host {
 	struct vsock_hs *hs_head, *hs_tail;
 	unsigned int nhs;
 	bool timer_armed;
+	bool listen_paused;      /* out of fds: listeners not polled until the next tick */
 	bool up;
 	struct vsock_host_stats st;
 };
@@ -189,7 +190,7 @@ static void hs_unlink(struct vsock_host *h, struct vsock_hs *hs)
 	else
 		h->hs_tail = hs->prev;
 	h->nhs--;
-	if (!h->nhs)
+	if (!h->nhs && !h->listen_paused)
 		timer_arm(h, false);
 }
 
@@ -323,12 +324,20 @@ static void hs_read(struct vsock_host *h, struct vsock_hs *hs)
 	}
 }
 
+static void listeners_poll(struct vsock_host *h, bool on);
+
 static void hs_expire(struct vsock_host *h)
 {
 	uint64_t now = now_ms(), v;
 
 	if (read(h->timer_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		vk_dbg("%s: timerfd: %s", h->name, strerror(errno));
+	if (h->listen_paused) {
+		h->listen_paused = false;
+		listeners_poll(h, true);
+		if (!h->nhs)
+			timer_arm(h, false);
+	}
 	/* the list is in arrival order, so in deadline order */
 	while (h->hs_head && h->hs_head->deadline_ms <= now) {
 		vk_dbg("%s: handshake timed out", h->name);
@@ -339,36 +348,44 @@ static void hs_expire(struct vsock_host *h)
 
 /* ------------------------------------------------------------ listeners */
 
+/*
+ * Bound and listening before the name appears: bind to a temporary name,
+ * listen, then rename() it over @path, so a client that sees the file can
+ * connect (no ECONNREFUSED window between bind and listen).
+ */
 static int listen_unix(const char *path, int type, char *err, size_t errlen)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int fd;
+	struct stat st;
+	int fd, e;
 
-	if (strlen(path) >= sizeof(a.sun_path)) {
+	if ((size_t)snprintf(a.sun_path, sizeof(a.sun_path), "%s.%d~", path, (int)getpid()) >=
+	    sizeof(a.sun_path)) {
 		seterr(err, errlen, "uds-path %s: too long for a Unix socket", path);
 		return -ENAMETOOLONG;
 	}
-	strcpy(a.sun_path, path);
+	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+		seterr(err, errlen, "uds-path %s: exists and is not a socket", path);
+		return -EEXIST;
+	}
 	fd = socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		seterr(err, errlen, "uds-path %s: socket: %s", path, strerror(errno));
 		return -errno;
 	}
-	/* as vhost-device-vsock: a stale socket file is replaced */
-	{
-		struct stat st;
-
-		if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-			unlink(path);
-	}
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 1024) < 0) {
-		int e = errno;
-
-		seterr(err, errlen, "uds-path %s: %s", path, strerror(e));
-		close(fd);
-		return -e;
-	}
+	unlink(a.sun_path);
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 1024) < 0)
+		goto fail;
+	/* as vhost-device-vsock: a stale socket file at @path is replaced */
+	if (rename(a.sun_path, path) < 0)
+		goto fail;
 	return fd;
+fail:
+	e = errno;
+	seterr(err, errlen, "uds-path %s: %s", path, strerror(e));
+	unlink(a.sun_path);
+	close(fd);
+	return -e;
 }
 
 static int listen_vsock(uint32_t port, char *err, size_t errlen)
@@ -390,6 +407,34 @@ static int listen_vsock(uint32_t port, char *err, size_t errlen)
 	return fd;
 }
 
+static void listeners_poll(struct vsock_host *h, bool on)
+{
+	unsigned int i;
+	int op = on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL;
+
+	if (h->lfd_stream >= 0)
+		ep_ctl(h, op, h->lfd_stream, EPOLLIN);
+	if (h->lfd_seq >= 0)
+		ep_ctl(h, op, h->lfd_seq, EPOLLIN);
+	for (i = 0; i < h->nvl; i++)
+		ep_ctl(h, op, h->vlfd[i], EPOLLIN);
+}
+
+/*
+ * accept() failing for want of fds leaves the connection in the backlog
+ * and the listener readable: stop polling the listeners until the next
+ * timer tick instead of spinning.
+ */
+static void listeners_pause(struct vsock_host *h)
+{
+	if (h->listen_paused)
+		return;
+	vk_log_once(VK_LOG_WARN, "%s: out of file descriptors, not accepting for a moment", h->name);
+	listeners_poll(h, false);
+	h->listen_paused = true;
+	timer_arm(h, true);
+}
+
 static void accept_unix(struct vsock_host *h, int lfd, uint16_t type)
 {
 	int i, fd;
@@ -397,7 +442,9 @@ static void accept_unix(struct vsock_host *h, int lfd, uint16_t type)
 	for (i = 0; i < 64; i++) {
 		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				listeners_pause(h);
+			else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 				vk_log_once(VK_LOG_WARN, "%s: accept: %s", h->name, strerror(errno));
 			return;
 		}
@@ -416,8 +463,11 @@ static void accept_vsock(struct vsock_host *h, int lfd, uint32_t port)
 
 		al = sizeof(a);
 		fd = accept4(lfd, (struct sockaddr *)&a, &al, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				listeners_pause(h);
 			return;
+		}
 		if (!h->up) {
 			h->st.refused++;
 			close(fd);

@@ -2,7 +2,7 @@
 /*
  * xfer_tool.c - the command line shared by vsock-guest and vsock-host
  *
- *   PROG [-t stream|seqpacket] [-T timeout_s] serve WHERE
+ *   PROG [-t stream|seqpacket] [-T timeout_s] [-q] serve WHERE
  *   PROG [-t stream|seqpacket] [-T timeout_s] [-c conns] [-r retry_s]
  *        client WHERE PORT OP SIZE [SEED]
  *   PROG [-r retry_s] send WHERE PORT TEXT    one line there and back (demo)
@@ -43,6 +43,7 @@ struct client_arg {
 };
 
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+static int quiet;   /* -q: servers print failures only */
 
 static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void out(const char *fmt, ...)
@@ -154,7 +155,8 @@ static void *serve_thread(void *p)
 	char msg[256];
 	int rc = xfer_serve_conn(a->fd, a->type == SOCK_SEQPACKET, msg, sizeof(msg));
 
-	out("VKS %s %s: %s\n", rc < 0 ? "FAIL" : "ok", a->name, msg);
+	if (rc < 0 || !quiet)
+		out("VKS %s %s: %s\n", rc < 0 ? "FAIL" : "ok", a->name, msg);
 	close(a->fd);
 	free(a);
 	if (rc == 1)
@@ -261,7 +263,7 @@ int xfer_tool_main(int argc, char **argv, const struct xfer_tool_ops *ops)
 
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((opt = getopt(argc, argv, "+t:T:c:r:h")) != -1) {
+	while ((opt = getopt(argc, argv, "+t:T:c:r:qh")) != -1) {
 		switch (opt) {
 		case 't':
 			if (!strcmp(optarg, "seqpacket"))
@@ -279,6 +281,9 @@ int xfer_tool_main(int argc, char **argv, const struct xfer_tool_ops *ops)
 			break;
 		case 'r':
 			retry_s = atoi(optarg);
+			break;
+		case 'q':
+			quiet = 1;
 			break;
 		default:
 			goto usage;
@@ -302,7 +307,7 @@ int xfer_tool_main(int argc, char **argv, const struct xfer_tool_ops *ops)
 	}
 usage:
 	fprintf(stderr,
-		"usage: %s [-t stream|seqpacket] [-T timeout_s] serve %s\n"
+		"usage: %s [-t stream|seqpacket] [-T timeout_s] [-q] serve %s\n"
 		"       %s [-t stream|seqpacket] [-T timeout_s] [-c conns] [-r retry_s]\n"
 		"          client %s PORT echo|sink|source|both|seq|quit SIZE [SEED]\n"
 		"       %s [-r retry_s] send %s PORT TEXT\n"

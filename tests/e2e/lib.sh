@@ -237,9 +237,21 @@ start_guest() {
 		-display none -monitor none -serial "file:$SERIAL" \
 		-chardev socket,id=c,path="$sock" -device vhost-user-vsock-pci,chardev=c \
 		-kernel "$GUEST_DIR/vmlinuz" -initrd "$gd/initrd" \
-		-append "console=ttyS0 quiet panic=-1 vk.name=$name" -no-reboot
+		-append "console=ttyS0 quiet panic=-1 no_timer_check vk.name=$name" -no-reboot
 	QEMU_PID=$BG_PID
 	eval "QEMU_PID_$name=$QEMU_PID SERIAL_$name=$SERIAL"
+}
+
+# guest_off NAME QEMU_PID TIMEOUT_S: the guest must power off by itself;
+# if it does not, fail and kill it so the next guest gets the daemon.
+guest_off() {
+	if wait_gone "$2" "$3"; then
+		return 0
+	fi
+	tap_fail "$1: guest powered off by itself within $3 s"
+	kill -9 "$2" 2>/dev/null
+	wait "$2" 2>/dev/null
+	return 1
 }
 
 # guest_ready SERIAL QEMU_PID TIMEOUT_S: wait for the guest's VK-READY line
@@ -254,7 +266,9 @@ guest_ready() {
 	grep -q '^VK-READY' "$1"
 }
 
-# guest_results SERIAL PREFIX: one TAP line per "VK-RESULT ok|fail NAME" line
+# guest_results SERIAL PREFIX [SERVER_SERIAL]: one TAP line per
+# "VK-RESULT ok|fail|skip NAME" line, and one for the guest servers' failures
+# (VKS FAIL lines) in SERVER_SERIAL (default SERIAL)
 guest_results() {
 	local st name any=0
 	while read -r _ st name; do
@@ -266,6 +280,11 @@ guest_results() {
 		esac
 	done < <(grep -a '^VK-RESULT ' "$1")
 	[ $any = 1 ] || tap_fail "$2: the guest reported no result"
+	if grep -aq '^VKS FAIL' "${3:-$1}"; then
+		tap_fail "$2: guest servers saw no failed connection"
+	else
+		tap_ok "$2: guest servers saw no failed connection"
+	fi
 }
 
 # host CMD...: run the host test program with a time limit, log output as diag
@@ -311,13 +330,14 @@ t_seq() {
 	cat /tmp/seq.out
 	echo "VK-RESULT $r $n"
 }
-# serve PORT [ARGS]: start a server in the background, wait until it listens
+# serve PORT [ARGS]: start a server in the background, wait until it listens;
+# LAST_SERVE is its pid (the test script waits for the one the host quits)
 serve() {
 	p=$1; shift
-	vsock-guest "$@" serve "$p" >/tmp/serve.$p.log 2>&1 &
+	vsock-guest -q "$@" serve "$p" 2>&1 | tee /tmp/serve.$p.log &
+	LAST_SERVE=$!
 	i=0
-	while ! grep -q listening /tmp/serve.$p.log && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-	cat /tmp/serve.$p.log
+	while ! grep -qs listening /tmp/serve.$p.log && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 }
 EOF
 }

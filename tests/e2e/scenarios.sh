@@ -34,6 +34,7 @@ fi
 	guest_prelude
 	cat <<'EOF'
 serve 5000
+q=$LAST_SERVE
 serve 5001 -t seqpacket
 echo VK-READY
 t "guest->host echo 1 MiB" vsock-guest client 2 6000 echo 1M
@@ -47,7 +48,7 @@ EOF
 		echo 't_seq "guest->host SEQPACKET: 200 messages, boundaries checked" vsock-guest -t seqpacket client 2 6001 seq 200'
 	fi
 	echo 'echo VK-GUEST-CLIENTS-DONE'
-	echo 'wait'
+	echo 'wait $q'
 } >"$E2E_DIR/a.sh"
 
 t0=$(date +%s)
@@ -73,9 +74,10 @@ else
 fi
 if wait_for "$SERIAL" '^VK-GUEST-CLIENTS-DONE' 300; then
 	host client "$U" 5000 quit 0 >/dev/null
-	wait_gone "$QEMU_PID" 30 || tap_fail "A: guest powered off"
+	guest_off A "$QEMU_PID" 30
 else
 	tap_fail "A: guest clients finished in time"
+	kill -9 "$QEMU_PID"
 fi
 guest_results "$SERIAL" "A"
 tap_check "A: host servers saw no failed connection" eval "! grep -q 'VKS FAIL' '$E2E_DIR'/hostserve*.log"
@@ -132,13 +134,15 @@ if guest_ready "$SERIAL" "$QEMU_PID" 90; then
 		tap_check "B: after restart: host->guest 8 MiB both ways" host client "$U" 5000 both 8M
 		wait_for "$SERIAL" '^VK-GUEST-CLIENTS-DONE' 120
 		host client "$U" 5000 quit 0 >/dev/null
-		wait_gone "$QEMU_PID" 30
+		guest_off B "$QEMU_PID" 30
 		guest_results "$SERIAL" "B"
 	else
 		tap_fail "B: restarted guest boots against the same daemon"
+		kill -9 "$QEMU_PID" 2>/dev/null
 	fi
 else
 	tap_fail "B: guest boots"
+	kill -9 "$QEMU_PID" 2>/dev/null
 fi
 note "B: done in $(( $(date +%s) - t0 ))s"
 kill "$HOSTSERVE_PID" 2>/dev/null
@@ -154,9 +158,10 @@ start_daemon daemon2 \
 	guest_prelude
 	cat <<'EOF'
 serve 5000
+q=$LAST_SERVE
 serve 5001 -t seqpacket
 echo VK-READY
-wait
+wait $q
 EOF
 } >"$E2E_DIR/c3.sh"
 {
@@ -174,11 +179,12 @@ EOF
 start_guest c3 "$S3" "$E2E_DIR/c3.sh"
 start_guest c4 "$S4" "$E2E_DIR/c4.sh"
 if guest_ready "$SERIAL_c3" "$QEMU_PID_c3" 120 && guest_ready "$SERIAL_c4" "$QEMU_PID_c4" 120; then
-	wait_gone "$QEMU_PID_c4" 240 || tap_fail "C: guest 4 finished in time"
-	wait_gone "$QEMU_PID_c3" 30 || tap_fail "C: guest 3 stopped after quit"
-	guest_results "$SERIAL_c4" "C"
+	guest_off "C: guest 4" "$QEMU_PID_c4" 240
+	guest_off "C: guest 3 (after quit)" "$QEMU_PID_c3" 30
+	guest_results "$SERIAL_c4" "C" "$SERIAL_c3"
 else
 	tap_fail "C: both guests boot"
+	kill -9 "$QEMU_PID_c3" "$QEMU_PID_c4" 2>/dev/null
 fi
 stop_daemon daemon2
 note "C: done in $(( $(date +%s) - t0 ))s"

@@ -18,11 +18,12 @@ wait_for "$E2E_DIR/hostserve.log" listening 5 || { tap_fail "host server listeni
 	guest_prelude
 	cat <<'GUEST'
 serve 5000
+q=$LAST_SERVE
 echo VK-READY
 t "guest->host echo 1 MiB" vsock-guest client 2 6000 echo 1M
 t "guest->host 4 MiB both ways" vsock-guest client 2 6000 both 4M
 echo VK-GUEST-CLIENTS-DONE
-wait
+wait $q
 GUEST
 } >"$E2E_DIR/smoke.sh"
 t0=$(date +%s)
@@ -33,10 +34,11 @@ if guest_ready "$SERIAL" "$QEMU_PID" 90; then
 	tap_check "host->guest 4 MiB both ways" host client "$U" 5000 both 4M
 	wait_for "$SERIAL" '^VK-GUEST-CLIENTS-DONE' 120
 	host client "$U" 5000 quit 0 >/dev/null
-	wait_gone "$QEMU_PID" 30 || tap_fail "guest powered off"
+	guest_off smoke "$QEMU_PID" 30
 	guest_results "$SERIAL" guest
 else
 	tap_fail "guest boots and listens"
+	kill -9 "$QEMU_PID" 2>/dev/null
 fi
 stop_daemon daemon
 e2e_finish

@@ -64,3 +64,9 @@ FUZZ_TARGETS += tests/fuzz/fuzz_vsock
 tests_fuzz_fuzz_vsock_SOURCES = tests/fuzz/fuzz_vsock.c $(FUZZ_DRIVER)
 tests_fuzz_fuzz_vsock_CFLAGS = $(FUZZ_TARGET_CFLAGS)
 tests_fuzz_fuzz_vsock_LDADD = $(VSOCK_FUZZ_LIBS) $(FUZZ_TARGET_LIBS)
+
+# vhost-user front-end (src/vhost-user/vu_frontend.c) against hostile back-end replies
+FUZZ_TARGETS += tests/fuzz/fuzz_vu_fe
+tests_fuzz_fuzz_vu_fe_SOURCES = tests/fuzz/fuzz_vu_fe.c $(FUZZ_DRIVER)
+tests_fuzz_fuzz_vu_fe_CFLAGS = $(FUZZ_TARGET_CFLAGS)
+tests_fuzz_fuzz_vu_fe_LDADD = $(FUZZ_TARGET_LIBS)

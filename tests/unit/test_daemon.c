@@ -16,6 +16,8 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -42,7 +44,7 @@ static void d_kick(void *o, struct vd_dev *d, unsigned int q)
 {
 	struct tdev *t = o;
 	struct vq *vq = vd_dev_queue(d, q);
-	const struct gmem_table *mem = vd_dev_mem(d, 0);
+	const struct gmem_table *mem = vd_dev_queue_mem(d, q);
 	int n = 0;
 
 	assert_non_null(vq);
@@ -210,6 +212,26 @@ static void test_kick_before_start(void **state)
 	assert_int_equal(vut_qemu_vsock_start(&fe, 0), 0);
 	assert_true(wait_for(&c->dev.completed, 1));
 	assert_int_equal(vut_stop(&fe, base), 0);
+	vut_cleanup(&fe);
+}
+
+static void test_shared_kick_fd(void **state)
+{
+	struct tctx *c = *state;
+	struct vut_fe fe;
+	uint16_t base[VUT_NQ];
+	char *buf;
+
+	/* one eventfd kicks both rings (the front-end passes the same file twice) */
+	vut_init(&fe, vut_connect(c->path));
+	close(fe.kick[1]);
+	fe.kick[1] = dup(fe.kick[0]);
+	assert_int_equal(vut_qemu_vsock_start(&fe, 0), 0);
+	buf = vut_alloc(&fe, 64);
+	assert_int_equal(vut_add_out(&fe, 1, buf, 16), 0);
+	assert_true(wait_for(&c->dev.completed, 1));
+	assert_int_equal(vut_stop(&fe, base), 0);
+	assert_int_equal(base[1], 1);
 	vut_cleanup(&fe);
 }
 
@@ -411,11 +433,108 @@ static void test_client_mode(void **state)
 	unlink(path);
 }
 
+static void test_listen_fd(void **state)
+{
+	struct tctx *c = *state;
+	struct vd_config cfg = { .listen_fd = -1, .name = "fd" };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char pid[32];
+	int lfd;
+
+	/* socket activation: LISTEN_PID must be us */
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	setenv("LISTEN_PID", "1", 1);
+	setenv("LISTEN_FDS", "1", 1);
+	assert_int_equal(vd_listen_fds_first(), -1);
+	setenv("LISTEN_PID", pid, 1);
+	setenv("LISTEN_FDS", "0", 1);
+	assert_int_equal(vd_listen_fds_first(), -1);
+	setenv("LISTEN_FDS", "2", 1);
+	assert_int_equal(vd_listen_fds_first(), 3);
+	assert_null(getenv("LISTEN_FDS"));
+
+	/* an inherited listening socket is served (and left open for its owner) */
+	vd_dev_free(c->vd);
+	c->vd = NULL;
+	memcpy(sa.sun_path, c->path, strlen(c->path) + 1);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	cfg.listen_fd = lfd;
+	c->vd = vd_dev_new(&d_ops, &c->dev, &cfg);
+	assert_int_equal(vd_dev_start(c->vd), 0);
+	good_session(c);
+	vd_dev_free(c->vd);
+	c->vd = NULL;
+	assert_true(fcntl(lfd, F_GETFD) >= 0);
+	close(lfd);
+	unlink(c->path);
+}
+
+static int ev_hits, wake_hits, ev_worker = -1;
+static uint64_t ev_data;
+
+static void w_event(void *o, struct vd_dev *d, unsigned int worker, uint64_t data, uint32_t events)
+{
+	uint64_t v;
+
+	assert_non_null(vd_dev_mem(d, worker));
+	ev_worker = (int)worker;
+	ev_data = data;
+	if (read((int)(data & 0xffff), &v, 8) < 0)
+		fail();
+	__atomic_add_fetch(&ev_hits, 1, __ATOMIC_SEQ_CST);
+}
+
+static void w_wake(void *o, struct vd_dev *d, unsigned int worker)
+{
+	if (worker == 1)
+		__atomic_add_fetch(&wake_hits, 1, __ATOMIC_SEQ_CST);
+}
+
+static unsigned int w_queue_worker(void *o, unsigned int q)
+{
+	return q;   /* ring 0 on worker 0, ring 1 on worker 1 */
+}
+
+static void test_workers_and_device_fds(void **state)
+{
+	struct tctx *c = *state;
+	struct vd_backend_ops ops = d_ops;
+	struct vd_config cfg = { .socket_path = c->path, .listen_fd = -1, .name = "w2" };
+	uint64_t one = 1;
+	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	vd_dev_free(c->vd);
+	ops.num_workers = 2;
+	ops.queue_worker = w_queue_worker;
+	ops.device_event = w_event;
+	ops.wake = w_wake;
+	c->vd = vd_dev_new(&ops, &c->dev, &cfg);
+	assert_non_null(c->vd);
+	assert_int_equal(vd_dev_add_fd(c->vd, 1, efd, EPOLLIN, (0xabcdull << 16) | (unsigned)efd), 0);
+	assert_int_equal(vd_dev_add_fd(c->vd, 5, efd, EPOLLIN, 0), -EINVAL);
+	assert_int_equal(vd_dev_start(c->vd), 0);
+	assert_int_equal(write(efd, &one, 8), 8);
+	assert_true(wait_for(&ev_hits, 1));
+	assert_int_equal(ev_worker, 1);
+	assert_int_equal(ev_data >> 16, 0xabcd);
+	vd_dev_wake(c->vd, 1);
+	assert_true(wait_for(&wake_hits, 1));
+	/* traffic on ring 1 is served by worker 1 */
+	good_session(c);
+	assert_int_equal(vd_dev_del_fd(c->vd, 1, efd), 0);
+	vd_dev_free(c->vd);
+	c->vd = NULL;
+	close(efd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_vsock_sequence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kick_before_start, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shared_kick_fd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_socket_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prompt_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dripping_frontend, setup, teardown),
@@ -423,6 +542,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hostile_then_good, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_fd_leak, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_mode, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_workers_and_device_fds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_listen_fd, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -317,6 +317,52 @@ static void test_readonly_grant(void **state)
 	gmem_free(m);
 }
 
+static void test_whole_grant_space(void **state)
+{
+	/* what xen-vhost-master sends with grants=1: every reference, per request */
+	struct gmem_region_desc d = { .gpa = GBIT, .size = 1ull << 44, .uva = GBIT,
+				      .xen_flags = GMEM_XEN_GRANT | GMEM_XEN_NO_ADVANCE_MAP,
+				      .xen_domid = DOM };
+	uint8_t *ram = xsim_dom_ram(hv, DOM);
+	struct gmem *m = gmem_new();
+	struct gmem_table *t;
+	struct gmem_pin pin;
+	uint8_t *p;
+	int fd = devnull();
+
+	assert_int_equal(xsim_grant(hv, DOM, 4000, 77, false), 0);
+	assert_int_equal(gmem_set_table(m, &d, &fd, 1), 0);
+	t = gmem_get(m);
+	ram[77 * PG + 5] = 0x5a;
+	p = gmem_pin(t, GBIT | (4000 * PG + 5), 1, &pin);
+	assert_non_null(p);
+	assert_int_equal(*p, 0x5a);
+	/* the pin outlives the snapshot, the table and the holder */
+	gmem_put(t);
+	gmem_clear(m);
+	gmem_free(m);
+	assert_int_equal(xsim_grant_total_maps(hv, DOM), 1);
+	assert_int_equal(*p, 0x5a);
+	gmem_unpin(&pin);
+	assert_int_equal(xsim_grant_total_maps(hv, DOM), 0);
+	assert_int_equal(xsim_grant_end(hv, DOM, 4000), 0);
+	/* past the last reference */
+	d.size = (1ull << 44) + PG;
+	m = gmem_new();
+	fd = devnull();
+	assert_int_equal(gmem_set_table(m, &d, &fd, 1), -EINVAL);
+	/* mapped up front, such sizes are refused */
+	d.size = 1ull << 40;
+	d.xen_flags = GMEM_XEN_GRANT;
+	fd = devnull();
+	assert_int_equal(gmem_set_table(m, &d, &fd, 1), -E2BIG);
+	d.gpa = 0;
+	d.xen_flags = GMEM_XEN_FOREIGN;
+	fd = devnull();
+	assert_int_equal(gmem_set_table(m, &d, &fd, 1), -E2BIG);
+	gmem_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -328,6 +374,7 @@ int main(void)
 		cmocka_unit_test(test_grant_per_request),
 		cmocka_unit_test(test_pin_plain_region),
 		cmocka_unit_test(test_readonly_grant),
+		cmocka_unit_test(test_whole_grant_space),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -335,6 +335,42 @@ static void test_indirect_entry_outside(void **state)
 	expect_broken(b, -EFAULT);
 }
 
+static void test_indirect_addr_overflow(void **state)
+{
+	struct bad *b = *state;
+
+	vqt_set_desc(&b->e, 0, UINT64_MAX - 15, 32, IND, 0);
+	vqt_avail_push(&b->e, 0);
+	expect_broken(b, -EFAULT);
+}
+
+/* Two 2.5 GiB descriptors in a sparse 6 GiB guest: the chain's length overflows. */
+static void test_chain_over_4g(void **state)
+{
+	struct vqt_env e;
+	uint64_t v = 0;
+	int efd = eventfd(0, EFD_NONBLOCK);
+
+	(void)state;
+	assert_int_equal(vqt_setup(&e, 1, 6ull << 30, 8, 0), 0);
+	e.vq.err_fd = efd;
+	vqt_set_desc(&e, 0, VQT_GPA_BASE + (1 << 20), 0xa0000000u, NEXT, 1);
+	vqt_set_desc(&e, 1, VQT_GPA_BASE + (1 << 20), 0xa0000000u, 0, 0);
+	vqt_avail_push(&e, 0);
+	assert_int_equal(vq_pop(&e.vq, e.tab, e.elem), -EOVERFLOW);
+	assert_true(e.vq.broken);
+	assert_int_equal(read(efd, &v, sizeof(v)), sizeof(v));
+	/* the same, writable */
+	vqt_teardown(&e);
+	assert_int_equal(vqt_setup(&e, 1, 6ull << 30, 8, 0), 0);
+	vqt_set_desc(&e, 0, VQT_GPA_BASE + (1 << 20), 0xa0000000u, WRITE | NEXT, 1);
+	vqt_set_desc(&e, 1, VQT_GPA_BASE + (1 << 20), 0xa0000000u, WRITE, 0);
+	vqt_avail_push(&e, 0);
+	assert_int_equal(vq_pop(&e.vq, e.tab, e.elem), -EOVERFLOW);
+	vqt_teardown(&e);
+	close(efd);
+}
+
 static void test_indirect_not_negotiated(void **state)
 {
 	struct bad *b = *state;
@@ -463,6 +499,8 @@ int main(void)
 		T(test_indirect_table_outside),
 		T(test_indirect_entry_outside),
 		T(test_indirect_not_negotiated),
+		T(test_indirect_addr_overflow),
+		cmocka_unit_test(test_chain_over_4g),
 		T(test_too_many_iovecs),
 		T(test_max_iovecs_ok),
 		T(test_recover_after_setup),

@@ -178,6 +178,9 @@ static void test_cli_errors(void **state)
 	FAILS("uds-path /u is used by two VMs",
 	      "--vm", "guest-cid=3,socket=/s,uds-path=/u", "--vm", "guest-cid=4,socket=/t,uds-path=/u");
 	FAILS("--config /nonexistent.yaml: No such file or directory", "--config", "/nonexistent.yaml");
+	FAILS("--uds-path: path too long for a Unix socket (89 bytes, at most 88)", "--socket", "/s", "--uds-path",
+	      "/0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567");
+	FAILS("--uds-path: empty path", "--socket", "/s", "--uds-path", "");
 }
 
 static int yaml(struct vsock_opts *o, char *e, const char *text)

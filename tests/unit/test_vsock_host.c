@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -488,6 +489,107 @@ static void test_forward_vsock(void **state)
 	vsock_host_free(h);
 }
 
+static void test_out_of_fds_no_spin(void **state)
+{
+	struct ctx *t = *state;
+	struct rlimit old, lim;
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fill[64], nfill = 0, c, events = 0, i;
+	struct epoll_event ev[64];
+	struct vsock_host_stats st;
+	uint32_t lp;
+
+	c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(c >= 0);
+	getrlimit(RLIMIT_NOFILE, &old);
+	lim = old;
+	lim.rlim_cur = (rlim_t)c + 16;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+	while (nfill < 64) {
+		int d = dup(0);
+
+		if (d < 0)
+			break;
+		fill[nfill++] = d;
+	}
+	assert_true((size_t)snprintf(a.sun_path, sizeof(a.sun_path), "%.100s", t->uds) < sizeof(a.sun_path));
+	assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof(a)), 0);
+	/* accept fails (EMFILE): the listener must not spin level-triggered */
+	{
+		struct timespec ts0, ts1;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts0);
+		do {
+			int k, n = epoll_wait(t->epfd, ev, 64, 30);
+
+			for (k = 0; k < n; k++)
+				vsock_host_event(t->host, ev[k].data.u64, ev[k].events);
+			events += n > 0 ? n : 0;
+			clock_gettime(CLOCK_MONOTONIC, &ts1);
+		} while ((ts1.tv_sec - ts0.tv_sec) * 1000 + (ts1.tv_nsec - ts0.tv_nsec) / 1000000 < 300);
+	}
+	/* a tick every 75 ms re-polls the listener once: a handful of events, not thousands */
+	assert_true(events < 20);
+	/* fds back: the next tick polls the listener again and the client is served */
+	while (nfill)
+		close(fill[--nfill]);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(write(c, "CONNECT 31\n", 11), 11);
+	for (i = 0; i < 40; i++) {
+		pump(t, 25);
+		vsock_host_get_stats(t->host, &st);
+		if (st.hs_ok)
+			break;
+	}
+	assert_int_equal(st.hs_ok, 1);
+	{
+		struct vsock_hdr h;
+
+		assert_int_equal(guest_recv(t->core, &h, NULL, 4096), 44);
+		assert_int_equal(h.op, VIRTIO_VSOCK_OP_REQUEST);
+		lp = h.src_port;
+		(void)lp;
+	}
+	close(c);
+}
+
+static void test_uds_path_not_a_socket(void **state)
+{
+	struct ctx *t = *state;
+	struct vsock_host_epoll ep = { ep_ctl, t };
+	struct vsock_host_cfg hc = { .name = "x" };
+	char path[160], err[256];
+	struct stat st;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/plain", t->dir);
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	hc.uds_path = path;
+	assert_null(vsock_host_new(&hc, &ep, err, sizeof(err)));
+	assert_non_null(strstr(err, "exists and is not a socket"));
+	/* the file is left alone */
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	unlink(path);
+	/* a stale socket file is replaced, and listening when it appears */
+	snprintf(path, sizeof(path), "%s/stale", t->dir);
+	close(ulisten(path, SOCK_STREAM));
+	hc.uds_path = path;
+	{
+		struct vsock_host *h = vsock_host_new(&hc, &ep, err, sizeof(err));
+		int c;
+
+		assert_non_null(h);
+		c = uconnect(path, SOCK_STREAM);
+		assert_true(c >= 0);
+		close(c);
+		vsock_host_free(h);
+	}
+	assert_int_not_equal(stat(path, &st), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -499,6 +601,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_handshakes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_up_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seqpacket_both_ways, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_out_of_fds_no_spin, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_uds_path_not_a_socket, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forward_vsock, setup, teardown),
 	};
 

@@ -507,6 +507,20 @@ static void test_bad_rings(void **state)
 	t->fe.use_set_mem_table = true;
 	assert_int_equal(vut_qemu_vsock_start(&t->fe, CID), 0);
 	assert_true(vu_dev_queue_started(t->dev, 0));
+	/* bad addresses for a running ring: refused, the ring keeps working */
+	vu_msg_init(&m, VU_SET_VRING_ADDR, 0, sizeof(struct vu_vring_addr));
+	m.payload.addr.index = 1;
+	m.payload.addr.desc = VUT_UVA + VUT_MEM_SIZE;
+	m.payload.addr.avail = VUT_UVA;
+	m.payload.addr.used = VUT_UVA + 0x1000;
+	assert_int_equal(vut_ack(&t->fe, &m), 1);
+	assert_true(vu_dev_queue_started(t->dev, 1));
+	{
+		char *buf = vut_alloc(&t->fe, 64);
+
+		assert_int_equal(vut_add_out(&t->fe, 1, buf, 8), 0);
+		assert_int_equal(t_drain(t, 1), 1);
+	}
 }
 
 static void test_mem_update_running(void **state)
@@ -687,6 +701,184 @@ static void test_inflight(void **state)
 	assert_non_null(vu_dev_vq(t->dev, 0)->inflight);
 }
 
+static void test_xen_mmap_layout(void **state)
+{
+	struct tdev *t = *state;
+	struct vu_msg m;
+	uint64_t pf;
+	struct vu_mem_region_xen r = { .r = { VUT_GPA, VUT_MEM_SIZE, VUT_UVA, 0 } };
+
+	assert_int_equal(vut_get_u64(&t->fe, VU_GET_PROTOCOL_FEATURES, &pf), 0);
+#ifdef VK_XEN
+	assert_true(pf & (1ull << VU_PF_XEN_MMAP));
+	t->fe.pf = pf & ~(1ull << VU_PF_INBAND_NOTIFICATIONS);
+	vu_msg_init(&m, VU_SET_PROTOCOL_FEATURES, 0, 0);
+	vu_msg_set_u64(&m, t->fe.pf);
+	assert_int_equal(vut_send(&t->fe, &m), 0);
+	assert_int_equal(vu_dev_protocol_features(t->dev), t->fe.pf);
+	/* 32-byte regions no longer parse */
+	vu_msg_init(&m, VU_SET_MEM_TABLE, 0, 0);
+	vu_msg_set_mem_region(&m, 0, 0, &r);
+	vu_msg_add_fd(&m, t->fe.memfd);
+	assert_int_equal(vut_ack(&t->fe, &m), 1);
+	/* 40-byte regions with xen flags 0 are plain mmap */
+	vu_msg_init(&m, VU_SET_MEM_TABLE, 0, 0);
+	vu_msg_set_mem_region(&m, t->fe.pf, 0, &r);
+	vu_msg_add_fd(&m, t->fe.memfd);
+	assert_int_equal(m.hdr.size, 8 + 40);
+	assert_int_equal(vut_ack(&t->fe, &m), 0);
+	assert_int_equal(t->mem_updates, 1);
+	/* and the whole start works with that layout (ADD_MEM_REG: 48 bytes) */
+	t->fe.use_set_mem_table = false;
+	vu_msg_init(&m, VU_REM_MEM_REG, 0, 0);
+	vu_msg_set_single_region(&m, t->fe.pf, &r);
+	assert_int_equal(m.hdr.size, 48);
+	assert_int_equal(vut_ack(&t->fe, &m), 0);
+#else
+	/* not offered without --enable-xen: asking for it is refused */
+	assert_false(pf & (1ull << VU_PF_XEN_MMAP));
+	t->fe.pf = pf | (1ull << VU_PF_REPLY_ACK);
+	vu_msg_init(&m, VU_SET_PROTOCOL_FEATURES, 0, 0);
+	vu_msg_set_u64(&m, pf | (1ull << VU_PF_XEN_MMAP));
+	assert_int_equal(vut_send(&t->fe, &m), 0);
+	assert_int_equal(vu_dev_protocol_features(t->dev), 0);
+	(void)r;
+#endif
+}
+
+static int kicks[VUT_NQ];
+static void t_kick(void *o, unsigned int q) { kicks[q]++; }
+
+static void test_inband_notifications(void **state)
+{
+	struct tdev *t = *state;
+	struct vu_dev_ops ops = t_ops;
+	struct vu_dev_config cfg = {
+		.num_queues = VUT_NQ, .max_queue_size = 1024, .name = "inband",
+		.features = 1ull << VIRTIO_F_VERSION_1, .msg_timeout_ms = 200,
+		.protocol_features = VU_DEV_PROTOCOL_FEATURES | VU_DEV_PROTOCOL_FEATURES_OPTIONAL,
+	};
+	const uint64_t need = (1ull << VU_PF_INBAND_NOTIFICATIONS) | (1ull << VU_PF_BACKEND_REQ) |
+			      (1ull << VU_PF_REPLY_ACK);
+	struct vu_msg m, r;
+	uint64_t pf;
+	char *buf;
+	unsigned int i;
+	int ret;
+
+	/* replace the device by one that offers in-band notifications */
+	t_disconnect(t);
+	vu_dev_free(t->dev);
+	ops.kick = t_kick;
+	t->dev = vu_dev_new(&cfg, &ops, t);
+	t_connect(t);
+	assert_int_equal(vut_get_u64(&t->fe, VU_GET_PROTOCOL_FEATURES, &pf), 0);
+	assert_true((pf & need) == need);
+
+	/* INBAND without BACKEND_REQ: the spec says close */
+	vu_msg_init(&m, VU_SET_PROTOCOL_FEATURES, 0, 0);
+	vu_msg_set_u64(&m, (1ull << VU_PF_INBAND_NOTIFICATIONS) | (1ull << VU_PF_REPLY_ACK));
+	assert_int_equal(vut_send(&t->fe, &m), 0);
+	assert_true(t->proc_ret < 0);
+	assert_true(vu_dev_broken(t->dev));
+	t_disconnect(t);
+	t_connect(t);
+
+	/* properly negotiated: no kick/call fds at all */
+	t->fe.pf = need | (1ull << VU_PF_MQ);
+	vu_msg_init(&m, VU_SET_PROTOCOL_FEATURES, 0, 0);
+	vu_msg_set_u64(&m, t->fe.pf);
+	assert_int_equal(vut_send(&t->fe, &m), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, t->fe.backend_sock), 0);
+	vu_msg_init(&m, VU_SET_BACKEND_REQ_FD, 0, 0);
+	vu_msg_add_fd(&m, t->fe.backend_sock[1]);
+	assert_int_equal(vut_ack(&t->fe, &m), 0);
+	assert_int_equal(vut_set_u64_ack(&t->fe, VU_SET_FEATURES, (1ull << VIRTIO_F_VERSION_1) |
+					 (1ull << VHOST_USER_F_PROTOCOL_FEATURES)), 0);
+	vut_mem_table_msg(&t->fe, &m);
+	ret = vut_ack(&t->fe, &m);
+	close(m.fds[0]);
+	assert_int_equal(ret, 0);
+	i = 1;
+	assert_int_equal(vut_state_ack(&t->fe, VU_SET_VRING_NUM, i, VUT_QSIZE), 0);
+	vu_msg_init(&m, VU_SET_VRING_ADDR, 0, sizeof(struct vu_vring_addr));
+	m.payload.addr.index = i;
+	m.payload.addr.desc = t->fe.drv[i].desc_gpa - VUT_GPA + VUT_UVA;
+	m.payload.addr.avail = t->fe.drv[i].avail_gpa - VUT_GPA + VUT_UVA;
+	m.payload.addr.used = t->fe.drv[i].used_gpa - VUT_GPA + VUT_UVA;
+	assert_int_equal(vut_ack(&t->fe, &m), 0);
+	vu_msg_init(&m, VU_SET_VRING_CALL, 0, 0);
+	vu_msg_set_u64(&m, i | VU_VRING_NOFD_MASK);
+	assert_int_equal(vut_ack(&t->fe, &m), 0);
+	assert_int_equal(vut_state_ack(&t->fe, VU_SET_VRING_ENABLE, i, 1), 0);
+	assert_false(vu_dev_queue_started(t->dev, i));
+	/* the in-band kick starts the ring and reaches the device */
+	buf = vut_alloc(&t->fe, 64);
+	{
+		struct iovec iov = { buf, 8 };
+
+		assert_int_equal(vqdrv_add(&t->fe.drv[i], &iov, 1, NULL, 0, buf), 0);
+		vqdrv_kick_prepare(&t->fe.drv[i]);
+	}
+	assert_int_equal(vut_state_ack(&t->fe, VU_VRING_KICK, i, 0), 0);
+	assert_true(vu_dev_queue_started(t->dev, i));
+	assert_int_equal(kicks[i], 1);
+	/* the call goes through the back-end channel (its ack queued first) */
+	vu_msg_init(&r, VU_BACKEND_VRING_CALL, VU_FLAG_REPLY, 0);
+	vu_msg_set_u64(&r, 0);
+	assert_int_equal(vu_msg_send(t->fe.backend_sock[0], &r), 0);
+	assert_int_equal(t_drain(t, i), 1);
+	assert_int_equal(vu_msg_read(t->fe.backend_sock[0], &m, 1000, -1), 0);
+	assert_int_equal(m.hdr.request, VU_BACKEND_VRING_CALL);
+	assert_int_equal(m.payload.state.index, i);
+	assert_true(m.hdr.flags & VU_FLAG_NEED_REPLY);
+}
+
+/* A front-end that never negotiates F_PROTOCOL_FEATURES: rings start enabled. */
+static void test_legacy_frontend(void **state)
+{
+	struct tdev *t = *state;
+	struct vu_msg m;
+	unsigned int i;
+	int ret;
+
+	assert_int_equal(vut_send(&t->fe, (vu_msg_init(&m, VU_SET_OWNER, 0, 0), &m)), 0);
+	vu_msg_init(&m, VU_SET_FEATURES, 0, 0);
+	vu_msg_set_u64(&m, 1ull << VIRTIO_F_VERSION_1);
+	assert_int_equal(vut_send(&t->fe, &m), 0);
+	vut_mem_table_msg(&t->fe, &m);
+	ret = vut_send(&t->fe, &m);
+	close(m.fds[0]);
+	assert_int_equal(ret, 0);
+	assert_int_equal(t->mem_updates, 1);
+	for (i = 0; i < VUT_NQ; i++) {
+		vu_msg_init(&m, VU_SET_VRING_NUM, 0, 8);
+		m.payload.state.index = i;
+		m.payload.state.num = VUT_QSIZE;
+		assert_int_equal(vut_send(&t->fe, &m), 0);
+		vu_msg_init(&m, VU_SET_VRING_ADDR, 0, sizeof(struct vu_vring_addr));
+		m.payload.addr.index = i;
+		m.payload.addr.desc = t->fe.drv[i].desc_gpa - VUT_GPA + VUT_UVA;
+		m.payload.addr.avail = t->fe.drv[i].avail_gpa - VUT_GPA + VUT_UVA;
+		m.payload.addr.used = t->fe.drv[i].used_gpa - VUT_GPA + VUT_UVA;
+		assert_int_equal(vut_send(&t->fe, &m), 0);
+		vu_msg_init(&m, VU_SET_VRING_KICK, 0, 0);
+		vu_msg_set_u64(&m, i);
+		vu_msg_add_fd(&m, t->fe.kick[i]);
+		assert_int_equal(vut_send(&t->fe, &m), 0);
+		assert_true(vu_dev_queue_started(t->dev, i));
+	}
+	/* need_reply without REPLY_ACK negotiated: no reply is sent */
+	vu_msg_init(&m, VU_SET_OWNER, VU_FLAG_NEED_REPLY, 0);
+	assert_int_equal(vut_send(&t->fe, &m), 0);
+	{
+		struct vu_msg r;
+
+		assert_int_equal(vu_msg_read(t->fe.sock, &r, 0, -1), -ETIMEDOUT);
+	}
+	assert_int_equal(t->proc_ret, 0);
+}
+
 static void test_no_fd_leak(void **state)
 {
 	struct tdev *t = *state;
@@ -722,6 +914,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_backend_channel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dirty_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inflight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_xen_mmap_layout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_inband_notifications, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_legacy_frontend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_fd_leak, setup, teardown),
 	};
 

@@ -646,6 +646,45 @@ static void test_reconnect(void **state)
 	vu_fe_guest_mem_free(&gm);
 }
 
+/* Hundreds of back-end restarts: the front-end's fd count stays flat. */
+static void test_reconnect_no_fd_leak(void **state)
+{
+	struct ctx *c = *state;
+	struct vu_fe_guest_mem gm;
+	int i, sv[2], after_first = -1;
+
+	vu_fe_guest_mem_init(&gm);
+	assert_int_equal(vu_fe_guest_mem_add(&gm, 0, 1 << 16), 0);
+	ctx_open(c);
+	assert_int_equal(vu_fe_negotiate(c->fe, F_V1, ALL_PF, 2), 0);
+	assert_int_equal(vu_fe_inflight_setup(c->fe, 2, 64), 0);
+	assert_int_equal(vu_fe_set_guest_mem(c->fe, &gm), 0);
+	assert_int_equal(vu_fe_ring_setup(c->fe, 0, 64, 0, 0x1000, 0x2000, 0), 0);
+	for (i = 0; i < 300; i++) {
+		/* every third back-end dies in the middle of the replay */
+		vu_fe_disconnect(c->fe);
+		mock_join(&c->m);
+		mock_init(&c->m);
+		if (i % 3 == 2) {
+			c->m.fault_req = VU_SET_VRING_KICK;
+			c->m.fault = MOCK_CLOSE;
+		}
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+		assert_int_equal(mock_start(&c->m, sv[1]), 0);
+		if (i % 3 == 2) {
+			assert_true(vu_fe_reconnect(c->fe, sv[0], 1, 0) < 0);
+			continue;
+		}
+		assert_int_equal(vu_fe_reconnect(c->fe, sv[0], 1, 0), 0);
+		if (after_first < 0)
+			after_first = mock_count_fds();
+		else
+			assert_int_equal(mock_count_fds(), after_first);
+	}
+	ctx_close(c);
+	vu_fe_guest_mem_free(&gm);
+}
+
 static void test_connect_path(void **state)
 {
 	struct ctx *c = *state;
@@ -715,6 +754,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hostile_negotiation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_later, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reconnect_no_fd_leak, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_path, setup, teardown),
 	};
 

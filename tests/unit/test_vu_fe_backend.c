@@ -26,6 +26,7 @@
 
 #include "daemon/daemon.h"
 #include "vhost-user/vu_backend.h"
+#include "vhost-user/vhost_fe.h"
 #include "vhost-user/vu_frontend.h"
 #include "virtqueue/virtqueue.h"
 #include "vu_fe_mock.h"
@@ -306,6 +307,85 @@ static void test_inprocess_sequence_and_data(void **state)
 	assert_int_equal(mock_count_fds(), before);
 }
 
+/*
+ * XEN_MMAP region layout (40-byte regions) end to end: offered only by
+ * --enable-xen builds; a region with no Xen flags is a plain mmap there.
+ * Without Xen the back-end must not offer it and the 32-byte layout is used.
+ */
+static void test_xen_layout(void **state)
+{
+	struct tbe b;
+	struct guest g;
+	struct vu_fe *fe;
+	int sv[2], before = mock_count_fds();
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	tbe_start(&b, sv[1]);
+	guest_init(&g);
+	fe = vu_fe_new(NULL, NULL);
+	assert_int_equal(vu_fe_connect_fd(fe, sv[0]), 0);
+	assert_int_equal(vu_fe_negotiate(fe, F_V1 | F_EVIDX, WANT_PF | (1ull << VU_PF_XEN_MMAP), NQ), 0);
+#ifdef VK_XEN
+	assert_true(vu_fe_has_protocol_feature(fe, VU_PF_XEN_MMAP));
+#else
+	assert_false(vu_fe_has_protocol_feature(fe, VU_PF_XEN_MMAP));
+#endif
+	/* ADD_MEM_REG (mem slots) with whichever layout was negotiated, then data */
+	assert_int_equal(vu_fe_set_guest_mem(fe, &g.gm), 0);
+	assert_int_equal(fe_start_rings(fe, &g), 0);
+	assert_int_equal(roundtrip(fe, &g, 0, 8, 0), 8);
+	vu_fe_free(fe);
+	tbe_stop(&b);
+	guest_free(&g);
+	assert_int_equal(mock_count_fds(), before);
+}
+
+/* The transport-neutral interface (vhost_fe.h) over vhost-user. */
+static void test_vhost_fe_user(void **state)
+{
+	struct tbe b;
+	struct guest g;
+	struct vu_fe_region r[VU_FE_GUEST_MEM_MAX];
+	struct vhf *h;
+	struct vu_fe *fe;
+	uint8_t cfg[8];
+	uint16_t base;
+	unsigned int n, q;
+	int sv[2], before = mock_count_fds();
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	tbe_start(&b, sv[1]);
+	guest_init(&g);
+	fe = vu_fe_new(NULL, NULL);
+	assert_int_equal(vu_fe_connect_fd(fe, sv[0]), 0);
+	h = vhf_new_user(fe);
+	assert_non_null(h);
+	assert_int_equal(vhf_kind(h), VHF_USER);
+	assert_int_equal(vhf_init(h, F_V1 | F_EVIDX, NQ), 0);
+	assert_true(vhf_features(h) & F_V1);
+	assert_int_equal(vhf_get_config(h, 0, cfg, 8), 0);
+	assert_int_equal(cfg[0], CID);
+	n = vu_fe_guest_mem_regions(&g.gm, r, VU_FE_GUEST_MEM_MAX);
+	assert_int_equal(vhf_set_mem(h, r, n), 0);
+	for (q = 0; q < NQ; q++)
+		assert_int_equal(vhf_ring_setup(h, q, QSIZE, g.drv[q].desc_gpa, g.drv[q].avail_gpa,
+						g.drv[q].used_gpa, 0), 0);
+	assert_int_equal(vhf_ring_setup(h, NQ, QSIZE, 0, 0, 0, 0), -EINVAL);
+	assert_int_equal(vhf_start(h, true), 0);
+	assert_true(vhf_call_fd(h, 0) >= 0);
+	/* roundtrip() kicks through the vu_fe; the vhf kick reaches the same eventfd */
+	assert_int_equal(roundtrip(fe, &g, 0, 4, 0), 4);
+	assert_int_equal(vhf_kick(h, 0), 0);
+	assert_int_equal(vhf_ring_stop(h, 0, &base), 0);
+	assert_int_equal(base, 4);
+	vhf_free(h);   /* frees the vu_fe too */
+	tbe_stop(&b);
+	guest_free(&g);
+	assert_int_equal(mock_count_fds(), before);
+}
+
 /* ------------------------------------------- vd_dev in a child process */
 
 static void vd_kick(void *opaque, struct vd_dev *dev, unsigned int qidx)
@@ -370,6 +450,8 @@ static void test_cross_process_reconnect(void **state)
 	fe = vu_fe_new(NULL, NULL);
 	assert_int_equal(vu_fe_connect_path(fe, path, 200, 10), 0);
 	assert_int_equal(vu_fe_negotiate(fe, F_V1 | F_EVIDX, WANT_PF, NQ), 0);
+	/* the inflight area outlives the back-end: the restarted one gets it back */
+	assert_int_equal(vu_fe_inflight_setup(fe, NQ, QSIZE), 0);
 	assert_int_equal(vu_fe_set_guest_mem(fe, &g.gm), 0);
 	assert_int_equal(fe_start_rings(fe, &g), 0);
 	assert_int_equal(roundtrip(fe, &g, 0, 20, 0), 20);
@@ -412,6 +494,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_inprocess_sequence_and_data),
+		cmocka_unit_test(test_xen_layout),
+		cmocka_unit_test(test_vhost_fe_user),
 		cmocka_unit_test(test_cross_process_reconnect),
 	};
 

@@ -16,6 +16,8 @@
 #include <dirent.h>
 #include <cmocka.h>
 
+#include <linux/vhost.h>
+
 #include "vhost-user/vhost_fe.h"
 
 static int count_fds(void)

@@ -77,5 +77,26 @@ for sig in TERM INT; do
 	kill $cl 2>/dev/null
 	wait $cl 2>/dev/null
 done
+# systemd socket activation: the vhost-user socket comes as fd 3 (LISTEN_FDS)
+if command -v systemd-socket-activate >/dev/null && command -v python3 >/dev/null; then
+	rm -f "$T"/*.sock "$T"/*.vsock*
+	systemd-socket-activate -l "$T/act.sock" "$D" --socket "$T/act.sock" --uds-path "$T/act.vsock" \
+		2>"$T/act.log" &
+	sa=$!
+	i=0
+	while [ $i -lt 50 ] && ! [ -S "$T/act.sock" ]; do sleep 0.1; i=$((i + 1)); done
+	# the first connection starts the daemon with the listening socket
+	python3 -c "import socket,time; s=socket.socket(socket.AF_UNIX); s.connect('$T/act.sock'); time.sleep(0.5)" 2>/dev/null
+	i=0
+	while [ $i -lt 50 ] && ! [ -S "$T/act.vsock" ]; do sleep 0.1; i=$((i + 1)); done
+	check "socket activation: daemon started on LISTEN_FDS" test -S "$T/act.vsock"
+	kill -TERM $sa 2>/dev/null
+	wait $sa
+	check "socket activation: exit 0 on SIGTERM" test $? -eq 0
+	check "socket activation: the activated socket is left to systemd" test -S "$T/act.sock"
+	check "socket activation: its own uds-path removed" test ! -e "$T/act.vsock"
+else
+	n=$((n + 1)); echo "ok $n - socket activation # SKIP systemd-socket-activate not installed"
+fi
 echo "1..$n"
 [ $fails -eq 0 ]

@@ -81,7 +81,7 @@ struct gdev {
 	uint64_t base;
 	unsigned int irq;
 	uint64_t cid;
-	bool up, stop;
+	bool up, stop, grants;
 	struct vqdrv_mem mem;
 	struct vqdrv vq[3];
 	uint8_t *txbuf[G_NTX];
@@ -481,6 +481,19 @@ static int probe(struct gdev *d)
 		return -EPROTO;
 	d->mem = (struct vqdrv_mem){ .host = ram + G_MEM_GPA, .gpa = G_MEM_GPA,
 				     .size = (uint64_t)G_PAGES * 4096 - G_MEM_GPA };
+	if (d->grants) {
+		/*
+		 * Grant DMA, as Linux's xen-grant-dma does: every address the
+		 * device sees is (1 << 63) | ref << 12 | offset.  Here every page
+		 * the driver uses is granted once, with ref == frame number.
+		 */
+		if (!(f1 & 2))
+			return -EPROTO;
+		for (uint64_t pfn = G_MEM_GPA >> 12; pfn < (G_EV_GPA >> 12) + 1; pfn++)
+			if (xsim_grant(hv, d->dom, (uint32_t)pfn, pfn, false) < 0)
+				return -ENOSPC;
+		d->mem.gpa |= 1ull << 63;
+	}
 	for (unsigned int q = 0; q < 3; q++) {
 		struct vqdrv *vq = &d->vq[q];
 		uint32_t max;
@@ -488,7 +501,8 @@ static int probe(struct gdev *d)
 		wr32(d, VIRTIO_MMIO_QUEUE_SEL, q);
 		if (rd32(d, VIRTIO_MMIO_QUEUE_NUM_MAX, &max) || max < G_QSIZE)
 			return -ENOSPC;
-		if (vqdrv_init(vq, &d->mem, G_QSIZE, G_RING_GPA(q), false) < 0)
+		if (vqdrv_init(vq, &d->mem, G_QSIZE, G_RING_GPA(q) | (d->mem.gpa & (1ull << 63)),
+			       false) < 0)
 			return -EINVAL;
 		wr32(d, VIRTIO_MMIO_QUEUE_NUM, G_QSIZE);
 		wr32(d, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)vq->desc_gpa);
@@ -724,6 +738,7 @@ int main(int argc, char **argv)
 			d->dom = dom;
 			d->base = strtoull(s2, NULL, 0);
 			d->irq = (unsigned int)strtoul(s3, NULL, 0);
+			d->grants = n >= 5 && !strcmp(s4, "grants");
 			pthread_mutex_init(&d->lock, NULL);
 			r = probe(d);
 			if (r < 0)
@@ -750,6 +765,25 @@ int main(int argc, char **argv)
 			struct gdev tmp = { .dom = dom };
 			int r = hostile(d ? d : &tmp, strtoull(s2, NULL, 0));
 			say(r ? "FAIL hostile step %d" : "OK hostile", -r);
+		} else if (!strcmp(cmd, "ioreqbench") && d && n >= 3) {
+			/* the cost of one trapped access: guest -> ioreq server -> answer */
+			unsigned int count = (unsigned int)strtoul(s2, NULL, 0);
+			uint64_t t0 = xfer_now_ms(), v;
+			unsigned int i;
+
+			pthread_mutex_lock(&d->lock);
+			for (i = 0; i < count; i++)
+				if (xsim_mmio_read(hv, d->dom, d->base + VIRTIO_MMIO_MAGIC_VALUE, 4, &v) ||
+				    v != VIRTIO_MMIO_MAGIC)
+					break;
+			pthread_mutex_unlock(&d->lock);
+			if (i < count)
+				say("FAIL ioreq %u of %u", i, count);
+			else
+				say("OK %u ioreqs, %.1f us each", count,
+				    count ? 1000.0 * (double)(xfer_now_ms() - t0) / count : 0.0);
+		} else if (!strcmp(cmd, "grantmaps") && n >= 2) {
+			say("OK %u", xsim_grant_total_maps(hv, dom));
 		} else if (!strcmp(cmd, "irqlevel") && n >= 3) {
 			say("OK level %d", xsim_irq_level(hv, dom, XSIM_IRQ_ISA,
 							   (unsigned int)strtoul(s2, NULL, 0)));

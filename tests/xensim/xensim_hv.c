@@ -67,6 +67,7 @@ struct sim_dom {
 	struct sim_grant grants[MAX_GRANTS];
 	struct sim_irq irqs[MAX_IRQS];
 	int irq_efd;                    /* written when a line goes high */
+	bool vcpu_busy[MAX_VCPUS];      /* a vCPU waits for one ioreq at a time */
 };
 
 /* An event channel port; dom0 ports have a sink, guest ports a peer. */
@@ -516,11 +517,14 @@ unsigned int xsim_grant_mapcount(struct xsim_hv *hv, uint32_t domid, uint32_t re
 
 unsigned int xsim_grant_total_maps(struct xsim_hv *hv, uint32_t domid)
 {
-	struct sim_dom *d;
+	struct sim_dom *d = NULL;
 	unsigned int n = 0;
 
 	pthread_mutex_lock(&hv->lock);
-	d = dom_get(hv, domid);
+	/* also a destroyed domain: its grants stay mapped until the mappers let go */
+	for (int i = 0; i < MAX_DOMS; i++)
+		if (hv->doms[i].ram && hv->doms[i].domid == domid)
+			d = &hv->doms[i];
 	for (unsigned int i = 0; d && i < MAX_GRANTS; i++)
 		n += d->grants[i].maps;
 	pthread_mutex_unlock(&hv->lock);
@@ -539,7 +543,11 @@ long xsim_fmap_pages(struct xsim_hv *hv)
 
 static void gnt_unmap_locked(struct xsim_hv *hv, uint32_t domid, uint32_t ref)
 {
-	struct sim_dom *d = dom_get(hv, domid);
+	struct sim_dom *d = NULL;
+
+	for (int i = 0; i < MAX_DOMS; i++)
+		if (hv->doms[i].ram && hv->doms[i].domid == domid)
+			d = &hv->doms[i];
 
 	if (d && ref < MAX_GRANTS && d->grants[ref].maps)
 		d->grants[ref].maps--;
@@ -616,6 +624,16 @@ int xsim_ioreq(struct xsim_hv *hv, uint32_t domid, unsigned int vcpu, struct ior
 		pthread_mutex_unlock(&hv->lock);
 		return -ESRCH;
 	}
+	/* callers on other threads using the same vCPU queue up, as a vCPU would */
+	while (d->vcpu_busy[vcpu]) {
+		pthread_cond_wait(&hv->cond, &hv->lock);
+		d = dom_get(hv, domid);
+		if (!d) {
+			pthread_mutex_unlock(&hv->lock);
+			return -ESRCH;
+		}
+	}
+	d->vcpu_busy[vcpu] = true;
 	if (req->type == IOREQ_TYPE_INVALIDATE) {
 		int ids[MAX_SERVERS], n = 0;
 
@@ -635,6 +653,11 @@ int xsim_ioreq(struct xsim_hv *hv, uint32_t domid, unsigned int vcpu, struct ior
 		if (s)
 			r = ioreq_one(hv, domid, s, vcpu, req, timeout_ms);
 	}
+	/* the domain may be gone (its slot stays allocated) */
+	for (int i = 0; i < MAX_DOMS; i++)
+		if (hv->doms[i].domid == domid && hv->doms[i].ram)
+			hv->doms[i].vcpu_busy[vcpu] = false;
+	pthread_cond_broadcast(&hv->cond);
 	pthread_mutex_unlock(&hv->lock);
 	return r;
 }
