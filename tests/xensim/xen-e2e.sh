@@ -125,6 +125,30 @@ check "two guests at once: 4+4 connections x 4 MiB both ways" test $r1 -eq 0 -a 
 
 # 7-8: xenstore discovery and the xenbus handshake
 check "xenstore: the master takes backend/virtio/3/0 and moves it to InitWait" gcmd xswait $BE/state 2
+# the front-end's state node is the guest's to write: garbage is ignored
+gcmd xs $FE/state junk >/dev/null
+gcmd xs $FE/state 99 >/dev/null
+gcmd xs $FE/state "" >/dev/null
+sleep 0.3
+gcmd_t 5 xswait $BE/state 2 >/dev/null
+check "xenstore: front-end states 'junk', 99 and '' leave the back-end in InitWait" \
+	test "${REPLY%% *}" = OK
+# devices the toolstack describes badly are skipped, the master keeps going
+gcmd dom 5 1 >/dev/null
+BAD=/local/domain/0/backend/virtio/5
+for kv in "$BAD/0/type virtio,device13" "$BAD/0/base junk" "$BAD/0/irq 5" "$BAD/0/state 1" \
+	  "$BAD/1/type virtio,deviceZZ" "$BAD/1/base 0xfe000000" "$BAD/1/irq 5" "$BAD/1/state 1" \
+	  "$BAD/2/type virtio,device13" "$BAD/2/base 0xfe000800" "$BAD/2/irq 5" "$BAD/2/state 1" \
+	  "$BAD/3/type virtio,device13" "$BAD/3/base 0xfe000000" "$BAD/3/irq 99999" "$BAD/3/state 1" \
+	  "$BAD/4/type virtio,device13" "$BAD/4/base 0xfe000000" "$BAD/4/irq 5" \
+	  "$BAD/4/transport pci" "$BAD/4/state 1"; do
+	gcmd xs $kv >/dev/null
+done
+sleep 0.5
+bad_ok=1
+for i in 0 1 2 3 4; do gcmd xswait $BAD/$i/state 1 >/dev/null || bad_ok=0; done
+check "xenstore: bad base, type, alignment, irq and transport are skipped (state stays Initialising)" \
+	test $bad_ok = 1 -a -z "$(kill -0 $MPID 2>&1)"
 gcmd xs $FE/state 4 >/dev/null
 check "xenstore: front-end Connected -> back-end Connected" gcmd xswait $BE/state 4
 check "guest 3 (found through xenstore, irq 5) starts its device" gcmd probe 3 0xfe000000 5
