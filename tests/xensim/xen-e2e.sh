@@ -131,11 +131,16 @@ check "guest 3 (found through xenstore, irq 5) starts its device" gcmd probe 3 0
 check "guest 3 -> host: echo 1 MiB" gcmd_t 60 client 3 5000 echo 1M 9 1
 
 # 9-10: the back-end daemon is killed and restarted
+# killed in the middle of a host -> guest transfer
+"$HOST" -T 20 -c 2 client "$T/vm3.vsock" 6000 both 64M 12 >"$T/restart.log" 2>&1 & pr=$!
+sleep 0.5
 kill "$D1"; wait "$D1" 2>/dev/null
 start_daemon 1 3
-sleep 0.5
+wait $pr
 check "back-end restarted: the master reconnected and restored the rings" \
 	bash -c "for i in \$(seq 50); do grep -q 'rings restored' '$T/master.log' && exit 0; sleep 0.1; done; exit 1"
+check "the restarted daemon reset the guest's vsock transport (TRANSPORT_RESET)" \
+	bash -c "for i in \$(seq 50); do grep -q 'dom 1: TRANSPORT_RESET' '$T/guest.err' && exit 0; sleep 0.1; done; exit 1"
 check "guest 1 -> host after the restart: echo 1 MiB x 2" gcmd_t 60 client 1 5000 echo 1M 6 2
 
 # 11-12: a guest destroyed in the middle of a transfer
