@@ -34,6 +34,9 @@
  *			break;           (broken: err_fd was signalled)
  *	} while (vq_enable_notify(vq));
  *
+ * Not supported: VIRTIO_F_ACCESS_PLATFORM (IOVAs through an IOTLB) and
+ * legacy big-endian guests (rings are always little-endian), packed rings.
+ *
  * Dirty logging: each vq needs its own struct vq_log (used_gpa and
  * log_used are per ring: vhost_vring_addr.log_guest_addr and
  * VHOST_VRING_F_LOG); the bitmap may be shared by all of them.
