@@ -11,3 +11,4 @@ vsock_bench_LDADD = libvhost-core.la
 
 TESTS += tests/bench/smoke.sh
 EXTRA_DIST += tests/bench/smoke.sh
+EXTRA_DIST += doc/vsock-bench.md
