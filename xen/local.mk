@@ -99,6 +99,12 @@ tests_unit_test_xvm_mmio_CFLAGS = $(TEST_CFLAGS) $(XEN_CFLAGS) -I$(top_srcdir)/x
 tests_unit_test_xvm_mmio_LDADD = xen/libxvm.la $(TEST_LIBS)
 endif
 
+# Fuzz target (tests/fuzz conventions): the guest-facing register and ioreq logic.
+FUZZ_TARGETS += tests/fuzz/fuzz_xvm
+tests_fuzz_fuzz_xvm_SOURCES = tests/fuzz/fuzz_xvm.c xen/xvm_mmio.c xen/xvm_ioreq.c $(FUZZ_DRIVER)
+tests_fuzz_fuzz_xvm_CFLAGS = $(FUZZ_TARGET_CFLAGS) $(XEN_CFLAGS) -I$(top_srcdir)/xen
+tests_fuzz_fuzz_xvm_LDADD = $(FUZZ_TARGET_LIBS)
+
 endif
 
 EXTRA_DIST += doc/xen-vhost-master.8 doc/xen-vhost-master.service tests/xensim/xen-e2e.sh \

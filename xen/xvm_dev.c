@@ -150,13 +150,21 @@ static int dev_queue_enable(void *opaque, unsigned int q, const struct xvm_mmio_
 {
 	struct xvm_dev *d = opaque;
 
-	if (d->cfg.grants)
-		return 0;   /* grant addresses: the back-end checks them when it maps */
-	if (!in_ram(d->g, vq->desc, 16ull * vq->num) ||
+	/* grant addresses: the back-end checks them when it maps them */
+	if (!d->cfg.grants && (!in_ram(d->g, vq->desc, 16ull * vq->num) ||
 	    !in_ram(d->g, vq->driver, 6ull + 2ull * vq->num) ||
-	    !in_ram(d->g, vq->device, 6ull + 8ull * vq->num)) {
+	    !in_ram(d->g, vq->device, 6ull + 8ull * vq->num))) {
 		vk_dbg("xvm: domain %u: queue %u rings outside guest RAM: refused", d->g->domid, q);
 		return -EFAULT;
+	}
+	/* (re-)enabled after DRIVER_OK: start it in the back-end now */
+	if (d->connected && d->rings_on) {
+		int r = vu_fe_ring_setup(d->fe, q, vq->num, vq->desc, vq->driver, vq->device, 0);
+
+		if (r < 0)
+			return r;
+		if (vu_fe_call_fd(d->fe, q) >= 0)
+			xvm_epoll_add(&d->ev_call[q], vu_fe_call_fd(d->fe, q), EPOLLIN);
 	}
 	return 0;
 }
@@ -179,6 +187,15 @@ static void dev_rings_stop(struct xvm_dev *d)
 		if (d->connected && vu_fe_ring_started(d->fe, q))
 			vu_fe_ring_stop(d->fe, q, NULL);
 	d->rings_on = false;
+}
+
+static void dev_queue_disable(void *opaque, unsigned int q)
+{
+	struct xvm_dev *d = opaque;
+
+	xvm_epoll_del(&d->ev_call[q]);
+	if (d->connected && d->rings_on && vu_fe_ring_started(d->fe, q))
+		vu_fe_ring_stop(d->fe, q, NULL);
 }
 
 static void dev_driver_ok(void *opaque)
@@ -252,6 +269,7 @@ static int dev_config_write(void *opaque, uint32_t off, const void *buf, uint32_
 static const struct xvm_mmio_ops dev_mmio_ops = {
 	.features_ok = dev_features_ok,
 	.queue_enable = dev_queue_enable,
+	.queue_disable = dev_queue_disable,
 	.driver_ok = dev_driver_ok,
 	.queue_notify = dev_queue_notify,
 	.reset = dev_reset,

@@ -159,9 +159,12 @@ static void queue_ready(struct xvm_mmio *m, struct xvm_mmio_queue *q, uint32_t v
 	unsigned int idx = (unsigned int)(q - m->q);
 
 	if (!val) {
-		/* Disabling a running queue is a reset in all but name for us. */
-		if (q->ready)
-			vk_dbg("xvm: queue %u: QueueReady 0 while running: ignored", idx);
+		/* the driver takes the queue down (Linux reads QueueReady back as 0) */
+		if (q->ready) {
+			q->ready = false;
+			if (m->ops->queue_disable)
+				m->ops->queue_disable(m->opaque, idx);
+		}
 		return;
 	}
 	if (q->ready)
@@ -272,6 +275,10 @@ static void reg_write(struct xvm_mmio *m, uint64_t off, uint32_t val)
 		break;
 	}
 	/* queue registers: only for an existing queue that is not running */
+	if (q && q->ready && off == VIRTIO_MMIO_QUEUE_READY) {
+		queue_ready(m, q, val);
+		return;
+	}
 	if (!q || q->ready) {
 		vk_dbg("xvm: write 0x%x to 0x%03" PRIx64 " of queue %u (%s): ignored", val, off,
 		       m->queue_sel, q ? "running" : "no such queue");

@@ -77,6 +77,8 @@ struct xvm_mmio_ops {
 	int (*features_ok)(void *opaque, uint64_t features);
 	/* QueueReady 1: the ring is complete and checked; 0 or -errno (stays not ready). */
 	int (*queue_enable)(void *opaque, unsigned int q, const struct xvm_mmio_queue *vq);
+	/* QueueReady 0 on a ready queue: stop it in the back-end. */
+	void (*queue_disable)(void *opaque, unsigned int q);
 	/* DRIVER_OK was set: the back-end may start (queues enabled before). */
 	void (*driver_ok)(void *opaque);
 	/* QueueNotify for a ready queue after DRIVER_OK. */

@@ -34,6 +34,9 @@
  *			break;           (broken: err_fd was signalled)
  *	} while (vq_enable_notify(vq));
  *
+ * Not supported: VIRTIO_F_ACCESS_PLATFORM (IOVAs through an IOTLB) and
+ * legacy big-endian guests (rings are always little-endian), packed rings.
+ *
  * Dirty logging: each vq needs its own struct vq_log (used_gpa and
  * log_used are per ring: vhost_vring_addr.log_guest_addr and
  * VHOST_VRING_F_LOG); the bitmap may be shared by all of them.
@@ -60,6 +63,8 @@
 #define VQ_INDIRECT_MAX VQ_ELEM_MAX_IOV
 /* Per-access mappings one chain may hold (descriptors outside mapped memory). */
 #define VQ_CHAIN_MAX_PINS 16u
+/* Most recent pops (not yet pushed) that vq_unpop can give back. */
+#define VQ_UNPOP_MAX 64u
 /* Dirty log granularity (vhost-user VHOST_LOG_PAGE). */
 #define VQ_LOG_PAGE 4096u
 
@@ -149,6 +154,14 @@ struct vq_inflight {
 	bool fresh;              /* region was zeroed when attached */
 };
 
+/* One pop as vq_unpop needs it (never re-read from guest memory). */
+struct vq_popped {
+	uint64_t counter;        /* a resubmitted chain's inflight counter before the pop */
+	uint16_t head;
+	bool resubmitted;        /* handed back by inflight resume, not from the avail ring */
+	bool valid;              /* false once pushed */
+};
+
 /* One popped chain. */
 struct vq_elem {
 	uint16_t head;           /* id to give back in the used ring */
@@ -191,6 +204,10 @@ struct vq {
 	struct vq_inflight *inflight;  /* NULL, or &inflight_store once vq_inflight_init ran */
 	void *priv;              /* owner's data */
 	struct vq_inflight inflight_store;
+
+	/* pops not yet pushed, oldest first: [popped_start, +popped_count) mod VQ_UNPOP_MAX */
+	struct vq_popped popped[VQ_UNPOP_MAX];
+	uint16_t popped_start, popped_count;
 
 	/*
 	 * Guest memory mapped per access (gmem_pin; Xen grants with
@@ -237,8 +254,11 @@ VK_EXPORT bool vq_ready(const struct vq *vq);
  */
 VK_EXPORT int vq_pop(struct vq *vq, const struct gmem_table *mem, struct vq_elem *elem);
 /*
- * Give back the last @n chains popped from the avail ring, unconsumed
- * (not for chains handed back after vq_inflight_resume).
+ * Give back the last @n popped chains that were not pushed yet, most
+ * recent first (at most VQ_UNPOP_MAX, fewer if fewer are outstanding).
+ * Which chains those were is remembered at pop time, never re-read from
+ * the guest's avail ring.  A chain from the avail ring goes back to it; a
+ * chain handed back by vq_inflight_resume goes back to the resubmit set.
  */
 VK_EXPORT void vq_unpop(struct vq *vq, unsigned int n);
 /*

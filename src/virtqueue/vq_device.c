@@ -122,6 +122,7 @@ int vq_set_addr(struct vq *vq, const struct gmem_table *mem, bool is_uva,
 	vq->used_idx = vk_read_le16(&vq->used->idx);
 	vq->published_used = vq->used_idx;
 	vq->signalled_used_valid = false;
+	vq->popped_count = 0;
 	return 0;
 }
 
@@ -129,6 +130,7 @@ void vq_set_base(struct vq *vq, uint16_t last_avail_idx)
 {
 	vq->last_avail_idx = last_avail_idx;
 	vq->shadow_avail_idx = last_avail_idx;
+	vq->popped_count = 0;
 }
 
 uint16_t vq_get_base(const struct vq *vq)

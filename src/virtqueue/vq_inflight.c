@@ -120,6 +120,7 @@ int vq_inflight_resume(struct vq *vq)
 	inf->counter = count ? max + 1 : 0;
 	inf->resubmit_limit = inf->counter;
 	inf->resubmit_left = count;
+	vq->popped_count = 0;
 	return count;
 }
 

@@ -40,6 +40,9 @@ void vq_inflight_on_flush(struct vq *vq, uint16_t batch);
 /* Next chain to resubmit after vq_inflight_resume: 1 and *head, or 0. */
 int vq_inflight_next_resubmit(struct vq *vq, uint16_t *head);
 
+/* The chain @head was pushed: vq_unpop must not give it back. */
+void vq_popped_forget(struct vq *vq, uint16_t head);
+
 /* Walk the chain at @head into @elem (no ring index changes). */
 int vq_walk_chain(struct vq *vq, const struct gmem_table *mem, uint16_t head, struct vq_elem *elem);
 

@@ -40,6 +40,7 @@ void vq_push(struct vq *vq, const struct vq_elem *elem, uint32_t len)
 	vk_write_le32(&ue->len, len);
 	vq_log_used(vq, 4 + 8ull * slot, 8);
 	vq_inflight_on_push(vq, elem->head);
+	vq_popped_forget(vq, elem->head);
 	vq->used_idx++;
 	if (vq->inuse)
 		vq->inuse--;

@@ -251,6 +251,23 @@ bad:
 	return ret;
 }
 
+/* Remember a pop for vq_unpop; the oldest is forgotten when full. */
+static void vq_popped_record(struct vq *vq, uint16_t head, bool resubmitted, uint64_t counter)
+{
+	struct vq_popped *p;
+
+	if (vq->popped_count == VQ_UNPOP_MAX) {
+		vq->popped_start = (uint16_t)((vq->popped_start + 1) % VQ_UNPOP_MAX);
+		vq->popped_count--;
+	}
+	p = &vq->popped[(vq->popped_start + vq->popped_count) % VQ_UNPOP_MAX];
+	p->head = head;
+	p->resubmitted = resubmitted;
+	p->counter = counter;
+	p->valid = true;
+	vq->popped_count++;
+}
+
 int vq_pop(struct vq *vq, const struct gmem_table *mem, struct vq_elem *elem)
 {
 	uint16_t head;
@@ -265,10 +282,13 @@ int vq_pop(struct vq *vq, const struct gmem_table *mem, struct vq_elem *elem)
 
 	if (vq->inflight && vq->inflight->resubmit_left &&
 	    vq_inflight_next_resubmit(vq, &head)) {
+		uint64_t counter = vq->inflight->region->desc[head].counter;
+
 		ret = vq_walk_chain(vq, mem, head, elem);
 		if (ret < 0)
 			return ret;
 		vq_inflight_on_pop(vq, head);
+		vq_popped_record(vq, head, true, counter);
 		return 1;
 	}
 
@@ -295,26 +315,65 @@ int vq_pop(struct vq *vq, const struct gmem_table *mem, struct vq_elem *elem)
 		vq_log_used(vq, 4 + 8ull * vq->num, 2);
 	}
 	vq_inflight_on_pop(vq, head);
+	vq_popped_record(vq, head, false, 0);
 	return 1;
+}
+
+/* Drop invalid (pushed) entries at both ends of the popped history. */
+static void vq_popped_trim(struct vq *vq)
+{
+	while (vq->popped_count && !vq->popped[vq->popped_start].valid) {
+		vq->popped_start = (uint16_t)((vq->popped_start + 1) % VQ_UNPOP_MAX);
+		vq->popped_count--;
+	}
+	while (vq->popped_count &&
+	       !vq->popped[(vq->popped_start + vq->popped_count - 1u) % VQ_UNPOP_MAX].valid)
+		vq->popped_count--;
+}
+
+void vq_popped_forget(struct vq *vq, uint16_t head)
+{
+	unsigned int i;
+
+	/* Oldest first: completions mostly come in pop order. */
+	for (i = 0; i < vq->popped_count; i++) {
+		struct vq_popped *p = &vq->popped[(vq->popped_start + i) % VQ_UNPOP_MAX];
+
+		if (p->valid && p->head == head) {
+			p->valid = false;
+			vq_popped_trim(vq);
+			return;
+		}
+	}
 }
 
 void vq_unpop(struct vq *vq, unsigned int n)
 {
-	unsigned int k;
-
-	if (n > vq->inuse)
-		n = vq->inuse;
 	if (!vq_ready(vq))
 		return;
-	for (k = 1; k <= n; k++) {
-		uint16_t slot = (uint16_t)(vq->last_avail_idx - k) & (vq->num - 1);
+	vq_popped_trim(vq);
+	while (n && vq->popped_count) {
+		struct vq_popped *p;
 
-		uint16_t head = vk_read_le16(&vq->avail->ring[slot]);
-
-		vq_inflight_on_unpop(vq, head);
-		if (head < vq->num)
-			vq_pin_chain_release(vq, head);
+		vq->popped_count--;
+		p = &vq->popped[(vq->popped_start + vq->popped_count) % VQ_UNPOP_MAX];
+		if (!p->valid)
+			continue;
+		p->valid = false;
+		n--;
+		if (p->resubmitted) {
+			/* back into the resubmit set, in its original place */
+			if (vq->inflight) {
+				vq->inflight->region->desc[p->head].counter = p->counter;
+				vq->inflight->resubmit_left++;
+			}
+		} else {
+			vq_inflight_on_unpop(vq, p->head);
+			vq->last_avail_idx--;
+			if (vq->inuse)
+				vq->inuse--;
+		}
+		vq_pin_chain_release(vq, p->head);
 	}
-	vq->last_avail_idx -= n;
-	vq->inuse -= n;
+	vq_popped_trim(vq);
 }

@@ -474,10 +474,16 @@ static void op_queue_started(void *opaque, struct vd_dev *dev, unsigned int qidx
 {
 	struct vsock_vm *vm = vm_of(opaque);
 
-	(void)dev;
 	if (qidx == VSOCK_VQ_EVENT) {
-		/* a front-end that drives the event queue came back: stale guest connections */
-		if (vm->sessions > 1)
+		struct vq *rx = vd_dev_queue(dev, VSOCK_VQ_RX), *tx = vd_dev_queue(dev, VSOCK_VQ_TX);
+
+		/*
+		 * A front-end that drives the event queue came back: stale guest
+		 * connections.  Also when this process is new but the rings are
+		 * not (a restarted daemon that the front-end reconnected to with
+		 * the guest's ring indices, as xen-vhost-master or QEMU do).
+		 */
+		if (vm->sessions > 1 || (rx && vq_get_base(rx)) || (tx && vq_get_base(tx)))
 			vm->evt_reset_pending = true;
 		return;
 	}

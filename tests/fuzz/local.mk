@@ -70,3 +70,7 @@ FUZZ_TARGETS += tests/fuzz/fuzz_vu_fe
 tests_fuzz_fuzz_vu_fe_SOURCES = tests/fuzz/fuzz_vu_fe.c $(FUZZ_DRIVER)
 tests_fuzz_fuzz_vu_fe_CFLAGS = $(FUZZ_TARGET_CFLAGS)
 tests_fuzz_fuzz_vu_fe_LDADD = $(FUZZ_TARGET_LIBS)
+FUZZ_TARGETS += tests/fuzz/fuzz_vsock_cfg
+tests_fuzz_fuzz_vsock_cfg_SOURCES = tests/fuzz/fuzz_vsock_cfg.c $(FUZZ_DRIVER)
+tests_fuzz_fuzz_vsock_cfg_CFLAGS = $(FUZZ_TARGET_CFLAGS) $(YAML_CFLAGS)
+tests_fuzz_fuzz_vsock_cfg_LDADD = $(VSOCK_FUZZ_LIBS) $(FUZZ_TARGET_LIBS) $(YAML_LIBS)

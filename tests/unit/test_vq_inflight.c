@@ -237,6 +237,39 @@ static void test_unflushed_is_inflight(void **state)
 	assert_int_equal(vq_pop(&c->e.vq, c->e.tab, c->e.elem), 0);
 }
 
+/* A resubmitted chain given back with vq_unpop is resubmitted again, first. */
+static void test_unpop_resubmitted(void **state)
+{
+	struct ctx *c = *state;
+	volatile struct vq_inflight_region *r = c->region;
+	unsigned int i;
+
+	assert_int_equal(vq_inflight_init(&c->e.vq, c->region, c->size), 0);
+	assert_int_equal(vq_inflight_resume(&c->e.vq), 0);
+	add(c, 0, 3);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(vq_pop(&c->e.vq, c->e.tab, &c->els[i]), 1);
+	assert_int_equal(restart(c), 3);
+	assert_int_equal(vq_pop(&c->e.vq, c->e.tab, c->e.elem), 1);
+	assert_int_equal(c->e.elem->head, c->els[0].head);
+	vq_unpop(&c->e.vq, 1);
+	assert_int_equal(r->desc[c->els[0].head].inflight, 1);
+	assert_int_equal(c->e.vq.inuse, 3);
+	assert_int_equal(vq_get_base(&c->e.vq), 3);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(vq_pop(&c->e.vq, c->e.tab, c->e.elem), 1);
+		assert_int_equal(c->e.elem->head, c->els[i].head);
+	}
+	assert_int_equal(vq_pop(&c->e.vq, c->e.tab, c->e.elem), 0);
+	/* an avail pop after them unpops normally, its inflight flag cleared */
+	add(c, 3, 1);
+	assert_int_equal(vq_pop(&c->e.vq, c->e.tab, &c->els[3]), 1);
+	vq_unpop(&c->e.vq, 1);
+	assert_int_equal(r->desc[c->els[3].head].inflight, 0);
+	assert_int_equal(vq_get_base(&c->e.vq), 3);
+	assert_int_equal(c->e.vq.inuse, 3);
+}
+
 /* A corrupted region (garbage heads / batch links) stays in bounds. */
 static void test_garbage_region(void **state)
 {
@@ -265,6 +298,7 @@ int main(void)
 		T(test_resume_order_by_counter),
 		T(test_resume_repairs_last_batch),
 		T(test_unflushed_is_inflight),
+		T(test_unpop_resubmitted),
 		T(test_garbage_region),
 	};
 

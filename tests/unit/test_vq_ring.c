@@ -357,6 +357,56 @@ static void test_setup_rules(void **state)
 	vqt_teardown(&e);
 }
 
+/* vq_unpop gives back what was popped, as recorded then, and nothing pushed. */
+static void test_unpop_history(void **state)
+{
+	struct vqt_env e;
+	struct vq_elem *els;
+	struct iovec in;
+	uint16_t slot;
+	unsigned int i;
+	int tok[80];
+
+	(void)state;
+	assert_int_equal(vqt_setup(&e, 1, 1 << 20, 128, 0), 0);
+	els = calloc(3, sizeof(*els));
+	assert_non_null(els);
+	in.iov_base = vqt_alloc(&e, 32, 1);
+	in.iov_len = 32;
+	for (i = 0; i < 80; i++)
+		assert_int_equal(vqdrv_add(&e.drv, NULL, 0, &in, 1, &tok[i]), 0);
+	vqdrv_kick_prepare(&e.drv);
+
+	/* pop A, B, C; push A; unpop 3: only C and B go back */
+	for (i = 0; i < 3; i++)
+		assert_int_equal(vq_pop(&e.vq, e.tab, &els[i]), 1);
+	vq_push(&e.vq, &els[0], 0);
+	vq_unpop(&e.vq, 3);
+	assert_int_equal(vq_get_base(&e.vq), 1);
+	assert_int_equal(e.vq.inuse, 0);
+	assert_int_equal(vq_pop(&e.vq, e.tab, e.elem), 1);
+	assert_int_equal(e.elem->head, els[1].head);
+
+	/* the guest rewrites the avail slot after the pop: unpop is not fooled */
+	slot = (uint16_t)(vq_get_base(&e.vq) - 1) & 127;
+	vk_write_le16(&e.drv.avail->ring[slot], 77);
+	vq_unpop(&e.vq, 1);
+	assert_int_equal(vq_get_base(&e.vq), 1);
+	assert_int_equal(e.vq.inuse, 0);
+	vk_write_le16(&e.drv.avail->ring[slot], els[1].head);
+
+	/* at most VQ_UNPOP_MAX of the most recent pops */
+	for (i = 0; i < 70; i++)
+		assert_int_equal(vq_pop(&e.vq, e.tab, e.elem), 1);
+	vq_unpop(&e.vq, 70);
+	assert_int_equal(vq_get_base(&e.vq), 1 + 70 - VQ_UNPOP_MAX);
+	assert_int_equal(e.vq.inuse, 70 - VQ_UNPOP_MAX);
+	vq_unpop(&e.vq, 1);	/* nothing recorded any more */
+	assert_int_equal(vq_get_base(&e.vq), 1 + 70 - VQ_UNPOP_MAX);
+	free(els);
+	vqt_teardown(&e);
+}
+
 /* SET_MEM_TABLE while a ring is set up: vq_resolve against the new table. */
 static void swap_table(struct vqt_env *e, bool with_memory)
 {
@@ -407,6 +457,7 @@ int main(void)
 		cmocka_unit_test(test_wraparound),
 		cmocka_unit_test(test_full_ring_out_of_order),
 		cmocka_unit_test(test_unpop),
+		cmocka_unit_test(test_unpop_history),
 		cmocka_unit_test(test_resolve_after_table_change),
 	};
 

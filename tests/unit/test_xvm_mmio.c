@@ -16,7 +16,7 @@
 #include "xvm_mmio.h"
 
 struct rec {
-	int features_ok, queue_enable, driver_ok, notify, reset, irq_calls;
+	int features_ok, queue_enable, queue_disable, driver_ok, notify, reset, irq_calls;
 	uint64_t features;
 	unsigned int last_q;
 	struct xvm_mmio_queue last_vq;
@@ -41,6 +41,7 @@ static int r_queue_enable(void *o, unsigned int q, const struct xvm_mmio_queue *
 	return 0;
 }
 static void r_driver_ok(void *o) { ((struct rec *)o)->driver_ok++; }
+static void r_queue_disable(void *o, unsigned int q) { ((struct rec *)o)->queue_disable++; }
 static void r_notify(void *o, unsigned int q) { struct rec *r = o; r->notify++; r->last_q = q; }
 static void r_reset(void *o) { ((struct rec *)o)->reset++; }
 static void r_irq(void *o, bool l) { struct rec *r = o; r->irq_calls++; r->irq = l; }
@@ -57,6 +58,7 @@ static int r_cwrite(void *o, uint32_t off, const void *buf, uint32_t len)
 
 static const struct xvm_mmio_ops ops = {
 	.features_ok = r_features_ok, .queue_enable = r_queue_enable, .driver_ok = r_driver_ok,
+	.queue_disable = r_queue_disable,
 	.queue_notify = r_notify, .reset = r_reset, .set_irq = r_irq,
 	.config_read = r_cread, .config_write = r_cwrite,
 };
@@ -174,6 +176,19 @@ static void test_negotiation_and_notify(void **state)
 	wr(VIRTIO_MMIO_QUEUE_DESC_LOW, 0);
 	assert_int_equal(rd(VIRTIO_MMIO_QUEUE_NUM), 128);
 	assert_int_equal(rd(VIRTIO_MMIO_QUEUE_DESC_LOW), 0x100000);
+	/* the driver takes queue 1 down: stopped, reads back 0, can be set up again */
+	wr(VIRTIO_MMIO_QUEUE_SEL, 1);
+	wr(VIRTIO_MMIO_QUEUE_READY, 0);
+	assert_int_equal(rec.queue_disable, 1);
+	assert_int_equal(rd(VIRTIO_MMIO_QUEUE_READY), 0);
+	wr(VIRTIO_MMIO_QUEUE_NOTIFY, 1);
+	assert_int_equal(rec.notify, 1);
+	wr(VIRTIO_MMIO_QUEUE_READY, 0);
+	assert_int_equal(rec.queue_disable, 1);
+	wr(VIRTIO_MMIO_QUEUE_NUM, 128);
+	wr(VIRTIO_MMIO_QUEUE_READY, 1);
+	assert_int_equal(rd(VIRTIO_MMIO_QUEUE_READY), 1);
+	assert_int_equal(rec.queue_enable, 2);
 	/* clearing status bits without a reset is ignored */
 	wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE);
 	assert_int_equal(rd(VIRTIO_MMIO_STATUS), 0xf);

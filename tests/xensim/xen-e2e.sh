@@ -125,17 +125,46 @@ check "two guests at once: 4+4 connections x 4 MiB both ways" test $r1 -eq 0 -a 
 
 # 7-8: xenstore discovery and the xenbus handshake
 check "xenstore: the master takes backend/virtio/3/0 and moves it to InitWait" gcmd xswait $BE/state 2
+# the front-end's state node is the guest's to write: garbage is ignored
+gcmd xs $FE/state junk >/dev/null
+gcmd xs $FE/state 99 >/dev/null
+gcmd xs $FE/state "" >/dev/null
+sleep 0.3
+gcmd_t 5 xswait $BE/state 2 >/dev/null
+check "xenstore: front-end states 'junk', 99 and '' leave the back-end in InitWait" \
+	test "${REPLY%% *}" = OK
+# devices the toolstack describes badly are skipped, the master keeps going
+gcmd dom 5 1 >/dev/null
+BAD=/local/domain/0/backend/virtio/5
+for kv in "$BAD/0/type virtio,device13" "$BAD/0/base junk" "$BAD/0/irq 5" "$BAD/0/state 1" \
+	  "$BAD/1/type virtio,deviceZZ" "$BAD/1/base 0xfe000000" "$BAD/1/irq 5" "$BAD/1/state 1" \
+	  "$BAD/2/type virtio,device13" "$BAD/2/base 0xfe000800" "$BAD/2/irq 5" "$BAD/2/state 1" \
+	  "$BAD/3/type virtio,device13" "$BAD/3/base 0xfe000000" "$BAD/3/irq 99999" "$BAD/3/state 1" \
+	  "$BAD/4/type virtio,device13" "$BAD/4/base 0xfe000000" "$BAD/4/irq 5" \
+	  "$BAD/4/transport pci" "$BAD/4/state 1"; do
+	gcmd xs $kv >/dev/null
+done
+sleep 0.5
+bad_ok=1
+for i in 0 1 2 3 4; do gcmd xswait $BAD/$i/state 1 >/dev/null || bad_ok=0; done
+check "xenstore: bad base, type, alignment, irq and transport are skipped (state stays Initialising)" \
+	test $bad_ok = 1 -a -z "$(kill -0 $MPID 2>&1)"
 gcmd xs $FE/state 4 >/dev/null
 check "xenstore: front-end Connected -> back-end Connected" gcmd xswait $BE/state 4
 check "guest 3 (found through xenstore, irq 5) starts its device" gcmd probe 3 0xfe000000 5
 check "guest 3 -> host: echo 1 MiB" gcmd_t 60 client 3 5000 echo 1M 9 1
 
 # 9-10: the back-end daemon is killed and restarted
+# killed in the middle of a host -> guest transfer
+"$HOST" -T 20 -c 2 client "$T/vm3.vsock" 6000 both 64M 12 >"$T/restart.log" 2>&1 & pr=$!
+sleep 0.5
 kill "$D1"; wait "$D1" 2>/dev/null
 start_daemon 1 3
-sleep 0.5
+wait $pr
 check "back-end restarted: the master reconnected and restored the rings" \
 	bash -c "for i in \$(seq 50); do grep -q 'rings restored' '$T/master.log' && exit 0; sleep 0.1; done; exit 1"
+check "the restarted daemon reset the guest's vsock transport (TRANSPORT_RESET)" \
+	bash -c "for i in \$(seq 50); do grep -q 'dom 1: TRANSPORT_RESET' '$T/guest.err' && exit 0; sleep 0.1; done; exit 1"
 check "guest 1 -> host after the restart: echo 1 MiB x 2" gcmd_t 60 client 1 5000 echo 1M 6 2
 
 # 11-12: a guest destroyed in the middle of a transfer

@@ -1,0 +1,77 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# /test.sh of the real-Xen test's HVM guest (run by scripts/guest-image's
+# /init after it loaded virtio_mmio and the vsock modules).  The virtio-mmio
+# device comes from the SSDT (_HID LNRO0005) that dom0 passed with xl's
+# acpi_firmware=.  Prints "VKG-RESULT ok|fail SECONDS NAME[ -- REASON]";
+# dom0's /vk/dom0-test.sh drives the other side:
+#   VKG-READY       server on port 5000 listening; then waits for dom0's
+#                   "go" (a quit request to port 5001)
+#   guest->host     8 connections x 1 MiB both ways to CID 2 port 6000
+#   VKG-INFLIGHT    a long transfer runs while dom0 kills and restarts the
+#                   daemon: it must end with an error, not hang
+#   reconnect       guest->host echo again, retrying until the daemon is back
+#   VK-GUEST-CLIENTS-DONE, then serve 5000 until dom0 sends quit
+up() { cut -d' ' -f1 /proc/uptime; }
+since() { awk -v a="$1" -v b="$(up)" 'BEGIN { printf "%.1f", b - a }'; }
+res() { echo "VKG-RESULT $1 $(since "$2") guest: $3${4:+ -- $4}"; }
+oneline() { tail -n "${2:-2}" "$1" 2>/dev/null | tr '\n' ' ' | cut -c1-240; }
+
+s=$(up)
+dev=
+for d in /sys/bus/virtio/devices/*; do
+	[ "$(cat "$d/device" 2>/dev/null)" = 0x0013 ] && dev=$d
+done
+acpi=$(ls -d /sys/bus/acpi/devices/LNRO0005:* 2>/dev/null | head -n 1)
+drv=
+[ -n "$dev" ] && [ -e "$dev/driver" ] && drv=$(basename "$(readlink "$dev/driver")")
+irq=$(grep -m1 virtio /proc/interrupts | awk '{ print $1 $NF }')
+if [ -n "$drv" ]; then
+	res ok 0 "virtio-mmio vsock device found through ACPI ($(basename "$acpi")) and bound to $drv at uptime ${s}s (irq $irq)"
+else
+	res fail 0 "virtio-mmio vsock device found through ACPI and bound" \
+		"acpi=[${acpi:-none}] virtio=[${dev:-none}] dmesg: $(dmesg | grep -iE 'virtio|LNRO|vsock' | tail -n 3 | tr '\n' ' ' | cut -c1-240)"
+	echo VKG-NODEV
+	exit 1
+fi
+echo "VKG-INFO guest CID $(vsock-guest cid 2>/dev/null)"
+
+vsock-guest serve 5000 >/tmp/serve.log 2>&1 &
+i=0
+while ! grep -q listening /tmp/serve.log && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+echo VKG-READY
+# dom0 runs host->guest now; then it tells us to go on.
+timeout 600 vsock-guest serve 5001 >/tmp/go.log 2>&1
+
+rc=0
+s=$(up)
+if vsock-guest -c 8 client 2 6000 both 1M >/tmp/g2h.log 2>&1; then
+	res ok "$s" "guest->host <uds-path>_6000: 8 concurrent connections, 1 MiB both ways each, hash-checked"
+else
+	rc=1
+	res fail "$s" "guest->host <uds-path>_6000: 8 concurrent connections, 1 MiB both ways each" "$(oneline /tmp/g2h.log)"
+fi
+
+echo VKG-INFLIGHT
+s=$(up)
+timeout 300 vsock-guest -T 120 client 2 6000 both 2048M >/tmp/inflight.log 2>&1
+r=$?
+if [ $r = 0 ]; then
+	rc=1; res fail "$s" "in-flight transfer ends when the daemon restarts" "it completed: the restart never reached it"
+elif [ $r = 124 ] || [ $r = 143 ] || grep -qi 'timeout\|timed out' /tmp/inflight.log; then
+	rc=1; res fail "$s" "in-flight transfer ends when the daemon restarts" "it hung (exit $r): $(oneline /tmp/inflight.log)"
+else
+	res ok "$s" "in-flight transfer ends when the daemon restarts (exit $r: $(oneline /tmp/inflight.log 1))"
+fi
+
+s=$(up)
+if vsock-guest -r 90 client 2 6000 echo 1M >/tmp/re.log 2>&1; then
+	res ok "$s" "after the restart: guest->host reconnects, echo 1 MiB"
+else
+	rc=1
+	res fail "$s" "after the restart: guest->host reconnects, echo 1 MiB" "$(oneline /tmp/re.log)"
+fi
+echo VK-GUEST-CLIENTS-DONE
+wait
+exit $rc
