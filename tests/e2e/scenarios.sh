@@ -89,7 +89,7 @@ note "A: done in $(( $(date +%s) - t0 ))s"
 	cat <<'EOF'
 serve 5000
 echo VK-READY
-vsock-guest client 2 6000 both 64M >/dev/null 2>&1 &
+vsock-guest client 2 6000 both 1G >/dev/null 2>&1 &
 wait
 EOF
 } >"$E2E_DIR/b1.sh"
@@ -109,7 +109,8 @@ t0=$(date +%s)
 start_guest b1 "$S" "$E2E_DIR/b1.sh"
 if guest_ready "$SERIAL" "$QEMU_PID" 90; then
 	# A host transfer in flight when QEMU dies: it must end (error), not hang.
-	timeout 60 "$HOSTPROG" client "$U" 5000 both 64M >"$E2E_DIR/b-host.log" 2>&1 &
+	# (1 GiB: still running when QEMU is killed, even on a fast machine)
+	timeout 60 "$HOSTPROG" client "$U" 5000 both 1G >"$E2E_DIR/b-host.log" 2>&1 &
 	hp=$!
 	_pids+=("$hp")
 	sleep 2
