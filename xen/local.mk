@@ -62,6 +62,14 @@ tests_xensim_xensim_guest_SOURCES = tests/xensim/xensim_guest.c tests/common/xfe
 tests_xensim_xensim_guest_CFLAGS = $(AM_CFLAGS) $(XEN_CFLAGS) -I$(top_srcdir)
 tests_xensim_xensim_guest_LDADD = tests/xensim/libxensim-hv.la libvhost-core.la
 
+# The cost of one notification: KVM-style eventfds vs the ioreq path.
+check_PROGRAMS += tests/xensim/xensim-notify-bench
+tests_xensim_xensim_notify_bench_SOURCES = tests/xensim/xensim_notify_bench.c
+tests_xensim_xensim_notify_bench_CFLAGS = $(AM_CFLAGS) $(XEN_CFLAGS) -I$(top_srcdir)
+tests_xensim_xensim_notify_bench_LDFLAGS = $(XENSIM_RPATH)
+tests_xensim_xensim_notify_bench_LDADD = tests/xensim/libxensim-hv.la libvhost-core.la $(XEN_LIBS)
+TESTS += tests/xensim/xen-notify-bench.sh
+
 # End to end: the real master and daemon against the simulator.
 TESTS += tests/xensim/xen-e2e.sh tests/xensim/xen-e2e-userspace.sh
 
@@ -117,6 +125,6 @@ tests_fuzz_fuzz_xvm_LDADD = $(FUZZ_TARGET_LIBS)
 endif
 
 EXTRA_DIST += doc/xen-vhost-master.8 doc/xen-vhost-master.service tests/xensim/xen-e2e.sh \
-	tests/xensim/xen-e2e-userspace.sh \
+	tests/xensim/xen-e2e-userspace.sh tests/xensim/xen-notify-bench.sh \
 	tests/xensim/devicemodel.map tests/xensim/foreignmemory.map tests/xensim/evtchn.map \
 	tests/xensim/gnttab.map tests/xensim/store.map tests/xensim/ctrl.map tests/xensim/privcmd.map
