@@ -106,11 +106,13 @@ int xvm_kn_queue_on(struct xvm_dev *d, unsigned int q)
 {
 	int r;
 
-	if (d->knotify == XVM_KN_OFF || xvm.privcmd_fd < 0 || !d->g->iopages ||
-	    vu_fe_call_fd(d->fe, q) < 0 || vu_fe_kick_fd(d->fe, q) < 0) {
+	if (d->knotify == XVM_KN_OFF || xvm.privcmd_fd < 0) {
 		d->knotify = XVM_KN_OFF;
 		return -EOPNOTSUPP;
 	}
+	/* not started (no eventfds yet) or no ioreq server yet: this time through us */
+	if (!d->g->iopages || vu_fe_call_fd(d->fe, q) < 0 || vu_fe_kick_fd(d->fe, q) < 0)
+		return -EAGAIN;
 	if (d->kn_irq[q] && d->kn_io[q])
 		return 0;
 	r = d->kn_irq[q] ? 0 : kn_irqfd(d, q, true);

@@ -390,6 +390,9 @@ out:
 
 /* ------------------------------------------------------------ main */
 
+/* xsim_hv_stop leaves the simulator's state allocated (threads may still use it) */
+static struct xsim_hv *hv;
+
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: xensim-notify-bench [-n ROUNDS] [--master PATH] [--shim PATH]\n"
@@ -411,7 +414,6 @@ int main(int argc, char **argv)
 	unsigned int n = 2000, nres = 0;
 	char dir[] = "/tmp/vk-notify-bench.XXXXXX", hvsock[128], besock[128];
 	struct result res[3];
-	struct xsim_hv *hv = NULL;
 	struct vd_dev *be = NULL;
 	int c, ret = 1;
 
@@ -501,6 +503,7 @@ int main(int argc, char **argv)
 	printf("\n%-55s %14s %14s\n", "path", "round trips/s", "us per round");
 	for (unsigned int i = 0; i < nres; i++)
 		printf("%-55s %14.0f %14.1f\n", res[i].path, res[i].per_s, res[i].rt_us);
+	fflush(stdout);
 	ret = 0;
 out:
 	if (be) {
