@@ -329,8 +329,13 @@ static bool tx_drain(struct vsock_vm *vm, struct vq *vq, const struct gmem_table
 			vq_flush(vq);
 			vd_dev_notify(vm->dev, VSOCK_VQ_TX);
 		}
-		/* keep RX moving while a long TX burst is processed */
-		if (pushed % 256 == 0)
+		/*
+		 * Replies due now (a CREDIT_UPDATE once half the window was
+		 * written, RESPONSE, RST) go out inside the burst: a guest
+		 * that posted its whole window in one batch gets its credit
+		 * back before it runs dry instead of after the batch.
+		 */
+		if (vsock_core_rx_pending(vm->core) || pushed % 256 == 0)
 			process_rx(vm);
 	}
 	if (pushed) {

@@ -579,28 +579,52 @@ static int host_shutdown_wr(void *opaque, struct vsock_conn *c)
 	return shutdown(c->fd, SHUT_WR) < 0 ? -errno : 0;
 }
 
+/*
+ * Established connections are polled edge-triggered for input, always:
+ * the core reads until EAGAIN before it relies on the next edge and keeps
+ * its own "readable" flag while guest credit or RX buffers are missing, so
+ * the interest never has to be dropped and re-added around every read
+ * (that cost two epoll_ctl per round trip).  EPOLLOUT is added only while
+ * bytes wait for the host socket.  A connect in progress is polled
+ * level-triggered for EPOLLOUT; anything else is not polled at all (a
+ * level-triggered HUP would spin).
+ */
+#define CONN_POLL_IN  2u   /* EPOLLIN | EPOLLET registered */
+#define CONN_POLL_OUT 4u   /* EPOLLOUT registered */
+
 static void host_set_events(void *opaque, struct vsock_conn *c, uint32_t events)
 {
 	struct vsock_host *h = opaque;
-	uint32_t ev = 0;
+	uint32_t ev = 0, code = 0;
 
 	if (c->fd < 0)
 		return;
-	if (events & VSOCK_EV_IN)
-		ev |= EPOLLIN;
-	if (events & VSOCK_EV_OUT)
-		ev |= EPOLLOUT;
+	if (c->state == VSOCK_CS_CONNECTING) {
+		if (events & VSOCK_EV_OUT) {
+			ev = EPOLLOUT;
+			code = CONN_POLL_OUT;
+		}
+	} else if (c->state == VSOCK_CS_ESTABLISHED) {
+		ev = EPOLLIN | EPOLLET;
+		code = CONN_POLL_IN;
+		if (events & VSOCK_EV_OUT) {
+			ev |= EPOLLOUT;
+			code |= CONN_POLL_OUT;
+		}
+	}
 	if (!ev) {
-		/* not polled at all: a level-triggered HUP would spin */
 		if (c->hs_data & CONN_REGISTERED)
 			ep_ctl(h, EPOLL_CTL_DEL, c->fd, 0);
-		c->hs_data &= ~CONN_REGISTERED;
+		c->hs_data = 0;
 		return;
 	}
 	if (c->hs_data & CONN_REGISTERED) {
-		ep_ctl(h, EPOLL_CTL_MOD, c->fd, ev);
+		if ((c->hs_data & ~CONN_REGISTERED) == code)
+			return;   /* unchanged: no syscall */
+		if (ep_ctl(h, EPOLL_CTL_MOD, c->fd, ev) == 0)
+			c->hs_data = CONN_REGISTERED | code;
 	} else if (ep_ctl(h, EPOLL_CTL_ADD, c->fd, ev) == 0) {
-		c->hs_data |= CONN_REGISTERED;
+		c->hs_data = CONN_REGISTERED | code;
 	}
 }
 
