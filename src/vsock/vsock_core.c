@@ -839,6 +839,16 @@ static int emit_data(struct vsock_core *core, struct vsock_conn *c, const struct
 		c->rx_cnt += (uint32_t)r;
 		core->st.rx_bytes += (uint64_t)r;
 		core->st.rx_pkts++;
+		/*
+		 * A stream read that returned less than asked emptied the
+		 * socket: bytes arriving later raise a new edge, so no read
+		 * to EAGAIN is needed (it cost one recvmsg per round trip).
+		 */
+		if (c->type == VIRTIO_VSOCK_TYPE_STREAM && (size_t)r < got &&
+		    !(c->flags & VSOCK_F_H_RDHUP)) {
+			c->flags &= ~VSOCK_F_H_READABLE;
+			update_events(core, c);
+		}
 		return (int)(VSOCK_HDR_SIZE + (size_t)r);
 	}
 	if (r == 0) {
@@ -973,6 +983,8 @@ void vsock_core_host_event(struct vsock_core *core, struct vsock_conn *c, uint32
 		if (c->state == VSOCK_CS_CLOSING)
 			return;
 	}
+	if (events & (VSOCK_EV_RDHUP | VSOCK_EV_HUP))
+		c->flags |= VSOCK_F_H_RDHUP;   /* EOF follows the data: read to it */
 	if ((events & VSOCK_EV_IN) && !(c->flags & (VSOCK_F_H_EOF | VSOCK_F_G_SHUT_RCV))) {
 		c->flags |= VSOCK_F_H_READABLE;
 		update_events(core, c);

@@ -46,6 +46,12 @@
 /* Extra bits for vsock_core_host_event(). */
 #define VSOCK_EV_HUP 0x4u
 #define VSOCK_EV_ERR 0x8u
+/*
+ * The peer shut its sending side (EPOLLRDHUP).  A host layer reports it on
+ * every event once it happened; the core then reads stream sockets until
+ * EOF instead of taking a short read as "drained".
+ */
+#define VSOCK_EV_RDHUP 0x10u
 
 #define VSOCK_DEFAULT_MAX_CONNS 65536u
 #define VSOCK_CTL_RING 64u
@@ -75,6 +81,7 @@ enum vsock_conn_state {
 #define VSOCK_F_HYBRID      0x040u  /* hybrid vsock: reply "OK <port>\n" on RESPONSE */
 #define VSOCK_F_H_CLOSED    0x080u  /* host side released (ops->close called) */
 #define VSOCK_F_SEQ_OPEN    0x100u  /* seqpacket: a guest message is being assembled */
+#define VSOCK_F_H_RDHUP     0x200u  /* host peer shut down its sending side (EOF pending) */
 
 /* Guest -> host bytes not yet written to the host socket. */
 struct vsock_buf {

@@ -581,15 +581,18 @@ static int host_shutdown_wr(void *opaque, struct vsock_conn *c)
 
 /*
  * Established connections are polled edge-triggered for input, always:
- * the core reads until EAGAIN before it relies on the next edge and keeps
+ * the core reads until EAGAIN (or, on a stream, until a read shorter than
+ * asked, which emptied the socket) before it relies on the next edge and
+ * keeps
  * its own "readable" flag while guest credit or RX buffers are missing, so
  * the interest never has to be dropped and re-added around every read
  * (that cost two epoll_ctl per round trip).  EPOLLOUT is added only while
- * bytes wait for the host socket.  A connect in progress is polled
+ * bytes wait for the host socket.  EPOLLRDHUP tells the core that EOF
+ * follows the data, so it reads on to it.  A connect in progress is polled
  * level-triggered for EPOLLOUT; anything else is not polled at all (a
  * level-triggered HUP would spin).
  */
-#define CONN_POLL_IN  2u   /* EPOLLIN | EPOLLET registered */
+#define CONN_POLL_IN  2u   /* EPOLLIN | EPOLLRDHUP | EPOLLET registered */
 #define CONN_POLL_OUT 4u   /* EPOLLOUT registered */
 
 static void host_set_events(void *opaque, struct vsock_conn *c, uint32_t events)
@@ -605,7 +608,7 @@ static void host_set_events(void *opaque, struct vsock_conn *c, uint32_t events)
 			code = CONN_POLL_OUT;
 		}
 	} else if (c->state == VSOCK_CS_ESTABLISHED) {
-		ev = EPOLLIN | EPOLLET;
+		ev = EPOLLIN | EPOLLRDHUP | EPOLLET;
 		code = CONN_POLL_IN;
 		if (events & VSOCK_EV_OUT) {
 			ev |= EPOLLOUT;
@@ -674,6 +677,8 @@ static void conn_event(struct vsock_host *h, struct vsock_conn *c, uint32_t even
 		ev |= VSOCK_EV_OUT;
 	if (events & EPOLLHUP)
 		ev |= VSOCK_EV_HUP;
+	if (events & EPOLLRDHUP)
+		ev |= VSOCK_EV_RDHUP;
 	if (events & EPOLLERR)
 		ev |= VSOCK_EV_ERR;
 	vsock_core_host_event(h->core, c, ev);

@@ -404,8 +404,9 @@ static void test_half_close_guest_first(void **state)
 	fake_host_write(&t->fh, f, "reply", 5);
 	assert_int_equal(guest_recv(t->core, &h, d, 64), 49);
 	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RW);
-	/* host EOF: SHUTDOWN(SEND) to the guest, then both shut: RST and close */
+	/* host EOF (a new edge, with RDHUP): SHUTDOWN(SEND) to the guest, then both shut: RST and close */
 	f->in_eof = true;
+	vsock_core_host_event(t->core, f->c, VSOCK_EV_IN | VSOCK_EV_RDHUP);
 	assert_int_equal(guest_recv(t->core, &h, d, 64), 44);
 	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RST);
 	assert_true(f->closed);
@@ -419,8 +420,10 @@ static void test_half_close_host_first(void **state)
 	struct vsock_hdr h;
 	char d[64];
 
-	fake_host_write(&t->fh, f, "bye", 3);
+	/* data and EOF before the event: it reports RDHUP, the core reads on to EOF */
 	f->in_eof = true;
+	fake_host_write(&t->fh, f, "bye", 3);
+	vsock_core_host_event(t->core, f->c, VSOCK_EV_IN | VSOCK_EV_RDHUP);
 	assert_int_equal(guest_recv(t->core, &h, d, 64), 47);
 	assert_int_equal(guest_recv(t->core, &h, d, 64), 44);
 	assert_int_equal(h.op, VIRTIO_VSOCK_OP_SHUTDOWN);
@@ -438,6 +441,32 @@ static void test_half_close_host_first(void **state)
 	assert_int_equal(guest_recv(t->core, &h, d, 64), 44);
 	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RST);
 	assert_int_equal(stats(t).conns, 0);
+}
+
+/* A stream read shorter than asked emptied the socket: no second read to EAGAIN. */
+static void test_short_read_drains(void **state)
+{
+	struct ctx *t = *state;
+	struct fake_conn *f = gconnect(t, 5000, 1234, S);
+	struct vsock_hdr h;
+	char d[64];
+
+	fake_host_write(&t->fh, f, "ping", 4);
+	assert_true(vsock_core_rx_pending(t->core));
+	assert_int_equal(guest_recv(t->core, &h, d, 64), 48);
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RW);
+	assert_false(vsock_core_rx_pending(t->core));
+	/* a read that filled the buffer may have left bytes: stays readable */
+	fake_host_write(&t->fh, f, "0123456789", 10);
+	assert_int_equal(guest_recv(t->core, &h, d, 4), 48);
+	assert_true(vsock_core_rx_pending(t->core));
+	assert_int_equal(guest_recv(t->core, &h, d, 64), 50);
+	assert_memory_equal(d, "456789", 6);
+	assert_false(vsock_core_rx_pending(t->core));
+	/* the next bytes come with a new edge */
+	fake_host_write(&t->fh, f, "pong", 4);
+	assert_int_equal(guest_recv(t->core, &h, d, 64), 48);
+	assert_memory_equal(d, "pong", 4);
 }
 
 static void test_host_write_error_resets(void **state)
@@ -660,6 +689,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rx_respects_guest_credit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_half_close_guest_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_half_close_host_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_short_read_drains, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_write_error_resets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_fairness, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seqpacket, setup, teardown),
