@@ -428,12 +428,11 @@ int xvm_dev_init(struct xvm_dev *d)
 
 void xvm_dev_fini(struct xvm_dev *d)
 {
-	if (d->fe)
+	if (d->fe) {
 		vk_info("xvm: domain %u: device at 0x%" PRIx64 ": notifications %s; forwarded in"
 			" userspace: %lu queue notifies, %lu interrupts", d->g->domid, d->cfg.base,
 			d->knotify == XVM_KN_ON ? "in the kernel" : "in userspace", d->kicks_fwd,
 			d->irqs_fwd);
-	if (d->fe) {
 		/* leave the line low, unless the domain is gone */
 		if (d->connected && !d->g->dead && d->mmio.irq_level)
 			dev_set_irq(d, false);
