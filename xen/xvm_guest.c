@@ -22,6 +22,24 @@
 /* frames probed per foreign map call when looking for the RAM banks */
 #define XVM_PROBE_CHUNK 65536u
 
+/*
+ * x86 HVM: hvmloader's reserved area [0xFC000000, 4 GiB) holds ACPI tables,
+ * the vm86 TSS, the special pages (xenstore, console, ioreq) and, while the
+ * guest boots, pages hvmloader frees afterwards.  None of it is RAM a guest
+ * gives to a device, and frames that are gone by the time a restarted
+ * back-end maps the table would make every reconnect fail (seen on Xen
+ * 4.17: frame 0xfdfff).  Never part of a bank.
+ */
+static bool pfn_reserved(uint64_t pfn)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	return pfn >= 0xfc000u && pfn < 0x100000u;
+#else
+	(void)pfn;
+	return false;
+#endif
+}
+
 struct xvm_guest *xvm_guest_find(uint32_t domid)
 {
 	for (struct xvm_guest *g = xvm.guests; g; g = g->next)
@@ -114,8 +132,8 @@ static int guest_map_ram(struct xvm_guest *g)
 		}
 		/* n == 0 closes the last run */
 		for (uint64_t i = 0; i <= n && !ret; i++) {
-			bool ok = i < n && err[i] == 0;
 			uint64_t pfn = base + i;
+			bool ok = i < n && err[i] == 0 && !pfn_reserved(pfn);
 
 			if (ok && !in_run) {
 				in_run = true;

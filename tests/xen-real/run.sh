@@ -16,7 +16,7 @@
 # (cached in ${VK_CACHE:-~/.cache/vhostkit}/xen).
 #
 # Environment: VK_XEN_REAL=0 skips (explicit opt-out for quick local loops;
-# CI never sets it), VK_XEN_REAL_TIMEOUT (overall limit, default 840 s),
+# CI never sets it), VK_XEN_REAL_TIMEOUT (overall limit, default 1200 s: a passing run takes 4-8),
 # VK_XEN_REAL_KEEP=1 keeps the work directory, QEMU (qemu-system-x86_64).
 set -u
 export LC_ALL=C
@@ -36,7 +36,7 @@ if [ "${VK_XEN_REAL:-1}" = 0 ]; then
 fi
 
 QEMU=${QEMU:-qemu-system-x86_64}
-LIMIT=${VK_XEN_REAL_TIMEOUT:-840}
+LIMIT=${VK_XEN_REAL_TIMEOUT:-1200}
 T0=$(date +%s.%N)
 W=$(mktemp -d /tmp/vk-xen-real.XXXXXX)
 n=0 nfail=0 qpid=
