@@ -43,6 +43,14 @@ tests_xensim_libxenctrl_so_4_17_SOURCES = $(XENSIM_COMMON) tests/xensim/sim_ctrl
 tests_xensim_libxenctrl_so_4_17_CFLAGS = $(XENSIM_CFLAGS)
 tests_xensim_libxenctrl_so_4_17_LDFLAGS = $(XENSIM_SOLINK) -Wl,--version-script=$(top_srcdir)/tests/xensim/ctrl.map -Wl,-soname,libxenctrl.so.4.17
 
+# The dom0 kernel's privcmd irqfd/ioeventfd ioctls, LD_PRELOADed into the
+# master by the end-to-end test (an interposed ioctl(), nothing else).
+check_PROGRAMS += tests/xensim/libxensim-privcmd.so
+EXTRA_tests_xensim_libxensim_privcmd_so_DEPENDENCIES = $(top_srcdir)/tests/xensim/privcmd.map
+tests_xensim_libxensim_privcmd_so_SOURCES = $(XENSIM_COMMON) tests/xensim/sim_privcmd.c xen/xvm_privcmd.h
+tests_xensim_libxensim_privcmd_so_CFLAGS = $(XENSIM_CFLAGS) -I$(top_srcdir)
+tests_xensim_libxensim_privcmd_so_LDFLAGS = $(XENSIM_SOLINK) -Wl,--version-script=$(top_srcdir)/tests/xensim/privcmd.map
+
 # The simulated hypervisor + guest, linked into test programs.
 check_LTLIBRARIES += tests/xensim/libxensim-hv.la
 tests_xensim_libxensim_hv_la_SOURCES = tests/xensim/xensim_hv.h tests/xensim/xensim_hv.c tests/xensim/xensim_proto.h
@@ -54,8 +62,16 @@ tests_xensim_xensim_guest_SOURCES = tests/xensim/xensim_guest.c tests/common/xfe
 tests_xensim_xensim_guest_CFLAGS = $(AM_CFLAGS) $(XEN_CFLAGS) -I$(top_srcdir)
 tests_xensim_xensim_guest_LDADD = tests/xensim/libxensim-hv.la libvhost-core.la
 
+# The cost of one notification: KVM-style eventfds vs the ioreq path.
+check_PROGRAMS += tests/xensim/xensim-notify-bench
+tests_xensim_xensim_notify_bench_SOURCES = tests/xensim/xensim_notify_bench.c
+tests_xensim_xensim_notify_bench_CFLAGS = $(AM_CFLAGS) $(XEN_CFLAGS) -I$(top_srcdir)
+tests_xensim_xensim_notify_bench_LDFLAGS = $(XENSIM_RPATH)
+tests_xensim_xensim_notify_bench_LDADD = tests/xensim/libxensim-hv.la libvhost-core.la $(XEN_LIBS)
+TESTS += tests/xensim/xen-notify-bench.sh
+
 # End to end: the real master and daemon against the simulator.
-TESTS += tests/xensim/xen-e2e.sh
+TESTS += tests/xensim/xen-e2e.sh tests/xensim/xen-e2e-userspace.sh
 
 XENSIM_BUILT = $(filter tests/xensim/lib%, $(check_PROGRAMS))
 # cmocka tests that call Xen: link the real libraries, run the simulated ones.
@@ -86,7 +102,8 @@ xen_libxvm_la_SOURCES = xen/xvm_mmio.h xen/xvm_mmio.c xen/xvm_ioreq.h xen/xvm_io
 xen_libxvm_la_CFLAGS = $(AM_CFLAGS) $(XEN_CFLAGS)
 
 sbin_PROGRAMS += xen-vhost-master
-xen_vhost_master_SOURCES = xen/xvm.h xen/xvm_main.c xen/xvm_guest.c xen/xvm_dev.c xen/xvm_xs.c
+xen_vhost_master_SOURCES = xen/xvm.h xen/xvm_main.c xen/xvm_guest.c xen/xvm_dev.c xen/xvm_xs.c \
+	xen/xvm_knotify.c xen/xvm_privcmd.h
 xen_vhost_master_CFLAGS = $(AM_CFLAGS) $(XEN_CFLAGS)
 xen_vhost_master_LDADD = xen/libxvm.la libvhost-core.la $(XEN_LIBS)
 dist_man_MANS += doc/xen-vhost-master.8
@@ -108,5 +125,6 @@ tests_fuzz_fuzz_xvm_LDADD = $(FUZZ_TARGET_LIBS)
 endif
 
 EXTRA_DIST += doc/xen-vhost-master.8 doc/xen-vhost-master.service tests/xensim/xen-e2e.sh \
+	tests/xensim/xen-e2e-userspace.sh tests/xensim/xen-notify-bench.sh \
 	tests/xensim/devicemodel.map tests/xensim/foreignmemory.map tests/xensim/evtchn.map \
-	tests/xensim/gnttab.map tests/xensim/store.map tests/xensim/ctrl.map
+	tests/xensim/gnttab.map tests/xensim/store.map tests/xensim/ctrl.map tests/xensim/privcmd.map

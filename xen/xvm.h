@@ -58,6 +58,13 @@ struct xvm_dev_cfg {
 	unsigned int devid;  /* xenstore device id, or an index */
 };
 
+/* Notifications in the dom0 kernel (privcmd irqfd/ioeventfd, Linux >= 6.7). */
+enum xvm_knotify {
+	XVM_KN_UNTRIED,      /* tried when the first queue starts */
+	XVM_KN_ON,
+	XVM_KN_OFF,          /* not offered, or --no-kernel-notify: userspace */
+};
+
 struct xvm_dev {
 	struct xvm_guest *g;
 	struct xvm_dev_cfg cfg;
@@ -72,6 +79,11 @@ struct xvm_dev {
 	struct xvm_ev ev_call[XVM_MMIO_MAX_QUEUES];
 	int timer_fd;
 	char *xs_be;         /* xenstore back-end path (discovery), or NULL */
+	enum xvm_knotify knotify;
+	bool kn_irq[XVM_MMIO_MAX_QUEUES];   /* call eventfd handed to the kernel */
+	bool kn_io[XVM_MMIO_MAX_QUEUES];    /* kick eventfd handed to the kernel */
+	unsigned long kicks_fwd;            /* queue notifies forwarded in userspace */
+	unsigned long irqs_fwd;             /* call eventfds forwarded in userspace */
 };
 
 struct xvm_bank {
@@ -87,8 +99,9 @@ struct xvm_guest {
 	xenevtchn_handle *xce;
 	bool have_server;
 	ioservid_t ioservid;
-	xenforeignmemory_resource_handle *res;
-	uint8_t *iopages;    /* frame 0 buffered, then the synchronous ones */
+	xenforeignmemory_resource_handle *res, *res_buf;
+	uint8_t *iopages;    /* the synchronous ioreq pages (one slot per vCPU) */
+	uint8_t *bufpage;    /* the buffered ioreq page */
 	unsigned int nframes;
 	evtchn_port_t vcpu_port[XVM_MAX_VCPUS];   /* local ports */
 	int buf_port;        /* local, -1 if none */
@@ -108,6 +121,8 @@ struct xvm {
 	xc_interface *xc;
 	struct xs_handle *xs;
 	const char *privcmd;     /* path of the fd sent with foreign regions */
+	int privcmd_fd;          /* for the irqfd/ioeventfd ioctls, -1 if none */
+	bool no_kernel_notify;   /* --no-kernel-notify */
 	struct xvm_guest *guests;
 	bool discovery;          /* serve what xenstore announces */
 	bool quit;
@@ -134,6 +149,15 @@ int xvm_dev_init(struct xvm_dev *d);
 void xvm_dev_fini(struct xvm_dev *d);
 void xvm_dev_event(struct xvm_ev *ev, uint32_t events);
 int xvm_dev_parse(const char *spec, struct xvm_dev_cfg *cfg);
+/* x86: the PCI slot whose INTA line Xen routes to GSI @gsi (>= 16), or -1 */
+int xvm_dev_pci_slot(unsigned int gsi);
+
+/* xvm_knotify.c: hand a started queue's call and kick eventfds to the kernel */
+void xvm_kn_open(void);
+void xvm_kn_close(void);
+/* 0: the kernel now raises the interrupt and signals the kick; <0: forward in userspace */
+int xvm_kn_queue_on(struct xvm_dev *d, unsigned int q);
+void xvm_kn_queue_off(struct xvm_dev *d, unsigned int q);
 
 /* xvm_xs.c */
 int xvm_xs_init(void);

@@ -94,6 +94,14 @@ out:
 
 /* ------------------------------------------------------------ interrupts */
 
+int xvm_dev_pci_slot(unsigned int gsi)
+{
+	for (int dev = 31; dev >= 0; dev--)
+		if ((((unsigned int)dev * 4 + (unsigned int)dev / 8) & 31) + 16 == gsi)
+			return dev;
+	return -1;
+}
+
 static void dev_set_irq(void *opaque, bool level)
 {
 	struct xvm_dev *d = opaque;
@@ -105,12 +113,8 @@ static void dev_set_irq(void *opaque, bool level)
 		r = xendevicemodel_set_isa_irq_level(g->dm, (domid_t)g->domid, (uint8_t)d->cfg.irq,
 						     level);
 	} else {
-		/* a GSI >= 16: the INTA line of the PCI slot Xen routes to it */
-		int slot = -1;
+		int slot = xvm_dev_pci_slot(d->cfg.irq);
 
-		for (int dev = 31; dev >= 0 && slot < 0; dev--)
-			if ((((unsigned int)dev * 4 + (unsigned int)dev / 8) & 31) + 16 == d->cfg.irq)
-				slot = dev;
 		if (slot < 0) {
 			vk_log_once(VK_LOG_ERR, "xvm: GSI %u is no PCI INTA line", d->cfg.irq);
 			return;
@@ -146,6 +150,21 @@ static bool in_ram(struct xvm_guest *g, uint64_t gpa, uint64_t len)
 	return false;
 }
 
+/* A started queue's notifications: in the kernel if it can, else through us. */
+static void dev_notify_on(struct xvm_dev *d, unsigned int q)
+{
+	if (xvm_kn_queue_on(d, q) == 0)
+		return;
+	if (vu_fe_call_fd(d->fe, q) >= 0)
+		xvm_epoll_add(&d->ev_call[q], vu_fe_call_fd(d->fe, q), EPOLLIN);
+}
+
+static void dev_notify_off(struct xvm_dev *d, unsigned int q)
+{
+	xvm_epoll_del(&d->ev_call[q]);
+	xvm_kn_queue_off(d, q);
+}
+
 static int dev_queue_enable(void *opaque, unsigned int q, const struct xvm_mmio_queue *vq)
 {
 	struct xvm_dev *d = opaque;
@@ -163,8 +182,7 @@ static int dev_queue_enable(void *opaque, unsigned int q, const struct xvm_mmio_
 
 		if (r < 0)
 			return r;
-		if (vu_fe_call_fd(d->fe, q) >= 0)
-			xvm_epoll_add(&d->ev_call[q], vu_fe_call_fd(d->fe, q), EPOLLIN);
+		dev_notify_on(d, q);
 	}
 	return 0;
 }
@@ -172,9 +190,9 @@ static int dev_queue_enable(void *opaque, unsigned int q, const struct xvm_mmio_
 static void dev_calls_watch(struct xvm_dev *d, bool on)
 {
 	for (unsigned int q = 0; q < d->nqueues; q++) {
-		xvm_epoll_del(&d->ev_call[q]);
-		if (on && d->mmio.q[q].ready && vu_fe_call_fd(d->fe, q) >= 0)
-			xvm_epoll_add(&d->ev_call[q], vu_fe_call_fd(d->fe, q), EPOLLIN);
+		dev_notify_off(d, q);
+		if (on && d->mmio.q[q].ready)
+			dev_notify_on(d, q);
 	}
 }
 
@@ -193,7 +211,7 @@ static void dev_queue_disable(void *opaque, unsigned int q)
 {
 	struct xvm_dev *d = opaque;
 
-	xvm_epoll_del(&d->ev_call[q]);
+	dev_notify_off(d, q);
 	if (d->connected && d->rings_on && vu_fe_ring_started(d->fe, q))
 		vu_fe_ring_stop(d->fe, q, NULL);
 }
@@ -234,8 +252,10 @@ static void dev_queue_notify(void *opaque, unsigned int q)
 {
 	struct xvm_dev *d = opaque;
 
-	if (d->connected && d->rings_on)
+	if (d->connected && d->rings_on) {
+		d->kicks_fwd++;
 		vu_fe_kick(d->fe, q);
+	}
 }
 
 static void dev_reset(void *opaque)
@@ -409,6 +429,10 @@ int xvm_dev_init(struct xvm_dev *d)
 void xvm_dev_fini(struct xvm_dev *d)
 {
 	if (d->fe) {
+		vk_info("xvm: domain %u: device at 0x%" PRIx64 ": notifications %s; forwarded in"
+			" userspace: %lu queue notifies, %lu interrupts", d->g->domid, d->cfg.base,
+			d->knotify == XVM_KN_ON ? "in the kernel" : "in userspace", d->kicks_fwd,
+			d->irqs_fwd);
 		/* leave the line low, unless the domain is gone */
 		if (d->connected && !d->g->dead && d->mmio.irq_level)
 			dev_set_irq(d, false);
@@ -474,8 +498,10 @@ void xvm_dev_event(struct xvm_ev *ev, uint32_t events)
 
 	switch (ev->type) {
 	case XVM_EV_CALL:
-		if (vu_fe_call_clear(d->fe, ev->idx))
+		if (vu_fe_call_clear(d->fe, ev->idx)) {
+			d->irqs_fwd++;
 			xvm_mmio_vring_interrupt(&d->mmio);
+		}
 		break;
 	case XVM_EV_VU_SOCK:
 		/*

@@ -59,7 +59,7 @@ bool xvm_domain_alive(uint32_t domid)
 
 static volatile ioreq_t *vcpu_slot(struct xvm_guest *g, unsigned int v)
 {
-	shared_iopage_t *sp = (shared_iopage_t *)(g->iopages + XVM_PAGE_SIZE);
+	shared_iopage_t *sp = (shared_iopage_t *)g->iopages;
 
 	return &sp->vcpu_ioreq[v];
 }
@@ -193,11 +193,27 @@ static int guest_ioreq_server(struct xvm_guest *g)
 		return -errno;
 	}
 	g->have_server = true;
-	g->nframes = 1 + (g->nr_vcpus * (unsigned int)sizeof(ioreq_t) + XVM_PAGE_SIZE - 1) /
-			     XVM_PAGE_SIZE;
+	/*
+	 * The buffered page and the synchronous ones are mapped apart: the
+	 * privcmd ioeventfd ioctl takes the address of a mapping that starts
+	 * with the synchronous ioreq page.
+	 */
+	g->res_buf = xenforeignmemory_map_resource(g->fm, (domid_t)g->domid,
+						   XENMEM_resource_ioreq_server, g->ioservid,
+						   XENMEM_resource_ioreq_server_frame_bufioreq, 1,
+						   &addr, PROT_READ | PROT_WRITE, 0);
+	if (!g->res_buf) {
+		vk_err("xvm: domain %u: cannot map the buffered ioreq page: %s", g->domid,
+		       strerror(errno));
+		return -errno;
+	}
+	g->bufpage = addr;
+	addr = NULL;
+	g->nframes = (g->nr_vcpus * (unsigned int)sizeof(ioreq_t) + XVM_PAGE_SIZE - 1) /
+		     XVM_PAGE_SIZE;
 	g->res = xenforeignmemory_map_resource(g->fm, (domid_t)g->domid,
 					       XENMEM_resource_ioreq_server, g->ioservid,
-					       XENMEM_resource_ioreq_server_frame_bufioreq,
+					       XENMEM_resource_ioreq_server_frame_ioreq(0),
 					       g->nframes, &addr, PROT_READ | PROT_WRITE, 0);
 	if (!g->res) {
 		vk_err("xvm: domain %u: cannot map the ioreq pages: %s", g->domid, strerror(errno));
@@ -261,7 +277,7 @@ void xvm_guest_evtchn(struct xvm_guest *g)
 	}
 	xenevtchn_unmask(g->xce, (evtchn_port_t)port);
 	if (g->buf_port >= 0 && port == g->buf_port) {
-		xvm_bufioreq_drain(&g->ctx, (volatile buffered_iopage_t *)g->iopages);
+		xvm_bufioreq_drain(&g->ctx, (volatile buffered_iopage_t *)g->bufpage);
 		return;
 	}
 	for (unsigned int v = 0; v < g->nr_vcpus; v++) {
@@ -386,6 +402,8 @@ void xvm_guest_stop(struct xvm_guest *g)
 	}
 	if (g->res)
 		xenforeignmemory_unmap_resource(g->fm, g->res);
+	if (g->res_buf)
+		xenforeignmemory_unmap_resource(g->fm, g->res_buf);
 	for (unsigned int i = 0; i < g->nbanks; i++)
 		xenforeignmemory_unmap(g->fm, g->banks[i].host, g->banks[i].size >> XVM_PAGE_SHIFT);
 	if (g->fm)

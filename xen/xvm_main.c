@@ -16,7 +16,8 @@
 #include "common/log.h"
 #include "xvm.h"
 
-struct xvm xvm = { .epfd = -1, .privcmd = "/dev/xen/privcmd", .connect_attempts = 50 };
+struct xvm xvm = { .epfd = -1, .privcmd = "/dev/xen/privcmd", .privcmd_fd = -1,
+		   .connect_attempts = 50 };
 
 int xvm_epoll_add(struct xvm_ev *ev, int fd, uint32_t events)
 {
@@ -56,7 +57,10 @@ static void usage(FILE *f)
 "  --serve TYPE=SOCKET   discover devices in xenstore (Xen >= 4.18 backend/virtio,\n"
 "                        Xen 4.17 backend/virtio_disk) and serve TYPE with SOCKET\n"
 "                        (%%d in SOCKET becomes the guest's domid)\n"
-"  --privcmd PATH        fd sent with foreign memory regions (default /dev/xen/privcmd)\n"
+"  --privcmd PATH        the privcmd device: sent with foreign memory regions, and\n"
+"                        used for the irqfd/ioeventfd ioctls (default /dev/xen/privcmd)\n"
+"  --no-kernel-notify    forward queue notifications and interrupts in userspace even\n"
+"                        where the dom0 kernel offers privcmd irqfd/ioeventfd (Linux >= 6.7)\n"
 "  --connect-attempts N  tries to reach a back-end at start, 100 ms apart (default 50)\n"
 "  --log-level LEVEL     error, warn, info or debug (default info)\n"
 "  -h, --help\n");
@@ -77,6 +81,7 @@ int main(int argc, char **argv)
 		{ "device", required_argument, NULL, 'D' },
 		{ "serve", required_argument, NULL, 's' },
 		{ "privcmd", required_argument, NULL, 'p' },
+		{ "no-kernel-notify", no_argument, NULL, 'K' },
 		{ "connect-attempts", required_argument, NULL, 'c' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
@@ -128,6 +133,9 @@ int main(int argc, char **argv)
 		case 'p':
 			xvm.privcmd = optarg;
 			break;
+		case 'K':
+			xvm.no_kernel_notify = true;
+			break;
 		case 'c':
 			xvm.connect_attempts = (unsigned int)strtoul(optarg, NULL, 0);
 			if (!xvm.connect_attempts)
@@ -172,6 +180,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	xvm_epoll_add(&ev_sig, sfd, EPOLLIN);
+	xvm_kn_open();
 	/* xenstore: discovery and @releaseDomain (guests that go away) */
 	if (xvm_xs_init() == 0)
 		xvm_epoll_add(&ev_xs, xs_fileno(xvm.xs), EPOLLIN);
@@ -244,6 +253,7 @@ out:
 	if (xvm.xs)
 		xs_close(xvm.xs);
 	xc_interface_close(xvm.xc);
+	xvm_kn_close();
 	close(xvm.epfd);
 	close(sfd);
 	return ret < 0 ? 1 : 0;

@@ -25,6 +25,11 @@ static void mmio_irq_update(struct xvm_mmio *m)
 	}
 }
 
+void xvm_mmio_set_vring_irq_external(struct xvm_mmio *m, bool on)
+{
+	m->vring_irq_external = on;
+}
+
 static void mmio_clear(struct xvm_mmio *m)
 {
 	m->driver_features = 0;
@@ -121,7 +126,7 @@ static uint32_t reg_read(struct xvm_mmio *m, uint64_t off)
 	case VIRTIO_MMIO_QUEUE_READY:
 		return q ? q->ready : 0;
 	case VIRTIO_MMIO_INTERRUPT_STATUS:
-		return m->int_status;
+		return m->int_status | (m->vring_irq_external ? VIRTIO_MMIO_INT_VRING : 0);
 	case VIRTIO_MMIO_STATUS:
 		return m->status;
 	case VIRTIO_MMIO_SHM_LEN_LOW:
@@ -266,6 +271,9 @@ static void reg_write(struct xvm_mmio *m, uint64_t off, uint32_t val)
 		return;
 	case VIRTIO_MMIO_INTERRUPT_ACK:
 		m->int_status &= ~val;
+		/* the kernel may have raised the line behind our back: lower it */
+		if (m->vring_irq_external && (val & VIRTIO_MMIO_INT_VRING))
+			m->irq_level = true;
 		mmio_irq_update(m);
 		return;
 	case VIRTIO_MMIO_STATUS:

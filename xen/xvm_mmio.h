@@ -108,6 +108,12 @@ struct xvm_mmio {
 	uint32_t config_size;          /* bytes of config space */
 	unsigned int nqueues;
 	bool irq_level;                /* as last told to set_irq */
+	/*
+	 * The dom0 kernel raises the line for used buffers (privcmd irqfd):
+	 * INTERRUPT_STATUS always shows VRING (the ring tells what is new) and
+	 * acknowledging VRING lowers the line.
+	 */
+	bool vring_irq_external;
 	struct xvm_mmio_queue q[XVM_MMIO_MAX_QUEUES];
 };
 
@@ -127,6 +133,9 @@ void xvm_mmio_write(struct xvm_mmio *m, uint64_t off, unsigned int size, uint64_
 /* The back-end signalled used buffers / a config change: raise the line. */
 void xvm_mmio_vring_interrupt(struct xvm_mmio *m);
 void xvm_mmio_config_interrupt(struct xvm_mmio *m);
+
+/* Used-buffer interrupts raised outside (the kernel's irqfd) or by xvm_mmio_vring_interrupt. */
+void xvm_mmio_set_vring_irq_external(struct xvm_mmio *m, bool on);
 
 /* Back to the power-on state (as if the guest wrote status 0), calling reset. */
 void xvm_mmio_reset(struct xvm_mmio *m);

@@ -48,11 +48,47 @@ static int vd_probe(const struct sockaddr_un *sa)
 	return ret;
 }
 
+/*
+ * vd_socket_publish() - make the listening socket bound at @tmp visible at
+ * @path, never over a live daemon and never before it is listening: a
+ * socket file that exists but refuses connections is what a stale one
+ * looks like, so a file must not appear between bind() and listen().
+ * link() publishes only if nothing is there; a stale socket is replaced
+ * atomically with rename().
+ */
+static int vd_socket_publish(struct vd_dev *dev, const char *tmp, const struct sockaddr_un *sa)
+{
+	struct stat st;
+	int ret;
+
+	if (link(tmp, dev->path) == 0) {
+		unlink(tmp);
+		return 0;
+	}
+	if (errno != EEXIST)
+		return -errno;
+	ret = vd_probe(sa);
+	if (ret == 1) {
+		vk_err("%s: %s: another process is already serving this socket",
+		       dev->name, dev->path);
+		return -EADDRINUSE;
+	}
+	if (ret < 0 || lstat(dev->path, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+		vk_err("%s: %s exists and is not a stale socket", dev->name, dev->path);
+		return -EADDRINUSE;
+	}
+	vk_info("%s: replacing stale socket %s", dev->name, dev->path);
+	if (rename(tmp, dev->path) < 0)
+		return -errno;
+	return 0;
+}
+
 int vd_socket_listen(struct vd_dev *dev)
 {
-	struct sockaddr_un sa;
+	struct sockaddr_un sa, tmp_sa;
 	mode_t mode = dev->cfg.socket_mode ? dev->cfg.socket_mode : 0600;
 	struct stat st;
+	char tmp[sizeof(sa.sun_path) + 32];
 	int fd, ret;
 
 	if (dev->cfg.listen_fd >= 0) {
@@ -65,48 +101,41 @@ int vd_socket_listen(struct vd_dev *dev)
 		vk_err("%s: socket path too long: %s", dev->name, dev->path);
 		return ret;
 	}
+	/* Bind and listen under a private name next to the target first. */
+	snprintf(tmp, sizeof(tmp), "%s.%ld~", dev->path, (long)getpid());
+	ret = vd_sockaddr(tmp, &tmp_sa);
+	if (ret) {
+		vk_err("%s: socket path too long (needs room for a temporary name): %s",
+		       dev->name, dev->path);
+		return ret;
+	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
 	/* The file takes the socket inode's mode (minus umask) at bind time. */
 	fchmod(fd, mode);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	unlink(tmp);   /* a leftover of a crashed daemon with our pid */
+	if (bind(fd, (struct sockaddr *)&tmp_sa, sizeof(tmp_sa)) < 0) {
 		ret = -errno;
-		if (ret != -EADDRINUSE)
-			goto err;
-		ret = vd_probe(&sa);
-		if (ret == 1) {
-			vk_err("%s: %s: another process is already serving this socket",
-			       dev->name, dev->path);
-			ret = -EADDRINUSE;
-			goto err;
-		}
-		if (ret < 0 || lstat(dev->path, &st) < 0 || !S_ISSOCK(st.st_mode)) {
-			vk_err("%s: %s exists and is not a stale socket", dev->name, dev->path);
-			ret = -EADDRINUSE;
-			goto err;
-		}
-		vk_info("%s: replacing stale socket %s", dev->name, dev->path);
-		unlink(dev->path);
-		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-			ret = -errno;
-			goto err;
-		}
+		goto err;
 	}
 	/* umask only removes bits; put back exactly what was asked. */
-	if (chmod(dev->path, mode) < 0)
-		vk_warn("%s: chmod %s: %s", dev->name, dev->path, strerror(errno));
+	if (chmod(tmp, mode) < 0)
+		vk_warn("%s: chmod %s: %s", dev->name, tmp, strerror(errno));
+	if (listen(fd, VD_BACKLOG) < 0) {
+		ret = -errno;
+		goto err_tmp;
+	}
+	ret = vd_socket_publish(dev, tmp, &sa);
+	if (ret)
+		goto err_tmp;
 	if (stat(dev->path, &st) == 0)
 		dev->listen_ino = st.st_ino;
 	dev->listen_owned = true;
-	if (listen(fd, VD_BACKLOG) < 0) {
-		ret = -errno;
-		unlink(dev->path);
-		dev->listen_owned = false;
-		goto err;
-	}
 	dev->listen_fd = fd;
 	return 0;
+err_tmp:
+	unlink(tmp);
 err:
 	if (ret != -EADDRINUSE)
 		vk_err("%s: cannot listen on %s: %s", dev->name, dev->path, strerror(-ret));

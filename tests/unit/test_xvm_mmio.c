@@ -366,6 +366,34 @@ static ioreq_t mk(uint64_t addr, uint32_t size, int dir, uint64_t data)
 	return r;
 }
 
+/* The dom0 kernel raises the line (privcmd irqfd): status shows VRING, ACK lowers it. */
+static void test_interrupts_external(void **state)
+{
+	xvm_mmio_set_vring_irq_external(&m, true);
+	assert_int_equal(rd(VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_VRING);
+	/* acknowledging VRING always tells the line to go low */
+	wr(VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_VRING);
+	assert_int_equal(rec.irq_calls, 1);
+	assert_false(rec.irq);
+	wr(VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_VRING);
+	assert_int_equal(rec.irq_calls, 2);
+	/* a pending config change keeps it up */
+	xvm_mmio_config_interrupt(&m);
+	assert_true(rec.irq);
+	assert_int_equal(rd(VIRTIO_MMIO_INTERRUPT_STATUS), 3);
+	wr(VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_VRING);
+	assert_true(rec.irq);
+	wr(VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_CONFIG);
+	assert_false(rec.irq);
+	/* a guest acking nothing or garbage changes nothing */
+	rec.irq_calls = 0;
+	wr(VIRTIO_MMIO_INTERRUPT_ACK, 0);
+	wr(VIRTIO_MMIO_INTERRUPT_ACK, 0xfffffffc);
+	assert_int_equal(rec.irq_calls, 0);
+	xvm_mmio_set_vring_irq_external(&m, false);
+	assert_int_equal(rd(VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+}
+
 static void test_ioreq_slot(void **state)
 {
 	ioreq_t s;
@@ -502,6 +530,7 @@ int main(void)
 		cmocka_unit_test_setup(test_hostile_status, setup),
 		cmocka_unit_test_setup(test_bad_accesses, setup),
 		cmocka_unit_test_setup(test_interrupts, setup),
+		cmocka_unit_test_setup(test_interrupts_external, setup),
 		cmocka_unit_test_setup(test_ioreq_slot, setup),
 		cmocka_unit_test_setup(test_ioreq_hostile, setup),
 		cmocka_unit_test_setup(test_bufioreq, setup),

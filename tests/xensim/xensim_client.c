@@ -75,6 +75,43 @@ void xsim_disconnect(struct xsim_conn *c)
 	c->sink_fd = c->fd = -1;
 }
 
+int xsim_call_send_fd(struct xsim_conn *c, struct xsim_msg *m, int send_fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = m, .iov_len = sizeof(*m) };
+	struct msghdr mh = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *cm;
+	ssize_t r;
+
+	if (c->fd < 0) {
+		errno = EBADF;
+		return -EBADF;
+	}
+	memset(cbuf, 0, sizeof(cbuf));
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &send_fd, sizeof(int));
+	if (sendmsg(c->fd, &mh, MSG_NOSIGNAL) != sizeof(*m)) {
+		errno = errno == EBADF ? EBADF : EIO;
+		return -errno;
+	}
+	do {
+		r = recv(c->fd, m, sizeof(*m), 0);
+	} while (r < 0 && errno == EINTR);
+	if (r != sizeof(*m)) {
+		errno = EIO;
+		return -EIO;
+	}
+	if (m->ret < 0)
+		errno = -m->ret;
+	return m->ret;
+}
+
 int xsim_call(struct xsim_conn *c, struct xsim_msg *m, int *fd)
 {
 	char cbuf[CMSG_SPACE(sizeof(int))];

@@ -27,6 +27,8 @@ void xsim_disconnect(struct xsim_conn *c);
  * is negative errno is set to -ret.
  */
 int xsim_call(struct xsim_conn *c, struct xsim_msg *m, int *fd);
+/* One call with @send_fd attached to the request (no fd in the answer). */
+int xsim_call_send_fd(struct xsim_conn *c, struct xsim_msg *m, int send_fd);
 /* Receive one event from the sink connection (blocking); 0 or -errno. */
 int xsim_recv_event(struct xsim_conn *c, struct xsim_msg *m);
 

@@ -19,6 +19,7 @@
  *   client ID PORT OP SIZE SEED N  N concurrent xfer clients to host PORT
  *   destroy ID                     the domain dies
  *   hostile ID BASE                hostile register / ioreq sequences
+ *   knotify ID                     kicks / interrupts done by the simulated dom0 kernel
  *   quit
  */
 #include <errno.h>
@@ -60,7 +61,7 @@
 #define G_PAYLOAD (G_BUF - VSOCK_HDR_SIZE)
 #define G_CREDIT (256u * 1024u)
 #define G_MAX_CONNS 64
-#define G_MAX_DOMS 4
+#define G_MAX_DOMS 8
 
 enum { C_FREE, C_CONNECTING, C_EST, C_CLOSING };
 
@@ -782,6 +783,15 @@ int main(int argc, char **argv)
 			else
 				say("OK %u ioreqs, %.1f us each", count,
 				    count ? 1000.0 * (double)(xfer_now_ms() - t0) / count : 0.0);
+		} else if (!strcmp(cmd, "knotify") && n >= 2) {
+			/* what the simulated dom0 kernel did for the guest (privcmd eventfds) */
+			unsigned long kicks = 0, irqs = 0;
+			int r = xsim_knotify_stats(hv, dom, &kicks, &irqs);
+
+			if (r)
+				say("FAIL knotify %u: %s", dom, strerror(-r));
+			else
+				say("OK kicks %lu irqs %lu", kicks, irqs);
 		} else if (!strcmp(cmd, "grantmaps") && n >= 2) {
 			say("OK %u", xsim_grant_total_maps(hv, dom));
 		} else if (!strcmp(cmd, "irqlevel") && n >= 3) {

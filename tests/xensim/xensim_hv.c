@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include <xenctrl.h>
+#include <xen/hvm/dm_op.h>
 #include <xen/hvm/ioreq.h>
 
 #include "xensim_hv.h"
@@ -34,6 +36,7 @@
 #define MAX_NODES 512
 #define MAX_WATCHES 64
 #define MAX_IRQS 64
+#define MAX_KFDS 64
 
 struct sim_range { bool mmio; uint64_t start, end; };
 
@@ -68,6 +71,24 @@ struct sim_dom {
 	struct sim_irq irqs[MAX_IRQS];
 	int irq_efd;                    /* written when a line goes high */
 	bool vcpu_busy[MAX_VCPUS];      /* a vCPU waits for one ioreq at a time */
+	unsigned long kn_kicks, kn_irqs; /* done by the simulated dom0 kernel */
+};
+
+/*
+ * An eventfd handed to the simulated dom0 kernel with the privcmd irqfd or
+ * ioeventfd ioctl, keyed by the caller's connection and fd number.
+ */
+struct sim_kfd {
+	bool used, irq;
+	uint32_t domid;
+	const void *owner;
+	int key;
+	int fd;                         /* our copy of the eventfd */
+	uint32_t gen;
+	int kind;                       /* irqfd: the line it raises */
+	unsigned int line;
+	uint64_t addr;                  /* ioeventfd: window, size, queue */
+	unsigned int len, vq;
 };
 
 /* An event channel port; dom0 ports have a sink, guest ports a peer. */
@@ -87,6 +108,7 @@ struct sim_watch { bool used; int sink; char *path; char *token; };
 struct sim_conn {
 	struct xsim_hv *hv;
 	int fd;
+	int in_fd;                      /* fd attached to the request, -1 */
 	long fmap_pages;
 	/* grant maps held: (dom, ref) pairs, released when the connection closes */
 	uint32_t (*gmaps)[2];
@@ -108,6 +130,10 @@ struct xsim_hv {
 	struct sim_node nodes[MAX_NODES];
 	unsigned int nnodes;
 	struct sim_watch watches[MAX_WATCHES];
+	struct sim_kfd kfds[MAX_KFDS];
+	uint32_t kfd_gen;
+	int kfd_epfd;
+	pthread_t kfd_thread;
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -146,6 +172,23 @@ static int port_new(struct xsim_hv *hv, uint32_t dom, unsigned int port)
 		}
 	}
 	return -1;
+}
+
+static void kfd_free(struct xsim_hv *hv, struct sim_kfd *k)
+{
+	if (k->irq)
+		epoll_ctl(hv->kfd_epfd, EPOLL_CTL_DEL, k->fd, NULL);
+	close(k->fd);
+	k->used = false;
+}
+
+/* Registrations of a connection (@owner) or of a domain (@owner NULL) go. */
+static void kfd_drop(struct xsim_hv *hv, const void *owner, uint32_t domid)
+{
+	for (int i = 0; i < MAX_KFDS; i++)
+		if (hv->kfds[i].used && (owner ? hv->kfds[i].owner == owner
+					       : hv->kfds[i].domid == domid))
+			kfd_free(hv, &hv->kfds[i]);
 }
 
 static void port_free(struct xsim_hv *hv, int i)
@@ -452,6 +495,7 @@ int xsim_dom_destroy(struct xsim_hv *hv, uint32_t domid)
 	for (int i = 0; i < MAX_PORTS; i++)
 		if (hv->ports[i].used && hv->ports[i].dom == domid)
 			port_free(hv, i);
+	kfd_drop(hv, NULL, domid);
 	/* The RAM stays mapped for the test (and its memfd for existing maps). */
 	d->used = false;
 	for (int i = 0; i < MAX_WATCHES; i++)
@@ -555,6 +599,8 @@ static void gnt_unmap_locked(struct xsim_hv *hv, uint32_t domid, uint32_t ref)
 
 /* ------------------------------------------------------------ ioreqs */
 
+static bool kfd_kick(struct xsim_hv *hv, struct sim_dom *d, const ioreq_t *req);
+
 static struct sim_server *server_for(struct sim_dom *d, uint64_t addr, uint64_t len)
 {
 	for (int i = 0; i < MAX_SERVERS; i++) {
@@ -650,7 +696,9 @@ int xsim_ioreq(struct xsim_hv *hv, uint32_t domid, unsigned int vcpu, struct ior
 		}
 	} else {
 		s = server_for(d, req->addr, req->size ? req->size : 1);
-		if (s)
+		if (s && kfd_kick(hv, d, req))
+			r = 0;
+		else if (s)
 			r = ioreq_one(hv, domid, s, vcpu, req, timeout_ms);
 	}
 	/* the domain may be gone (its slot stays allocated) */
@@ -750,6 +798,229 @@ static struct sim_irq *irq_get(struct sim_dom *d, int kind, unsigned int line, b
 			return &d->irqs[i];
 		}
 	return NULL;
+}
+
+static int irq_set(struct xsim_hv *hv, struct sim_dom *d, int kind, unsigned int line, int level)
+{
+	struct sim_irq *q;
+
+	if ((kind == XSIM_IRQ_ARM) != d->arm)
+		return -EOPNOTSUPP;
+	q = irq_get(d, kind, line, true);
+	if (!q)
+		return -ENOSPC;
+	if (!q->level && level && d->irq_efd >= 0) {
+		uint64_t one = 1;
+		(void)!write(d->irq_efd, &one, sizeof(one));
+	}
+	q->level = !!level;
+	pthread_cond_broadcast(&hv->cond);
+	return 0;
+}
+
+/* ------------------------------------------------------------ the dom0 kernel's eventfds */
+
+static struct sim_kfd *kfd_find(struct xsim_hv *hv, const void *owner, int key, bool irq)
+{
+	for (int i = 0; i < MAX_KFDS; i++)
+		if (hv->kfds[i].used && hv->kfds[i].owner == owner && hv->kfds[i].key == key &&
+		    hv->kfds[i].irq == irq)
+			return &hv->kfds[i];
+	return NULL;
+}
+
+/* @irq: the kernel waits on it (irqfd); else it only signals it (ioeventfd). */
+static struct sim_kfd *kfd_new(struct xsim_hv *hv, int fd, bool irq)
+{
+	for (int i = 0; i < MAX_KFDS; i++) {
+		struct sim_kfd *k = &hv->kfds[i];
+		struct epoll_event e = { .events = EPOLLIN };
+
+		if (k->used)
+			continue;
+		memset(k, 0, sizeof(*k));
+		k->gen = ++hv->kfd_gen;
+		e.data.u64 = (uint64_t)k->gen << 32 | (uint32_t)i;
+		if (irq && epoll_ctl(hv->kfd_epfd, EPOLL_CTL_ADD, fd, &e) < 0)
+			return NULL;
+		k->used = true;
+		k->irq = irq;
+		k->fd = fd;
+		return k;
+	}
+	return NULL;
+}
+
+/* IOCTL_PRIVCMD_IRQFD: each signal of the eventfd applies the dm_op (level 1). */
+static int kfd_irqfd(struct xsim_hv *hv, struct sim_conn *c, struct sim_dom *d,
+		     struct xsim_msg *m)
+{
+	const struct xen_dm_op *op = (const struct xen_dm_op *)m->s;
+	int key = (int)m->a[1], kind;
+	unsigned int line;
+	struct sim_kfd *k;
+
+	if (m->a[0] & 1) {
+		k = kfd_find(hv, c, key, true);
+		if (!k || k->domid != d->domid)
+			return -ENOENT;
+		kfd_free(hv, k);
+		return 0;
+	}
+	if (c->in_fd < 0 || m->n < sizeof(*op) || m->n > sizeof(m->s) || m->a[0])
+		return -EINVAL;
+	switch (op->op) {
+	case XEN_DMOP_set_isa_irq_level:
+		if (op->u.set_isa_irq_level.isa_irq >= 16 || op->u.set_isa_irq_level.level != 1)
+			return -EINVAL;
+		kind = XSIM_IRQ_ISA;
+		line = op->u.set_isa_irq_level.isa_irq;
+		break;
+	case XEN_DMOP_set_pci_intx_level:
+		if (op->u.set_pci_intx_level.device >= 32 || op->u.set_pci_intx_level.intx >= 4 ||
+		    op->u.set_pci_intx_level.level != 1)
+			return -EINVAL;
+		kind = XSIM_IRQ_PCI_INTX;
+		line = op->u.set_pci_intx_level.device * 4u + op->u.set_pci_intx_level.intx;
+		break;
+	case XEN_DMOP_set_irq_level:
+		if (op->u.set_irq_level.level != 1)
+			return -EINVAL;
+		kind = XSIM_IRQ_ARM;
+		line = op->u.set_irq_level.irq;
+		break;
+	default:
+		return -EOPNOTSUPP;
+	}
+	if ((kind == XSIM_IRQ_ARM) != d->arm)
+		return -EINVAL;
+	if (kfd_find(hv, c, key, true))
+		return -EBUSY;
+	k = kfd_new(hv, c->in_fd, true);
+	if (!k)
+		return -ENOSPC;
+	c->in_fd = -1;
+	k->owner = c;
+	k->key = key;
+	k->domid = d->domid;
+	k->kind = kind;
+	k->line = line;
+	return 0;
+}
+
+/*
+ * IOCTL_PRIVCMD_IOEVENTFD: the ports must be our local ports of the
+ * domain's ioreq server, one per vCPU in order, and the ioreq page the
+ * caller named must be the synchronous one (the shim sends the event
+ * channel it read in each vCPU's slot).
+ */
+static int kfd_ioeventfd(struct xsim_hv *hv, struct sim_conn *c, struct sim_dom *d,
+			 struct xsim_msg *m)
+{
+	unsigned int len = (unsigned int)m->a[1], vcpus = (unsigned int)(m->a[3] >> 32);
+	const uint32_t *pp = (const uint32_t *)m->s;
+	int key = (int)m->n;
+	struct sim_kfd *k;
+
+	if (m->a[3] & 1) {
+		k = kfd_find(hv, c, key, false);
+		if (!k || k->domid != d->domid)
+			return -ENODEV;
+		kfd_free(hv, k);
+		return 0;
+	}
+	if (c->in_fd < 0 || (m->a[3] & 0xffffffffu) || !(len == 1 || len == 2 || len == 4 || len == 8) ||
+	    !vcpus || vcpus > MAX_VCPUS || m->a[0] + len < m->a[0])
+		return -EINVAL;
+	for (unsigned int v = 0; v < vcpus; v++) {
+		int pi = port_find(hv, 0, pp[2 * v]), gi;
+		bool found = false;
+
+		if (pi < 0 || (gi = hv->ports[pi].peer) < 0 || hv->ports[gi].dom != d->domid ||
+		    hv->ports[gi].port != pp[2 * v + 1])
+			return -EINVAL;
+		for (int i = 0; i < MAX_SERVERS; i++)
+			if (d->servers[i].used && d->servers[i].vcpu_port[v] == pp[2 * v + 1])
+				found = true;
+		if (!found)
+			return -EINVAL;
+	}
+	if (kfd_find(hv, c, key, false))
+		return -EBUSY;
+	k = kfd_new(hv, c->in_fd, false);
+	if (!k)
+		return -ENOSPC;
+	c->in_fd = -1;
+	k->owner = c;
+	k->key = key;
+	k->domid = d->domid;
+	k->addr = m->a[0];
+	k->len = len;
+	k->vq = (unsigned int)m->a[2];
+	return 0;
+}
+
+/* A guest write the kernel completes itself: QueueNotify of a registered queue. */
+static bool kfd_kick(struct xsim_hv *hv, struct sim_dom *d, const ioreq_t *req)
+{
+	if (req->type != IOREQ_TYPE_COPY || req->dir != IOREQ_WRITE || req->data_is_ptr ||
+	    req->count > 1)
+		return false;
+	for (int i = 0; i < MAX_KFDS; i++) {
+		struct sim_kfd *k = &hv->kfds[i];
+		uint64_t one = 1;
+
+		if (!k->used || k->irq || k->domid != d->domid || req->addr != k->addr + 0x50 ||
+		    req->size != k->len || (req->data & 0xffff) != k->vq)
+			continue;
+		(void)!write(k->fd, &one, sizeof(one));
+		d->kn_kicks++;
+		return true;
+	}
+	return false;
+}
+
+static void *kfd_thread(void *arg)
+{
+	struct xsim_hv *hv = arg;
+
+	while (!__atomic_load_n(&hv->stopping, __ATOMIC_ACQUIRE)) {
+		struct epoll_event ev[16];
+		int n = epoll_wait(hv->kfd_epfd, ev, 16, 200);
+
+		pthread_mutex_lock(&hv->lock);
+		for (int i = 0; i < n; i++) {
+			struct sim_kfd *k = &hv->kfds[(uint32_t)ev[i].data.u64];
+			struct sim_dom *d;
+			uint64_t v;
+
+			if (!k->used || !k->irq || k->gen != (uint32_t)(ev[i].data.u64 >> 32))
+				continue;
+			if (read(k->fd, &v, sizeof(v)) != sizeof(v))
+				continue;
+			d = dom_get(hv, k->domid);
+			if (d && irq_set(hv, d, k->kind, k->line, 1) == 0)
+				d->kn_irqs++;
+		}
+		pthread_mutex_unlock(&hv->lock);
+	}
+	return NULL;
+}
+
+int xsim_knotify_stats(struct xsim_hv *hv, uint32_t domid, unsigned long *kicks,
+		       unsigned long *irqs)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&hv->lock);
+	for (int i = 0; i < MAX_DOMS; i++)
+		if (hv->doms[i].ram && hv->doms[i].domid == domid) {
+			*kicks = hv->doms[i].kn_kicks;
+			*irqs = hv->doms[i].kn_irqs;
+			r = 1;
+		}
+	pthread_mutex_unlock(&hv->lock);
+	return r ? 0 : -ESRCH;
 }
 
 int xsim_irq_level(struct xsim_hv *hv, uint32_t domid, enum xsim_irq_kind kind, unsigned int line)
@@ -1071,23 +1342,12 @@ static int handle(struct sim_conn *c, struct xsim_msg *m, int *pass)
 		server_destroy(hv, d, s);
 		pthread_cond_broadcast(&hv->cond);
 		return 0;
-	case XSIM_OP_IRQ: {
-		struct sim_irq *q;
-		if (m->a[0] == XSIM_IRQ_ARM && !d->arm)
-			return -EOPNOTSUPP;
-		if (m->a[0] != XSIM_IRQ_ARM && d->arm)
-			return -EOPNOTSUPP;
-		q = irq_get(d, (int)m->a[0], (unsigned int)m->a[1], true);
-		if (!q)
-			return -ENOSPC;
-		if (!q->level && m->a[2] && d->irq_efd >= 0) {
-			uint64_t one = 1;
-			(void)!write(d->irq_efd, &one, sizeof(one));
-		}
-		q->level = !!m->a[2];
-		pthread_cond_broadcast(&hv->cond);
-		return 0;
-	}
+	case XSIM_OP_IRQ:
+		return irq_set(hv, d, (int)m->a[0], (unsigned int)m->a[1], (int)m->a[2]);
+	case XSIM_OP_PRIV_IRQFD:
+		return kfd_irqfd(hv, c, d, m);
+	case XSIM_OP_PRIV_IOEVENTFD:
+		return kfd_ioeventfd(hv, c, d, m);
 	case XSIM_OP_EVT_BIND:
 		if (m->a[0] >= MAX_SINKS || !hv->sinks[m->a[0]].used)
 			return -EBADF;
@@ -1148,13 +1408,28 @@ static void *conn_thread(void *arg)
 	int sink = -1;
 
 	while (m) {
-		ssize_t r = recv(c->fd, m, sizeof(*m), 0);
+		char cbuf[CMSG_SPACE(sizeof(int))];
+		struct iovec iov = { .iov_base = m, .iov_len = sizeof(*m) };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+				     .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+		ssize_t r = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
 		int pass, ret;
 
+		for (struct cmsghdr *cm = r > 0 ? CMSG_FIRSTHDR(&mh) : NULL; cm;
+		     cm = CMSG_NXTHDR(&mh, cm))
+			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+				if (c->in_fd >= 0)
+					close(c->in_fd);
+				memcpy(&c->in_fd, CMSG_DATA(cm), sizeof(int));
+			}
 		if (r <= 0 && !(r < 0 && errno == EINTR))
 			break;
-		if (r != sizeof(*m))
+		if (r != sizeof(*m)) {
+			if (c->in_fd >= 0)
+				close(c->in_fd);
+			c->in_fd = -1;
 			continue;
+		}
 		pthread_mutex_lock(&hv->lock);
 		if (m->op == XSIM_OP_SINK_ATTACH && sink < 0 && m->a[0] < MAX_SINKS &&
 		    hv->sinks[m->a[0]].used && hv->sinks[m->a[0]].fd < 0) {
@@ -1167,10 +1442,17 @@ static void *conn_thread(void *arg)
 		}
 		ret = handle(c, m, &pass);
 		pthread_mutex_unlock(&hv->lock);
+		/* an fd the call did not take */
+		if (c->in_fd >= 0)
+			close(c->in_fd);
+		c->in_fd = -1;
 		if (reply(c->fd, m, ret, pass) < 0)
 			break;
 	}
 	pthread_mutex_lock(&hv->lock);
+	if (c->in_fd >= 0)
+		close(c->in_fd);
+	kfd_drop(hv, c, 0);
 	if (sink >= 0)
 		sink_close(hv, sink);
 	for (unsigned int i = 0; i < c->ngmaps; i++)
@@ -1210,6 +1492,7 @@ static void *listen_thread(void *arg)
 		}
 		c->hv = hv;
 		c->fd = fd;
+		c->in_fd = -1;
 		if (pthread_create(&t, NULL, conn_thread, c) != 0) {
 			close(fd);
 			free(c);
@@ -1251,7 +1534,9 @@ struct xsim_hv *xsim_hv_start(const char *sock_path)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&hv->cond, &ca);
 	pthread_condattr_destroy(&ca);
-	if (pthread_create(&hv->listener, NULL, listen_thread, hv) != 0) {
+	hv->kfd_epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (hv->kfd_epfd < 0 || pthread_create(&hv->kfd_thread, NULL, kfd_thread, hv) != 0 ||
+	    pthread_create(&hv->listener, NULL, listen_thread, hv) != 0) {
 		close(hv->listen_fd);
 		free(hv->sock_path);
 		free(hv);
@@ -1277,6 +1562,7 @@ void xsim_hv_stop(struct xsim_hv *hv)
 		close(fd);
 	}
 	pthread_join(hv->listener, NULL);
+	pthread_join(hv->kfd_thread, NULL);
 	close(hv->listen_fd);
 	unlink(hv->sock_path);
 	/*

@@ -76,6 +76,14 @@ int xsim_irq_wait(struct xsim_hv *hv, uint32_t domid, enum xsim_irq_kind kind, u
 /* Readable (eventfd) whenever one of the domain's lines goes high. */
 int xsim_irq_eventfd(struct xsim_hv *hv, uint32_t domid);
 
+/*
+ * What the simulated dom0 kernel did for @domid through privcmd
+ * ioeventfd (QueueNotify writes completed by signalling a kick eventfd)
+ * and irqfd (call eventfds that raised a line).
+ */
+int xsim_knotify_stats(struct xsim_hv *hv, uint32_t domid, unsigned long *kicks,
+		       unsigned long *irqs);
+
 /* xenstore, as the toolstack / guest */
 int xsim_xs_write(struct xsim_hv *hv, const char *path, const char *value);
 char *xsim_xs_read(struct xsim_hv *hv, const char *path);   /* malloc'd or NULL */

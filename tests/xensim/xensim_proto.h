@@ -46,6 +46,17 @@ enum xsim_op {
 	XSIM_OP_XS_RM,           /* s path */
 	XSIM_OP_XS_WATCH,        /* a[0] sink, s "path\0token" */
 	XSIM_OP_XS_UNWATCH,      /* s "path\0token" */
+	/*
+	 * The dom0 kernel's privcmd irqfd / ioeventfd (the test's ioctl shim
+	 * sends these, the eventfd attached to the request):
+	 * IRQFD: dom, a[0] flags (1 deassign), a[1] the caller's fd number,
+	 * s the xen_dm_op, n its size.
+	 * IOEVENTFD: dom, a[0] addr, a[1] addr_len, a[2] vq, a[3] flags | vcpus << 32,
+	 * n the caller's fd number, s per vCPU two uint32_t: the dom0 port
+	 * given and the guest port read in that vCPU's ioreq slot.
+	 */
+	XSIM_OP_PRIV_IRQFD,
+	XSIM_OP_PRIV_IOEVENTFD,
 	XSIM_OP_MAX,
 	/* events (sim -> sink connection) */
 	XSIM_EV_PORT = 100,      /* a[0] port */
