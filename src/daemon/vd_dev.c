@@ -14,6 +14,26 @@
 #include "common/log.h"
 #include "daemon/vd_internal.h"
 
+/*
+ * An eventfd raises an edge on every write, so a kick eventfd polled with
+ * EPOLLET never needs the read that resets it: one syscall less per kick.
+ * The counter only grows (2^64 - 2 kicks before a write would block).
+ * Anything else (a pipe from an odd front-end) is polled level-triggered
+ * and read.
+ */
+static bool vd_fd_is_eventfd(int fd)
+{
+	char path[40], link[32];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0)
+		return false;
+	link[n] = '\0';
+	return strcmp(link, "anon_inode:[eventfd]") == 0;
+}
+
 /* ------------------------------------------------------------ vu_dev callbacks
  * All run on the control thread with every worker lock held. */
 
@@ -30,10 +50,15 @@ static void vd_cb_queue_start(void *opaque, unsigned int q)
 		int fl = dfd >= 0 ? fcntl(dfd, F_GETFL) : -1;
 
 		/* A kick fd is drained with read(): never let that block the worker. */
+		bool et = dfd >= 0 && vd_fd_is_eventfd(dfd);
+
 		if (fl >= 0 && !(fl & O_NONBLOCK))
 			fcntl(dfd, F_SETFL, fl | O_NONBLOCK);
+		if (et)
+			ev.events |= EPOLLET;
 		if (dfd >= 0 && epoll_ctl(w->epfd, EPOLL_CTL_ADD, dfd, &ev) == 0) {
 			dev->queue_kick_fd[q] = dfd;
+			dev->queue_kick_et[q] = et;
 		} else {
 			vk_dbg("%s: ring %u: kick fd not pollable: %s", dev->name, q, strerror(errno));
 			if (dfd >= 0)
@@ -58,6 +83,7 @@ static void vd_cb_queue_stop(void *opaque, unsigned int q)
 		close(dev->queue_kick_fd[q]);
 	}
 	dev->queue_kick_fd[q] = -1;
+	dev->queue_kick_et[q] = false;
 	__atomic_store_n(&dev->kick_pending[q], 0, __ATOMIC_RELAXED);
 	if (dev->queue_on[q] && dev->ops.queue_stopped)
 		dev->ops.queue_stopped(dev->opaque, dev, q);
@@ -186,6 +212,7 @@ struct vd_dev *vd_dev_new(const struct vd_backend_ops *ops, void *opaque,
 	dev->queue_worker = calloc(dev->nqueues, sizeof(*dev->queue_worker));
 	dev->queue_on = calloc(dev->nqueues, sizeof(*dev->queue_on));
 	dev->queue_kick_fd = calloc(dev->nqueues, sizeof(*dev->queue_kick_fd));
+	dev->queue_kick_et = calloc(dev->nqueues, sizeof(*dev->queue_kick_et));
 	dev->kick_pending = calloc(dev->nqueues, sizeof(*dev->kick_pending));
 	dev->workers = calloc(dev->nworkers, sizeof(*dev->workers));
 	if (dev->workers) {
@@ -195,7 +222,7 @@ struct vd_dev *vd_dev_new(const struct vd_backend_ops *ops, void *opaque,
 		}
 	}
 	if (!dev->vu || !dev->msg || !dev->queue_worker || !dev->queue_on ||
-	    !dev->queue_kick_fd || !dev->kick_pending || !dev->workers)
+	    !dev->queue_kick_fd || !dev->queue_kick_et || !dev->kick_pending || !dev->workers)
 		goto err;
 	for (i = 0; i < dev->nqueues; i++) {
 		unsigned int w = ops->queue_worker ? ops->queue_worker(opaque, i) : 0;
@@ -286,6 +313,7 @@ void vd_dev_free(struct vd_dev *dev)
 	free(dev->queue_worker);
 	free(dev->queue_on);
 	free(dev->queue_kick_fd);
+	free(dev->queue_kick_et);
 	free(dev->kick_pending);
 	free(dev->workers);
 	free(dev->path);

@@ -78,6 +78,7 @@ struct vd_dev {
 	unsigned int *queue_worker;
 	bool *queue_on;                /* started, as the workers see it */
 	int *queue_kick_fd;            /* fd registered on the worker epoll */
+	bool *queue_kick_et;           /* an eventfd polled edge-triggered: never read */
 	int *kick_pending;             /* atomic */
 
 	int connected;                 /* atomic */

@@ -108,7 +108,8 @@ static void *vd_worker_main(void *arg)
 				/* The ring may have been stopped since epoll_wait returned. */
 				if (q >= dev->nqueues || !dev->queue_on[q] || dev->queue_kick_fd[q] < 0)
 					break;
-				vd_drain(dev->queue_kick_fd[q]);
+				if (!dev->queue_kick_et[q])
+					vd_drain(dev->queue_kick_fd[q]);
 				if (dev->ops.queue_kick)
 					dev->ops.queue_kick(dev->opaque, dev, q);
 				break;
