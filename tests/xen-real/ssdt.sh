@@ -16,8 +16,8 @@ trap 'rm -rf "$tmp"' EXIT
 check "prints ASL for 0xFE000000 IRQ 7" [ $? -eq 0 ]
 check "ASL: _HID LNRO0005" grep -q 'Name (_HID, "LNRO0005")' "$tmp/a.asl"
 check "ASL: Memory32Fixed at the base, 0x200 long" grep -q 'Memory32Fixed (ReadWrite, 0xFE000000, 0x00000200)' "$tmp/a.asl"
-check "ASL: level, active-high, exclusive interrupt 7" \
-	grep -q 'Interrupt (ResourceConsumer, Level, ActiveHigh, Exclusive) { 7 }' "$tmp/a.asl"
+check "ASL: edge, active-high, exclusive interrupt 7" \
+	grep -q 'Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) { 7 }' "$tmp/a.asl"
 "$tool" 4261412864 10 | grep -q 'Memory32Fixed (ReadWrite, 0xFE000000,.*' 
 check "decimal BASE accepted" [ $? -eq 0 ]
 
@@ -42,8 +42,8 @@ if command -v iasl >/dev/null 2>&1; then
 	check "decompiled AML: _HID LNRO0005" grep -q '"LNRO0005"' "$tmp/ssdt.dsl"
 	check "decompiled AML: window 0xFE000000 + 0x200" \
 		sh -c "tr -d ' \n' <'$tmp/ssdt.dsl' | grep -q 'Memory32Fixed(ReadWrite,0xFE000000,//AddressBase0x00000200,'"
-	check "decompiled AML: level active-high interrupt 7" \
-		sh -c "tr -d ' \n' <'$tmp/ssdt.dsl' | grep -q 'Interrupt(ResourceConsumer,Level,ActiveHigh,Exclusive,,,){0x00000007,}'"
+	check "decompiled AML: edge active-high interrupt 7" \
+		sh -c "tr -d ' \n' <'$tmp/ssdt.dsl' | grep -q 'Interrupt(ResourceConsumer,Edge,ActiveHigh,Exclusive,,,){0x00000007,}'"
 	"$tool" 0xFE000000 7 "$tmp/nodir/x.aml" 2>"$tmp/err"
 	check "unwritable output: fails" [ $? -ne 0 ]
 else
