@@ -208,9 +208,9 @@ static void dev_set_irq(void *opaque, bool level)
 		if (!d->lost_edge_said) {
 			d->lost_edge_said = true;
 			vk_warn("xvm: domain %u: device at 0x%" PRIx64 ": the guest acknowledged IRQ %u"
-				" only after the line was re-pulsed: it loses interrupt edges (a Linux"
-				" HVM guest does with an ISA IRQ declared Level: declare it Edge)",
-				d->g->domid, d->cfg.base, d->cfg.irq);
+				" only after the line was re-pulsed: it loses interrupt edges or takes"
+				" them very late (a Linux HVM guest loses them on an ISA IRQ declared"
+				" Level: declare it Edge)", d->g->domid, d->cfg.base, d->cfg.irq);
 		}
 	}
 	d->irq_pulsed = false;
