@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "common/unix_sock.h"
 #include "daemon/daemon.h"
 #include "vhost-user/vu_backend.h"
 #include "vu_test_fe.h"
@@ -340,19 +341,6 @@ static void test_dripping_frontend(void **state)
 	close(slow);
 }
 
-static int connect_nb(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static void test_many_connections(void **state)
 {
 	struct tctx *c = *state;
@@ -363,7 +351,7 @@ static void test_many_connections(void **state)
 	assert_true(idle >= 0);
 	/* a crowd tries to connect at once (the backlog overflows), some send garbage */
 	for (i = 0; i < 60; i++) {
-		fds[i] = connect_nb(c->path);
+		fds[i] = vk_unix_connect(c->path, SOCK_STREAM | SOCK_NONBLOCK);
 		if (fds[i] >= 0) {
 			n++;
 			if (i % 3 == 0 && write(fds[i], "garbage-garbage-garbage", 23) < 0)
@@ -430,7 +418,7 @@ static void test_client_mode(void **state)
 {
 	struct tctx *c = *state;
 	struct vd_config cfg = { .listen_fd = -1, .client = true, .name = "client" };
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa;
 	char path[100];
 	struct vd_dev *vd;
 	struct vut_fe fe;
@@ -443,10 +431,9 @@ static void test_client_mode(void **state)
 	vd = vd_dev_new(&d_ops, &c->dev, &cfg);
 	assert_int_equal(vd_dev_start(vd), 0);
 	usleep(100000);   /* retrying while nobody listens */
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
-	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(lfd, 1), 0);
+	assert_int_equal(vk_unix_addr(&sa, path), 0);
+	lfd = vk_unix_listen(&sa, SOCK_STREAM, 1);
+	assert_true(lfd >= 0);
 	fd = accept(lfd, NULL, NULL);
 	assert_true(fd >= 0);
 	vut_init(&fe, fd);
@@ -462,7 +449,7 @@ static void test_listen_fd(void **state)
 {
 	struct tctx *c = *state;
 	struct vd_config cfg = { .listen_fd = -1, .name = "fd" };
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa;
 	char pid[32];
 	int lfd;
 
@@ -481,10 +468,9 @@ static void test_listen_fd(void **state)
 	/* an inherited listening socket is served (and left open for its owner) */
 	vd_dev_free(c->vd);
 	c->vd = NULL;
-	memcpy(sa.sun_path, c->path, strlen(c->path) + 1);
-	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(lfd, 4), 0);
+	assert_int_equal(vk_unix_addr(&sa, c->path), 0);
+	lfd = vk_unix_listen(&sa, SOCK_STREAM, 4);
+	assert_true(lfd >= 0);
 	cfg.listen_fd = lfd;
 	c->vd = vd_dev_new(&d_ops, &c->dev, &cfg);
 	assert_int_equal(vd_dev_start(c->vd), 0);

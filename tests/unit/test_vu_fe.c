@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "common/unix_sock.h"
 #include "vhost-user/vu_msg.h"
 #include "vhost-user/vu_frontend.h"
 #include "vu_fe_mock.h"
@@ -692,7 +693,7 @@ static void test_connect_path(void **state)
 	struct ctx *c = *state;
 	char path[] = "/tmp/vu-fe-test-XXXXXX";
 	char sock[64];
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa;
 	int lfd, afd, status;
 	pid_t pid;
 
@@ -712,9 +713,10 @@ static void test_connect_path(void **state)
 
 		usleep(100 * 1000);
 		mock_init(m);
-		strcpy(sa.sun_path, sock);
-		lfd = socket(AF_UNIX, SOCK_STREAM, 0);
-		if (bind(lfd, (void *)&sa, sizeof(sa)) || listen(lfd, 1))
+		if (vk_unix_addr(&sa, sock))
+			_exit(2);
+		lfd = vk_unix_listen(&sa, SOCK_STREAM, 1);
+		if (lfd < 0)
 			_exit(2);
 		afd = accept(lfd, NULL, NULL);
 		mock_serve(m, afd);
