@@ -5,7 +5,6 @@
  * reconnects, stale/live socket files, slow and hostile front-ends, many
  * connection attempts, fd leaks, prompt stop
  */
-#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -29,6 +28,7 @@
 #include "daemon/daemon.h"
 #include "vhost-user/vu_backend.h"
 #include "vu_test_fe.h"
+#include "../common/fd_count.h"
 
 struct tdev {
 	int connected, disconnected, started[VUT_NQ], stopped[VUT_NQ];
@@ -104,18 +104,6 @@ static bool wait_for(int *p, int val)
 		usleep(1000);
 	}
 	return false;
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	while ((e = readdir(d)))
-		n++;
-	closedir(d);
-	return n;
 }
 
 static struct vd_dev *start_daemon(struct tctx *c, int timeout_ms)
@@ -399,7 +387,7 @@ static void test_no_fd_leak(void **state)
 	int before, i;
 
 	good_session(c);
-	before = count_fds();
+	before = test_count_fds();
 	for (i = 0; i < 150; i++) {
 		struct vut_fe fe;
 
@@ -409,9 +397,9 @@ static void test_no_fd_leak(void **state)
 	}
 	assert_true(wait_for(&c->dev.disconnected, 151));
 	/* the last disconnect may still be closing fds */
-	for (i = 0; i < 100 && count_fds() != before; i++)
+	for (i = 0; i < 100 && test_count_fds() != before; i++)
 		usleep(10000);
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(test_count_fds(), before);
 }
 
 static void test_client_mode(void **state)

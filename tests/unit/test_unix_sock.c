@@ -3,7 +3,6 @@
  * test_unix_sock.c - common/unix_sock: path limits, close-on-exec, the
  * errors of connect and listen, and no socket left open on any error
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -17,25 +16,12 @@
 #include <cmocka.h>
 
 #include "common/unix_sock.h"
+#include "../common/fd_count.h"
 
 struct ctx {
 	char dir[64];
 	char path[128];
 };
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
 
 static int setup(void **state)
 {
@@ -112,7 +98,7 @@ static void test_connect_listen(void **state)
 	struct ctx *c = *state;
 	static const int types[] = { SOCK_STREAM, SOCK_SEQPACKET };
 	struct sockaddr_un sa;
-	int before = count_fds();
+	int before = test_count_fds();
 
 	assert_int_equal(vk_unix_addr(&sa, c->path), 0);
 	for (unsigned int i = 0; i < 2; i++) {
@@ -141,14 +127,14 @@ static void test_connect_listen(void **state)
 		assert_int_equal(vk_unix_connect(c->path, types[i]), -ECONNREFUSED);
 		unlink(c->path);
 	}
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(test_count_fds(), before);
 }
 
 static void test_connect_nonblocking(void **state)
 {
 	struct ctx *c = *state;
 	struct sockaddr_un sa;
-	int before = count_fds(), l, fds[8], n, r = 0, fd;
+	int before = test_count_fds(), l, fds[8], n, r = 0, fd;
 
 	assert_int_equal(vk_unix_addr(&sa, c->path), 0);
 	l = vk_unix_listen(&sa, SOCK_STREAM, 0);
@@ -170,7 +156,7 @@ static void test_connect_nonblocking(void **state)
 	while (n--)
 		close(fds[n]);
 	close(l);
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(test_count_fds(), before);
 }
 
 int main(void)
