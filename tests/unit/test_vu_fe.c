@@ -585,6 +585,21 @@ static void test_hostile_later(void **state)
 	vu_fe_guest_mem_free(&gm);
 }
 
+/*
+ * Open with 64 KiB of guest memory at 0, inflight tracking for 2 rings and
+ * ring 0 set up: the state the reconnect tests make the front-end replay.
+ */
+static void ctx_open_inflight(struct ctx *c, struct vu_fe_guest_mem *gm)
+{
+	vu_fe_guest_mem_init(gm);
+	assert_int_equal(vu_fe_guest_mem_add(gm, 0, 1 << 16), 0);
+	ctx_open(c);
+	assert_int_equal(vu_fe_negotiate(c->fe, F_V1, ALL_PF, 2), 0);
+	assert_int_equal(vu_fe_inflight_setup(c->fe, 2, 64), 0);
+	assert_int_equal(vu_fe_set_guest_mem(c->fe, gm), 0);
+	assert_int_equal(vu_fe_ring_setup(c->fe, 0, 64, 0, 0x1000, 0x2000, 0), 0);
+}
+
 static void test_reconnect(void **state)
 {
 	struct ctx *c = *state;
@@ -594,13 +609,7 @@ static void test_reconnect(void **state)
 	uint16_t *used_idx;
 	int sv[2], i, j;
 
-	vu_fe_guest_mem_init(&gm);
-	assert_int_equal(vu_fe_guest_mem_add(&gm, 0, 1 << 16), 0);
-	ctx_open(c);
-	assert_int_equal(vu_fe_negotiate(c->fe, F_V1, ALL_PF, 2), 0);
-	assert_int_equal(vu_fe_inflight_setup(c->fe, 2, 64), 0);
-	assert_int_equal(vu_fe_set_guest_mem(c->fe, &gm), 0);
-	assert_int_equal(vu_fe_ring_setup(c->fe, 0, 64, 0, 0x1000, 0x2000, 0), 0);
+	ctx_open_inflight(c, &gm);
 	assert_int_equal(vu_fe_ring_setup(c->fe, 1, 64, 0x4000, 0x5000, 0x6000, 0), 0);
 	assert_int_equal(vu_fe_set_status(c->fe, 0xf), 0);
 	/* ring 1 stopped cleanly at 9; ring 0 is running when the back-end dies */
@@ -657,13 +666,7 @@ static void test_reconnect_no_fd_leak(void **state)
 	struct vu_fe_guest_mem gm;
 	int i, sv[2], after_first = -1;
 
-	vu_fe_guest_mem_init(&gm);
-	assert_int_equal(vu_fe_guest_mem_add(&gm, 0, 1 << 16), 0);
-	ctx_open(c);
-	assert_int_equal(vu_fe_negotiate(c->fe, F_V1, ALL_PF, 2), 0);
-	assert_int_equal(vu_fe_inflight_setup(c->fe, 2, 64), 0);
-	assert_int_equal(vu_fe_set_guest_mem(c->fe, &gm), 0);
-	assert_int_equal(vu_fe_ring_setup(c->fe, 0, 64, 0, 0x1000, 0x2000, 0), 0);
+	ctx_open_inflight(c, &gm);
 	for (i = 0; i < 300; i++) {
 		/* every third back-end dies in the middle of the replay */
 		vu_fe_disconnect(c->fe);

@@ -247,6 +247,21 @@ static unsigned int roundtrip(struct vu_fe *fe, struct guest *g, unsigned int q,
 
 /* ------------------------------------------------------------ tests */
 
+/* A back-end thread on one end of a socket pair, a guest, and a front-end connected to it. */
+static struct vu_fe *inproc_connect(struct tbe *b, struct guest *g)
+{
+	struct vu_fe *fe;
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	tbe_start(b, sv[1]);
+	guest_init(g);
+	fe = vu_fe_new(NULL, NULL);
+	assert_non_null(fe);
+	assert_int_equal(vu_fe_connect_fd(fe, sv[0]), 0);
+	return fe;
+}
+
 static void test_inprocess_sequence_and_data(void **state)
 {
 	struct tbe b;
@@ -254,14 +269,10 @@ static void test_inprocess_sequence_and_data(void **state)
 	struct vu_fe *fe;
 	uint8_t cfg[8], st = 0;
 	uint16_t base;
-	int sv[2], before = test_count_fds();
+	int before = test_count_fds();
 
 	(void)state;
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	tbe_start(&b, sv[1]);
-	guest_init(&g);
-	fe = vu_fe_new(NULL, NULL);
-	assert_int_equal(vu_fe_connect_fd(fe, sv[0]), 0);
+	fe = inproc_connect(&b, &g);
 	/* what QEMU 7.2 sends at realize: features, protocol features, queue num, slots, owner, config */
 	assert_int_equal(vu_fe_negotiate(fe, F_V1 | F_EVIDX, WANT_PF, NQ), 0);
 	assert_true(vu_fe_features(fe) & F_EVIDX);
@@ -318,14 +329,10 @@ static void test_xen_layout(void **state)
 	struct tbe b;
 	struct guest g;
 	struct vu_fe *fe;
-	int sv[2], before = test_count_fds();
+	int before = test_count_fds();
 
 	(void)state;
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	tbe_start(&b, sv[1]);
-	guest_init(&g);
-	fe = vu_fe_new(NULL, NULL);
-	assert_int_equal(vu_fe_connect_fd(fe, sv[0]), 0);
+	fe = inproc_connect(&b, &g);
 	assert_int_equal(vu_fe_negotiate(fe, F_V1 | F_EVIDX, WANT_PF | (1ull << VU_PF_XEN_MMAP), NQ), 0);
 #ifdef VK_XEN
 	assert_true(vu_fe_has_protocol_feature(fe, VU_PF_XEN_MMAP));
@@ -353,14 +360,10 @@ static void test_vhost_fe_user(void **state)
 	uint8_t cfg[8];
 	uint16_t base;
 	unsigned int n, q;
-	int sv[2], before = test_count_fds();
+	int before = test_count_fds();
 
 	(void)state;
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	tbe_start(&b, sv[1]);
-	guest_init(&g);
-	fe = vu_fe_new(NULL, NULL);
-	assert_int_equal(vu_fe_connect_fd(fe, sv[0]), 0);
+	fe = inproc_connect(&b, &g);
 	h = vhf_new_user(fe);
 	assert_non_null(h);
 	assert_int_equal(vhf_kind(h), VHF_USER);
