@@ -242,11 +242,12 @@ double bu_percentile_us(uint64_t *samples, size_t n, double pct)
 	return (double)samples[i] / 1000.0;
 }
 
-double bu_unix_stream_gbps(size_t msg, double seconds)
+double bu_unix_stream_gbps(size_t msg, double seconds, const uint8_t *(*pattern_at)(uint64_t off),
+			   size_t run)
 {
 	int sv[2];
 	pid_t pid;
-	char *buf = malloc(msg);
+	uint8_t *buf = malloc(msg);
 	uint64_t start, end, total = 0, deadline;
 	double gbps = 0;
 
@@ -254,17 +255,25 @@ double bu_unix_stream_gbps(size_t msg, double seconds)
 		free(buf);
 		return 0;
 	}
+	if (msg > run)
+		pattern_at = NULL;   /* messages longer than a contiguous run: plain bytes */
 	memset(buf, 0x5a, msg);
 	pid = fork();
 	if (pid < 0)
 		goto out;
 	if (pid == 0) {
-		uint64_t got = 0;
+		uint64_t got = 0, bad = 0;
 		ssize_t n;
 
 		close(sv[0]);
-		while ((n = read(sv[1], buf, msg)) > 0)
+		while ((n = read(sv[1], buf, msg)) > 0) {
+			/* the reader checks what it got, as the bench's receivers do */
+			if (pattern_at && memcmp(buf, pattern_at(got), (size_t)n))
+				bad++;
 			got += (uint64_t)n;
+		}
+		if (bad)
+			got = 0;
 		(void)!write(sv[1], &got, sizeof(got));
 		_exit(0);
 	}
@@ -273,12 +282,13 @@ double bu_unix_stream_gbps(size_t msg, double seconds)
 	start = bu_now_ns();
 	deadline = start + (uint64_t)(seconds * 1e9);
 	while (bu_now_ns() < deadline) {
-		if (bu_write_full(sv[0], buf, msg) < 0)
+		/* the writer sends the pattern straight from memory, as the bench's senders do */
+		if (bu_write_full(sv[0], pattern_at ? pattern_at(total) : buf, msg) < 0)
 			break;
 		total += msg;
 	}
 	shutdown(sv[0], SHUT_WR);
-	if (bu_read_full(sv[0], &total, sizeof(total)) == 0) {
+	if (bu_read_full(sv[0], &total, sizeof(total)) == 0 && total) {
 		end = bu_now_ns();
 		gbps = (double)total * 8.0 / (double)(end - start);
 	}

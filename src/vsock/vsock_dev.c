@@ -635,6 +635,7 @@ struct vsock_daemon *vsock_daemon_new(const struct vsock_daemon_cfg *cfg, char *
 			.socket_path = vc->socket,
 			.listen_fd = cfg->listen_fds ? cfg->listen_fds[i] : -1,
 			.name = vm->name,
+			.poll_us = o->poll_us,
 		};
 
 		d->nvms++;
