@@ -34,7 +34,9 @@ double bu_ticks_per_sec(void);
  */
 double bu_unix_stream_gbps(size_t msg, double seconds, const uint8_t *(*pattern_at)(uint64_t off),
 			   size_t run);
-int bu_unix_rtt(size_t msg, double seconds, double *p50_us, double *p99_us);
+/* Round trips of @msg bytes over a Unix socket pair between two processes for
+ * @seconds: appends up to @cap durations (ns) to @s, returns how many. */
+size_t bu_unix_rtt(size_t msg, double seconds, uint64_t *s, size_t cap);
 
 /* Sorted-array percentile of @n samples (ns) in µs. */
 double bu_percentile_us(uint64_t *samples, size_t n, double pct);

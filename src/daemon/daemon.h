@@ -97,6 +97,9 @@ VK_EXPORT bool vd_dev_connected(struct vd_dev *dev);
 /* Connections served since start (for tests). */
 VK_EXPORT unsigned long vd_dev_sessions(struct vd_dev *dev);
 
+/* Busy polls (cfg.poll_us) that found work / ran out, summed over the workers. */
+VK_EXPORT void vd_dev_poll_stats(struct vd_dev *dev, unsigned long *hit, unsigned long *missed);
+
 /* For the device, from its callbacks. */
 VK_EXPORT void *vd_dev_opaque(struct vd_dev *dev);
 VK_EXPORT const char *vd_dev_name(struct vd_dev *dev);

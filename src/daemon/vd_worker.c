@@ -122,11 +122,11 @@ static int vd_worker_wait(struct vd_worker *w, struct epoll_event *ev, int max_e
 			n = epoll_wait(w->epfd, ev, max_ev, 0);
 			if (n != 0) {
 				if (n > 0)
-					w->polls_hit++;
+					__atomic_fetch_add(&w->polls_hit, 1, __ATOMIC_RELAXED);
 				return n;
 			}
 		} while (vd_now_ns() < until);
-		w->polls_missed++;
+		__atomic_fetch_add(&w->polls_missed, 1, __ATOMIC_RELAXED);
 	}
 	n = epoll_wait(w->epfd, ev, max_ev, -1);
 	slept = vd_now_ns() - t0;

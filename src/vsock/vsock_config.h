@@ -24,7 +24,7 @@
 #define VSOCK_DEFAULT_GROUP "default"
 #define VSOCK_MAX_GROUPS 64u
 #define VSOCK_MAX_FORWARD_LISTEN 256u
-#define VSOCK_DEFAULT_POLL_US 50u
+#define VSOCK_DEFAULT_POLL_US 0u
 #define VSOCK_MAX_POLL_US 1000000u
 
 struct vsock_vm_cfg {
