@@ -7,7 +7,8 @@ if ENABLE_XEN
 # load these at run time: cmocka tests through their RUNPATH, programs
 # started by shell tests through LD_LIBRARY_PATH=$(top_builddir)/tests/xensim.
 XENSIM_CFLAGS = $(AM_CFLAGS) $(XEN_CFLAGS) -fPIC
-XENSIM_COMMON = tests/xensim/xensim_proto.h tests/xensim/xensim_client.h tests/xensim/xensim_client.c
+XENSIM_COMMON = tests/xensim/xensim_proto.h tests/xensim/xensim_client.h tests/xensim/xensim_client.c \
+	src/common/unix_sock.h src/common/unix_sock.c
 XENSIM_SOLINK = -XCClinker -shared -pthread
 
 check_PROGRAMS += \

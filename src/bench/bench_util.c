@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "bench/bench_util.h"
+#include "common/unix_sock.h"
 
 uint64_t bu_now_ns(void)
 {
@@ -60,32 +61,13 @@ int bu_read_full(int fd, void *p, size_t len)
 	return 0;
 }
 
-static int bu_unix_connect(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, err;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		err = -errno;
-		close(fd);
-		return err;
-	}
-	return fd;
-}
-
 int bu_host_connect(const char *uds, uint32_t port, int timeout_ms)
 {
 	char line[64];
 	size_t got = 0;
 	int fd, n, err;
 
-	fd = bu_unix_connect(uds);
+	fd = vk_unix_connect(uds, SOCK_STREAM);
 	if (fd < 0)
 		return fd;
 	n = snprintf(line, sizeof(line), "CONNECT %u\n", port);
@@ -122,21 +104,12 @@ fail:
 
 int bu_host_listen(const char *uds, uint32_t port)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, err;
+	struct sockaddr_un sa;
 
-	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_%u", uds, port) >= sizeof(sa.sun_path))
+	if (vk_unix_addrf(&sa, "%s_%u", uds, port))
 		return -ENAMETOOLONG;
 	unlink(sa.sun_path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4096) < 0) {
-		err = -errno;
-		close(fd);
-		return err;
-	}
-	return fd;
+	return vk_unix_listen(&sa, SOCK_STREAM, 4096);
 }
 
 int bu_proc_cpu_ticks(pid_t pid, uint64_t *ticks)

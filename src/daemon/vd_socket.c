@@ -15,36 +15,22 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/unix_sock.h"
 #include "daemon/vd_internal.h"
 
 #define VD_BACKLOG 16
 
-static int vd_sockaddr(const char *path, struct sockaddr_un *sa)
-{
-	memset(sa, 0, sizeof(*sa));
-	sa->sun_family = AF_UNIX;
-	if (!path || strlen(path) >= sizeof(sa->sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa->sun_path, path);
-	return 0;
-}
-
 /* Is somebody accepting on @sa?  1 yes, 0 no (stale file), -errno unknown. */
 static int vd_probe(const struct sockaddr_un *sa)
 {
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), ret;
+	int fd, ret = vk_unix_connect_addr(sa, SOCK_STREAM | SOCK_NONBLOCK, &fd);
 
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0)
-		ret = 1;
-	else if (errno == EAGAIN || errno == EINPROGRESS)
-		ret = 1;   /* a full backlog: alive */
-	else if (errno == ECONNREFUSED)
-		ret = 0;
-	else
-		ret = -errno;
-	close(fd);
+	if (fd >= 0)
+		close(fd);
+	if (ret == 0 || ret == -EAGAIN || ret == -EINPROGRESS)
+		return 1;   /* -EAGAIN: a full backlog: alive */
+	if (ret == -ECONNREFUSED)
+		return 0;
 	return ret;
 }
 
@@ -96,22 +82,22 @@ int vd_socket_listen(struct vd_dev *dev)
 		dev->listen_owned = false;
 		return 0;
 	}
-	ret = vd_sockaddr(dev->path, &sa);
+	ret = vk_unix_addr(&sa, dev->path);
 	if (ret) {
 		vk_err("%s: socket path too long: %s", dev->name, dev->path);
 		return ret;
 	}
 	/* Bind and listen under a private name next to the target first. */
 	snprintf(tmp, sizeof(tmp), "%s.%ld~", dev->path, (long)getpid());
-	ret = vd_sockaddr(tmp, &tmp_sa);
+	ret = vk_unix_addr(&tmp_sa, tmp);
 	if (ret) {
 		vk_err("%s: socket path too long (needs room for a temporary name): %s",
 		       dev->name, dev->path);
 		return ret;
 	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	fd = vk_unix_socket(SOCK_STREAM | SOCK_NONBLOCK);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	/* The file takes the socket inode's mode (minus umask) at bind time. */
 	fchmod(fd, mode);
 	unlink(tmp);   /* a leftover of a crashed daemon with our pid */
@@ -162,14 +148,14 @@ int vd_socket_connect(struct vd_dev *dev)
 	struct sockaddr_un sa;
 	int delay = 50, logged = 0;
 
-	if (vd_sockaddr(dev->path, &sa))
+	if (vk_unix_addr(&sa, dev->path))
 		return -ENAMETOOLONG;
 	for (;;) {
 		struct pollfd p = { .fd = dev->exit_fd, .events = POLLIN };
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int fd = vk_unix_socket(SOCK_STREAM);
 
 		if (fd < 0)
-			return -errno;
+			return fd;
 		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
 			return fd;
 		if (!logged++)

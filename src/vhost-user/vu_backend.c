@@ -246,14 +246,30 @@ static int vu_reset_device(struct vu_dev *dev, struct vu_msg *msg, struct vu_msg
 	return 0;
 }
 
-static void vu_region_desc(const struct vu_mem_region_xen *r, struct gmem_region_desc *d)
+/* Region @i of a memory message, as gmem takes it. */
+static void vu_region_desc(const struct vu_dev *dev, const struct vu_msg *msg, unsigned int i,
+			   struct gmem_region_desc *d)
 {
-	d->gpa = r->r.guest_addr;
-	d->size = r->r.size;
-	d->uva = r->r.user_addr;
-	d->mmap_offset = r->r.mmap_offset;
-	d->xen_flags = r->xen.flags;
-	d->xen_domid = r->xen.domid;
+	struct vu_mem_region_xen r;
+
+	vu_msg_get_region(msg, dev->pf_acked, i, &r);
+	d->gpa = r.r.guest_addr;
+	d->size = r.r.size;
+	d->uva = r.r.user_addr;
+	d->mmap_offset = r.r.mmap_offset;
+	d->xen_flags = r.xen.flags;
+	d->xen_domid = r.xen.domid;
+}
+
+/* After every memory table change: a rejected one is logged, an accepted one re-resolves the rings. */
+static int vu_mem_update_done(struct vu_dev *dev, const char *what, int ret)
+{
+	if (ret) {
+		vk_dbg("%s: %s rejected: %s", dev->name, what, strerror(-ret));
+		return ret;
+	}
+	vu_mem_changed(dev);
+	return 0;
 }
 
 static int vu_set_mem_table(struct vu_dev *dev, struct vu_msg *msg, struct vu_msg *reply)
@@ -261,56 +277,29 @@ static int vu_set_mem_table(struct vu_dev *dev, struct vu_msg *msg, struct vu_ms
 	struct gmem_region_desc d[VU_MEM_TABLE_REGIONS];
 	int fds[VU_MEM_TABLE_REGIONS];
 	unsigned int i, n = msg->payload.mem.nregions;
-	int ret;
 
 	for (i = 0; i < n; i++) {
-		struct vu_mem_region_xen r;
-
-		vu_msg_get_region(msg, dev->pf_acked, i, &r);
-		vu_region_desc(&r, &d[i]);
+		vu_region_desc(dev, msg, i, &d[i]);
 		fds[i] = vu_msg_take_fd(msg, i);
 	}
-	ret = gmem_set_table(dev->mem, d, fds, n);
-	if (ret) {
-		vk_dbg("%s: SET_MEM_TABLE rejected: %s", dev->name, strerror(-ret));
-		return ret;
-	}
-	vu_mem_changed(dev);
-	return 0;
+	return vu_mem_update_done(dev, "SET_MEM_TABLE", gmem_set_table(dev->mem, d, fds, n));
 }
 
 static int vu_add_mem_reg(struct vu_dev *dev, struct vu_msg *msg, struct vu_msg *reply)
 {
 	struct gmem_region_desc d;
-	struct vu_mem_region_xen r;
-	int ret;
 
-	vu_msg_get_region(msg, dev->pf_acked, 0, &r);
-	vu_region_desc(&r, &d);
-	ret = gmem_add_region(dev->mem, &d, vu_msg_take_fd(msg, 0));
-	if (ret) {
-		vk_dbg("%s: ADD_MEM_REG rejected: %s", dev->name, strerror(-ret));
-		return ret;
-	}
-	vu_mem_changed(dev);
-	return 0;
+	vu_region_desc(dev, msg, 0, &d);
+	return vu_mem_update_done(dev, "ADD_MEM_REG",
+				  gmem_add_region(dev->mem, &d, vu_msg_take_fd(msg, 0)));
 }
 
 static int vu_rem_mem_reg(struct vu_dev *dev, struct vu_msg *msg, struct vu_msg *reply)
 {
 	struct gmem_region_desc d;
-	struct vu_mem_region_xen r;
-	int ret;
 
-	vu_msg_get_region(msg, dev->pf_acked, 0, &r);
-	vu_region_desc(&r, &d);
-	ret = gmem_remove_region(dev->mem, &d);
-	if (ret) {
-		vk_dbg("%s: REM_MEM_REG rejected: %s", dev->name, strerror(-ret));
-		return ret;
-	}
-	vu_mem_changed(dev);
-	return 0;
+	vu_region_desc(dev, msg, 0, &d);
+	return vu_mem_update_done(dev, "REM_MEM_REG", gmem_remove_region(dev->mem, &d));
 }
 
 static int vu_get_max_mem_slots(struct vu_dev *dev, struct vu_msg *msg, struct vu_msg *reply)

@@ -11,12 +11,12 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <endian.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/unix_sock.h"
 #include "vhost-user/vu_frontend.h"
 #include "vhost-user/vu_msg.h"
 
@@ -181,25 +181,6 @@ static void fe_sleep_ms(unsigned int ms)
 		;
 }
 
-static int fe_connect_once(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, err;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		err = -errno;
-		close(fd);
-		return err;
-	}
-	return fd;
-}
-
 static int fe_connect_retry(const char *path, unsigned int attempts, unsigned int interval_ms)
 {
 	unsigned int i;
@@ -208,7 +189,7 @@ static int fe_connect_retry(const char *path, unsigned int attempts, unsigned in
 	if (!attempts)
 		attempts = 1;
 	for (i = 0; i < attempts; i++) {
-		fd = fe_connect_once(path);
+		fd = vk_unix_connect(path, SOCK_STREAM);
 		if (fd >= 0)
 			return fd;
 		if (fd != -ENOENT && fd != -ECONNREFUSED && fd != -EAGAIN)

@@ -19,6 +19,7 @@
 #include <linux/vm_sockets.h>
 
 #include "common/log.h"
+#include "common/unix_sock.h"
 #include "vsock/vsock_host.h"
 
 enum fdt_type {
@@ -355,12 +356,11 @@ static void hs_expire(struct vsock_host *h)
  */
 static int listen_unix(const char *path, int type, char *err, size_t errlen)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct sockaddr_un a;
 	struct stat st;
 	int fd, e;
 
-	if ((size_t)snprintf(a.sun_path, sizeof(a.sun_path), "%s.%d~", path, (int)getpid()) >=
-	    sizeof(a.sun_path)) {
+	if (vk_unix_addrf(&a, "%s.%d~", path, (int)getpid())) {
 		seterr(err, errlen, "uds-path %s: too long for a Unix socket", path);
 		return -ENAMETOOLONG;
 	}
@@ -368,10 +368,10 @@ static int listen_unix(const char *path, int type, char *err, size_t errlen)
 		seterr(err, errlen, "uds-path %s: exists and is not a socket", path);
 		return -EEXIST;
 	}
-	fd = socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = vk_unix_socket(type | SOCK_NONBLOCK);
 	if (fd < 0) {
-		seterr(err, errlen, "uds-path %s: socket: %s", path, strerror(errno));
-		return -errno;
+		seterr(err, errlen, "uds-path %s: socket: %s", path, strerror(-fd));
+		return fd;
 	}
 	unlink(a.sun_path);
 	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 1024) < 0)
@@ -502,26 +502,22 @@ static int host_connect(void *opaque, struct vsock_conn *c)
 		fd = socket(AF_VSOCK, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			return -errno;
-		r = connect(fd, (struct sockaddr *)&a, sizeof(a));
+		r = connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ? -errno : 0;
+		if (r && r != -EINPROGRESS) {
+			close(fd);
+			return r;
+		}
 	} else {
-		struct sockaddr_un a = { .sun_family = AF_UNIX };
+		struct sockaddr_un a;
 
-		if ((size_t)snprintf(a.sun_path, sizeof(a.sun_path), "%s_%u", h->uds_path, c->lport) >=
-		    sizeof(a.sun_path))
+		if (vk_unix_addrf(&a, "%s_%u", h->uds_path, c->lport))
 			return -ENAMETOOLONG;
-		fd = socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			return -errno;
-		r = connect(fd, (struct sockaddr *)&a, sizeof(a));
+		r = vk_unix_connect_addr(&a, type | SOCK_NONBLOCK, &fd);
 		/* Unix EAGAIN: the listener's backlog is full; it will not complete */
-		if (r < 0 && errno == EAGAIN)
-			errno = ECONNREFUSED;
-	}
-	if (r < 0 && errno != EINPROGRESS) {
-		int e = errno;
-
-		close(fd);
-		return -e;
+		if (r == -EAGAIN)
+			r = -ECONNREFUSED;
+		if (r && r != -EINPROGRESS)
+			return r;
 	}
 	if (fdt_set(h, fd, FDT_CONN, c, 0)) {
 		close(fd);
@@ -529,7 +525,7 @@ static int host_connect(void *opaque, struct vsock_conn *c)
 	}
 	c->fd = fd;
 	c->hs_data = 0;
-	return r < 0 ? -EINPROGRESS : 0;
+	return r;
 }
 
 static ssize_t host_send(void *opaque, struct vsock_conn *c, const struct iovec *iov, unsigned int n)

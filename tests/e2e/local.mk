@@ -8,6 +8,7 @@ e2e_common = \
 check_PROGRAMS += tests/e2e/vsock-host tests/guest/vsock-guest
 tests_e2e_vsock_host_SOURCES = tests/e2e/vsock-host.c $(e2e_common)
 tests_e2e_vsock_host_CFLAGS = $(AM_CFLAGS)
+tests_e2e_vsock_host_LDADD = libvhost-core.la
 # Built here only to keep it warning-clean; scripts/guest-image builds the
 # static copy that goes into the guest.
 tests_guest_vsock_guest_SOURCES = tests/guest/vsock-guest.c $(e2e_common)

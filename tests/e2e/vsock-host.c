@@ -20,40 +20,20 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/unix_sock.h"
 #include "../common/xfer.h"
 #include "../common/xfer_tool.h"
 
-static int unix_addr(const char *path, struct sockaddr_un *sa)
-{
-	memset(sa, 0, sizeof(*sa));
-	sa->sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sa->sun_path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	strcpy(sa->sun_path, path);
-	return 0;
-}
-
 static int host_connect(const char *where, unsigned int port, int type, char *err, size_t errsize)
 {
-	struct sockaddr_un sa;
 	char line[XFER_LINE_MAX];
 	unsigned int got_port;
 	int fd, n;
 
-	if (unix_addr(where, &sa)) {
-		snprintf(err, errsize, "%s: %s", where, strerror(errno));
-		return -1;
-	}
-	fd = socket(AF_UNIX, type, 0);
+	fd = vk_unix_connect(where, type);
 	if (fd < 0) {
-		snprintf(err, errsize, "socket: %s", strerror(errno));
+		snprintf(err, errsize, "connect %s: %s", where, strerror(-fd));
 		return -1;
-	}
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		snprintf(err, errsize, "connect %s: %s", where, strerror(errno));
-		goto fail;
 	}
 	n = snprintf(line, sizeof(line), "CONNECT %u\n", port);
 	if (xfer_write_all(fd, line, (size_t)n)) {
@@ -86,18 +66,14 @@ fail:
 static int host_listen(const char *where, int type)
 {
 	struct sockaddr_un sa;
-	int fd, e;
+	int fd = vk_unix_addr(&sa, where);
 
-	if (unix_addr(where, &sa))
-		return -1;
-	fd = socket(AF_UNIX, type, 0);
-	if (fd < 0)
-		return -1;
-	unlink(where);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 128)) {
-		e = errno;
-		close(fd);
-		errno = e;
+	if (!fd) {
+		unlink(where);
+		fd = vk_unix_listen(&sa, type, 128);
+	}
+	if (fd < 0) {
+		errno = -fd;
 		return -1;
 	}
 	return fd;

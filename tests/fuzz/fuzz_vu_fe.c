@@ -13,7 +13,6 @@
  * until the channel ends.  The front-end must return errors, never crash,
  * and leave no fd behind (checked at the end of every input).
  */
-#include <dirent.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,22 +21,9 @@
 
 #include "vhost-user/vu_frontend.h"
 #include "vhost-user/vu_msg.h"
+#include "../common/fd_count.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	while (d && (e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	if (d)
-		closedir(d);
-	return n;
-}
 
 /* Drain what the front-end sent; keep the back-end channel fd if one came. */
 static int drain(int sock)
@@ -91,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct vu_fe *fe;
 	uint8_t cfg[8], st;
 	uint16_t base;
-	int sv[2], chan, before = count_fds();
+	int sv[2], chan, before = test_count_fds();
 
 	for (i = 0; i + 4 <= size; i++) {
 		if (!memcmp(data + i, sep, 4)) {
@@ -145,7 +131,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	vu_fe_free(fe);
 	vu_fe_guest_mem_free(&gm);
 	close(sv[1]);
-	if (count_fds() != before)
+	if (test_count_fds() != before)
 		abort();   /* an fd leaked */
 	return 0;
 }

@@ -5,7 +5,6 @@
  * reconnects, stale/live socket files, slow and hostile front-ends, many
  * connection attempts, fd leaks, prompt stop
  */
-#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -25,9 +24,11 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "common/unix_sock.h"
 #include "daemon/daemon.h"
 #include "vhost-user/vu_backend.h"
 #include "vu_test_fe.h"
+#include "../common/fd_count.h"
 
 struct tdev {
 	int connected, disconnected, started[VUT_NQ], stopped[VUT_NQ];
@@ -103,18 +104,6 @@ static bool wait_for(int *p, int val)
 		usleep(1000);
 	}
 	return false;
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	while ((e = readdir(d)))
-		n++;
-	closedir(d);
-	return n;
 }
 
 static struct vd_dev *start_daemon(struct tctx *c, int timeout_ms)
@@ -407,19 +396,6 @@ static void test_dripping_frontend(void **state)
 	close(slow);
 }
 
-static int connect_nb(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static void test_many_connections(void **state)
 {
 	struct tctx *c = *state;
@@ -430,7 +406,7 @@ static void test_many_connections(void **state)
 	assert_true(idle >= 0);
 	/* a crowd tries to connect at once (the backlog overflows), some send garbage */
 	for (i = 0; i < 60; i++) {
-		fds[i] = connect_nb(c->path);
+		fds[i] = vk_unix_connect(c->path, SOCK_STREAM | SOCK_NONBLOCK);
 		if (fds[i] >= 0) {
 			n++;
 			if (i % 3 == 0 && write(fds[i], "garbage-garbage-garbage", 23) < 0)
@@ -478,7 +454,7 @@ static void test_no_fd_leak(void **state)
 	int before, i;
 
 	good_session(c);
-	before = count_fds();
+	before = test_count_fds();
 	for (i = 0; i < 150; i++) {
 		struct vut_fe fe;
 
@@ -488,16 +464,16 @@ static void test_no_fd_leak(void **state)
 	}
 	assert_true(wait_for(&c->dev.disconnected, 151));
 	/* the last disconnect may still be closing fds */
-	for (i = 0; i < 100 && count_fds() != before; i++)
+	for (i = 0; i < 100 && test_count_fds() != before; i++)
 		usleep(10000);
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(test_count_fds(), before);
 }
 
 static void test_client_mode(void **state)
 {
 	struct tctx *c = *state;
 	struct vd_config cfg = { .listen_fd = -1, .client = true, .name = "client" };
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa;
 	char path[100];
 	struct vd_dev *vd;
 	struct vut_fe fe;
@@ -510,10 +486,9 @@ static void test_client_mode(void **state)
 	vd = vd_dev_new(&d_ops, &c->dev, &cfg);
 	assert_int_equal(vd_dev_start(vd), 0);
 	usleep(100000);   /* retrying while nobody listens */
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
-	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(lfd, 1), 0);
+	assert_int_equal(vk_unix_addr(&sa, path), 0);
+	lfd = vk_unix_listen(&sa, SOCK_STREAM, 1);
+	assert_true(lfd >= 0);
 	fd = accept(lfd, NULL, NULL);
 	assert_true(fd >= 0);
 	vut_init(&fe, fd);
@@ -529,7 +504,7 @@ static void test_listen_fd(void **state)
 {
 	struct tctx *c = *state;
 	struct vd_config cfg = { .listen_fd = -1, .name = "fd" };
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa;
 	char pid[32];
 	int lfd;
 
@@ -548,10 +523,9 @@ static void test_listen_fd(void **state)
 	/* an inherited listening socket is served (and left open for its owner) */
 	vd_dev_free(c->vd);
 	c->vd = NULL;
-	memcpy(sa.sun_path, c->path, strlen(c->path) + 1);
-	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(lfd, 4), 0);
+	assert_int_equal(vk_unix_addr(&sa, c->path), 0);
+	lfd = vk_unix_listen(&sa, SOCK_STREAM, 4);
+	assert_true(lfd >= 0);
 	cfg.listen_fd = lfd;
 	c->vd = vd_dev_new(&d_ops, &c->dev, &cfg);
 	assert_int_equal(vd_dev_start(c->vd), 0);

@@ -4,7 +4,6 @@
  * mapping lifetime, concurrent readers against a writer swapping tables.
  * Guest RAM is a memfd.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -23,6 +22,7 @@
 
 #include "common/log.h"
 #include "memory/gmem.h"
+#include "../common/fd_count.h"
 
 #define KIB 1024ull
 #define PAGE 4096ull
@@ -72,20 +72,6 @@ static int xdup(int fd)
 static bool fd_open(int fd)
 {
 	return fcntl(fd, F_GETFD) != -1;
-}
-
-static int count_fds(void)
-{
-	DIR *dir = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(dir);
-	while ((e = readdir(dir)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(dir);
-	return n - 1;  /* the DIR's own fd */
 }
 
 /*
@@ -428,7 +414,7 @@ static void test_max_regions(void **state)
 	int ram = make_ram("gm-max", (max + 1) * PAGE);
 	struct gmem_region_desc *d = calloc(max + 1, sizeof(*d));
 	int *fds = calloc(max + 1, sizeof(*fds)), *keep = calloc(max + 1, sizeof(*keep));
-	int base = count_fds();
+	int base = test_count_fds();
 	struct gmem *m = gmem_new();
 	struct gmem_table *t;
 	unsigned int i;
@@ -445,13 +431,13 @@ static void test_max_regions(void **state)
 	assert_int_equal(gmem_set_table(m, d, fds, max + 1), -E2BIG);
 	for (i = 0; i <= max; i++)
 		assert_false(fd_open(keep[i]));
-	assert_int_equal(count_fds(), base);
+	assert_int_equal(test_count_fds(), base);
 	assert_int_equal(mapped("gm-max"), 0);
 
 	for (i = 0; i < max; i++)
 		fds[i] = xdup(ram);
 	assert_int_equal(gmem_set_table(m, d, fds, max), 0);
-	assert_int_equal(count_fds(), base);
+	assert_int_equal(test_count_fds(), base);
 	t = gmem_get(m);
 	assert_int_equal(t->nregions, max);
 	for (i = 0; i < max; i++) {
@@ -478,7 +464,7 @@ static void test_max_regions(void **state)
 
 	gmem_free(m);
 	assert_int_equal(mapped("gm-max"), 0);
-	assert_int_equal(count_fds(), base);
+	assert_int_equal(test_count_fds(), base);
 	free(d);
 	free(fds);
 	free(keep);
@@ -504,13 +490,13 @@ static void test_short_file(void **state)
 	expect_refused(m, d, 1, ram, -EFAULT, "past the end");
 
 	/* Eight fds, the fifth region (in gpa order) too long: all closed, nothing left mapped. */
-	base = count_fds();
+	base = test_count_fds();
 	for (i = 0; i < 8; i++)
 		d[i] = desc((uint64_t)i * 8 * KIB, 8 * KIB, 0x1000000 + (uint64_t)i * 8 * KIB,
 			    (uint64_t)i * 8 * KIB);
 	d[4].mmap_offset = 60 * KIB;
 	expect_refused(m, d, 8, ram, -EFAULT, "past the end");
-	assert_int_equal(count_fds(), base);
+	assert_int_equal(test_count_fds(), base);
 	assert_int_equal(mapped("gm-short"), 0);
 	/* The same table fits with the right offset, ending exactly at EOF. */
 	d[4].mmap_offset = 32 * KIB;
@@ -521,7 +507,7 @@ static void test_short_file(void **state)
 			fds[i] = xdup(ram);
 		assert_int_equal(gmem_set_table(m, d, fds, 8), 0);
 	}
-	assert_int_equal(count_fds(), base);
+	assert_int_equal(test_count_fds(), base);
 	assert_int_equal(mapped("gm-short"), 64 * KIB);
 	t = gmem_get(m);
 	assert_int_equal(*(uint8_t *)gmem_gpa_to_host(t, 64 * KIB - 1, 1), pattern(64 * KIB - 1));
@@ -751,7 +737,7 @@ static void test_unaligned_offset(void **state)
 static void test_fd_lifecycle(void **state)
 {
 	int ram = make_ram("gm-life", 256 * KIB);
-	int base = count_fds();
+	int base = test_count_fds();
 	struct gmem *m = gmem_new();
 	struct gmem_region_desc d[3], extra = desc(0x200000, 4 * KIB, 0x9000000, 0);
 	struct gmem_table *t;
@@ -785,11 +771,11 @@ static void test_fd_lifecycle(void **state)
 		assert_int_equal(gmem_set_table(m, d, fds, 3), -EFAULT);
 		if (i % 3 == 0)
 			gmem_clear(m);
-		assert_int_equal(count_fds(), base);
+		assert_int_equal(test_count_fds(), base);
 	}
 	gmem_clear(m);
 	assert_int_equal(mapped("gm-life"), 0);
-	assert_int_equal(count_fds(), base);
+	assert_int_equal(test_count_fds(), base);
 
 	/* gmem_free leaves a held snapshot intact; its last put unmaps. */
 	d[1].mmap_offset = 64 * KIB;
@@ -802,7 +788,7 @@ static void test_fd_lifecycle(void **state)
 	assert_int_equal(*(uint8_t *)gmem_gpa_to_host(t, 0x10000, 1), pattern(64 * KIB));
 	gmem_put(t);
 	assert_int_equal(mapped("gm-life"), 0);
-	assert_int_equal(count_fds(), base);
+	assert_int_equal(test_count_fds(), base);
 	close(ram);
 }
 
@@ -896,7 +882,7 @@ static void test_concurrent_readers(void **state)
 	};
 	const struct gmem_region_desc extra = desc(0x400000, 4 * KIB, 0x40000000, 0);
 	unsigned long seen[NREADERS] = { 0 }, spans = 0, iters = 0;
-	int base = count_fds();
+	int base = test_count_fds();
 	pthread_t th[NREADERS];
 	int i, fds[2];
 
@@ -945,7 +931,7 @@ static void test_concurrent_readers(void **state)
 		      iters, spans, (unsigned long long)gmem_generation(rc.m));
 	gmem_free(rc.m);
 	assert_int_equal(mapped("gm-race"), 0);
-	assert_int_equal(count_fds(), base);
+	assert_int_equal(test_count_fds(), base);
 	close(rc.ram);
 }
 

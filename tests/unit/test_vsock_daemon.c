@@ -27,6 +27,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "common/unix_sock.h"
 #include "vu_test_fe.h"
 #include "vsock/vsock_dev.h"
 #include "vsock/vsock_pkt.h"
@@ -226,19 +227,6 @@ static bool grecv_op(struct guest *g, struct vsock_hdr *h, void *data, int ms)
 	return false;
 }
 
-static int uconnect(const char *path)
-{
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static ssize_t rd(int fd, void *buf, size_t len, int ms)
 {
 	struct pollfd p = { fd, POLLIN, 0 };
@@ -326,7 +314,7 @@ static int host_connect(struct ctx *t, struct guest *g, uint32_t gport, uint32_t
 {
 	char line[32], buf[32];
 	struct vsock_hdr h;
-	int fd = uconnect(t->uds[g->cid - 3]), n;
+	int fd = vk_unix_connect(t->uds[g->cid - 3], SOCK_STREAM), n;
 
 	assert_true(fd >= 0);
 	n = snprintf(line, sizeof(line), "CONNECT %u\n", gport);
@@ -369,16 +357,15 @@ static void test_guest_to_host(void **state)
 {
 	struct ctx *t = *state;
 	struct guest *g = &t->g[0];
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct sockaddr_un a;
 	struct vsock_hdr h;
 	char buf[4096];
 	int l, s;
 
-	if ((size_t)snprintf(a.sun_path, sizeof(a.sun_path), "%.90s_%u", t->uds[0], 6000) >= sizeof(a.sun_path))
+	if (vk_unix_addrf(&a, "%.90s_%u", t->uds[0], 6000))
 		fail();
-	l = socket(AF_UNIX, SOCK_STREAM, 0);
-	assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(l, 4), 0);
+	l = vk_unix_listen(&a, SOCK_STREAM, 4);
+	assert_true(l >= 0);
 	gsend(g, 50000, 6000, VIRTIO_VSOCK_OP_REQUEST, 0, NULL, 0);
 	assert_true(grecv_op(g, &h, NULL, 3000));
 	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RESPONSE);
@@ -413,7 +400,7 @@ static void test_no_guest_listener(void **state)
 	struct guest *g = &t->g[0];
 	struct vsock_hdr h;
 	char buf[16];
-	int fd = uconnect(t->uds[0]);
+	int fd = vk_unix_connect(t->uds[0], SOCK_STREAM);
 
 	assert_int_equal(write(fd, "CONNECT 9\n", 10), 10);
 	assert_true(grecv_op(g, &h, NULL, 3000));
@@ -422,7 +409,7 @@ static void test_no_guest_listener(void **state)
 	assert_int_equal(rd(fd, buf, sizeof(buf), 3000), 0);
 	close(fd);
 	/* a bad handshake is closed and the daemon keeps serving */
-	fd = uconnect(t->uds[0]);
+	fd = vk_unix_connect(t->uds[0], SOCK_STREAM);
 	assert_int_equal(write(fd, "CONNECT x\n", 10), 10);
 	assert_int_equal(rd(fd, buf, sizeof(buf), 3000), 0);
 	close(fd);
@@ -762,7 +749,7 @@ static void test_many_connections(void **state)
 		for (k = 0; k < n; k++) {
 			int len;
 
-			fd[k] = uconnect(t->uds[0]);
+			fd[k] = vk_unix_connect(t->uds[0], SOCK_STREAM);
 			if (fd[k] < 0)
 				_exit(2);
 			len = snprintf(line, sizeof(line), "CONNECT %u\n", 10000 + k);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "common/unix_sock.h"
 #include "vsock/vsock_host.h"
 #include "vsock_fake.h"
 
@@ -112,28 +113,15 @@ static void pump(struct ctx *t, int ms)
 	} while (n > 0);
 }
 
-static int uconnect(const char *path, int type)
-{
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
-
-	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static int ulisten(const char *path, int type)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+	struct sockaddr_un a;
+	int fd;
 
-	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	assert_int_equal(vk_unix_addr(&a, path), 0);
 	unlink(path);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(fd, 16), 0);
+	fd = vk_unix_listen(&a, type, 16);
+	assert_true(fd >= 0);
 	return fd;
 }
 
@@ -161,7 +149,7 @@ static int host_connect_ok(struct ctx *t, uint32_t gport, uint32_t *lport)
 {
 	char line[32], buf[32];
 	struct vsock_hdr h;
-	int fd = uconnect(t->uds, SOCK_STREAM);
+	int fd = vk_unix_connect(t->uds, SOCK_STREAM);
 	int n;
 
 	assert_true(fd >= 0);
@@ -212,7 +200,7 @@ static void test_data_right_after_connect_line(void **state)
 	struct ctx *t = *state;
 	struct vsock_hdr h;
 	char buf[64];
-	int fd = uconnect(t->uds, SOCK_STREAM);
+	int fd = vk_unix_connect(t->uds, SOCK_STREAM);
 
 	/* the line and the first bytes in one write: the bytes reach the guest */
 	assert_int_equal(write(fd, "connect 77\nabcdef", 17), 17);
@@ -231,7 +219,7 @@ static void test_host_connect_no_guest_listener(void **state)
 {
 	struct ctx *t = *state;
 	struct vsock_hdr h;
-	int fd = uconnect(t->uds, SOCK_STREAM);
+	int fd = vk_unix_connect(t->uds, SOCK_STREAM);
 
 	assert_int_equal(write(fd, "CONNECT 4444\n", 13), 13);
 	pump(t, 100);
@@ -318,12 +306,12 @@ static void test_bad_handshakes(void **state)
 	struct timespec ts;
 
 	for (i = 0; i < NBAD; i++) {
-		fds[i] = uconnect(t->uds, SOCK_STREAM);
+		fds[i] = vk_unix_connect(t->uds, SOCK_STREAM);
 		assert_int_equal(write(fds[i], bad[i], strlen(bad[i])), (ssize_t)strlen(bad[i]));
 	}
 	/* a client that says nothing, and one that sends half a line */
-	silent = uconnect(t->uds, SOCK_STREAM);
-	fds[i] = uconnect(t->uds, SOCK_STREAM);
+	silent = vk_unix_connect(t->uds, SOCK_STREAM);
+	fds[i] = vk_unix_connect(t->uds, SOCK_STREAM);
 	assert_int_equal(write(fds[i], "CONN", 4), 4);
 	pump(t, 50);
 	for (i = 0; i < NBAD; i++) {
@@ -364,7 +352,7 @@ static void test_not_up_refused(void **state)
 	int fd;
 
 	vsock_host_set_up(t->host, false);
-	fd = uconnect(t->uds, SOCK_STREAM);
+	fd = vk_unix_connect(t->uds, SOCK_STREAM);
 	pump(t, 100);
 	assert_true(closed_by_peer(fd, 1000));
 	close(fd);
@@ -421,7 +409,7 @@ static void test_seqpacket_both_ways(void **state)
 
 	/* host -> guest through <uds>.seqpacket */
 	snprintf(path, sizeof(path), "%s%s", t->uds, VSOCK_SEQPACKET_SUFFIX);
-	c = uconnect(path, SOCK_SEQPACKET);
+	c = vk_unix_connect(path, SOCK_SEQPACKET);
 	assert_true(c >= 0);
 	assert_int_equal(send(c, "CONNECT 99\n", 11, 0), 11);
 	pump(t, 100);
@@ -583,7 +571,7 @@ static void test_uds_path_not_a_socket(void **state)
 		int c;
 
 		assert_non_null(h);
-		c = uconnect(path, SOCK_STREAM);
+		c = vk_unix_connect(path, SOCK_STREAM);
 		assert_true(c >= 0);
 		close(c);
 		vsock_host_free(h);

@@ -4,7 +4,6 @@
  * the QEMU 7.2 vhost-user-vsock sequence, traffic, stop, reconnect, and a
  * hostile front-end (bad sizes, fds, memory, rings, ids)
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -20,6 +19,7 @@
 
 #include "vhost-user/vu_backend.h"
 #include "vu_test_fe.h"
+#include "../common/fd_count.h"
 
 #define CID 42ull
 
@@ -64,18 +64,6 @@ static void pump(void *arg)
 	struct tdev *t = arg;
 
 	t->proc_ret = vu_dev_process(t->dev);
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	while ((e = readdir(d)))
-		n++;
-	closedir(d);
-	return n;
 }
 
 static void t_connect(struct tdev *t)
@@ -292,7 +280,7 @@ static void test_fd_rules(void **state)
 	int before, efd, efd2;
 
 	t_negotiate(t);
-	before = count_fds();
+	before = test_count_fds();
 	/* kick without fd and without NOFD */
 	vu_msg_init(&m, VU_SET_VRING_KICK, 0, 0);
 	vu_msg_set_u64(&m, 0);
@@ -317,7 +305,7 @@ static void test_fd_rules(void **state)
 	close(efd);
 	close(efd2);
 	/* everything the back-end received was closed */
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(test_count_fds(), before);
 	assert_false(vu_dev_broken(t->dev));
 }
 
@@ -330,7 +318,7 @@ static void test_too_many_fds_breaks(void **state)
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
 			     .msg_controllen = sizeof(cbuf) };
 	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-	int fds[12], i, before = count_fds();
+	int fds[12], i, before = test_count_fds();
 
 	for (i = 0; i < 12; i++)
 		fds[i] = eventfd(0, EFD_CLOEXEC);
@@ -343,7 +331,7 @@ static void test_too_many_fds_breaks(void **state)
 		close(fds[i]);
 	assert_true(vu_dev_process(t->dev) < 0);
 	assert_true(vu_dev_broken(t->dev));
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(test_count_fds(), before);
 	/* after a broken peer: a new front-end is served */
 	t_disconnect(t);
 	t_connect(t);
@@ -424,7 +412,7 @@ static void test_bad_memory(void **state)
 	int fds[2], before, p[2];
 
 	t_negotiate(t);
-	before = count_fds();
+	before = test_count_fds();
 	/* overlapping */
 	r[1].r.guest_addr = VUT_GPA + 4096;
 	r[1].r.user_addr = VUT_UVA + 0x10000000;
@@ -451,7 +439,7 @@ static void test_bad_memory(void **state)
 	assert_int_equal(t_mem_table(t, r, 1, &p[0]), 1);
 	close(p[0]);
 	close(p[1]);
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(test_count_fds(), before);
 	assert_int_equal(t->mem_updates, 0);
 	/* and a good one still works */
 	assert_int_equal(t_mem_table(t, r, 1, fds), 0);
@@ -886,7 +874,7 @@ static void test_no_fd_leak(void **state)
 	int before, i;
 
 	t_disconnect(t);
-	before = count_fds();
+	before = test_count_fds();
 	for (i = 0; i < 200; i++) {
 		t_connect(t);
 		assert_int_equal(vut_qemu_vsock_start(&t->fe, CID), 0);
@@ -894,7 +882,7 @@ static void test_no_fd_leak(void **state)
 			assert_int_equal(vut_stop(&t->fe, base), 0);
 		t_disconnect(t);
 	}
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(test_count_fds(), before);
 	t_connect(t);
 }
 

@@ -20,9 +20,11 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "common/unix_sock.h"
 #include "vhost-user/vu_msg.h"
 #include "vhost-user/vu_frontend.h"
 #include "vu_fe_mock.h"
+#include "../common/fd_count.h"
 
 #define ALL_PF ((1ull << VU_PF_MQ) | (1ull << VU_PF_REPLY_ACK) | (1ull << VU_PF_CONFIG) | \
 		(1ull << VU_PF_BACKEND_REQ) | (1ull << VU_PF_STATUS) | \
@@ -53,7 +55,7 @@ static void ctx_open(struct ctx *c)
 {
 	int sv[2];
 
-	c->fds_before = mock_count_fds();
+	c->fds_before = test_count_fds();
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	test_ops.config_change = on_config_change;
 	c->fe = vu_fe_new(&test_ops, c);
@@ -69,7 +71,7 @@ static void ctx_close(struct ctx *c)
 	vu_fe_free(c->fe);
 	c->fe = NULL;
 	mock_join(&c->m);
-	assert_int_equal(mock_count_fds(), c->fds_before);
+	assert_int_equal(test_count_fds(), c->fds_before);
 }
 
 static int setup(void **state)
@@ -624,7 +626,7 @@ static void test_reconnect(void **state)
 	vu_fe_free(c->fe);
 	c->fe = NULL;
 	mock_join(m2);
-	assert_int_equal(mock_count_fds(), c->fds_before);
+	assert_int_equal(test_count_fds(), c->fds_before);
 
 	/* the whole sequence, in order */
 	i = mock_find(m2, VU_SET_FEATURES, 0);
@@ -679,9 +681,9 @@ static void test_reconnect_no_fd_leak(void **state)
 		}
 		assert_int_equal(vu_fe_reconnect(c->fe, sv[0], 1, 0), 0);
 		if (after_first < 0)
-			after_first = mock_count_fds();
+			after_first = test_count_fds();
 		else
-			assert_int_equal(mock_count_fds(), after_first);
+			assert_int_equal(test_count_fds(), after_first);
 	}
 	ctx_close(c);
 	vu_fe_guest_mem_free(&gm);
@@ -692,13 +694,13 @@ static void test_connect_path(void **state)
 	struct ctx *c = *state;
 	char path[] = "/tmp/vu-fe-test-XXXXXX";
 	char sock[64];
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa;
 	int lfd, afd, status;
 	pid_t pid;
 
 	assert_non_null(mkdtemp(path));
 	snprintf(sock, sizeof(sock), "%s/s", path);
-	c->fds_before = mock_count_fds();
+	c->fds_before = test_count_fds();
 	c->fe = vu_fe_new(NULL, NULL);
 	/* nobody listening: bounded retries, then the error */
 	assert_int_equal(vu_fe_connect_path(c->fe, sock, 3, 10), -ENOENT);
@@ -712,9 +714,10 @@ static void test_connect_path(void **state)
 
 		usleep(100 * 1000);
 		mock_init(m);
-		strcpy(sa.sun_path, sock);
-		lfd = socket(AF_UNIX, SOCK_STREAM, 0);
-		if (bind(lfd, (void *)&sa, sizeof(sa)) || listen(lfd, 1))
+		if (vk_unix_addr(&sa, sock))
+			_exit(2);
+		lfd = vk_unix_listen(&sa, SOCK_STREAM, 1);
+		if (lfd < 0)
 			_exit(2);
 		afd = accept(lfd, NULL, NULL);
 		mock_serve(m, afd);
@@ -737,7 +740,7 @@ static void test_connect_path(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 	unlink(sock);
 	rmdir(path);
-	assert_int_equal(mock_count_fds(), c->fds_before);
+	assert_int_equal(test_count_fds(), c->fds_before);
 }
 
 int main(void)

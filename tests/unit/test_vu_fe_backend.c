@@ -30,6 +30,7 @@
 #include "vhost-user/vu_frontend.h"
 #include "virtqueue/virtqueue.h"
 #include "vu_fe_mock.h"
+#include "../common/fd_count.h"
 
 #define NQ 2
 #define QSIZE 64
@@ -253,7 +254,7 @@ static void test_inprocess_sequence_and_data(void **state)
 	struct vu_fe *fe;
 	uint8_t cfg[8], st = 0;
 	uint16_t base;
-	int sv[2], before = mock_count_fds();
+	int sv[2], before = test_count_fds();
 
 	(void)state;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
@@ -304,7 +305,7 @@ static void test_inprocess_sequence_and_data(void **state)
 	}
 	vu_fe_free(fe);
 	guest_free(&g);
-	assert_int_equal(mock_count_fds(), before);
+	assert_int_equal(test_count_fds(), before);
 }
 
 /*
@@ -317,7 +318,7 @@ static void test_xen_layout(void **state)
 	struct tbe b;
 	struct guest g;
 	struct vu_fe *fe;
-	int sv[2], before = mock_count_fds();
+	int sv[2], before = test_count_fds();
 
 	(void)state;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
@@ -338,7 +339,7 @@ static void test_xen_layout(void **state)
 	vu_fe_free(fe);
 	tbe_stop(&b);
 	guest_free(&g);
-	assert_int_equal(mock_count_fds(), before);
+	assert_int_equal(test_count_fds(), before);
 }
 
 /* The transport-neutral interface (vhost_fe.h) over vhost-user. */
@@ -352,7 +353,7 @@ static void test_vhost_fe_user(void **state)
 	uint8_t cfg[8];
 	uint16_t base;
 	unsigned int n, q;
-	int sv[2], before = mock_count_fds();
+	int sv[2], before = test_count_fds();
 
 	(void)state;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
@@ -383,7 +384,7 @@ static void test_vhost_fe_user(void **state)
 	vhf_free(h);   /* frees the vu_fe too */
 	tbe_stop(&b);
 	guest_free(&g);
-	assert_int_equal(mock_count_fds(), before);
+	assert_int_equal(test_count_fds(), before);
 }
 
 /* ------------------------------------------- vd_dev in a child process */
@@ -443,7 +444,7 @@ static void test_cross_process_reconnect(void **state)
 	(void)state;
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/vhost.sock", dir);
-	before = mock_count_fds();
+	before = test_count_fds();
 	pid = spawn_daemon(path);
 	assert_true(pid > 0);
 	guest_init(&g);
@@ -487,7 +488,7 @@ static void test_cross_process_reconnect(void **state)
 	guest_free(&g);
 	unlink(path);
 	rmdir(dir);
-	assert_int_equal(mock_count_fds(), before);
+	assert_int_equal(test_count_fds(), before);
 }
 
 int main(void)

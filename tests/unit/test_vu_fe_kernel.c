@@ -13,26 +13,12 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
-#include <dirent.h>
 #include <cmocka.h>
 
 #include <linux/vhost.h>
 
 #include "vhost-user/vhost_fe.h"
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	while (d && (e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	if (d)
-		closedir(d);
-	return n - 1;
-}
+#include "../common/fd_count.h"
 
 static void test_build_vhost_memory(void **state)
 {
@@ -102,7 +88,7 @@ static void test_not_a_device(void **state)
 	struct vhf *h;
 	uint32_t id;
 	uint8_t b[4];
-	int before = count_fds();
+	int before = test_count_fds();
 
 	(void)state;
 	vu_fe_guest_mem_init(&gm);
@@ -140,7 +126,7 @@ static void test_not_a_device(void **state)
 	assert_null(vhf_new_fd(VHF_USER, 0));
 	assert_null(vhf_new_fd(VHF_VDPA, -1));
 	vu_fe_guest_mem_free(&gm);
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(test_count_fds(), before);
 }
 
 int main(void)

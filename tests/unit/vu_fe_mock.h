@@ -81,7 +81,5 @@ int mock_find(const struct mock_be *m, uint32_t req, unsigned int from);
 /* Send one message; @flags may carry version bits (default version 1). fds stay the caller's. */
 int mock_send(int sock, uint32_t req, uint32_t flags, const void *p, uint32_t size,
 	      const int *fds, unsigned int nfds);
-/* Count open fds of this process. */
-int mock_count_fds(void);
 
 #endif

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/unix_sock.h"
 #include "vu_test_fe.h"
 
 static uint64_t vut_bump;
@@ -63,16 +64,17 @@ void vut_cleanup(struct vut_fe *fe)
 
 int vut_connect(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa;
 	int i;
 
-	strncpy(sa.sun_path, path, sizeof(sa.sun_path) - 1);
+	if (vk_unix_addr(&sa, path))
+		return -ENAMETOOLONG;
 	for (i = 0; i < 200; i++) {
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int fd = vk_unix_socket(SOCK_STREAM);
 		struct timespec ts = { 0, 10 * 1000 * 1000 };
 
 		if (fd < 0)
-			return -errno;
+			return fd;
 		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
 			return fd;
 		close(fd);

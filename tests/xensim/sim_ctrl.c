@@ -18,17 +18,7 @@ XSIM_API xc_interface *xc_interface_open(xentoollog_logger *logger,
 					 xentoollog_logger *dombuild_logger,
 					 unsigned open_flags)
 {
-	xc_interface *h = calloc(1, sizeof(*h));
-
-	if (!h)
-		return NULL;
-	if (xsim_connect(&h->c) < 0) {
-		int e = errno;
-		free(h);
-		errno = e;
-		return NULL;
-	}
-	return h;
+	return XSIM_HANDLE_NEW(xc_interface, c, false);
 }
 
 XSIM_API int xc_interface_close(xc_interface *h)

@@ -15,17 +15,7 @@ struct xendevicemodel_handle {
 XSIM_API xendevicemodel_handle *xendevicemodel_open(struct xentoollog_logger *logger,
 						    unsigned int open_flags)
 {
-	xendevicemodel_handle *h = calloc(1, sizeof(*h));
-
-	if (!h)
-		return NULL;
-	if (xsim_connect(&h->c) < 0) {
-		int e = errno;
-		free(h);
-		errno = e;
-		return NULL;
-	}
-	return h;
+	return XSIM_HANDLE_NEW(xendevicemodel_handle, c, false);
 }
 
 XSIM_API int xendevicemodel_close(xendevicemodel_handle *h)

@@ -18,21 +18,7 @@ struct xenevtchn_handle {
 XSIM_API xenevtchn_handle *xenevtchn_open(struct xentoollog_logger *logger,
 					  unsigned int open_flags)
 {
-	xenevtchn_handle *h = calloc(1, sizeof(*h));
-	int r;
-
-	if (!h)
-		return NULL;
-	r = xsim_connect(&h->c);
-	if (!r)
-		r = xsim_connect_sink(&h->c);
-	if (r < 0) {
-		xsim_disconnect(&h->c);
-		free(h);
-		errno = -r;
-		return NULL;
-	}
-	return h;
+	return XSIM_HANDLE_NEW(xenevtchn_handle, c, true);
 }
 
 XSIM_API int xenevtchn_close(xenevtchn_handle *h)

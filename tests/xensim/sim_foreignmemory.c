@@ -28,17 +28,7 @@ struct xenforeignmemory_resource_handle {
 XSIM_API xenforeignmemory_handle *xenforeignmemory_open(struct xentoollog_logger *logger,
 							 unsigned int open_flags)
 {
-	xenforeignmemory_handle *h = calloc(1, sizeof(*h));
-
-	if (!h)
-		return NULL;
-	if (xsim_connect(&h->c) < 0) {
-		int e = errno;
-		free(h);
-		errno = e;
-		return NULL;
-	}
-	return h;
+	return XSIM_HANDLE_NEW(xenforeignmemory_handle, c, false);
 }
 
 XSIM_API int xenforeignmemory_close(xenforeignmemory_handle *h)

@@ -36,16 +36,10 @@ struct xengntdev_handle {
 
 XSIM_API xengnttab_handle *xengnttab_open(struct xentoollog_logger *logger, unsigned int open_flags)
 {
-	xengnttab_handle *h = calloc(1, sizeof(*h));
+	xengnttab_handle *h = XSIM_HANDLE_NEW(xengnttab_handle, c, false);
 
 	if (!h)
 		return NULL;
-	if (xsim_connect(&h->c) < 0) {
-		int e = errno;
-		free(h);
-		errno = e;
-		return NULL;
-	}
 	pthread_mutex_init(&h->lock, NULL);
 	h->max_grants = 1024;  /* gntdev's default limit */
 	return h;

@@ -23,16 +23,10 @@ struct xs_handle {
 
 static struct xs_handle *xs_new(void)
 {
-	struct xs_handle *h = calloc(1, sizeof(*h));
+	struct xs_handle *h = XSIM_HANDLE_NEW(struct xs_handle, c, false);
 
 	if (!h)
 		return NULL;
-	if (xsim_connect(&h->c) < 0) {
-		int e = errno;
-		free(h);
-		errno = e;
-		return NULL;
-	}
 	pthread_mutex_init(&h->lock, NULL);
 	return h;
 }

@@ -6,29 +6,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
+#include "common/unix_sock.h"
 #include "xensim_client.h"
 
 static int xsim_open_socket(void)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	const char *path = getenv("XENSIM_SOCKET");
-	int fd;
+	struct sockaddr_un sa;
+	int fd, r;
 
-	if (!path || strlen(path) >= sizeof(sa.sun_path)) {
+	if (vk_unix_addr(&sa, getenv("XENSIM_SOCKET"))) {
 		errno = ENOENT;   /* like a dom0 without /dev/xen */
 		return -1;
 	}
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int e = errno;
-		close(fd);
-		errno = e;
+	r = vk_unix_connect_addr(&sa, SOCK_SEQPACKET, &fd);
+	if (r) {
+		errno = -r;
 		return -1;
 	}
 	return fd;
@@ -40,6 +34,27 @@ int xsim_connect(struct xsim_conn *c)
 	c->sink_id = -1;
 	c->fd = xsim_open_socket();
 	return c->fd < 0 ? -errno : 0;
+}
+
+void *xsim_handle_new(size_t size, size_t conn_offset, bool sink)
+{
+	char *h = calloc(1, size);
+	struct xsim_conn *c;
+	int r;
+
+	if (!h)
+		return NULL;
+	c = (struct xsim_conn *)(void *)(h + conn_offset);
+	r = xsim_connect(c);
+	if (!r && sink)
+		r = xsim_connect_sink(c);
+	if (r < 0) {
+		xsim_disconnect(c);
+		free(h);
+		errno = -r;
+		return NULL;
+	}
+	return h;
 }
 
 int xsim_connect_sink(struct xsim_conn *c)

@@ -6,6 +6,9 @@
 #ifndef XENSIM_CLIENT_H
 #define XENSIM_CLIENT_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "xensim_proto.h"
 
 #define XSIM_API __attribute__((visibility("default")))
@@ -20,6 +23,15 @@ struct xsim_conn {
 int xsim_connect(struct xsim_conn *c);
 /* Also open the event connection. */
 int xsim_connect_sink(struct xsim_conn *c);
+/*
+ * A zeroed handle of @size bytes with its struct xsim_conn at @conn_offset
+ * connected (and its event connection too if @sink); NULL with errno set.
+ * XSIM_HANDLE_NEW(type, member, sink) for a handle type.  Free it with
+ * xsim_disconnect() and free().
+ */
+void *xsim_handle_new(size_t size, size_t conn_offset, bool sink);
+#define XSIM_HANDLE_NEW(type, member, sink) \
+	((type *)xsim_handle_new(sizeof(type), offsetof(type, member), (sink)))
 void xsim_disconnect(struct xsim_conn *c);
 /*
  * One call: sends @m, receives the answer into @m.  If @fd is non-NULL it
