@@ -1003,9 +1003,72 @@ static void print_table(FILE *f)
 			r->workload, r->size, r->conns, r->gbps, r->msgs, r->p50, r->p99, r->limit,
 			r->ratio, r->cpu_s_per_gb, r->self_cpu_s_per_gb, r->ok ? "" : "FAILED ", r->note);
 	}
-	fprintf(f, "limit: Gbit/s of one Unix stream socket between two processes at the same size;"
-		" rr: Unix 64-byte RTT p50 (ratio = times slower);\nidle: p50 column = daemon anonymous RSS"
+	fprintf(f, "limit: Gbit/s of one Unix stream socket between two processes at the same size, measured"
+		" just before;\nrr: Unix RTT p50 at the same size, interleaved (ratio = times slower);\nidle: p50 column = daemon anonymous RSS"
 		" KiB per connection (target 2); dCPU: daemon, bCPU: this process (guest + host side)\n");
+}
+
+/* The last result of @workload at @size (0: any), or NULL. */
+static const struct result *find_result(const char *workload, size_t size)
+{
+	const struct result *found = NULL;
+	unsigned int i;
+
+	for (i = 0; i < nresults; i++)
+		if (!strcmp(results[i].workload, workload) && (!size || results[i].size == size))
+			found = &results[i];
+	return found;
+}
+
+/*
+ * The targets vsock-bench was written for (a 2-core machine, ratios from
+ * one run), each met, missed or not measured in this run.
+ */
+static void print_targets(FILE *f)
+{
+	static const struct {
+		const char *what, *workload;
+		size_t size;
+		double ratio;     /* at least (streams) or at most (rr) */
+		bool at_most;
+	} t[] = {
+		{ "64 KiB stream guest->host >= 0.7 of the Unix limit", "g2h", 65536, 0.7, false },
+		{ "64 KiB stream host->guest >= 0.7 of the Unix limit", "h2g", 65536, 0.7, false },
+		{ "4 KiB stream guest->host >= 0.5 of the Unix limit", "g2h", 4096, 0.5, false },
+		{ "4 KiB stream host->guest >= 0.5 of the Unix limit", "h2g", 4096, 0.5, false },
+		{ "64-byte round trip <= 2x the Unix round trip", "rr", 64, 2.0, true },
+	};
+	const struct result *r;
+	unsigned int i;
+
+	fprintf(f, "\ntargets:\n");
+	for (i = 0; i < VK_ARRAY_SIZE(t); i++) {
+		r = find_result(t[i].workload, t[i].size);
+		if (!r || !r->ok || r->ratio <= 0)
+			fprintf(f, "  %-52s not measured\n", t[i].what);
+		else
+			fprintf(f, "  %-52s %5.2f  %s\n", t[i].what, r->ratio,
+				(t[i].at_most ? r->ratio <= t[i].ratio : r->ratio >= t[i].ratio) ? "met" : "MISSED");
+	}
+	/* idle: the run with the most connections */
+	r = NULL;
+	for (i = 0; i < nresults; i++)
+		if (!strcmp(results[i].workload, "idle") && results[i].ok && o.daemon_pid &&
+		    (!r || results[i].conns > r->conns))
+			r = &results[i];
+	if (!r) {
+		fprintf(f, "  %-52s not measured\n", "idle RSS < 2 KiB per connection");
+		fprintf(f, "  %-52s not measured\n", "no daemon CPU while idle");
+		return;
+	}
+	{
+		char what[64];
+
+		snprintf(what, sizeof(what), "idle RSS < 2 KiB per connection (%u connections)", r->conns);
+		fprintf(f, "  %-52s %5.2f  %s\n", what, r->p50, r->p50 < 2.0 ? "met" : "MISSED");
+	}
+	fprintf(f, "  %-52s %5.2f  %s\n", "no daemon CPU while idle (s/s)", r->p99,
+		r->p99 < 0.005 ? "met" : "MISSED");
 }
 
 static void print_tap(FILE *f)
@@ -1329,6 +1392,8 @@ int main(int argc, char **argv)
 			wl_idle(o.idle_conns[k]);
 
 	print_table(stdout);
+	if (!o.smoke)
+		print_targets(stdout);
 	if (o.tap)
 		print_tap(stdout);
 	if (o.json && (err = write_json(o.json)) < 0)
