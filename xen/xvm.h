@@ -36,6 +36,7 @@ enum xvm_ev_type {
 	XVM_EV_VU_SOCK,      /* the vhost-user socket (idle: readable = closed) */
 	XVM_EV_BACKEND_CH,   /* the back-end channel */
 	XVM_EV_RECONNECT,    /* a device's reconnect timer */
+	XVM_EV_IRQ_WD,       /* a device's interrupt watchdog timer */
 	XVM_EV_XS,           /* xenstore watches */
 	XVM_EV_SIGNAL,
 };
@@ -84,6 +85,18 @@ struct xvm_dev {
 	bool kn_io[XVM_MMIO_MAX_QUEUES];    /* kick eventfd handed to the kernel */
 	unsigned long kicks_fwd;            /* queue notifies forwarded in userspace */
 	unsigned long irqs_fwd;             /* call eventfds forwarded in userspace */
+	/* interrupt watchdog (xvm_dev.c): a line left high and unacknowledged is re-pulsed */
+	struct xvm_ev ev_wd;
+	int wd_fd;                          /* timerfd, -1 when the watchdog is off */
+	bool wd_armed;
+	unsigned int wd_ms;                 /* delay the timer was armed with */
+	unsigned long irq_raises;           /* 0->1 of the line, as the registers want it */
+	unsigned long wd_raises;            /* irq_raises when the timer was armed */
+	bool irq_pulsed;                    /* re-pulsed since the line went high */
+	bool lost_edge_said;
+	unsigned long irq_pulses;           /* re-pulses by the watchdog */
+	unsigned long irq_recovered;        /* ACKs that came only after a re-pulse */
+	unsigned long irq_reconnect_pulses; /* line still high on a back-end reconnect */
 };
 
 struct xvm_bank {
@@ -123,6 +136,7 @@ struct xvm {
 	const char *privcmd;     /* path of the fd sent with foreign regions */
 	int privcmd_fd;          /* for the irqfd/ioeventfd ioctls, -1 if none */
 	bool no_kernel_notify;   /* --no-kernel-notify */
+	unsigned int irq_watchdog_ms;  /* --irq-watchdog: first re-pulse delay, 0 off */
 	struct xvm_guest *guests;
 	bool discovery;          /* serve what xenstore announces */
 	bool quit;

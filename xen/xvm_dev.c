@@ -102,9 +102,9 @@ int xvm_dev_pci_slot(unsigned int gsi)
 	return -1;
 }
 
-static void dev_set_irq(void *opaque, bool level)
+/* The guest's line, as Xen sees it. */
+static void dev_irq_line(struct xvm_dev *d, bool level)
 {
-	struct xvm_dev *d = opaque;
 	struct xvm_guest *g = d->g;
 	int r;
 
@@ -128,6 +128,92 @@ static void dev_set_irq(void *opaque, bool level)
 	if (r < 0)
 		vk_log_once(VK_LOG_ERR, "xvm: domain %u: setting IRQ %u: %s", g->domid, d->cfg.irq,
 			    strerror(errno));
+}
+
+/*
+ * Interrupt watchdog.  The line follows InterruptStatus, and Xen turns only
+ * its 0->1 into an interrupt for the guest.  A guest that loses that edge
+ * never acknowledges, so the line never moves again and (with EVENT_IDX)
+ * the back-end stops calling: the device freezes without an error.  Linux
+ * HVM guests do lose it when an ISA IRQ declared Level is taken as a Xen
+ * pirq: an event that arrives between their INTERRUPT_ACK and their EOI is
+ * cleared at the EOI, and Xen never re-sends an ISA pirq.  So a line left
+ * high and unacknowledged is re-pulsed (low, then high: a fresh edge) after
+ * --irq-watchdog ms, then after twice that, ... up to XVM_IRQ_WD_MAX_MS: a
+ * guest that masks the interrupt or hangs costs a few hypercalls a second.
+ *
+ * The timer is armed lazily, not per interrupt: on a raise when it is
+ * idle, never disarmed by an ACK.  On expiry it looks at the line: low ->
+ * idle; high, but lowered and raised again since it was armed -> a fresh
+ * high period, look again after the first delay; high all along -> pulse.
+ * A pulse thus comes one to two first delays after the raise.
+ */
+#define XVM_IRQ_WD_MAX_MS 1000u
+
+static void dev_wd_arm(struct xvm_dev *d, unsigned int ms)
+{
+	struct itimerspec its = {
+		.it_value = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L },
+	};
+
+	if (d->wd_fd < 0 || timerfd_settime(d->wd_fd, 0, &its, NULL) < 0)
+		return;
+	d->wd_armed = true;
+	d->wd_ms = ms;
+	d->wd_raises = d->irq_raises;
+}
+
+/* A fresh 0->1 of a line that is (and stays) high. */
+static void dev_irq_pulse(struct xvm_dev *d)
+{
+	dev_irq_line(d, false);
+	dev_irq_line(d, true);
+}
+
+static void dev_wd_expired(struct xvm_dev *d)
+{
+	uint64_t ticks;
+
+	if (read(d->wd_fd, &ticks, sizeof(ticks)) < 0)
+		return;
+	d->wd_armed = false;
+	if (!d->mmio.irq_level || d->g->dead)
+		return;
+	if (d->irq_raises != d->wd_raises) {
+		dev_wd_arm(d, xvm.irq_watchdog_ms);
+		return;
+	}
+	d->irq_pulses++;
+	d->irq_pulsed = true;
+	vk_dbg("xvm: domain %u: IRQ %u high and unacknowledged for %u ms: re-pulsed (%lu)",
+	       d->g->domid, d->cfg.irq, d->wd_ms, d->irq_pulses);
+	dev_irq_pulse(d);
+	dev_wd_arm(d, VK_MIN(2 * d->wd_ms, VK_MAX(XVM_IRQ_WD_MAX_MS, xvm.irq_watchdog_ms)));
+}
+
+static void dev_set_irq(void *opaque, bool level)
+{
+	struct xvm_dev *d = opaque;
+
+	dev_irq_line(d, level);
+	if (level) {
+		d->irq_raises++;
+		if (!d->wd_armed && xvm.irq_watchdog_ms)
+			dev_wd_arm(d, xvm.irq_watchdog_ms);
+		return;
+	}
+	/* lowered by an INTERRUPT_ACK (a reset clears the status first) */
+	if (d->irq_pulsed && d->mmio.status) {
+		d->irq_recovered++;
+		if (!d->lost_edge_said) {
+			d->lost_edge_said = true;
+			vk_warn("xvm: domain %u: device at 0x%" PRIx64 ": the guest acknowledged IRQ %u"
+				" only after the line was re-pulsed: it loses interrupt edges or takes"
+				" them very late (a Linux HVM guest loses them on an ISA IRQ declared"
+				" Level: declare it Edge)", d->g->domid, d->cfg.base, d->cfg.irq);
+		}
+	}
+	d->irq_pulsed = false;
 }
 
 /* ------------------------------------------------------------ register actions */
@@ -409,6 +495,7 @@ int xvm_dev_init(struct xvm_dev *d)
 	d->ev_sock = (struct xvm_ev){ .type = XVM_EV_VU_SOCK, .obj = d, .fd = -1 };
 	d->ev_bch = (struct xvm_ev){ .type = XVM_EV_BACKEND_CH, .obj = d, .fd = -1 };
 	d->ev_timer = (struct xvm_ev){ .type = XVM_EV_RECONNECT, .obj = d, .fd = -1 };
+	d->ev_wd = (struct xvm_ev){ .type = XVM_EV_IRQ_WD, .obj = d, .fd = -1 };
 	for (unsigned int q = 0; q < XVM_MMIO_MAX_QUEUES; q++)
 		d->ev_call[q] = (struct xvm_ev){ .type = XVM_EV_CALL, .obj = d, .idx = q, .fd = -1 };
 	d->fe = vu_fe_new(&dev_fe_ops, d);
@@ -423,6 +510,14 @@ int xvm_dev_init(struct xvm_dev *d)
 	d->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (d->timer_fd < 0)
 		return -errno;
+	if (xvm.irq_watchdog_ms) {
+		d->wd_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+		if (d->wd_fd < 0)
+			return -errno;
+		ret = xvm_epoll_add(&d->ev_wd, d->wd_fd, EPOLLIN);
+		if (ret < 0)
+			return ret;
+	}
 	return 0;
 }
 
@@ -430,12 +525,14 @@ void xvm_dev_fini(struct xvm_dev *d)
 {
 	if (d->fe) {
 		vk_info("xvm: domain %u: device at 0x%" PRIx64 ": notifications %s; forwarded in"
-			" userspace: %lu queue notifies, %lu interrupts", d->g->domid, d->cfg.base,
-			d->knotify == XVM_KN_ON ? "in the kernel" : "in userspace", d->kicks_fwd,
-			d->irqs_fwd);
+			" userspace: %lu queue notifies, %lu interrupts; IRQ re-pulses: %lu by the"
+			" watchdog (%lu acknowledged after), %lu on reconnect", d->g->domid,
+			d->cfg.base, d->knotify == XVM_KN_ON ? "in the kernel" : "in userspace",
+			d->kicks_fwd, d->irqs_fwd, d->irq_pulses, d->irq_recovered,
+			d->irq_reconnect_pulses);
 		/* leave the line low, unless the domain is gone */
 		if (d->connected && !d->g->dead && d->mmio.irq_level)
-			dev_set_irq(d, false);
+			dev_irq_line(d, false);
 		dev_rings_stop(d);
 		dev_watch_conn(d, false);
 		vu_fe_free(d->fe);
@@ -445,6 +542,11 @@ void xvm_dev_fini(struct xvm_dev *d)
 	if (d->timer_fd >= 0)
 		close(d->timer_fd);
 	d->timer_fd = -1;
+	xvm_epoll_del(&d->ev_wd);
+	if (d->wd_fd >= 0)
+		close(d->wd_fd);
+	d->wd_fd = -1;
+	d->wd_armed = false;
 	d->connected = false;
 }
 
@@ -485,7 +587,17 @@ static void dev_try_reconnect(struct xvm_dev *d)
 	dev_watch_conn(d, true);
 	if (d->rings_on)
 		dev_calls_watch(d, true);
-	/* whatever the old back-end completed but did not signal */
+	/*
+	 * Whatever the old back-end completed but did not signal.  A line that
+	 * is still high gets a fresh edge: its interrupt may have been lost
+	 * (and raising it again would be no change for Xen).
+	 */
+	if (d->mmio.irq_level && !d->g->dead) {
+		d->irq_reconnect_pulses++;
+		vk_info("xvm: domain %u: IRQ %u still high on reconnect: re-pulsed", d->g->domid,
+			d->cfg.irq);
+		dev_irq_pulse(d);
+	}
 	xvm_mmio_vring_interrupt(&d->mmio);
 	vk_info("xvm: domain %u: back-end %s is back, rings restored", d->g->domid,
 		d->cfg.socket);
@@ -520,6 +632,9 @@ void xvm_dev_event(struct xvm_ev *ev, uint32_t events)
 		break;
 	case XVM_EV_RECONNECT:
 		dev_try_reconnect(d);
+		break;
+	case XVM_EV_IRQ_WD:
+		dev_wd_expired(d);
 		break;
 	default:
 		break;

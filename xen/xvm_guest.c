@@ -339,6 +339,8 @@ int xvm_guest_start(uint32_t domid, const struct xvm_dev_cfg *cfg, unsigned int 
 		d->g = g;
 		d->cfg = cfg[i];
 		d->timer_fd = -1;
+		d->wd_fd = -1;
+		d->ev_wd.fd = -1;
 		if (xs_be && xs_be[i])
 			d->xs_be = strdup(xs_be[i]);
 		g->devs[g->ndevs++] = d;

@@ -17,7 +17,7 @@
 #include "xvm.h"
 
 struct xvm xvm = { .epfd = -1, .privcmd = "/dev/xen/privcmd", .privcmd_fd = -1,
-		   .connect_attempts = 50 };
+		   .connect_attempts = 50, .irq_watchdog_ms = 20 };
 
 int xvm_epoll_add(struct xvm_ev *ev, int fd, uint32_t events)
 {
@@ -62,6 +62,9 @@ static void usage(FILE *f)
 "  --no-kernel-notify    forward queue notifications and interrupts in userspace even\n"
 "                        where the dom0 kernel offers privcmd irqfd/ioeventfd (Linux >= 6.7)\n"
 "  --connect-attempts N  tries to reach a back-end at start, 100 ms apart (default 50)\n"
+"  --irq-watchdog MS     re-pulse an interrupt line the guest leaves high and\n"
+"                        unacknowledged for MS ms, then 2*MS ... up to 1 s (a guest\n"
+"                        that loses edges); 0: off (default 20)\n"
 "  --log-level LEVEL     error, warn, info or debug (default info)\n"
 "  -h, --help\n");
 }
@@ -83,6 +86,7 @@ int main(int argc, char **argv)
 		{ "privcmd", required_argument, NULL, 'p' },
 		{ "no-kernel-notify", no_argument, NULL, 'K' },
 		{ "connect-attempts", required_argument, NULL, 'c' },
+		{ "irq-watchdog", required_argument, NULL, 'w' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -140,6 +144,16 @@ int main(int argc, char **argv)
 			xvm.connect_attempts = (unsigned int)strtoul(optarg, NULL, 0);
 			if (!xvm.connect_attempts)
 				xvm.connect_attempts = 1;
+			break;
+		case 'w':
+			errno = 0;
+			v = strtoul(optarg, &end, 0);
+			if (errno || *end || end == optarg || v > 60000) {
+				fprintf(stderr, "xen-vhost-master: bad --irq-watchdog '%s' (milliseconds,"
+					" 0 to 60000)\n", optarg);
+				return 2;
+			}
+			xvm.irq_watchdog_ms = (unsigned int)v;
 			break;
 		case 'l':
 			if (vk_log_parse_level(optarg) < 0) {
@@ -215,6 +229,7 @@ int main(int argc, char **argv)
 			case XVM_EV_VU_SOCK:
 			case XVM_EV_BACKEND_CH:
 			case XVM_EV_RECONNECT:
+			case XVM_EV_IRQ_WD:
 				xvm_dev_event(ev, evs[i].events);
 				break;
 			case XVM_EV_XS:

@@ -84,3 +84,14 @@ void vk_log(enum vk_log_level level, const char *fmt, ...)
 	vk_vlog(level, fmt, ap);
 	va_end(ap);
 }
+
+void vk_seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}

@@ -33,6 +33,14 @@ VK_EXPORT void vk_log(enum vk_log_level level, const char *fmt, ...)
 VK_EXPORT void vk_vlog(enum vk_log_level level, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
 
+/*
+ * For functions that explain a failure to their caller instead of logging
+ * it: format into @err (@errlen bytes, truncated); a NULL @err or a zero
+ * @errlen is ignored.
+ */
+VK_EXPORT void vk_seterr(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 #define vk_err(...)   vk_log(VK_LOG_ERR, __VA_ARGS__)
 #define vk_warn(...)  vk_log(VK_LOG_WARN, __VA_ARGS__)
 #define vk_info(...)  vk_log(VK_LOG_INFO, __VA_ARGS__)

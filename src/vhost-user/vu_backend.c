@@ -398,6 +398,13 @@ static int vu_get_vring_base(struct vu_dev *dev, struct vu_msg *msg, struct vu_m
 	return 0;
 }
 
+/* SET_VRING_KICK/CALL/ERR: replace @fd by the message's fd, or by -1 if it says "no fd". */
+static void vu_vring_set_fd(struct vu_msg *msg, int *fd)
+{
+	vu_close(fd);
+	*fd = (msg->payload.u64 & VU_VRING_NOFD_MASK) ? -1 : vu_msg_take_fd(msg, 0);
+}
+
 static int vu_set_vring_kick(struct vu_dev *dev, struct vu_msg *msg, struct vu_msg *reply)
 {
 	unsigned int i = msg->payload.u64 & VU_VRING_IDX_MASK;
@@ -405,8 +412,7 @@ static int vu_set_vring_kick(struct vu_dev *dev, struct vu_msg *msg, struct vu_m
 
 	/* A new kick source on a running ring: stop, swap, restart. */
 	vu_q_stop(dev, i);
-	vu_close(&q->kick_fd);
-	q->kick_fd = (msg->payload.u64 & VU_VRING_NOFD_MASK) ? -1 : vu_msg_take_fd(msg, 0);
+	vu_vring_set_fd(msg, &q->kick_fd);
 	q->kick_set = true;
 	vu_q_update(dev, i);
 	return 0;
@@ -414,21 +420,13 @@ static int vu_set_vring_kick(struct vu_dev *dev, struct vu_msg *msg, struct vu_m
 
 static int vu_set_vring_call(struct vu_dev *dev, struct vu_msg *msg, struct vu_msg *reply)
 {
-	struct vu_queue *q = &dev->q[msg->payload.u64 & VU_VRING_IDX_MASK];
-
-	vu_close(&q->vq.call_fd);
-	if (!(msg->payload.u64 & VU_VRING_NOFD_MASK))
-		q->vq.call_fd = vu_msg_take_fd(msg, 0);
+	vu_vring_set_fd(msg, &dev->q[msg->payload.u64 & VU_VRING_IDX_MASK].vq.call_fd);
 	return 0;
 }
 
 static int vu_set_vring_err(struct vu_dev *dev, struct vu_msg *msg, struct vu_msg *reply)
 {
-	struct vu_queue *q = &dev->q[msg->payload.u64 & VU_VRING_IDX_MASK];
-
-	vu_close(&q->vq.err_fd);
-	if (!(msg->payload.u64 & VU_VRING_NOFD_MASK))
-		q->vq.err_fd = vu_msg_take_fd(msg, 0);
+	vu_vring_set_fd(msg, &dev->q[msg->payload.u64 & VU_VRING_IDX_MASK].vq.err_fd);
 	return 0;
 }
 

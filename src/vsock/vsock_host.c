@@ -5,7 +5,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,19 +75,6 @@ static uint64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
 }
 
 /* ------------------------------------------------------------ fd table */
@@ -361,16 +347,16 @@ static int listen_unix(const char *path, int type, char *err, size_t errlen)
 	int fd, e;
 
 	if (vk_unix_addrf(&a, "%s.%d~", path, (int)getpid())) {
-		seterr(err, errlen, "uds-path %s: too long for a Unix socket", path);
+		vk_seterr(err, errlen, "uds-path %s: too long for a Unix socket", path);
 		return -ENAMETOOLONG;
 	}
 	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
-		seterr(err, errlen, "uds-path %s: exists and is not a socket", path);
+		vk_seterr(err, errlen, "uds-path %s: exists and is not a socket", path);
 		return -EEXIST;
 	}
 	fd = vk_unix_socket(type | SOCK_NONBLOCK);
 	if (fd < 0) {
-		seterr(err, errlen, "uds-path %s: socket: %s", path, strerror(-fd));
+		vk_seterr(err, errlen, "uds-path %s: socket: %s", path, strerror(-fd));
 		return fd;
 	}
 	unlink(a.sun_path);
@@ -382,7 +368,7 @@ static int listen_unix(const char *path, int type, char *err, size_t errlen)
 	return fd;
 fail:
 	e = errno;
-	seterr(err, errlen, "uds-path %s: %s", path, strerror(e));
+	vk_seterr(err, errlen, "uds-path %s: %s", path, strerror(e));
 	unlink(a.sun_path);
 	close(fd);
 	return -e;
@@ -394,13 +380,13 @@ static int listen_vsock(uint32_t port, char *err, size_t errlen)
 	int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 	if (fd < 0) {
-		seterr(err, errlen, "forward-listen %u: AF_VSOCK socket: %s", port, strerror(errno));
+		vk_seterr(err, errlen, "forward-listen %u: AF_VSOCK socket: %s", port, strerror(errno));
 		return -errno;
 	}
 	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 1024) < 0) {
 		int e = errno;
 
-		seterr(err, errlen, "forward-listen %u: %s", port, strerror(e));
+		vk_seterr(err, errlen, "forward-listen %u: %s", port, strerror(e));
 		close(fd);
 		return -e;
 	}
@@ -737,7 +723,7 @@ struct vsock_host *vsock_host_new(const struct vsock_host_cfg *cfg, const struct
 	h->cfg.name = h->name;
 	h->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (h->timer_fd < 0 || fdt_set(h, h->timer_fd, FDT_TIMER, NULL, 0)) {
-		seterr(err, errlen, "timerfd: %s", strerror(errno));
+		vk_seterr(err, errlen, "timerfd: %s", strerror(errno));
 		goto fail;
 	}
 	if (!cfg->forward) {

@@ -20,6 +20,17 @@
  *   destroy ID                     the domain dies
  *   hostile ID BASE                hostile register / ioreq sequences
  *   knotify ID                     kicks / interrupts done by the simulated dom0 kernel
+ *   irqmode ID line|edge|fasteoi   how the guest takes its interrupt (before probe):
+ *                                  line: every 0->1 of the line, rings also polled
+ *                                  every 50 ms (default); edge / fasteoi: as a Linux
+ *                                  HVM guest takes an ISA IRQ declared Edge / Level
+ *                                  (a Xen pirq, xsim_irq_set_mode XSIM_IRQ_PIRQ: EOI
+ *                                  before / after the handler), rings only looked at
+ *                                  in the handler
+ *   race ID N                      the next N interrupts (edge / fasteoi) get a back-end
+ *                                  call between their INTERRUPT_ACK and their end (EOI)
+ *   irqstat ID                     interrupts sent / merged, races injected, handler runs
+ *   timeout MS                     the xfer clients' and servers' I/O timeout
  *   quit
  */
 #include <errno.h>
@@ -63,6 +74,8 @@
 #define G_MAX_CONNS 64
 #define G_MAX_DOMS 8
 
+enum g_irq_mode { G_IRQ_LINE, G_IRQ_EDGE, G_IRQ_FASTEOI };
+
 enum { C_FREE, C_CONNECTING, C_EST, C_CLOSING };
 
 struct gconn {
@@ -96,11 +109,16 @@ struct gdev {
 	uint32_t listen_port;
 	uint32_t next_port;
 	struct gconn conns[G_MAX_CONNS];
+	enum g_irq_mode irq_mode;
+	int race;                        /* interrupts still to get a call before their EOI */
+	unsigned long races, handled;
 };
 
 static struct xsim_hv *hv;
 static struct gdev devs[G_MAX_DOMS];
 static unsigned int ndevs;
+static struct { uint32_t dom; enum g_irq_mode mode; } irq_modes[G_MAX_DOMS];
+static unsigned int nirq_modes;
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
@@ -375,6 +393,45 @@ static uint32_t credit(const struct gconn *c)
 	return inflight >= c->peer_buf_alloc ? 0 : c->peer_buf_alloc - inflight;
 }
 
+/*
+ * A back-end call between the handler's INTERRUPT_ACK and its end: a TX
+ * packet the daemon completes at once (an RST from a port nobody uses,
+ * which it drops), then wait until the call has raised the line.
+ */
+static void irq_race(struct gdev *d)
+{
+	bool sent;
+
+	pthread_mutex_lock(&d->lock);
+	sent = send_pkt(d, NULL, VIRTIO_VSOCK_OP_RST, 0, NULL, 0, 1, 1);
+	pthread_mutex_unlock(&d->lock);
+	if (sent && xsim_irq_wait(hv, d->dom, XSIM_IRQ_ISA, d->irq, 1, 2000) == 0) {
+		__atomic_sub_fetch(&d->race, 1, __ATOMIC_RELAXED);
+		d->races++;
+	}
+}
+
+/* What Linux's virtio-mmio vm_interrupt does, inside the pirq flow handler. */
+static void irq_handler(struct gdev *d)
+{
+	uint32_t isr;
+
+	d->handled++;
+	if (d->irq_mode == G_IRQ_EDGE)
+		xsim_irq_eoi(hv, d->dom, XSIM_IRQ_ISA, d->irq);    /* irq_ack = eoi_pirq */
+	if (rd32(d, VIRTIO_MMIO_INTERRUPT_STATUS, &isr) == 0 && isr)
+		wr32(d, VIRTIO_MMIO_INTERRUPT_ACK, isr);
+	if (d->irq_mode == G_IRQ_LINE)
+		return;
+	pthread_mutex_lock(&d->lock);
+	process_used(d);
+	pthread_mutex_unlock(&d->lock);
+	if (__atomic_load_n(&d->race, __ATOMIC_RELAXED) > 0)
+		irq_race(d);
+	if (d->irq_mode == G_IRQ_FASTEOI)
+		xsim_irq_eoi(hv, d->dom, XSIM_IRQ_ISA, d->irq);    /* irq_eoi after the handler */
+}
+
 static void *dev_thread(void *arg)
 {
 	struct gdev *d = arg;
@@ -387,7 +444,8 @@ static void *dev_thread(void *arg)
 		uint64_t v;
 
 		pthread_mutex_lock(&d->lock);
-		process_used(d);
+		if (d->irq_mode == G_IRQ_LINE)
+			process_used(d);
 		/* connections waiting to be opened */
 		for (int i = 0; i < G_MAX_CONNS; i++) {
 			struct gconn *c = &d->conns[i];
@@ -412,11 +470,8 @@ static void *dev_thread(void *arg)
 		if (poll(pfd, n, 50) < 0)
 			continue;
 		if (pfd[0].revents & POLLIN) {
-			uint32_t isr;
-
 			(void)!read(d->efd, &v, sizeof(v));
-			if (rd32(d, VIRTIO_MMIO_INTERRUPT_STATUS, &isr) == 0 && isr)
-				wr32(d, VIRTIO_MMIO_INTERRUPT_ACK, isr);
+			irq_handler(d);
 		}
 		if (pfd[1].revents & POLLIN)
 			(void)!read(d->wake[0], &v, sizeof(v));
@@ -740,6 +795,9 @@ int main(int argc, char **argv)
 			d->base = strtoull(s2, NULL, 0);
 			d->irq = (unsigned int)strtoul(s3, NULL, 0);
 			d->grants = n >= 5 && !strcmp(s4, "grants");
+			for (unsigned int i = 0; i < nirq_modes; i++)
+				if (irq_modes[i].dom == dom)
+					d->irq_mode = irq_modes[i].mode;
 			pthread_mutex_init(&d->lock, NULL);
 			r = probe(d);
 			if (r < 0)
@@ -794,6 +852,33 @@ int main(int argc, char **argv)
 				say("OK kicks %lu irqs %lu", kicks, irqs);
 		} else if (!strcmp(cmd, "grantmaps") && n >= 2) {
 			say("OK %u", xsim_grant_total_maps(hv, dom));
+		} else if (!strcmp(cmd, "irqmode") && n >= 3 && !d && nirq_modes < G_MAX_DOMS) {
+			enum g_irq_mode m = !strcmp(s2, "edge") ? G_IRQ_EDGE :
+					    !strcmp(s2, "fasteoi") ? G_IRQ_FASTEOI : G_IRQ_LINE;
+			int r = xsim_irq_set_mode(hv, dom, m == G_IRQ_LINE ? XSIM_IRQ_LINE : XSIM_IRQ_PIRQ);
+
+			if (r == 0 && (m != G_IRQ_LINE || !strcmp(s2, "line"))) {
+				irq_modes[nirq_modes].dom = dom;
+				irq_modes[nirq_modes++].mode = m;
+				say("OK irqmode %u %s", dom, s2);
+			} else {
+				say("FAIL irqmode %u %s", dom, s2);
+			}
+		} else if (!strcmp(cmd, "race") && d && d->up && n >= 3) {
+			__atomic_store_n(&d->race, atoi(s2), __ATOMIC_RELAXED);
+			say("OK race %d", atoi(s2));
+		} else if (!strcmp(cmd, "irqstat") && n >= 2) {
+			unsigned long sent = 0, merged = 0;
+			int r = xsim_irq_stats(hv, dom, &sent, &merged);
+
+			if (r)
+				say("FAIL irqstat %u: %s", dom, strerror(-r));
+			else
+				say("OK sent %lu merged %lu races %lu handled %lu", sent, merged,
+				    d ? d->races : 0, d ? d->handled : 0);
+		} else if (!strcmp(cmd, "timeout") && n >= 2) {
+			xfer_timeout_ms = atoi(s1);
+			say("OK timeout %d", xfer_timeout_ms);
 		} else if (!strcmp(cmd, "irqlevel") && n >= 3) {
 			say("OK level %d", xsim_irq_level(hv, dom, XSIM_IRQ_ISA,
 							   (unsigned int)strtoul(s2, NULL, 0)));

@@ -53,7 +53,13 @@ struct sim_server {
 };
 
 struct sim_grant { bool used, ro; uint64_t pfn; unsigned int maps; };
-struct sim_irq { bool used; int kind; unsigned int line; int level; };
+struct sim_irq {
+	bool used;
+	int kind;
+	unsigned int line;
+	int level;
+	bool pending;                   /* XSIM_IRQ_PIRQ: the event channel's pending bit */
+};
 
 struct sim_dom {
 	bool used;
@@ -72,6 +78,8 @@ struct sim_dom {
 	int irq_efd;                    /* written when a line goes high */
 	bool vcpu_busy[MAX_VCPUS];      /* a vCPU waits for one ioreq at a time */
 	unsigned long kn_kicks, kn_irqs; /* done by the simulated dom0 kernel */
+	enum xsim_irq_mode irq_mode;
+	unsigned long irq_sent, irq_merged; /* interrupts sent to the guest / merged */
 };
 
 /*
@@ -809,9 +817,18 @@ static int irq_set(struct xsim_hv *hv, struct sim_dom *d, int kind, unsigned int
 	q = irq_get(d, kind, line, true);
 	if (!q)
 		return -ENOSPC;
-	if (!q->level && level && d->irq_efd >= 0) {
+	if (!q->level && level) {
 		uint64_t one = 1;
-		(void)!write(d->irq_efd, &one, sizeof(one));
+
+		if (d->irq_mode == XSIM_IRQ_PIRQ && q->pending) {
+			/* the event is still pending: this edge is merged into it */
+			d->irq_merged++;
+		} else {
+			q->pending = true;
+			d->irq_sent++;
+			if (d->irq_efd >= 0)
+				(void)!write(d->irq_efd, &one, sizeof(one));
+		}
 	}
 	q->level = !!level;
 	pthread_cond_broadcast(&hv->cond);
@@ -1021,6 +1038,50 @@ int xsim_knotify_stats(struct xsim_hv *hv, uint32_t domid, unsigned long *kicks,
 		}
 	pthread_mutex_unlock(&hv->lock);
 	return r ? 0 : -ESRCH;
+}
+
+int xsim_irq_set_mode(struct xsim_hv *hv, uint32_t domid, enum xsim_irq_mode mode)
+{
+	struct sim_dom *d;
+
+	pthread_mutex_lock(&hv->lock);
+	d = dom_get(hv, domid);
+	if (d)
+		d->irq_mode = mode;
+	pthread_mutex_unlock(&hv->lock);
+	return d ? 0 : -ESRCH;
+}
+
+int xsim_irq_eoi(struct xsim_hv *hv, uint32_t domid, enum xsim_irq_kind kind, unsigned int line)
+{
+	struct sim_dom *d;
+	struct sim_irq *q;
+	int r;
+
+	pthread_mutex_lock(&hv->lock);
+	d = dom_get(hv, domid);
+	q = d ? irq_get(d, kind, line, false) : NULL;
+	r = !d ? -ESRCH : !q ? -ENOENT : 0;
+	/* no re-send while the line stays high: Xen does that only for GSIs >= 16 */
+	if (q)
+		q->pending = false;
+	pthread_mutex_unlock(&hv->lock);
+	return r;
+}
+
+int xsim_irq_stats(struct xsim_hv *hv, uint32_t domid, unsigned long *sent,
+		   unsigned long *merged)
+{
+	struct sim_dom *d;
+
+	pthread_mutex_lock(&hv->lock);
+	d = dom_get(hv, domid);
+	if (d) {
+		*sent = d->irq_sent;
+		*merged = d->irq_merged;
+	}
+	pthread_mutex_unlock(&hv->lock);
+	return d ? 0 : -ESRCH;
 }
 
 int xsim_irq_level(struct xsim_hv *hv, uint32_t domid, enum xsim_irq_kind kind, unsigned int line)

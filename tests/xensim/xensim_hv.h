@@ -73,8 +73,31 @@ int xsim_irq_level(struct xsim_hv *hv, uint32_t domid, enum xsim_irq_kind kind, 
 int xsim_irq_wait(struct xsim_hv *hv, uint32_t domid, enum xsim_irq_kind kind, unsigned int line,
 		  int level, int timeout_ms);
 
-/* Readable (eventfd) whenever one of the domain's lines goes high. */
+/*
+ * Readable (eventfd) whenever an interrupt is sent to the guest: in
+ * XSIM_IRQ_LINE mode on every 0->1 of one of the domain's lines.
+ */
 int xsim_irq_eventfd(struct xsim_hv *hv, uint32_t domid);
+
+/*
+ * How a 0->1 of a line reaches the guest.
+ * XSIM_IRQ_LINE (default): always.
+ * XSIM_IRQ_PIRQ: Xen 4.17's rule for an ISA IRQ that a Linux HVM guest
+ * takes as a pirq event channel (hvm/irq.c assert_gsi -> send_guest_pirq):
+ * the 0->1 sets the line's event pending and is sent only if it was clear;
+ * only the guest's EOI (xsim_irq_eoi) clears it, and nothing is re-sent
+ * then even if the line is still high (PHYSDEVOP_eoi re-sends for GSIs >=
+ * 16 only).  A Linux guest whose _CRS says Edge EOIs before its handler
+ * (handle_edge_irq), one that says Level after it (handle_fasteoi_irq): an
+ * edge between its INTERRUPT_ACK and its EOI is then lost.
+ */
+enum xsim_irq_mode { XSIM_IRQ_LINE = 0, XSIM_IRQ_PIRQ };
+int xsim_irq_set_mode(struct xsim_hv *hv, uint32_t domid, enum xsim_irq_mode mode);
+/* The guest's EOI of a line's interrupt (XSIM_IRQ_PIRQ: clears its pending event). */
+int xsim_irq_eoi(struct xsim_hv *hv, uint32_t domid, enum xsim_irq_kind kind, unsigned int line);
+/* Interrupts sent to the guest, and 0->1 edges merged into a pending one. */
+int xsim_irq_stats(struct xsim_hv *hv, uint32_t domid, unsigned long *sent,
+		   unsigned long *merged);
 
 /*
  * What the simulated dom0 kernel did for @domid through privcmd
