@@ -630,6 +630,7 @@ struct vsock_daemon *vsock_daemon_new(const struct vsock_daemon_cfg *cfg, char *
 		struct vsock_core_cfg cc = {
 			.guest_cid = vc->guest_cid,
 			.buf_alloc = vc->tx_buffer_size,
+			.connect_timeout_ms = cfg->connect_timeout_ms,
 		};
 		struct vd_config dc = {
 			.socket_path = vc->socket,
