@@ -38,6 +38,7 @@ struct bg {
 
 	uint8_t *rxbufs;
 	uint8_t *txbufs;
+	uint8_t *zc_pattern;       /* the pattern in guest RAM (zero-copy TX), or NULL */
 	uint32_t tx_stride;
 	void **tx_free;
 	unsigned int ntx_free;
@@ -166,9 +167,13 @@ static uint8_t *bg_tx_buf(struct bg *g)
 	return g->tx_free[--g->ntx_free];
 }
 
-/* Put one packet on the TX ring: header (+ @len payload already at buf + 44). */
+/*
+ * Put one packet on the TX ring: the header at @buf, and @len bytes of
+ * payload either right behind it (buf + 44) or, with @payload, in a
+ * second descriptor pointing at guest memory elsewhere (zero-copy send).
+ */
 static int bg_tx_packet(struct bg *g, uint8_t *buf, uint32_t lport, uint32_t pport, uint16_t op,
-			uint32_t flags, uint32_t len, struct bg_conn *c)
+			uint32_t flags, uint32_t len, struct bg_conn *c, const uint8_t *payload)
 {
 	struct vsock_hdr h = {
 		.src_cid = g->cid, .dst_cid = VSOCK_CID_HOST,
@@ -181,7 +186,13 @@ static int bg_tx_packet(struct bg *g, uint8_t *buf, uint32_t lport, uint32_t ppo
 	int err;
 
 	vsock_hdr_encode((struct virtio_vsock_hdr *)(void *)buf, &h);
-	if (g->p.tx_split && len) {
+	if (payload && len) {
+		iov[0].iov_base = buf;
+		iov[0].iov_len = VSOCK_HDR_SIZE;
+		iov[1].iov_base = (void *)(uintptr_t)payload;
+		iov[1].iov_len = len;
+		n = 2;
+	} else if (g->p.tx_split && len) {
 		iov[0].iov_base = buf;
 		iov[0].iov_len = VSOCK_HDR_SIZE;
 		iov[1].iov_base = buf + VSOCK_HDR_SIZE;
@@ -207,7 +218,7 @@ static void bg_ctrl(struct bg *g, uint32_t lport, uint32_t pport, uint16_t op, u
 	struct bg_conn *c = bg_find(g, lport, pport);
 	uint8_t *buf = g->nctrl ? NULL : bg_tx_buf(g);
 
-	if (buf && bg_tx_packet(g, buf, lport, pport, op, flags, 0, c) == 0)
+	if (buf && bg_tx_packet(g, buf, lport, pport, op, flags, 0, c, NULL) == 0)
 		return;
 	if (g->nctrl < BG_CTRL_MAX) {
 		g->ctrl[g->nctrl].lport = lport;
@@ -229,7 +240,7 @@ static void bg_flush_ctrl(struct bg *g)
 		if (!buf)
 			break;
 		if (bg_tx_packet(g, buf, q->lport, q->pport, q->op, q->flags, 0,
-				 bg_find(g, q->lport, q->pport)) < 0)
+				 bg_find(g, q->lport, q->pport), NULL) < 0)
 			break;
 		i++;
 	}
@@ -254,7 +265,7 @@ static void bg_flush_ctrl(struct bg *g)
 		buf = bg_tx_buf(g);
 		if (!buf)
 			break;
-		if (bg_tx_packet(g, buf, c->lport, c->pport, VIRTIO_VSOCK_OP_CREDIT_UPDATE, 0, 0, c) < 0)
+		if (bg_tx_packet(g, buf, c->lport, c->pport, VIRTIO_VSOCK_OP_CREDIT_UPDATE, 0, 0, c, NULL) < 0)
 			break;
 		c->want_credit_update = false;
 		g->ncu--;
@@ -276,6 +287,7 @@ size_t bg_send(struct bg *g, struct bg_conn *c, const void *src, size_t len, boo
 
 	while (done < len) {
 		uint32_t credit = bg_credit(c), n;
+		const uint8_t *payload = NULL;
 		uint8_t *buf;
 
 		if (!credit)
@@ -284,12 +296,13 @@ size_t bg_send(struct bg *g, struct bg_conn *c, const void *src, size_t len, boo
 		buf = bg_tx_buf(g);
 		if (!buf)
 			break;
-		if (pattern) {
+		if (pattern && g->zc_pattern)
+			payload = g->zc_pattern + c->tx_bytes % BG_PATTERN_PERIOD;
+		else if (pattern)
 			memcpy(buf + VSOCK_HDR_SIZE, bg_pattern_at(c->tx_bytes), n);
-		} else {
+		else
 			memcpy(buf + VSOCK_HDR_SIZE, (const uint8_t *)src + done, n);
-		}
-		if (bg_tx_packet(g, buf, c->lport, c->pport, VIRTIO_VSOCK_OP_RW, 0, n, c) < 0)
+		if (bg_tx_packet(g, buf, c->lport, c->pport, VIRTIO_VSOCK_OP_RW, 0, n, c, payload) < 0)
 			break;
 		c->tx_cnt += n;
 		c->tx_bytes += n;
@@ -587,7 +600,7 @@ int bg_new(struct bg **out, const struct bg_params *p, const struct bg_ops *ops,
 {
 	uint64_t features = (1ull << VIRTIO_F_VERSION_1);
 	uint64_t pf = (1ull << VU_PF_MQ) | (1ull << VU_PF_REPLY_ACK) | (1ull << VU_PF_CONFIG);
-	uint64_t ring = 0, rxoff, txoff, size, page = 4096;
+	uint64_t ring = 0, rxoff, txoff, zcoff, size, page = 4096;
 	struct bg *g;
 	unsigned int i, hsize;
 	int err;
@@ -612,12 +625,20 @@ int bg_new(struct bg **out, const struct bg_params *p, const struct bg_ops *ops,
 		g->p.max_conns = 1024;
 	g->next_lport = 49152;
 
-	/* layout: rings, RX buffers, TX buffers */
+	/*
+	 * layout: rings, RX buffers, TX buffers, and for zero-copy sends one
+	 * copy of the pattern (period + longest contiguous run).  Zero-copy
+	 * packets carry only their header in the TX buffer.
+	 */
+	if (g->p.tx_pkt > BG_PATTERN_RUN)
+		g->p.zerocopy = false;
 	ring = VK_ALIGN_UP(vqdrv_ring_bytes(g->p.queue_size), page);
 	rxoff = 2 * ring;
 	g->tx_stride = (uint32_t)VK_ALIGN_UP((uint64_t)VSOCK_HDR_SIZE + g->p.tx_pkt, 64);
 	txoff = VK_ALIGN_UP(rxoff + (uint64_t)g->p.queue_size * g->p.rx_buf, page);
-	size = VK_ALIGN_UP(txoff + (uint64_t)g->p.queue_size * g->tx_stride, 2 * 1024 * 1024);
+	zcoff = VK_ALIGN_UP(txoff + (uint64_t)g->p.queue_size * g->tx_stride, page);
+	size = zcoff + (g->p.zerocopy ? BG_PATTERN_PERIOD + BG_PATTERN_RUN : 0);
+	size = VK_ALIGN_UP(size, 2 * 1024 * 1024);
 	err = vu_fe_guest_mem_add(&g->gm, BG_GPA_BASE, size);
 	if (err < 0)
 		goto fail;
@@ -626,6 +647,10 @@ int bg_new(struct bg **out, const struct bg_params *p, const struct bg_ops *ops,
 	g->dm.size = size;
 	g->rxbufs = g->dm.host + rxoff;
 	g->txbufs = g->dm.host + txoff;
+	if (g->p.zerocopy) {
+		g->zc_pattern = g->dm.host + zcoff;
+		memcpy(g->zc_pattern, bg_pattern_at(0), BG_PATTERN_PERIOD + BG_PATTERN_RUN);
+	}
 
 	hsize = 1;
 	while (hsize < 2 * g->p.max_conns)

@@ -69,6 +69,9 @@ struct bg_params {
 	uint32_t tx_pkt;           /* most payload per TX packet (65536) */
 	bool event_idx;            /* negotiate VIRTIO_RING_F_EVENT_IDX if offered */
 	bool tx_split;             /* header and payload in separate descriptors */
+	bool zerocopy;             /* pattern sends: payload descriptor points at a copy of the
+				    * pattern in guest RAM (as a guest kernel's MSG_ZEROCOPY
+				    * send points at user pages) instead of a copy per packet */
 	unsigned int max_conns;    /* connection slots (10000 + a few) */
 	unsigned int connect_attempts;
 	bool verify;               /* check the pattern of received data */

@@ -25,8 +25,18 @@ pid_t bu_peer_pid(int sock);
 double bu_ticks_per_sec(void);
 
 /* Machine limits: Unix stream throughput between two processes (Gbit/s) and 64-byte RTT. */
-double bu_unix_stream_gbps(size_t msg, double seconds);
-int bu_unix_rtt(size_t msg, double seconds, double *p50_us, double *p99_us);
+/*
+ * Throughput of one Unix stream socket between two processes, @msg bytes
+ * per write.  With @pattern_at (and @msg <= @run, its longest contiguous
+ * run) the writer sends the pattern straight from memory and the reader
+ * compares what it reads, the work the bench's own senders and receivers
+ * do; 0 if a byte differed.
+ */
+double bu_unix_stream_gbps(size_t msg, double seconds, const uint8_t *(*pattern_at)(uint64_t off),
+			   size_t run);
+/* Round trips of @msg bytes over a Unix socket pair between two processes for
+ * @seconds: appends up to @cap durations (ns) to @s, returns how many. */
+size_t bu_unix_rtt(size_t msg, double seconds, uint64_t *s, size_t cap);
 
 /* Sorted-array percentile of @n samples (ns) in µs. */
 double bu_percentile_us(uint64_t *samples, size_t n, double pct);

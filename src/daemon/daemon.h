@@ -78,6 +78,9 @@ struct vd_config {
 	const char *name;         /* for log lines, e.g. "vm3" */
 	int msg_timeout_ms;       /* a front-end stalling mid-message longer (or silent that
 				   * long after connecting) is dropped; 0: 5000, < 0: never */
+	unsigned int poll_us;     /* adaptive busy-poll ceiling of the workers after work
+				   * (halt-polling style: grows while it pays, back to 0 when
+				   * idle); 0: always sleep in epoll_wait */
 };
 
 VK_EXPORT struct vd_dev *vd_dev_new(const struct vd_backend_ops *ops, void *opaque,
@@ -93,6 +96,9 @@ VK_EXPORT void vd_dev_free(struct vd_dev *dev);
 VK_EXPORT bool vd_dev_connected(struct vd_dev *dev);
 /* Connections served since start (for tests). */
 VK_EXPORT unsigned long vd_dev_sessions(struct vd_dev *dev);
+
+/* Busy polls (cfg.poll_us) that found work / ran out, summed over the workers. */
+VK_EXPORT void vd_dev_poll_stats(struct vd_dev *dev, unsigned long *hit, unsigned long *missed);
 
 /* For the device, from its callbacks. */
 VK_EXPORT void *vd_dev_opaque(struct vd_dev *dev);

@@ -332,6 +332,17 @@ unsigned long vd_dev_sessions(struct vd_dev *dev)
 	return __atomic_load_n(&dev->sessions, __ATOMIC_ACQUIRE);
 }
 
+void vd_dev_poll_stats(struct vd_dev *dev, unsigned long *hit, unsigned long *missed)
+{
+	unsigned int i;
+
+	*hit = *missed = 0;
+	for (i = 0; i < dev->nworkers; i++) {
+		*hit += __atomic_load_n(&dev->workers[i].polls_hit, __ATOMIC_RELAXED);
+		*missed += __atomic_load_n(&dev->workers[i].polls_missed, __ATOMIC_RELAXED);
+	}
+}
+
 void *vd_dev_opaque(struct vd_dev *dev) { return dev->opaque; }
 const char *vd_dev_name(struct vd_dev *dev) { return dev->name; }
 uint64_t vd_dev_features(struct vd_dev *dev) { return vu_dev_features(dev->vu); }

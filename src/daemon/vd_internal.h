@@ -52,6 +52,8 @@ struct vd_worker {
 	pthread_mutex_t lock;
 	struct gmem_table *mem;        /* snapshot held during a batch */
 	int wake_pending;              /* atomic: ops->wake requested */
+	uint64_t poll_ns;              /* current busy-poll window (0 .. cfg.poll_us) */
+	unsigned long polls_hit, polls_missed;   /* for tests and -v statistics */
 };
 
 struct vd_dev {

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -73,6 +74,69 @@ static void vd_worker_pending(struct vd_worker *w)
 		dev->ops.wake(dev->opaque, dev, w->idx);
 }
 
+/*
+ * Adaptive busy polling (the idea of KVM's halt polling and vhost-net's
+ * busyloop): after a batch of work, look for the next event with
+ * epoll_wait(0) for up to w->poll_ns before sleeping.  A round trip
+ * through a guest is a chain of wake-ups (host -> daemon -> guest ->
+ * daemon -> host); a worker still polling when the next kick or host
+ * packet arrives takes one hop out.
+ *
+ * The window adapts to what the worker sees: a sleep that a window of
+ * cfg.poll_us would have covered doubles it (from VD_POLL_START_NS), a
+ * longer sleep or a window that ran out empty resets it to 0.  An idle
+ * daemon therefore polls at most once per burst of work and then sleeps
+ * with no timer: no CPU without traffic.
+ */
+#define VD_POLL_START_NS 4000ull
+
+static uint64_t vd_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void vd_poll_grow(struct vd_worker *w, uint64_t max)
+{
+	w->poll_ns = w->poll_ns ? w->poll_ns * 2 : VD_POLL_START_NS;
+	if (w->poll_ns > max)
+		w->poll_ns = max;
+}
+
+/* epoll_wait that polls first; returns what epoll_wait returns. */
+static int vd_worker_wait(struct vd_worker *w, struct epoll_event *ev, int max_ev)
+{
+	uint64_t max = (uint64_t)w->dev->cfg.poll_us * 1000ull;
+	uint64_t t0, slept;
+	int n;
+
+	if (!max)
+		return epoll_wait(w->epfd, ev, max_ev, -1);
+	t0 = vd_now_ns();
+	if (w->poll_ns) {
+		uint64_t until = t0 + w->poll_ns;
+
+		do {
+			n = epoll_wait(w->epfd, ev, max_ev, 0);
+			if (n != 0) {
+				if (n > 0)
+					__atomic_fetch_add(&w->polls_hit, 1, __ATOMIC_RELAXED);
+				return n;
+			}
+		} while (vd_now_ns() < until);
+		__atomic_fetch_add(&w->polls_missed, 1, __ATOMIC_RELAXED);
+	}
+	n = epoll_wait(w->epfd, ev, max_ev, -1);
+	slept = vd_now_ns() - t0;
+	if (n > 0 && slept <= max)
+		vd_poll_grow(w, max);
+	else
+		w->poll_ns = 0;
+	return n;
+}
+
 static void *vd_worker_main(void *arg)
 {
 	struct vd_worker *w = arg;
@@ -81,7 +145,7 @@ static void *vd_worker_main(void *arg)
 	bool stop = false;
 
 	while (!stop) {
-		int i, n = epoll_wait(w->epfd, ev, VD_WORKER_EVENTS, -1);
+		int i, n = vd_worker_wait(w, ev, VD_WORKER_EVENTS);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -130,6 +194,9 @@ static void *vd_worker_main(void *arg)
 		w->mem = NULL;
 		pthread_mutex_unlock(&w->lock);
 	}
+	if (dev->cfg.poll_us)
+		vk_dbg("%s: worker %u: busy polls %lu found work, %lu ran out", dev->name, w->idx,
+		       w->polls_hit, w->polls_missed);
 	return NULL;
 }
 

@@ -395,8 +395,10 @@ void vsock_opts_usage(const char *prog, FILE *f)
 		"Other:\n"
 		"  -v, --verbose                more log output (repeat for debug)\n"
 		"      --log-level <LEVEL>      error, warn, info or debug\n"
+		"      --poll-us <US>           busy-poll up to US microseconds after work before\n"
+		"                               sleeping (adaptive, none when idle; 0: off) [default: %u]\n"
 		"  -h, --help                   print help\n"
-		"  -V, --version                print version\n", prog);
+		"  -V, --version                print version\n", prog, VSOCK_DEFAULT_POLL_US);
 }
 
 enum {
@@ -411,6 +413,7 @@ enum {
 	O_VM = 300,
 	O_CONFIG,
 	O_LOG_LEVEL,
+	O_POLL_US,
 };
 
 int vsock_opts_parse(int argc, char **argv, struct vsock_opts *o, char *err, size_t errlen)
@@ -427,6 +430,7 @@ int vsock_opts_parse(int argc, char **argv, struct vsock_opts *o, char *err, siz
 		{ "vm", required_argument, NULL, O_VM },
 		{ "config", required_argument, NULL, O_CONFIG },
 		{ "log-level", required_argument, NULL, O_LOG_LEVEL },
+		{ "poll-us", required_argument, NULL, O_POLL_US },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -440,6 +444,7 @@ int vsock_opts_parse(int argc, char **argv, struct vsock_opts *o, char *err, siz
 	memset(o, 0, sizeof(*o));
 	memset(&single, 0, sizeof(single));
 	o->log_level = -1;
+	o->poll_us = VSOCK_DEFAULT_POLL_US;
 	if (argc < 2) {
 		seterr(err, errlen, "no arguments provided (see --help)");
 		return -EINVAL;
@@ -466,6 +471,18 @@ int vsock_opts_parse(int argc, char **argv, struct vsock_opts *o, char *err, siz
 				goto out;
 			}
 			break;
+		case O_POLL_US: {
+			uint64_t v;
+
+			if (parse_u64(optarg, VSOCK_MAX_POLL_US, &v)) {
+				seterr(err, errlen, "--poll-us: '%s' is not a number of microseconds from 0 to %u",
+				       optarg, VSOCK_MAX_POLL_US);
+				r = -EINVAL;
+				goto out;
+			}
+			o->poll_us = (unsigned int)v;
+			break;
+		}
 		case O_CONFIG:
 			if (o->config) {
 				seterr(err, errlen, "--config given twice");

@@ -24,6 +24,8 @@
 #define VSOCK_DEFAULT_GROUP "default"
 #define VSOCK_MAX_GROUPS 64u
 #define VSOCK_MAX_FORWARD_LISTEN 256u
+#define VSOCK_DEFAULT_POLL_US 0u
+#define VSOCK_MAX_POLL_US 1000000u
 
 struct vsock_vm_cfg {
 	uint64_t guest_cid;
@@ -44,6 +46,7 @@ struct vsock_opts {
 	unsigned int nvms;
 	int log_level;              /* -1: default */
 	int verbose;                /* -v count */
+	unsigned int poll_us;       /* --poll-us: workers' busy-poll ceiling */
 	bool help;
 	bool version;
 	char *config;

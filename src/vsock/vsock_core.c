@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/compiler.h"
 #include "common/log.h"
@@ -52,6 +53,10 @@ struct vsock_core {
 
 	uint32_t next_lport;
 	struct vsock_core_stats st;
+
+	/* host-side connects waiting for the guest, oldest first (a ring) */
+	struct vsock_req { uint32_t lport, pport, deadline; } *reqs;
+	unsigned int req_head, req_len, req_cap;
 };
 
 /* ------------------------------------------------------------ buffers */
@@ -1008,6 +1013,71 @@ void vsock_core_host_connected(struct vsock_core *core, struct vsock_conn *c, in
 	rx_append(core, c);
 }
 
+static uint32_t core_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint32_t)((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
+}
+
+/* Room for one more pending connect: 0 or -ENOMEM. */
+static int req_reserve(struct vsock_core *core)
+{
+	if (core->req_len == core->req_cap) {
+		unsigned int ncap = core->req_cap ? core->req_cap * 2 : 16, i;
+		struct vsock_req *n = malloc(ncap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		for (i = 0; i < core->req_len; i++)
+			n[i] = core->reqs[(core->req_head + i) % core->req_cap];
+		free(core->reqs);
+		core->reqs = n;
+		core->req_cap = ncap;
+		core->req_head = 0;
+	}
+	return 0;
+}
+
+/* Remember a host-side connect for vsock_core_expire() (room reserved). */
+static void req_push(struct vsock_core *core, struct vsock_conn *c)
+{
+	c->req_deadline = core_now_ms() + core->cfg.connect_timeout_ms;
+	core->reqs[(core->req_head + core->req_len) % core->req_cap] =
+		(struct vsock_req){ c->lport, c->pport, c->req_deadline };
+	core->req_len++;
+}
+
+unsigned int vsock_core_pending_connects(const struct vsock_core *core)
+{
+	return core->req_len;
+}
+
+unsigned int vsock_core_expire(struct vsock_core *core)
+{
+	uint32_t now = core_now_ms();
+
+	/* deadlines are pushed in order; entries of answered connects just age out */
+	while (core->req_len) {
+		struct vsock_req *r = &core->reqs[core->req_head];
+		struct vsock_conn *c;
+
+		if ((int32_t)(now - r->deadline) < 0)
+			break;
+		c = vsock_core_lookup(core, r->lport, r->pport);
+		if (c && c->state == VSOCK_CS_REQ_SENT && c->req_deadline == r->deadline) {
+			vk_dbg("vsock: cid %llu: guest port %u did not answer the connect in %u ms",
+			       (unsigned long long)core->cfg.guest_cid, c->pport, core->cfg.connect_timeout_ms);
+			core->st.connect_timeouts++;
+			conn_reset(core, c);
+		}
+		core->req_head = (core->req_head + 1) % core->req_cap;
+		core->req_len--;
+	}
+	return core->req_len;
+}
+
 int vsock_core_host_connect(struct vsock_core *core, uint32_t guest_port, uint32_t lport,
 			    uint16_t type, unsigned int flags, struct vsock_conn **out)
 {
@@ -1029,9 +1099,12 @@ int vsock_core_host_connect(struct vsock_core *core, uint32_t guest_port, uint32
 	}
 	if (vsock_core_lookup(core, lport, guest_port))
 		return -EEXIST;
+	if (req_reserve(core))
+		return -ENOMEM;
 	c = conn_new(core, lport, guest_port, type);
 	if (!c)
 		return -ENOSPC;
+	req_push(core, c);
 	c->state = VSOCK_CS_REQ_SENT;
 	c->flags |= (uint16_t)(flags & VSOCK_F_HYBRID);
 	c->pend = VSOCK_P_REQUEST;
@@ -1060,6 +1133,8 @@ struct vsock_core *vsock_core_new(const struct vsock_core_cfg *cfg, const struct
 		core->cfg.max_conns = VSOCK_DEFAULT_MAX_CONNS;
 	if (!core->cfg.buf_alloc)
 		core->cfg.buf_alloc = 65536;
+	if (!core->cfg.connect_timeout_ms)
+		core->cfg.connect_timeout_ms = VSOCK_CONNECT_TIMEOUT_MS;
 	core->ops = ops;
 	core->opaque = opaque;
 	core->hbits = VSOCK_HASH_MIN_BITS;
@@ -1081,6 +1156,8 @@ void vsock_core_reset(struct vsock_core *core)
 			conn_destroy(core, core->buckets[i]);
 	core->ctl_len = 0;
 	core->ctl_head = 0;
+	core->req_len = 0;
+	core->req_head = 0;
 }
 
 void vsock_core_free(struct vsock_core *core)
@@ -1088,6 +1165,7 @@ void vsock_core_free(struct vsock_core *core)
 	if (!core)
 		return;
 	vsock_core_reset(core);
+	free(core->reqs);
 	free(core->buckets);
 	free(core);
 }

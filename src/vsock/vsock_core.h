@@ -113,6 +113,7 @@ struct vsock_conn {
 	struct vsock_buf txbuf;
 	/* seqpacket: record lengths are kept inside txbuf (see vsock_core.c) */
 	uint32_t seq_len;                    /* bytes of the open guest message */
+	uint32_t req_deadline;               /* REQ_SENT: give up at this (32-bit) ms */
 	/* seqpacket host -> guest: a message too big for one RX buffer */
 	uint8_t *rxstage;
 	uint32_t rxstage_len, rxstage_off;
@@ -157,7 +158,12 @@ struct vsock_core_cfg {
 	uint32_t buf_alloc;      /* tx-buffer-size */
 	uint32_t max_conns;      /* 0: VSOCK_DEFAULT_MAX_CONNS */
 	bool seqpacket;          /* accept SEQPACKET (feature negotiated) */
+	uint32_t connect_timeout_ms;  /* host-side connect the guest leaves unanswered this
+				       * long: RST, host socket closed; 0: VSOCK_CONNECT_TIMEOUT_MS */
 };
+
+/* As Linux's AF_VSOCK connect() (and Firecracker's hybrid vsock) give up. */
+#define VSOCK_CONNECT_TIMEOUT_MS 2000u
 
 struct vsock_core_stats {
 	unsigned long conns;            /* live connections */
@@ -168,6 +174,7 @@ struct vsock_core_stats {
 	unsigned long rx_pkts, tx_pkts;
 	uint64_t rx_bytes, tx_bytes;
 	size_t buffered;                /* bytes held in txbufs */
+	unsigned long connect_timeouts; /* host connects the guest never answered */
 };
 
 struct vsock_core *vsock_core_new(const struct vsock_core_cfg *cfg, const struct vsock_host_ops *ops,
@@ -192,6 +199,16 @@ int vsock_core_tx(struct vsock_core *core, const struct vsock_pkt *p);
  * unknown CID) with an RST.  0, or -EAGAIN when the reply ring is full.
  */
 int vsock_core_reply_rst(struct vsock_core *core, const struct vsock_hdr *in);
+
+/*
+ * Host-side connects (vsock_core_host_connect) whose REQUEST the guest has
+ * not answered yet.  The transport calls vsock_core_expire() every few
+ * hundred ms while this is non-zero: connects older than the timeout are
+ * reset (RST to the guest, ops->close on the host socket).  Returns what
+ * is still pending.
+ */
+unsigned int vsock_core_pending_connects(const struct vsock_core *core);
+unsigned int vsock_core_expire(struct vsock_core *core);
 
 /* True if vsock_core_rx() may produce a packet. */
 bool vsock_core_rx_pending(const struct vsock_core *core);

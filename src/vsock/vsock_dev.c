@@ -630,11 +630,13 @@ struct vsock_daemon *vsock_daemon_new(const struct vsock_daemon_cfg *cfg, char *
 		struct vsock_core_cfg cc = {
 			.guest_cid = vc->guest_cid,
 			.buf_alloc = vc->tx_buffer_size,
+			.connect_timeout_ms = cfg->connect_timeout_ms,
 		};
 		struct vd_config dc = {
 			.socket_path = vc->socket,
 			.listen_fd = cfg->listen_fds ? cfg->listen_fds[i] : -1,
 			.name = vm->name,
+			.poll_us = o->poll_us,
 		};
 
 		d->nvms++;

@@ -35,6 +35,7 @@ struct vsock_daemon_cfg {
 	const struct vsock_opts *opts;
 	const int *listen_fds;     /* per VM: an already listening vhost-user socket or -1; NULL: none */
 	unsigned int hs_timeout_ms; /* 0: default */
+	unsigned int connect_timeout_ms; /* guest answer to a host connect; 0: VSOCK_CONNECT_TIMEOUT_MS */
 };
 
 struct vsock_vm_stats {

@@ -154,8 +154,8 @@ static void timer_arm(struct vsock_host *h, bool on)
 		return;
 	if (per < 10)
 		per = 10;
-	if (per > 1000)
-		per = 1000;
+	if (per > 500)
+		per = 500;   /* also the tick of the core's connect timeout */
 	memset(&its, 0, sizeof(its));
 	if (on) {
 		its.it_value.tv_sec = per / 1000;
@@ -177,7 +177,7 @@ static void hs_unlink(struct vsock_host *h, struct vsock_hs *hs)
 	else
 		h->hs_tail = hs->prev;
 	h->nhs--;
-	if (!h->nhs && !h->listen_paused)
+	if (!h->nhs && !h->listen_paused && !vsock_core_pending_connects(h->core))
 		timer_arm(h, false);
 }
 
@@ -249,6 +249,7 @@ static void hs_done(struct vsock_host *h, struct vsock_hs *hs, const char *line,
 	}
 	hs_unlink(h, hs);
 	free(hs);
+	timer_arm(h, true);   /* the core gives the guest VSOCK_CONNECT_TIMEOUT_MS to answer */
 	/* the core polls it from now on, once it is established */
 	ep_ctl(h, EPOLL_CTL_DEL, fd, 0);
 	c->fd = fd;
@@ -322,9 +323,9 @@ static void hs_expire(struct vsock_host *h)
 	if (h->listen_paused) {
 		h->listen_paused = false;
 		listeners_poll(h, true);
-		if (!h->nhs)
-			timer_arm(h, false);
 	}
+	if (!vsock_core_expire(h->core) && !h->nhs)
+		timer_arm(h, false);
 	/* the list is in arrival order, so in deadline order */
 	while (h->hs_head && h->hs_head->deadline_ms <= now) {
 		vk_dbg("%s: handshake timed out", h->name);
@@ -470,6 +471,7 @@ static void accept_vsock(struct vsock_host *h, int lfd, uint32_t port)
 		}
 		c->fd = fd;
 		h->st.accepted++;
+		timer_arm(h, true);   /* for the connect timeout */
 	}
 }
 

@@ -249,6 +249,73 @@ static void test_kick_eventfd_not_read(void **state)
 	vut_cleanup(&fe);
 }
 
+static double cpu_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Busy polling (cfg.poll_us): back-to-back buffers are found by the
+ * worker's poll instead of a wake-up, and once the traffic stops the
+ * daemon sleeps: no CPU while idle.  Without poll_us nothing polls.
+ */
+static void test_busy_poll(void **state)
+{
+	struct tctx *c = *state;
+	struct vd_config cfg = { .listen_fd = -1, .name = "poll", .poll_us = 5000 };
+	struct tctx pc = { 0 };
+	unsigned long hit, missed;
+	uint16_t base[VUT_NQ];
+	struct vut_fe fe;
+	double cpu0, cpu1;
+	int i;
+
+	/* the default daemon of this test never polls */
+	good_session(c);
+	vd_dev_poll_stats(c->vd, &hit, &missed);
+	assert_int_equal(hit + missed, 0);
+
+	pc.dev.elem = malloc(sizeof(*pc.dev.elem));
+	snprintf(pc.path, sizeof(pc.path), "/tmp/vk-test-daemon-%d-poll.sock", (int)getpid());
+	unlink(pc.path);
+	cfg.socket_path = pc.path;
+	pc.vd = vd_dev_new(&d_ops, &pc.dev, &cfg);
+	assert_non_null(pc.vd);
+	assert_int_equal(vd_dev_start(pc.vd), 0);
+	vut_init(&fe, vut_connect(pc.path));
+	assert_int_equal(vut_qemu_vsock_start(&fe, 0), 0);
+	/* ping-pong: each buffer goes in as soon as the previous one came back */
+	for (i = 1; i <= 300; i++) {
+		struct pollfd p = { .fd = fe.call[1], .events = POLLIN };
+		uint64_t v;
+		uint32_t len;
+		char *buf = vut_alloc(&fe, 64);
+
+		assert_int_equal(vut_add_out(&fe, 1, buf, 16), 0);
+		assert_int_equal(poll(&p, 1, 5000), 1);
+		assert_int_equal(read(fe.call[1], &v, 8), 8);
+		assert_ptr_equal(vqdrv_get_used(&fe.drv[1], &len), buf);
+	}
+	vd_dev_poll_stats(pc.vd, &hit, &missed);
+	print_message("# busy polls: %lu found work, %lu ran out\n", hit, missed);
+	assert_true(hit > 0);
+	/* idle: at most one window of polling, then asleep */
+	usleep(20000);
+	cpu0 = cpu_seconds();
+	usleep(300000);
+	cpu1 = cpu_seconds();
+	print_message("# idle CPU over 300 ms: %.1f ms\n", (cpu1 - cpu0) * 1e3);
+	assert_true(cpu1 - cpu0 < 0.05);
+	assert_int_equal(vut_stop(&fe, base), 0);
+	vut_cleanup(&fe);
+	vd_dev_free(pc.vd);
+	unlink(pc.path);
+	free(pc.dev.elem);
+}
+
 static void test_socket_file(void **state)
 {
 	struct tctx *c = *state;
@@ -536,6 +603,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_shared_kick_fd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kick_eventfd_not_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_socket_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_busy_poll, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prompt_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dripping_frontend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_connections, setup, teardown),

@@ -60,6 +60,11 @@ static void test_single_defaults(void **state)
 	assert_int_equal(o.vms[0].ngroups, 1);
 	assert_string_equal(o.vms[0].groups[0], "default");
 	assert_false(o.vms[0].forward);
+	assert_int_equal(o.poll_us, 0);   /* no busy polling unless asked */
+	vsock_opts_free(&o);
+
+	assert_int_equal(run(&o, e, "--socket", "/s", "--uds-path", "/u", "--poll-us", "50", NULL), 0);
+	assert_int_equal(o.poll_us, 50);
 	vsock_opts_free(&o);
 
 	assert_int_equal(run(&o, e, "--guest-cid=7", "--socket=/s", "--uds-path=/u", "--tx-buffer-size=4096",
@@ -158,6 +163,14 @@ static void test_cli_errors(void **state)
 	FAILS("--forward-listen: 'x' is not a port number",
 	      "--forward-listen", "1+x", "--socket", "/s", "--forward-cid", "1");
 	FAILS("--log-level: 'loud' is not one of error, warn, info, debug", "--log-level", "loud");
+	FAILS("--poll-us: 'fast' is not a number of microseconds from 0 to 1000000",
+	      "--poll-us", "fast", "--socket", "/s", "--uds-path", "/u");
+	FAILS("--poll-us: '-1' is not a number of microseconds from 0 to 1000000",
+	      "--poll-us", "-1", "--socket", "/s", "--uds-path", "/u");
+	FAILS("--poll-us: '1000001' is not a number of microseconds from 0 to 1000000",
+	      "--poll-us", "1000001", "--socket", "/s", "--uds-path", "/u");
+	FAILS("--poll-us: '' is not a number of microseconds from 0 to 1000000",
+	      "--poll-us=", "--socket", "/s", "--uds-path", "/u");
 	FAILS("--guest-cid cannot be used with --vm",
 	      "--guest-cid", "4", "--vm", "socket=/s,uds-path=/u");
 	FAILS("--socket cannot be used with --config", "--socket", "/s", "--config", "/nonexistent.yaml");

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "vsock_fake.h"
@@ -25,10 +26,11 @@ struct ctx {
 	struct vsock_core *core;
 };
 
-static int setup(void **state)
+static int setup_cfg(void **state, uint32_t connect_timeout_ms)
 {
 	struct ctx *t = calloc(1, sizeof(*t));
-	struct vsock_core_cfg cfg = { .guest_cid = GCID, .buf_alloc = BA, .seqpacket = true };
+	struct vsock_core_cfg cfg = { .guest_cid = GCID, .buf_alloc = BA, .seqpacket = true,
+				      .connect_timeout_ms = connect_timeout_ms };
 
 	t->core = vsock_core_new(&cfg, &fake_ops, &t->fh);
 	t->fh.core = t->core;
@@ -36,6 +38,16 @@ static int setup(void **state)
 	t->g.buf_alloc = 262144;
 	*state = t;
 	return t->core ? 0 : -1;
+}
+
+static int setup(void **state)
+{
+	return setup_cfg(state, 0);
+}
+
+static int setup_connect_timeout(void **state)
+{
+	return setup_cfg(state, 40);
 }
 
 static int teardown(void **state)
@@ -240,6 +252,46 @@ static void test_host_client_gone_before_response(void **state)
 	assert_int_equal(guest_recv(t->core, &h, NULL, 64), 44);
 	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RST);
 	assert_int_equal(stats(t).conns, 0);
+}
+
+/* A guest that never answers a host connect: RST and the host socket closed. */
+static void test_host_connect_timeout(void **state)
+{
+	struct ctx *t = *state;
+	struct vsock_conn *c, *c2;
+	struct fake_conn *f, *f2;
+	struct vsock_hdr h, h2;
+
+	assert_int_equal(vsock_core_host_connect(t->core, 11, 0, S, VSOCK_F_HYBRID, &c), 0);
+	f = fake_attach(&t->fh, c);
+	assert_int_equal(vsock_core_host_connect(t->core, 12, 0, S, VSOCK_F_HYBRID, &c2), 0);
+	f2 = fake_attach(&t->fh, c2);
+	assert_int_equal(vsock_core_pending_connects(t->core), 2);
+	assert_int_equal(guest_recv(t->core, &h, NULL, 64), 44);
+	assert_int_equal(h.dst_port, 11);
+	assert_int_equal(guest_recv(t->core, &h2, NULL, 64), 44);
+	assert_int_equal(h2.dst_port, 12);
+	/* the guest answers port 12 only */
+	assert_int_equal(guest_send(t->core, &t->g, 12, h2.src_port, S, VIRTIO_VSOCK_OP_RESPONSE, 0, NULL, 0), 0);
+	assert_int_equal(vsock_core_expire(t->core), 2);   /* not due yet */
+	assert_false(f->closed);
+	usleep(70000);
+	assert_int_equal(vsock_core_expire(t->core), 0);
+	assert_true(f->closed);
+	assert_int_equal(f->out_len, 0);          /* no "OK" */
+	assert_int_equal(stats(t).connect_timeouts, 1);
+	assert_int_equal(guest_recv(t->core, &h, NULL, 64), 44);
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RST);
+	assert_int_equal(h.dst_port, 11);
+	/* a RESPONSE arriving after that is answered with an RST too */
+	assert_int_equal(guest_send(t->core, &t->g, 11, h.src_port, S, VIRTIO_VSOCK_OP_RESPONSE, 0, NULL, 0), 0);
+	assert_int_equal(guest_recv(t->core, &h, NULL, 64), 44);
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RST);
+	/* the answered connection is untouched */
+	assert_false(f2->closed);
+	assert_int_equal(f2->out_len, 6);
+	assert_memory_equal(f2->out, "OK 12\n", 6);
+	assert_int_equal(stats(t).conns, 1);
 }
 
 static void test_unknown_connection(void **state)
@@ -682,6 +734,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_host_connect_hybrid_slow_ok, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_connect_no_listener, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_client_gone_before_response, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_connect_timeout, setup_connect_timeout, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_connection, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ctl_ring_backpressure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_credit_slow_host_and_overrun, setup, teardown),

@@ -236,7 +236,7 @@ static ssize_t rd(int fd, void *buf, size_t len, int ms)
 	return recv(fd, buf, len, MSG_DONTWAIT);
 }
 
-static int setup_n(void **state, unsigned int nvm, const char *groups1)
+static int setup_n(void **state, unsigned int nvm, const char *groups1, unsigned int connect_timeout_ms)
 {
 	struct ctx *t = calloc(1, sizeof(*t));
 	char err[VSOCK_ERR_LEN], arg[2][400];
@@ -265,6 +265,7 @@ static int setup_n(void **state, unsigned int nvm, const char *groups1)
 	assert_int_equal(vsock_opts_parse(argc, argv, &t->o, err, sizeof(err)), 0);
 	dc.opts = &t->o;
 	dc.hs_timeout_ms = 500;
+	dc.connect_timeout_ms = connect_timeout_ms;
 	t->d = vsock_daemon_new(&dc, err, sizeof(err));
 	assert_non_null(t->d);
 	assert_int_equal(vsock_daemon_start(t->d, err, sizeof(err)), 0);
@@ -276,17 +277,22 @@ static int setup_n(void **state, unsigned int nvm, const char *groups1)
 
 static int setup(void **state)
 {
-	return setup_n(state, 1, NULL);
+	return setup_n(state, 1, NULL, 0);
+}
+
+static int setup2_short_connect(void **state)
+{
+	return setup_n(state, 2, NULL, 300);
 }
 
 static int setup2(void **state)
 {
-	return setup_n(state, 2, NULL);
+	return setup_n(state, 2, NULL, 0);
 }
 
 static int setup2_apart(void **state)
 {
-	return setup_n(state, 2, "other");
+	return setup_n(state, 2, "other", 0);
 }
 
 static int teardown(void **state)
@@ -419,6 +425,47 @@ static void test_no_guest_listener(void **state)
 		fd = host_connect(t, g, 10, &lp);
 		close(fd);
 	}
+}
+
+/*
+ * A guest that never answers a host CONNECT: after the connect timeout the
+ * host socket is closed without "OK" and the guest gets an RST; the daemon
+ * and the other VM keep serving.
+ */
+static void test_guest_never_answers(void **state)
+{
+	struct ctx *t = *state;
+	struct guest *g = &t->g[0];
+	struct vsock_hdr h;
+	struct timespec t0, t1;
+	char buf[16];
+	double ms;
+	uint32_t lp;
+	int fd = vk_unix_connect(t->uds[0], SOCK_STREAM);
+
+	assert_true(fd >= 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(write(fd, "CONNECT 21\n", 11), 11);
+	assert_true(grecv_op(g, &h, NULL, 3000));
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_REQUEST);
+	assert_int_equal(h.dst_port, 21);
+	lp = h.src_port;
+	/* no answer: EOF, no "OK" */
+	assert_int_equal(rd(fd, buf, sizeof(buf), 5000), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	print_message("# host socket closed %.0f ms after CONNECT (timeout 300 ms)\n", ms);
+	assert_true(ms >= 290);
+	close(fd);
+	assert_true(grecv_op(g, &h, NULL, 3000));
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RST);
+	assert_int_equal(h.src_port, lp);
+	assert_int_equal(h.dst_port, 21);
+	/* both VMs still serve */
+	fd = host_connect(t, g, 22, &lp);
+	close(fd);
+	fd = host_connect(t, &t->g[1], 22, &lp);
+	close(fd);
 }
 
 static void test_credit_overrun(void **state)
@@ -889,6 +936,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_connect_echo, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_guest_to_host, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_guest_listener, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guest_never_answers, setup2_short_connect, teardown),
 		cmocka_unit_test_setup_teardown(test_credit_overrun, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_1000_connections, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_connections, setup, teardown),
