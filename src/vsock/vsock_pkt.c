@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "virtqueue/virtqueue.h"
 #include "vsock/vsock_pkt.h"
 
 static const char *const vsock_op_names[] = {
@@ -23,58 +24,20 @@ const char *vsock_op_name(uint16_t op)
 	return op < sizeof(vsock_op_names) / sizeof(vsock_op_names[0]) ? vsock_op_names[op] : "?";
 }
 
+/* The flat-buffer copies are the virtqueue layer's (pure iovec code). */
 size_t vsock_iov_len(const struct iovec *iov, unsigned int n)
 {
-	size_t t = 0;
-	unsigned int i;
-
-	for (i = 0; i < n; i++)
-		t += iov[i].iov_len;
-	return t;
+	return vq_iov_size(iov, n);
 }
 
 size_t vsock_iov_from(const struct iovec *iov, unsigned int n, size_t off, void *buf, size_t len)
 {
-	size_t done = 0;
-	unsigned int i;
-
-	for (i = 0; i < n && done < len; i++) {
-		size_t l = iov[i].iov_len, c;
-
-		if (off >= l) {
-			off -= l;
-			continue;
-		}
-		c = l - off;
-		if (c > len - done)
-			c = len - done;
-		memcpy((char *)buf + done, (const char *)iov[i].iov_base + off, c);
-		done += c;
-		off = 0;
-	}
-	return done;
+	return vq_iov_to_buf(iov, n, off, buf, len);
 }
 
 size_t vsock_iov_to(const struct iovec *iov, unsigned int n, size_t off, const void *buf, size_t len)
 {
-	size_t done = 0;
-	unsigned int i;
-
-	for (i = 0; i < n && done < len; i++) {
-		size_t l = iov[i].iov_len, c;
-
-		if (off >= l) {
-			off -= l;
-			continue;
-		}
-		c = l - off;
-		if (c > len - done)
-			c = len - done;
-		memcpy((char *)iov[i].iov_base + off, (const char *)buf + done, c);
-		done += c;
-		off = 0;
-	}
-	return done;
+	return vq_buf_to_iov(iov, n, off, buf, len);
 }
 
 unsigned int vsock_iov_slice(const struct iovec *iov, unsigned int n, size_t off, size_t len,
