@@ -54,7 +54,8 @@ tests_xensim_libxensim_privcmd_so_LDFLAGS = $(XENSIM_SOLINK) -Wl,--version-scrip
 
 # The simulated hypervisor + guest, linked into test programs.
 check_LTLIBRARIES += tests/xensim/libxensim-hv.la
-tests_xensim_libxensim_hv_la_SOURCES = tests/xensim/xensim_hv.h tests/xensim/xensim_hv.c tests/xensim/xensim_proto.h
+tests_xensim_libxensim_hv_la_SOURCES = tests/xensim/xensim_hv.h tests/xensim/xensim_hv.c tests/xensim/xensim_proto.h \
+	src/common/unix_sock.h src/common/unix_sock.c
 tests_xensim_libxensim_hv_la_CFLAGS = $(AM_CFLAGS) $(XEN_CFLAGS)
 
 # The simulated host and guests of the end-to-end tests.

@@ -23,6 +23,7 @@
 #include <xen/hvm/dm_op.h>
 #include <xen/hvm/ioreq.h>
 
+#include "common/unix_sock.h"
 #include "xensim_hv.h"
 
 #define PG 4096ull
@@ -1566,27 +1567,22 @@ static void *listen_thread(void *arg)
 
 struct xsim_hv *xsim_hv_start(const char *sock_path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa;
 	pthread_condattr_t ca;
 	struct xsim_hv *hv;
 
-	if (strlen(sock_path) >= sizeof(sa.sun_path)) {
+	if (vk_unix_addr(&sa, sock_path)) {
 		errno = ENAMETOOLONG;
 		return NULL;
 	}
 	hv = calloc(1, sizeof(*hv));
 	if (!hv)
 		return NULL;
-	strcpy(sa.sun_path, sock_path);
 	unlink(sock_path);
-	hv->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (hv->listen_fd < 0 || bind(hv->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(hv->listen_fd, 64) < 0) {
-		int e = errno;
-		if (hv->listen_fd >= 0)
-			close(hv->listen_fd);
+	hv->listen_fd = vk_unix_listen(&sa, SOCK_SEQPACKET, 64);
+	if (hv->listen_fd < 0) {
+		errno = -hv->listen_fd;
 		free(hv);
-		errno = e;
 		return NULL;
 	}
 	hv->sock_path = strdup(sock_path);
@@ -1609,19 +1605,15 @@ struct xsim_hv *xsim_hv_start(const char *sock_path)
 
 void xsim_hv_stop(struct xsim_hv *hv)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd;
 
 	if (!hv)
 		return;
 	__atomic_store_n(&hv->stopping, true, __ATOMIC_RELEASE);
 	/* wake the listener with one last connection */
-	strcpy(sa.sun_path, hv->sock_path);
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd >= 0) {
-		connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	fd = vk_unix_connect(hv->sock_path, SOCK_SEQPACKET);
+	if (fd >= 0)
 		close(fd);
-	}
 	pthread_join(hv->listener, NULL);
 	pthread_join(hv->kfd_thread, NULL);
 	close(hv->listen_fd);
