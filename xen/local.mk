@@ -129,7 +129,7 @@ tests_fuzz_fuzz_xvm_LDADD = $(FUZZ_TARGET_LIBS)
 endif
 
 EXTRA_DIST += doc/xen-vhost-master.8 doc/xen-vhost-master.service tests/xensim/xen-e2e.sh \
-	tests/xensim/xen-lost-edge.sh \
+	tests/xensim/xen-lost-edge.sh tests/xensim/lib.sh \
 	tests/xensim/xen-e2e-userspace.sh tests/xensim/xen-notify-bench.sh \
 	tests/xensim/devicemodel.map tests/xensim/foreignmemory.map tests/xensim/evtchn.map \
 	tests/xensim/gnttab.map tests/xensim/store.map tests/xensim/ctrl.map tests/xensim/privcmd.map

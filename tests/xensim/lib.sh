@@ -1,0 +1,47 @@
+# SPDX-License-Identifier: MIT
+#
+# lib.sh - the harness of the xensim shell tests, sourced after the test has
+# set B, SIM and GUEST and checked its binaries: a scratch directory $T with
+# the simulator's socket, TAP counters (ok/notok/check/skip; the plan is
+# printed at exit), cleanup of every pid in PIDS (logs of $T shown on
+# failure or with KEEP=1), the simulated guests as coprocess G, and gcmd /
+# gcmd_t to talk to them.  XSIM_TAG names the scratch directory.
+
+T=$(mktemp -d "/tmp/vk-${XSIM_TAG:-xsim}.XXXXXX")
+export XENSIM_SOCKET=$T/hv.sock
+SIMENV="env LD_LIBRARY_PATH=$SIM${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+PIDS=()
+n=0
+fails=0
+
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+notok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $*"; }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else notok "$what"; fi; }
+skip() { n=$((n + 1)); echo "ok $n # SKIP $*"; }
+
+cleanup() {
+	echo "1..$n"
+	[ -n "${G_PID:-}" ] && { echo quit >&"${G[1]}" 2>/dev/null; sleep 0.2; kill "$G_PID" 2>/dev/null; }
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	if [ "$fails" -ne 0 ] || [ -n "${KEEP:-}" ]; then
+		for f in "$T"/*.log "$T"/guest.err; do
+			[ -f "$f" ] && { echo "# --- $f"; tail -n 30 "$f" | sed 's/^/# /'; }
+		done
+	fi
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+coproc G { exec "$GUEST" 2>"$T/guest.err"; }
+G_PID=$!
+
+# one command to the simulated guests, its answer in $REPLY
+gcmd() {
+	echo "$*" >&"${G[1]}" || return 1
+	read -t 60 -r REPLY <&"${G[0]}" || { REPLY="(no answer)"; return 1; }
+	echo "# guest: $* -> $REPLY"
+	[[ $REPLY == OK* ]]
+}
+# gcmd with a timeout as the first argument
+gcmd_t() { local t=$1; shift; echo "$*" >&"${G[1]}"; read -t "$t" -r REPLY <&"${G[0]}" || REPLY="(no answer)"; echo "# guest: $* -> $REPLY"; [[ $REPLY == OK* ]]; }
