@@ -24,8 +24,6 @@ static const char *const vsock_key_names[VSOCK_K_COUNT] = {
 	[VSOCK_K_FORWARD_LISTEN] = "forward-listen",
 };
 
-#define seterr vk_seterr   /* common/log.h */
-
 int vsock_key_lookup(const char *name)
 {
 	char k[32];
@@ -134,7 +132,7 @@ int vsock_vm_set(struct vsock_vm_cfg *vm, int key, const char *val, char *err, s
 	case VSOCK_K_GUEST_CID:
 		r = parse_u64(val, UINT64_MAX, &v);
 		if (r) {
-			seterr(err, errlen, "guest-cid: '%s' is not a number", val);
+			vk_seterr(err, errlen, "guest-cid: '%s' is not a number", val);
 			return -EINVAL;
 		}
 		vm->guest_cid = v;
@@ -144,14 +142,14 @@ int vsock_vm_set(struct vsock_vm_cfg *vm, int key, const char *val, char *err, s
 		char **dst = key == VSOCK_K_SOCKET ? &vm->socket : &vm->uds_path;
 
 		if (!*val) {
-			seterr(err, errlen, "%s: empty path", vsock_key_name(key));
+			vk_seterr(err, errlen, "%s: empty path", vsock_key_name(key));
 			return -EINVAL;
 		}
 		/* sun_path is 108 bytes; uds-path also gets ".seqpacket" / "_<port>"
 		 * and a temporary ".<pid>~" while it is created */
 		if (strlen(val) > (key == VSOCK_K_SOCKET ? 96u : 88u)) {
-			seterr(err, errlen, "%s: path too long for a Unix socket (%zu bytes, at most %u)",
-			       vsock_key_name(key), strlen(val), key == VSOCK_K_SOCKET ? 96u : 88u);
+			vk_seterr(err, errlen, "%s: path too long for a Unix socket (%zu bytes, at most %u)",
+			          vsock_key_name(key), strlen(val), key == VSOCK_K_SOCKET ? 96u : 88u);
 			return -EINVAL;
 		}
 		free(*dst);
@@ -161,7 +159,7 @@ int vsock_vm_set(struct vsock_vm_cfg *vm, int key, const char *val, char *err, s
 	case VSOCK_K_TX_BUFFER_SIZE:
 		r = parse_u64(val, UINT32_MAX, &v);
 		if (r || v == 0) {
-			seterr(err, errlen, "tx-buffer-size: '%s' is not a number in 1..4294967295", val);
+			vk_seterr(err, errlen, "tx-buffer-size: '%s' is not a number in 1..4294967295", val);
 			return -EINVAL;
 		}
 		vm->tx_buffer_size = (uint32_t)v;
@@ -169,7 +167,7 @@ int vsock_vm_set(struct vsock_vm_cfg *vm, int key, const char *val, char *err, s
 	case VSOCK_K_QUEUE_SIZE:
 		r = parse_u64(val, 32768, &v);
 		if (r || v == 0 || (v & (v - 1))) {
-			seterr(err, errlen, "queue-size: '%s' is not a power of two in 1..32768", val);
+			vk_seterr(err, errlen, "queue-size: '%s' is not a power of two in 1..32768", val);
 			return -EINVAL;
 		}
 		vm->queue_size = (uint32_t)v;
@@ -177,14 +175,14 @@ int vsock_vm_set(struct vsock_vm_cfg *vm, int key, const char *val, char *err, s
 	case VSOCK_K_GROUPS:
 		free_groups(vm);
 		if (split_plus(val, &vm->groups, &vm->ngroups, VSOCK_MAX_GROUPS)) {
-			seterr(err, errlen, "groups: '%s' is not a '+'-separated list of names", val);
+			vk_seterr(err, errlen, "groups: '%s' is not a '+'-separated list of names", val);
 			return -EINVAL;
 		}
 		return 0;
 	case VSOCK_K_FORWARD_CID:
 		r = parse_u64(val, UINT32_MAX, &v);
 		if (r) {
-			seterr(err, errlen, "forward-cid: '%s' is not a 32-bit number", val);
+			vk_seterr(err, errlen, "forward-cid: '%s' is not a 32-bit number", val);
 			return -EINVAL;
 		}
 		vm->forward_cid = (uint32_t)v;
@@ -195,7 +193,7 @@ int vsock_vm_set(struct vsock_vm_cfg *vm, int key, const char *val, char *err, s
 		unsigned int n, i;
 
 		if (split_plus(val, &items, &n, VSOCK_MAX_FORWARD_LISTEN)) {
-			seterr(err, errlen, "forward-listen: '%s' is not a '+'-separated list of ports", val);
+			vk_seterr(err, errlen, "forward-listen: '%s' is not a '+'-separated list of ports", val);
 			return -EINVAL;
 		}
 		free(vm->forward_listen);
@@ -204,7 +202,7 @@ int vsock_vm_set(struct vsock_vm_cfg *vm, int key, const char *val, char *err, s
 		r = vm->forward_listen ? 0 : -ENOMEM;
 		for (i = 0; i < n; i++) {
 			if (!r && (parse_u64(items[i], UINT32_MAX - 1, &v) || !vm->forward_listen)) {
-				seterr(err, errlen, "forward-listen: '%s' is not a port number", items[i]);
+				vk_seterr(err, errlen, "forward-listen: '%s' is not a port number", items[i]);
 				r = -EINVAL;
 			} else if (!r) {
 				vm->forward_listen[i] = (uint32_t)v;
@@ -215,7 +213,7 @@ int vsock_vm_set(struct vsock_vm_cfg *vm, int key, const char *val, char *err, s
 		return r;
 	}
 	default:
-		seterr(err, errlen, "unknown key");
+		vk_seterr(err, errlen, "unknown key");
 		return -EINVAL;
 	}
 }
@@ -230,21 +228,21 @@ int vsock_vm_finish(struct vsock_vm_cfg *vm, unsigned int seen, bool as_option, 
 	const char *pre = as_option ? "--" : "'", *post = as_option ? "" : "'";
 
 	if (!(seen & (1u << VSOCK_K_SOCKET))) {
-		seterr(err, errlen, "missing %s %ssocket%s", what, pre, post);
+		vk_seterr(err, errlen, "missing %s %ssocket%s", what, pre, post);
 		return -EINVAL;
 	}
 	if (uds && fwd) {
-		seterr(err, errlen, "conflicting %ss %suds-path%s and %sforward-cid%s (choose one backend)",
-		       what, pre, post, pre, post);
+		vk_seterr(err, errlen, "conflicting %ss %suds-path%s and %sforward-cid%s (choose one backend)",
+		          what, pre, post, pre, post);
 		return -EINVAL;
 	}
 	if (!uds && !fwd) {
-		seterr(err, errlen, "missing %s %suds-path%s (or %sforward-cid%s)", what, pre, post, pre, post);
+		vk_seterr(err, errlen, "missing %s %suds-path%s (or %sforward-cid%s)", what, pre, post, pre, post);
 		return -EINVAL;
 	}
 	if ((seen & (1u << VSOCK_K_FORWARD_LISTEN)) && !fwd) {
-		seterr(err, errlen, "conflicting %ss %sforward-listen%s and %suds-path%s (forward-listen needs forward-cid)",
-		       what, pre, post, pre, post);
+		vk_seterr(err, errlen, "conflicting %ss %sforward-listen%s and %suds-path%s (forward-listen needs forward-cid)",
+		          what, pre, post, pre, post);
 		return -EINVAL;
 	}
 	if (!(seen & (1u << VSOCK_K_GUEST_CID)))
@@ -277,37 +275,37 @@ int vsock_vm_parse_kv(const char *s, struct vsock_vm_cfg *vm, char *err, size_t 
 		int key;
 
 		if (!eq) {
-			seterr(err, errlen, "--vm: '%s' is not key=value", tok);
+			vk_seterr(err, errlen, "--vm: '%s' is not key=value", tok);
 			r = -EINVAL;
 			break;
 		}
 		*eq = '\0';
 		key = vsock_key_lookup(tok);
 		if (key < 0) {
-			seterr(err, errlen, "--vm: unknown key '%s'", tok);
+			vk_seterr(err, errlen, "--vm: unknown key '%s'", tok);
 			r = -EINVAL;
 			break;
 		}
 		if (seen & (1u << key)) {
-			seterr(err, errlen, "--vm: key '%s' given twice", vsock_key_name(key));
+			vk_seterr(err, errlen, "--vm: key '%s' given twice", vsock_key_name(key));
 			r = -EINVAL;
 			break;
 		}
 		seen |= 1u << key;
 		r = vsock_vm_set(vm, key, eq + 1, sub, sizeof(sub));
 		if (r) {
-			seterr(err, errlen, "--vm: %s", sub);
+			vk_seterr(err, errlen, "--vm: %s", sub);
 			break;
 		}
 	}
 	if (!r && !seen) {
-		seterr(err, errlen, "--vm: empty value");
+		vk_seterr(err, errlen, "--vm: empty value");
 		r = -EINVAL;
 	}
 	if (!r) {
 		r = vsock_vm_finish(vm, seen, false, sub, sizeof(sub));
 		if (r)
-			seterr(err, errlen, "--vm: %s", sub);
+			vk_seterr(err, errlen, "--vm: %s", sub);
 	}
 	free(dup);
 	if (r)
@@ -331,31 +329,31 @@ int vsock_opts_validate(const struct vsock_opts *o, char *err, size_t errlen)
 	unsigned int i, j;
 
 	if (!o->nvms) {
-		seterr(err, errlen, "no VM configured");
+		vk_seterr(err, errlen, "no VM configured");
 		return -EINVAL;
 	}
 	for (i = 0; i < o->nvms; i++) {
 		const struct vsock_vm_cfg *a = &o->vms[i];
 
 		if (a->guest_cid <= VSOCK_CID_HOST || a->guest_cid >= VSOCK_CID_ANY) {
-			seterr(err, errlen, "guest-cid %llu is reserved or out of range (use 3..4294967294)",
-			       (unsigned long long)a->guest_cid);
+			vk_seterr(err, errlen, "guest-cid %llu is reserved or out of range (use 3..4294967294)",
+			          (unsigned long long)a->guest_cid);
 			return -EINVAL;
 		}
 		for (j = 0; j < i; j++) {
 			const struct vsock_vm_cfg *b = &o->vms[j];
 
 			if (a->guest_cid == b->guest_cid) {
-				seterr(err, errlen, "guest-cid %llu is used by two VMs",
-				       (unsigned long long)a->guest_cid);
+				vk_seterr(err, errlen, "guest-cid %llu is used by two VMs",
+				          (unsigned long long)a->guest_cid);
 				return -EINVAL;
 			}
 			if (!strcmp(a->socket, b->socket)) {
-				seterr(err, errlen, "socket %s is used by two VMs", a->socket);
+				vk_seterr(err, errlen, "socket %s is used by two VMs", a->socket);
 				return -EINVAL;
 			}
 			if (a->uds_path && b->uds_path && !strcmp(a->uds_path, b->uds_path)) {
-				seterr(err, errlen, "uds-path %s is used by two VMs", a->uds_path);
+				vk_seterr(err, errlen, "uds-path %s is used by two VMs", a->uds_path);
 				return -EINVAL;
 			}
 		}
@@ -446,7 +444,7 @@ int vsock_opts_parse(int argc, char **argv, struct vsock_opts *o, char *err, siz
 	o->log_level = -1;
 	o->poll_us = VSOCK_DEFAULT_POLL_US;
 	if (argc < 2) {
-		seterr(err, errlen, "no arguments provided (see --help)");
+		vk_seterr(err, errlen, "no arguments provided (see --help)");
 		return -EINVAL;
 	}
 	opterr = 0;
@@ -465,8 +463,8 @@ int vsock_opts_parse(int argc, char **argv, struct vsock_opts *o, char *err, siz
 		case O_LOG_LEVEL:
 			o->log_level = vk_log_parse_level(optarg);
 			if (o->log_level < 0) {
-				seterr(err, errlen, "--log-level: '%s' is not one of error, warn, info, debug",
-				       optarg);
+				vk_seterr(err, errlen, "--log-level: '%s' is not one of error, warn, info, debug",
+				          optarg);
 				r = -EINVAL;
 				goto out;
 			}
@@ -475,8 +473,8 @@ int vsock_opts_parse(int argc, char **argv, struct vsock_opts *o, char *err, siz
 			uint64_t v;
 
 			if (parse_u64(optarg, VSOCK_MAX_POLL_US, &v)) {
-				seterr(err, errlen, "--poll-us: '%s' is not a number of microseconds from 0 to %u",
-				       optarg, VSOCK_MAX_POLL_US);
+				vk_seterr(err, errlen, "--poll-us: '%s' is not a number of microseconds from 0 to %u",
+				          optarg, VSOCK_MAX_POLL_US);
 				r = -EINVAL;
 				goto out;
 			}
@@ -485,7 +483,7 @@ int vsock_opts_parse(int argc, char **argv, struct vsock_opts *o, char *err, siz
 		}
 		case O_CONFIG:
 			if (o->config) {
-				seterr(err, errlen, "--config given twice");
+				vk_seterr(err, errlen, "--config given twice");
 				r = -EINVAL;
 				goto out;
 			}
@@ -506,28 +504,28 @@ int vsock_opts_parse(int argc, char **argv, struct vsock_opts *o, char *err, siz
 			break;
 		}
 		case ':':
-			seterr(err, errlen, "option %s needs a value", argv[optind - 1]);
+			vk_seterr(err, errlen, "option %s needs a value", argv[optind - 1]);
 			r = -EINVAL;
 			goto out;
 		case '?':
 			if (optopt)
-				seterr(err, errlen, "unknown option '-%c'", optopt);
+				vk_seterr(err, errlen, "unknown option '-%c'", optopt);
 			else
-				seterr(err, errlen, "unknown option '%s'", argv[optind - 1]);
+				vk_seterr(err, errlen, "unknown option '%s'", argv[optind - 1]);
 			r = -EINVAL;
 			goto out;
 		default: {
 			int key = opt - 256;
 
 			if (seen & (1u << key)) {
-				seterr(err, errlen, "--%s given twice", vsock_key_name(key));
+				vk_seterr(err, errlen, "--%s given twice", vsock_key_name(key));
 				r = -EINVAL;
 				goto out;
 			}
 			seen |= 1u << key;
 			r = vsock_vm_set(&single, key, optarg, sub, sizeof(sub));
 			if (r) {
-				seterr(err, errlen, "--%s", sub);
+				vk_seterr(err, errlen, "--%s", sub);
 				goto out;
 			}
 			break;
@@ -535,7 +533,7 @@ int vsock_opts_parse(int argc, char **argv, struct vsock_opts *o, char *err, siz
 		}
 	}
 	if (optind < argc) {
-		seterr(err, errlen, "unexpected argument '%s'", argv[optind]);
+		vk_seterr(err, errlen, "unexpected argument '%s'", argv[optind]);
 		r = -EINVAL;
 		goto out;
 	}
@@ -544,13 +542,13 @@ int vsock_opts_parse(int argc, char **argv, struct vsock_opts *o, char *err, siz
 	if (seen && (o->nvms || o->config)) {
 		int k = __builtin_ctz(seen);
 
-		seterr(err, errlen, "--%s cannot be used with %s", vsock_key_name(k),
-		       o->config ? "--config" : "--vm");
+		vk_seterr(err, errlen, "--%s cannot be used with %s", vsock_key_name(k),
+		          o->config ? "--config" : "--vm");
 		r = -EINVAL;
 		goto out;
 	}
 	if (o->nvms && o->config) {
-		seterr(err, errlen, "--vm cannot be used with --config");
+		vk_seterr(err, errlen, "--vm cannot be used with --config");
 		r = -EINVAL;
 		goto out;
 	}
@@ -571,7 +569,7 @@ int vsock_opts_parse(int argc, char **argv, struct vsock_opts *o, char *err, siz
 		if (r)
 			goto out;
 	} else if (!o->nvms) {
-		seterr(err, errlen, "missing option --socket (or --vm / --config)");
+		vk_seterr(err, errlen, "missing option --socket (or --vm / --config)");
 		r = -EINVAL;
 		goto out;
 	}
