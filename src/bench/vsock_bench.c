@@ -196,6 +196,16 @@ static void fill_pattern(uint8_t *p, uint64_t off, size_t n)
 
 /* ------------------------------------------------------------ host side */
 
+/* End of a host thread: close and free what it had, tell the guest side. */
+static void *host_finish(struct run *r, int fd, void *buf)
+{
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	__atomic_store_n(&r->host_done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
 /* guest -> host: accept the guest's connection, read to EOF. */
 static void *host_g2h(void *arg)
 {
@@ -221,11 +231,7 @@ static void *host_g2h(void *arg)
 		r->host_bytes += (uint64_t)n;
 	}
 out:
-	if (fd >= 0)
-		close(fd);
-	free(buf);
-	__atomic_store_n(&r->host_done, 1, __ATOMIC_RELEASE);
-	return NULL;
+	return host_finish(r, fd, buf);
 }
 
 /* host -> guest: CONNECT, write until the deadline, half-close, wait for EOF. */
@@ -266,11 +272,7 @@ static void *host_h2g(void *arg)
 			;
 	}
 out:
-	if (fd >= 0)
-		close(fd);
-	free(buf);
-	__atomic_store_n(&r->host_done, 1, __ATOMIC_RELEASE);
-	return NULL;
+	return host_finish(r, fd, buf);
 }
 
 /* request/response: the guest echoes. */
@@ -296,11 +298,7 @@ static void *host_rr(void *arg)
 		r->samples[r->nsamples++] = bu_now_ns() - t0;
 	}
 out:
-	if (fd >= 0)
-		close(fd);
-	free(buf);
-	__atomic_store_n(&r->host_done, 1, __ATOMIC_RELEASE);
-	return NULL;
+	return host_finish(r, fd, buf);
 }
 
 /* connection set-up and teardown. */
@@ -320,8 +318,19 @@ static void *host_conn(void *arg)
 		r->host_count++;
 	}
 	r->host_t_last = bu_now_ns();
-	__atomic_store_n(&r->host_done, 1, __ATOMIC_RELEASE);
-	return NULL;
+	return host_finish(r, -1, NULL);
+}
+
+/* Tell the guest side the connections are up, hold them until released, close them. */
+static void host_hold(struct run *r, const int *fds, unsigned int open)
+{
+	unsigned int i;
+
+	__atomic_store_n(&r->host_ready, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&r->release, __ATOMIC_ACQUIRE))
+		usleep(10000);
+	for (i = 0; i < open; i++)
+		close(fds[i]);
 }
 
 /* N parallel host -> guest streams from one epoll loop. */
@@ -368,17 +377,9 @@ static void *host_parallel(void *arg)
 out:
 	for (i = 0; i < open; i++)
 		shutdown(fds[i], SHUT_WR);
-	__atomic_store_n(&r->host_ready, 1, __ATOMIC_RELEASE);
-	while (open && !__atomic_load_n(&r->release, __ATOMIC_ACQUIRE))
-		usleep(10000);
-	for (i = 0; i < open; i++)
-		close(fds[i]);
-	if (ep >= 0)
-		close(ep);
-	free(fds);
+	host_hold(r, fds, open);
 	free(off);
-	__atomic_store_n(&r->host_done, 1, __ATOMIC_RELEASE);
-	return NULL;
+	return host_finish(r, ep, fds);
 }
 
 /* K idle connections, held until released. */
@@ -397,14 +398,8 @@ static void *host_idle(void *arg)
 		open++;
 	}
 	r->host_count = open;
-	__atomic_store_n(&r->host_ready, 1, __ATOMIC_RELEASE);
-	while (!__atomic_load_n(&r->release, __ATOMIC_ACQUIRE))
-		usleep(10000);
-	for (i = 0; i < open; i++)
-		close(fds[i]);
-	free(fds);
-	__atomic_store_n(&r->host_done, 1, __ATOMIC_RELEASE);
-	return NULL;
+	host_hold(r, fds, open);
+	return host_finish(r, -1, fds);
 }
 
 /* ---------------------------------------------------------------- runner */
