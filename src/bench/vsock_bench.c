@@ -500,6 +500,35 @@ static double cpu_per_gb(uint64_t t0, uint64_t t1, uint64_t bytes)
 	return ((double)(t1 - t0) / bu_ticks_per_sec()) / ((double)bytes / 1e9);
 }
 
+/* Let the back-end's teardown of the last connections reach the guest (up to 200 ms). */
+static void guest_settle(void)
+{
+	uint64_t until = bu_now_ns() + 200000000ull;
+
+	while (bu_now_ns() < until && bg_nconns(guest))
+		bg_poll(guest, 10);
+}
+
+/*
+ * One stream direction's row: @bytes moved between @first and @last (ns),
+ * against @limit; CPU per GB over everything moved in the run (@all).
+ */
+static struct result stream_result(const char *workload, size_t size, uint64_t bytes, uint64_t first,
+				   uint64_t last, double limit, uint64_t t0, uint64_t t1, uint64_t all)
+{
+	struct result res = { .size = size, .conns = 1 };
+
+	snprintf(res.workload, sizeof(res.workload), "%s", workload);
+	if (last > first)
+		res.gbps = (double)bytes * 8.0 / (double)(last - first);
+	res.msgs = res.gbps * 1e9 / 8.0 / (double)size;
+	res.limit = limit;
+	res.ratio = res.limit > 0 ? res.gbps / res.limit : 0;
+	res.cpu_s_per_gb = cpu_per_gb(t0, t1, all);
+	res.self_cpu_s_per_gb = self_cpu_per_gb(all);
+	return res;
+}
+
 /* guest -> host stream; if @both, a host -> guest stream runs at the same time. */
 static void wl_stream(size_t size, bool g2h, bool h2g)
 {
@@ -579,15 +608,8 @@ static void wl_stream(size_t size, bool g2h, bool h2g)
 			snprintf(path, sizeof(path), "%s_%u", o.uds, rg.port);
 			unlink(path);
 		}
-		res = (struct result){ .size = size, .conns = 1 };
-		snprintf(res.workload, sizeof(res.workload), "%s", h2g ? "both:g2h" : "g2h");
-		if (rg.host_t_last > rg.host_t_first)
-			res.gbps = (double)rg.host_bytes * 8.0 / (double)(rg.host_t_last - rg.host_t_first);
-		res.msgs = res.gbps * 1e9 / 8.0 / (double)size;
-		res.limit = limit;
-		res.ratio = res.limit > 0 ? res.gbps / res.limit : 0;
-		res.cpu_s_per_gb = cpu_per_gb(t0, t1, rg.host_bytes + (h2g ? both.rx_bytes : 0));
-		res.self_cpu_s_per_gb = self_cpu_per_gb(rg.host_bytes + (h2g ? both.rx_bytes : 0));
+		res = stream_result(h2g ? "both:g2h" : "g2h", size, rg.host_bytes, rg.host_t_first,
+				    rg.host_t_last, limit, t0, t1, rg.host_bytes + (h2g ? both.rx_bytes : 0));
 		res.ok = !err && !rg.host_err && rg.host_bytes > 0 && !rg.host_verify_failed;
 		snprintf(res.note, sizeof(res.note), "guest waited for credit %.1f, for TX buffers %.1f times/MB",
 			 rg.host_bytes ? (double)credit_waits * 1e6 / (double)rg.host_bytes : 0.0,
@@ -600,15 +622,8 @@ static void wl_stream(size_t size, bool g2h, bool h2g)
 	}
 	if (h2g) {
 		pthread_join(th, NULL);
-		res = (struct result){ .size = size, .conns = 1 };
-		snprintf(res.workload, sizeof(res.workload), "%s", g2h ? "both:h2g" : "h2g");
-		if (both.t_last > both.t_first)
-			res.gbps = (double)both.rx_bytes * 8.0 / (double)(both.t_last - both.t_first);
-		res.msgs = res.gbps * 1e9 / 8.0 / (double)size;
-		res.limit = limit;
-		res.ratio = res.limit > 0 ? res.gbps / res.limit : 0;
-		res.cpu_s_per_gb = cpu_per_gb(t0, t1, both.rx_bytes + (g2h ? rg.host_bytes : 0));
-		res.self_cpu_s_per_gb = self_cpu_per_gb(both.rx_bytes + (g2h ? rg.host_bytes : 0));
+		res = stream_result(g2h ? "both:h2g" : "h2g", size, both.rx_bytes, both.t_first, both.t_last,
+				    limit, t0, t1, both.rx_bytes + (g2h ? rg.host_bytes : 0));
 		res.ok = !err && !rh.host_err && both.rx_bytes > 0 && !both.verify_failed &&
 			 both.rx_bytes == rh.host_bytes;
 		if (both.verify_failed)
@@ -620,13 +635,7 @@ static void wl_stream(size_t size, bool g2h, bool h2g)
 			snprintf(res.note, sizeof(res.note), "error: %s", strerror(-(err ? err : rh.host_err)));
 		add_result(&res);
 	}
-	/* let the back-end's teardown reach us */
-	{
-		uint64_t until = bu_now_ns() + 200000000ull;
-
-		while (bu_now_ns() < until && bg_nconns(guest))
-			bg_poll(guest, 10);
-	}
+	guest_settle();
 }
 
 static double unix_rtt_p50, unix_rtt_p99;
@@ -670,12 +679,7 @@ static void wl_rr(size_t size)
 		pthread_create(&t, NULL, host_rr, &r);
 		err = guest_poll_until(&r.host_done, r.deadline + 20ull * 1000000000ull);
 		pthread_join(t, NULL);
-		{
-			uint64_t until = bu_now_ns() + 200000000ull;
-
-			while (bu_now_ns() < until && bg_nconns(guest))
-				bg_poll(guest, 10);
-		}
+		guest_settle();
 	}
 	snprintf(res.workload, sizeof(res.workload), "rr");
 	res.msgs = (double)r.nsamples / o.seconds;
