@@ -1046,7 +1046,7 @@ static void print_targets(FILE *f)
 		if (!r || !r->ok || r->ratio <= 0)
 			fprintf(f, "  %-52s not measured\n", t[i].what);
 		else
-			fprintf(f, "  %-52s %5.2f  %s\n", t[i].what, r->ratio,
+			fprintf(f, "  %-52s %6.3f  %s\n", t[i].what, r->ratio,
 				(t[i].at_most ? r->ratio <= t[i].ratio : r->ratio >= t[i].ratio) ? "met" : "MISSED");
 	}
 	/* idle: the run with the most connections */
@@ -1064,9 +1064,9 @@ static void print_targets(FILE *f)
 		char what[64];
 
 		snprintf(what, sizeof(what), "idle RSS < 2 KiB per connection (%u connections)", r->conns);
-		fprintf(f, "  %-52s %5.2f  %s\n", what, r->p50, r->p50 < 2.0 ? "met" : "MISSED");
+		fprintf(f, "  %-52s %6.3f  %s\n", what, r->p50, r->p50 < 2.0 ? "met" : "MISSED");
 	}
-	fprintf(f, "  %-52s %5.2f  %s\n", "no daemon CPU while idle (s/s)", r->p99,
+	fprintf(f, "  %-52s %6.3f  %s\n", "no daemon CPU while idle (s/s)", r->p99,
 		r->p99 < 0.005 ? "met" : "MISSED");
 }
 
