@@ -17,7 +17,9 @@
 #
 # Environment: VK_XEN_REAL=0 skips (explicit opt-out for quick local loops;
 # CI never sets it), VK_XEN_REAL_TIMEOUT (overall limit, default 1200 s: a passing run takes 4-8),
-# VK_XEN_REAL_KEEP=1 keeps the work directory, QEMU (qemu-system-x86_64).
+# VK_XEN_REAL_KEEP=1 keeps the work directory, QEMU (qemu-system-x86_64),
+# VK_XEN_SSDT=level declares the guest's virtio-mmio interrupt Level (the
+# declaration that loses edges; the master's --irq-watchdog has to recover).
 set -u
 export LC_ALL=C
 here=$(cd "$(dirname "$0")" && pwd)

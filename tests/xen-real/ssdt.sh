@@ -18,12 +18,17 @@ check "ASL: _HID LNRO0005" grep -q 'Name (_HID, "LNRO0005")' "$tmp/a.asl"
 check "ASL: Memory32Fixed at the base, 0x200 long" grep -q 'Memory32Fixed (ReadWrite, 0xFE000000, 0x00000200)' "$tmp/a.asl"
 check "ASL: edge, active-high, exclusive interrupt 7" \
 	grep -q 'Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) { 7 }' "$tmp/a.asl"
+"$tool" --level 0xFE000000 7 >"$tmp/l.asl" 2>"$tmp/err"
+check "--level: prints ASL" [ $? -eq 0 ]
+check "--level: level, active-high, exclusive interrupt 7" \
+	grep -q 'Interrupt (ResourceConsumer, Level, ActiveHigh, Exclusive) { 7 }' "$tmp/l.asl"
 "$tool" 4261412864 10 | grep -q 'Memory32Fixed (ReadWrite, 0xFE000000,.*' 
 check "decimal BASE accepted" [ $? -eq 0 ]
 
 # Bad input: a clear message, exit status 2, nothing on stdout.
 for args in "0xFE000000" "0xFE000100 7" "0 7" "0x100000000 7" "0xFE000000 0" "0xFE000000 16" \
-	"0xFE00000G 7" "-1 7" "0xFE000000 7x" "'' 7" "0x 7" "0xFE000000 7 out.aml extra"; do
+	"0xFE00000G 7" "-1 7" "0xFE000000 7x" "'' 7" "0x 7" "0xFE000000 7 out.aml extra" \
+	"--edge 0xFE000000 7" "--level" "--level --level 0xFE000000 7"; do
 	eval "set -- $args"
 	"$tool" "$@" >"$tmp/out" 2>"$tmp/err"
 	rc=$?
