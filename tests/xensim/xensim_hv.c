@@ -1053,16 +1053,23 @@ int xsim_irq_set_mode(struct xsim_hv *hv, uint32_t domid, enum xsim_irq_mode mod
 	return d ? 0 : -ESRCH;
 }
 
+/* The existing line @kind/@line of @domid (hv->lock held): 0, -ESRCH or -ENOENT. */
+static int irq_find(struct xsim_hv *hv, uint32_t domid, enum xsim_irq_kind kind, unsigned int line,
+		    struct sim_irq **q)
+{
+	struct sim_dom *d = dom_get(hv, domid);
+
+	*q = d ? irq_get(d, kind, line, false) : NULL;
+	return !d ? -ESRCH : !*q ? -ENOENT : 0;
+}
+
 int xsim_irq_eoi(struct xsim_hv *hv, uint32_t domid, enum xsim_irq_kind kind, unsigned int line)
 {
-	struct sim_dom *d;
 	struct sim_irq *q;
 	int r;
 
 	pthread_mutex_lock(&hv->lock);
-	d = dom_get(hv, domid);
-	q = d ? irq_get(d, kind, line, false) : NULL;
-	r = !d ? -ESRCH : !q ? -ENOENT : 0;
+	r = irq_find(hv, domid, kind, line, &q);
 	/* no re-send while the line stays high: Xen does that only for GSIs >= 16 */
 	if (q)
 		q->pending = false;
@@ -1087,14 +1094,13 @@ int xsim_irq_stats(struct xsim_hv *hv, uint32_t domid, unsigned long *sent,
 
 int xsim_irq_level(struct xsim_hv *hv, uint32_t domid, enum xsim_irq_kind kind, unsigned int line)
 {
-	struct sim_dom *d;
 	struct sim_irq *q;
 	int r;
 
 	pthread_mutex_lock(&hv->lock);
-	d = dom_get(hv, domid);
-	q = d ? irq_get(d, kind, line, false) : NULL;
-	r = !d ? -ESRCH : !q ? -ENOENT : q->level;
+	r = irq_find(hv, domid, kind, line, &q);
+	if (q)
+		r = q->level;
 	pthread_mutex_unlock(&hv->lock);
 	return r;
 }
@@ -1108,10 +1114,10 @@ int xsim_irq_wait(struct xsim_hv *hv, uint32_t domid, enum xsim_irq_kind kind, u
 	deadline(&ts, timeout_ms);
 	pthread_mutex_lock(&hv->lock);
 	for (;;) {
-		struct sim_dom *d = dom_get(hv, domid);
-		struct sim_irq *q = d ? irq_get(d, kind, line, false) : NULL;
+		struct sim_irq *q;
 
-		if (!d) {
+		/* a line never raised counts as low */
+		if (irq_find(hv, domid, kind, line, &q) == -ESRCH) {
 			r = -ESRCH;
 			break;
 		}
