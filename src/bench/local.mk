@@ -8,6 +8,6 @@ vsock_bench_SOURCES = \
 	src/bench/bench_util.c
 vsock_bench_LDADD = libvhost-core.la
 
-TESTS += tests/bench/smoke.sh
-EXTRA_DIST += tests/bench/smoke.sh
+TESTS += tests/bench/smoke.sh tests/bench/targets.sh
+EXTRA_DIST += tests/bench/smoke.sh tests/bench/targets.sh
 EXTRA_DIST += doc/vsock-bench.md
