@@ -348,10 +348,29 @@ struct bg_conn *bg_connect(struct bg *g, uint32_t port)
 	return NULL;
 }
 
-void bg_listen(struct bg *g, uint32_t port)
+int bg_listen(struct bg *g, uint32_t port)
 {
-	if (g->nlisten < BG_MAX_LISTEN)
-		g->listen[g->nlisten++] = port;
+	unsigned int i;
+
+	for (i = 0; i < g->nlisten; i++)
+		if (g->listen[i] == port)
+			return 0;
+	if (g->nlisten == BG_MAX_LISTEN)
+		return -ENOSPC;
+	g->listen[g->nlisten++] = port;
+	return 0;
+}
+
+void bg_unlisten(struct bg *g, uint32_t port)
+{
+	unsigned int i;
+
+	for (i = 0; i < g->nlisten; i++) {
+		if (g->listen[i] == port) {
+			g->listen[i] = g->listen[--g->nlisten];
+			return;
+		}
+	}
 }
 
 /* -------------------------------------------------------------------- RX */

@@ -84,8 +84,13 @@ int bg_vhost_fd(const struct bg *g);   /* the vhost-user socket (for SO_PEERCRED
 /* fds to poll for work (call eventfds); returns count (<= 4). */
 unsigned int bg_poll_fds(const struct bg *g, int *fds);
 
-/* Listen on @port (accepted connections appear through ops->accepted). */
-void bg_listen(struct bg *g, uint32_t port);
+/*
+ * Listen on @port (accepted connections appear through ops->accepted):
+ * 0, or -ENOSPC when 16 ports are already listening.  bg_unlisten() stops:
+ * later REQUESTs to the port get an RST.
+ */
+int bg_listen(struct bg *g, uint32_t port);
+void bg_unlisten(struct bg *g, uint32_t port);
 /* Connect to the host (CID 2) @port; NULL if out of slots. */
 struct bg_conn *bg_connect(struct bg *g, uint32_t port);
 /*

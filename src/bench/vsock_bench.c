@@ -562,7 +562,8 @@ static void wl_stream(size_t size, bool g2h, bool h2g)
 	if (h2g) {
 		rh.port = next_port();
 		rh.deadline = deadline;
-		bg_listen(guest, rh.port);
+		if (bg_listen(guest, rh.port))
+			fprintf(stderr, "vsock-bench: guest port %u: too many listening ports\n", rh.port);
 		pthread_create(&th, NULL, host_h2g, &rh);
 	}
 	/* the guest's side of both streams */
@@ -637,6 +638,8 @@ static void wl_stream(size_t size, bool g2h, bool h2g)
 		add_result(&res);
 	}
 	guest_settle();
+	if (h2g)
+		bg_unlisten(guest, rh.port);
 }
 
 static double unix_rtt_p50, unix_rtt_p99;
@@ -708,6 +711,7 @@ static void wl_rr(size_t size)
 	add_result(&res);
 	free(r.samples);
 	free(unix_s);
+	bg_unlisten(guest, r.port);
 }
 
 static void wl_conn(void)
@@ -737,6 +741,7 @@ static void wl_conn(void)
 		while (bu_now_ns() < until && bg_nconns(guest))
 			bg_poll(guest, 10);
 	}
+	bg_unlisten(guest, r.port);
 }
 
 static void raise_nofile(unsigned int n);
@@ -791,6 +796,7 @@ static void wl_parallel(size_t size, unsigned int n)
 		while (bu_now_ns() < until && bg_nconns(guest))
 			bg_poll(guest, 10);
 	}
+	bg_unlisten(guest, r.port);
 }
 
 static uint64_t rss_idle0;
@@ -853,6 +859,7 @@ static void wl_idle(unsigned int n)
 	until = bu_now_ns() + 3000000000ull;
 	while (bu_now_ns() < until && bg_nconns(guest))
 		bg_poll(guest, 10);
+	bg_unlisten(guest, r.port);
 }
 
 /* Several VMs of one daemon: a guest -> host stream in each, all at once. */
@@ -1307,10 +1314,16 @@ int main(int argc, char **argv)
 				return 2;
 			o.workloads = (unsigned int)w;
 			break;
-		case 'S':
-			if (o.nsizes < MAX_SIZES)
-				o.sizes[o.nsizes++] = strtoull(optarg, NULL, 0);
+		case 'S': {
+			size_t v = strtoull(optarg, NULL, 0), j;
+
+			/* a size given twice (scripts/bench's and the caller's) runs once */
+			for (j = 0; j < o.nsizes && o.sizes[j] != v; j++)
+				;
+			if (j == o.nsizes && o.nsizes < MAX_SIZES)
+				o.sizes[o.nsizes++] = v;
 			break;
+		}
 		case 't': o.seconds = atof(optarg); break;
 		case 'q': o.queue_size = (unsigned int)strtoul(optarg, NULL, 0); break;
 		case 'C': o.credit = (uint32_t)strtoul(optarg, NULL, 0); break;

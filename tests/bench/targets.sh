@@ -41,6 +41,13 @@ check "verdict: the round-trip target from 2 runs" \
 	grep -Eq '^  64-byte round trip .* (met|MISSED) \([0-2] of 2 runs; ' "$tmp/out"
 check "verdict: workloads not run are 'not measured'" \
 	grep -Eq '^  64 KiB stream host->guest .*not measured' "$tmp/out"
+# each workload stops listening when it ends: more repetitions than the
+# guest has listening slots (16) still connect every time
+timeout 120 "$bench" --socket "$tmp/vhost.sock" --uds-path "$tmp/vsock.uds" --workloads h2g \
+	--size 4096 --time 0.05 --repeat 17 >"$tmp/out" 2>"$tmp/err"
+rc=$?
+check "--repeat 17 h2g: 17 rows, none failed (exit $rc)" \
+	test $rc -eq 0 -a "$(grep -c '^h2g ' "$tmp/out")" = 17 -a "$(grep -c FAILED "$tmp/out")" = 0
 for r in 0 21 x; do
 	"$bench" --socket "$tmp/vhost.sock" --uds-path "$tmp/vsock.uds" --repeat "$r" >"$tmp/out" 2>"$tmp/err"
 	rc=$?
