@@ -871,7 +871,7 @@ static void wl_vms(size_t size)
 	pthread_t ts[MAX_VMS + 1];
 	uint64_t msg_left[MAX_VMS + 1], deadline, t0, t1, total = 0, first = 0, last = 0;
 	unsigned int n = o.nx + 1, i, started = 0;
-	struct result res = { .size = size, .conns = n };
+	struct result res;
 	double limit = limit_for(size);
 	struct run idle = { 0 };
 	double min_gbps = -1;
@@ -979,14 +979,8 @@ static void wl_vms(size_t size)
 		if (rs[i].host_err || rs[i].host_verify_failed || !rs[i].host_bytes)
 			ok = false;
 	}
-	snprintf(res.workload, sizeof(res.workload), "vms:g2h");
-	if (last > first)
-		res.gbps = (double)total * 8.0 / (double)(last - first);
-	res.msgs = res.gbps * 1e9 / 8.0 / (double)size;
-	res.limit = limit;
-	res.ratio = res.limit > 0 ? res.gbps / res.limit : 0;
-	res.cpu_s_per_gb = cpu_per_gb(t0, t1, total);
-	res.self_cpu_s_per_gb = self_cpu_per_gb(total);
+	res = stream_result("vms:g2h", size, total, first, last, limit, t0, t1, total);
+	res.conns = n;
 	res.ok = ok && started == o.nx + 1;
 	snprintf(res.note, sizeof(res.note), "%u VMs, slowest %.3f Gbit/s%s", started,
 		 min_gbps < 0 ? 0 : min_gbps, res.ok ? "" : " (a VM failed)");
