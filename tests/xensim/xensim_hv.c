@@ -869,12 +869,35 @@ static struct sim_kfd *kfd_new(struct xsim_hv *hv, int fd, bool irq)
 	return NULL;
 }
 
+/*
+ * A new irqfd/ioeventfd of connection @c for domain @d under @key, taking
+ * the eventfd the connection received: 0, -EBUSY (the key is in use) or
+ * -ENOSPC.
+ */
+static int kfd_claim(struct xsim_hv *hv, struct sim_conn *c, struct sim_dom *d, int key, bool irq,
+		     struct sim_kfd **out)
+{
+	struct sim_kfd *k;
+
+	if (kfd_find(hv, c, key, irq))
+		return -EBUSY;
+	k = kfd_new(hv, c->in_fd, irq);
+	if (!k)
+		return -ENOSPC;
+	c->in_fd = -1;
+	k->owner = c;
+	k->key = key;
+	k->domid = d->domid;
+	*out = k;
+	return 0;
+}
+
 /* IOCTL_PRIVCMD_IRQFD: each signal of the eventfd applies the dm_op (level 1). */
 static int kfd_irqfd(struct xsim_hv *hv, struct sim_conn *c, struct sim_dom *d,
 		     struct xsim_msg *m)
 {
 	const struct xen_dm_op *op = (const struct xen_dm_op *)m->s;
-	int key = (int)m->a[1], kind;
+	int key = (int)m->a[1], kind, r;
 	unsigned int line;
 	struct sim_kfd *k;
 
@@ -912,15 +935,9 @@ static int kfd_irqfd(struct xsim_hv *hv, struct sim_conn *c, struct sim_dom *d,
 	}
 	if ((kind == XSIM_IRQ_ARM) != d->arm)
 		return -EINVAL;
-	if (kfd_find(hv, c, key, true))
-		return -EBUSY;
-	k = kfd_new(hv, c->in_fd, true);
-	if (!k)
-		return -ENOSPC;
-	c->in_fd = -1;
-	k->owner = c;
-	k->key = key;
-	k->domid = d->domid;
+	r = kfd_claim(hv, c, d, key, true, &k);
+	if (r)
+		return r;
 	k->kind = kind;
 	k->line = line;
 	return 0;
@@ -937,7 +954,7 @@ static int kfd_ioeventfd(struct xsim_hv *hv, struct sim_conn *c, struct sim_dom 
 {
 	unsigned int len = (unsigned int)m->a[1], vcpus = (unsigned int)(m->a[3] >> 32);
 	const uint32_t *pp = (const uint32_t *)m->s;
-	int key = (int)m->n;
+	int key = (int)m->n, r;
 	struct sim_kfd *k;
 
 	if (m->a[3] & 1) {
@@ -963,15 +980,9 @@ static int kfd_ioeventfd(struct xsim_hv *hv, struct sim_conn *c, struct sim_dom 
 		if (!found)
 			return -EINVAL;
 	}
-	if (kfd_find(hv, c, key, false))
-		return -EBUSY;
-	k = kfd_new(hv, c->in_fd, false);
-	if (!k)
-		return -ENOSPC;
-	c->in_fd = -1;
-	k->owner = c;
-	k->key = key;
-	k->domid = d->domid;
+	r = kfd_claim(hv, c, d, key, false, &k);
+	if (r)
+		return r;
 	k->addr = m->a[0];
 	k->len = len;
 	k->vq = (unsigned int)m->a[2];
