@@ -8,8 +8,9 @@
  * share: buffers are allocated only while bytes are waiting.
  *
  * Connections with something to tell the guest sit on an intrusive FIFO;
- * vsock_core_rx() takes the head, emits at most one packet for it and puts
- * it back at the tail if it has more, so a busy stream cannot starve the
+ * vsock_core_rx() takes the head, emits at most one packet for it (or, in
+ * vsock_core_rx_burst(), one host read's worth of packets) and puts it
+ * back at the tail if it has more, so a busy stream cannot starve the
  * others.  Replies to packets that match no connection (RST) go through a
  * small ring; when it is full vsock_core_tx() pushes back (-EAGAIN) and the
  * device stops popping TX until RX drained it.
@@ -797,18 +798,61 @@ static int emit_stage(struct vsock_core *core, struct vsock_conn *c, const struc
 	return (int)(VSOCK_HDR_SIZE + chunk);
 }
 
-static int emit_data(struct vsock_core *core, struct vsock_conn *c, const struct iovec *iov,
-		     unsigned int n, size_t space)
+/* Most iovecs one host read is given (the payload areas of a burst). */
+#define VSOCK_BURST_IOV 64u
+
+static int one_packet(int r, uint32_t *lens)
 {
-	struct iovec d[64];
-	size_t want = VK_MIN((size_t)peer_credit(c), space), got, msglen = 0;
-	unsigned int k;
+	if (r <= 0)
+		return r;
+	lens[0] = (uint32_t)r;
+	return 1;
+}
+
+static size_t buf_space(const struct vsock_rx_buf *b)
+{
+	size_t total = vsock_iov_len(b->iov, b->n);
+
+	if (total <= VSOCK_HDR_SIZE)
+		return 0;
+	return VK_MIN(total - VSOCK_HDR_SIZE, (size_t)0x7fffffffu);
+}
+
+/*
+ * Host data of @c for the guest: one host read into the payload areas of
+ * as many of @bufs as the guest's credit covers (a seqpacket message goes
+ * into the first only), then one RW header per buffer that got bytes.
+ * Sets @lens, returns the buffers used (0: nothing was read).
+ */
+static int emit_data(struct vsock_core *core, struct vsock_conn *c, const struct vsock_rx_buf *bufs,
+		     unsigned int nbufs, uint32_t *lens)
+{
+	struct iovec d[VSOCK_BURST_IOV];
+	uint32_t cap[VSOCK_BURST_IOV];
+	size_t want = peer_credit(c), got = 0, msglen = 0, left;
+	unsigned int k = 0, nb = 0, i;
 	struct vsock_hdr h;
 	ssize_t r;
 
 	if (c->rxstage)
-		return emit_stage(core, c, iov, n, space);
-	k = vsock_iov_slice(iov, n, VSOCK_HDR_SIZE, want, d, VK_ARRAY_SIZE(d), &got);
+		return one_packet(emit_stage(core, c, bufs[0].iov, bufs[0].n, buf_space(&bufs[0])), lens);
+	if (c->type != VIRTIO_VSOCK_TYPE_STREAM)
+		nbufs = 1;
+	for (i = 0; i < nbufs && want && k < VSOCK_BURST_IOV; i++) {
+		size_t space = VK_MIN(buf_space(&bufs[i]), want), g;
+		unsigned int m;
+
+		if (!space)
+			break;
+		m = vsock_iov_slice(bufs[i].iov, bufs[i].n, VSOCK_HDR_SIZE, space, d + k,
+				    VSOCK_BURST_IOV - k, &g);
+		if (!m)
+			break;
+		k += m;
+		cap[nb++] = (uint32_t)g;
+		got += g;
+		want -= g;
+	}
 	if (!k)
 		return 0;   /* never a zero-length read: it would look like EOF */
 	r = core->ops->recv(core->opaque, c, d, k, &msglen);
@@ -833,29 +877,42 @@ static int emit_data(struct vsock_core *core, struct vsock_conn *c, const struct
 		c->rxstage_len = (uint32_t)r;
 		c->rxstage_off = 0;
 		update_events(core, c);
-		return emit_stage(core, c, iov, n, space);
+		return one_packet(emit_stage(core, c, bufs[0].iov, bufs[0].n, buf_space(&bufs[0])), lens);
 	}
 	if (r > 0) {
-		fill_hdr(core, c, &h, VIRTIO_VSOCK_OP_RW);
-		h.len = (uint32_t)r;
-		if (c->type == VIRTIO_VSOCK_TYPE_SEQPACKET)
-			h.flags = VIRTIO_VSOCK_SEQ_EOM;
-		vsock_pkt_put_hdr(iov, n, &h);
+		for (i = 0, left = (size_t)r; left; i++) {
+			uint32_t len = (uint32_t)VK_MIN(left, (size_t)cap[i]);
+
+			fill_hdr(core, c, &h, VIRTIO_VSOCK_OP_RW);
+			h.len = len;
+			if (c->type == VIRTIO_VSOCK_TYPE_SEQPACKET)
+				h.flags = VIRTIO_VSOCK_SEQ_EOM;
+			vsock_pkt_put_hdr(bufs[i].iov, bufs[i].n, &h);
+			lens[i] = VSOCK_HDR_SIZE + len;
+			left -= len;
+		}
 		c->rx_cnt += (uint32_t)r;
 		core->st.rx_bytes += (uint64_t)r;
-		core->st.rx_pkts++;
+		core->st.rx_pkts += i;
 		/*
 		 * A stream read that returned less than asked emptied the
 		 * socket: bytes arriving later raise a new edge, so no read
 		 * to EAGAIN is needed (it cost one recvmsg per round trip).
+		 * One that filled everything probably left more: the next
+		 * turn offers several buffers (vsock_core_rx_want).
 		 */
-		if (c->type == VIRTIO_VSOCK_TYPE_STREAM && (size_t)r < got &&
-		    !(c->flags & VSOCK_F_H_RDHUP)) {
-			c->flags &= ~VSOCK_F_H_READABLE;
-			update_events(core, c);
+		if (c->type == VIRTIO_VSOCK_TYPE_STREAM && (size_t)r < got) {
+			c->flags &= ~VSOCK_F_RX_MORE;
+			if (!(c->flags & VSOCK_F_H_RDHUP)) {
+				c->flags &= ~VSOCK_F_H_READABLE;
+				update_events(core, c);
+			}
+		} else if (c->type == VIRTIO_VSOCK_TYPE_STREAM) {
+			c->flags |= VSOCK_F_RX_MORE;
 		}
-		return (int)(VSOCK_HDR_SIZE + (size_t)r);
+		return (int)i;
 	}
+	c->flags &= ~VSOCK_F_RX_MORE;
 	if (r == 0) {
 		/* host EOF: half-close towards the guest */
 		c->flags |= VSOCK_F_H_EOF;
@@ -877,40 +934,43 @@ static int emit_data(struct vsock_core *core, struct vsock_conn *c, const struct
 	return 0;
 }
 
-/* One packet for @c, or 0 if it turned out to have nothing. */
-static int conn_rx(struct vsock_core *core, struct vsock_conn *c, const struct iovec *iov,
-		   unsigned int n, size_t space)
+/* Packets for @c (buffers used), or 0 if it turned out to have nothing. */
+static int conn_rx(struct vsock_core *core, struct vsock_conn *c, const struct vsock_rx_buf *bufs,
+		   unsigned int nbufs, uint32_t *lens)
 {
+	const struct iovec *iov = bufs[0].iov;
+	unsigned int n = bufs[0].n;
 	int r;
 
 	if (c->pend & VSOCK_P_RST) {
 		r = emit_ctl(core, c, iov, n, VIRTIO_VSOCK_OP_RST, 0);
 		core->st.rst_sent++;
 		conn_destroy(core, c);
-		return r;
+		return one_packet(r, lens);
 	}
 	if (c->pend & VSOCK_P_REQUEST) {
 		c->pend &= (uint8_t)~VSOCK_P_REQUEST;
-		return emit_ctl(core, c, iov, n, VIRTIO_VSOCK_OP_REQUEST, 0);
+		return one_packet(emit_ctl(core, c, iov, n, VIRTIO_VSOCK_OP_REQUEST, 0), lens);
 	}
 	if (c->pend & VSOCK_P_RESPONSE) {
 		c->pend &= (uint8_t)~VSOCK_P_RESPONSE;
-		return emit_ctl(core, c, iov, n, VIRTIO_VSOCK_OP_RESPONSE, 0);
+		return one_packet(emit_ctl(core, c, iov, n, VIRTIO_VSOCK_OP_RESPONSE, 0), lens);
 	}
-	if (can_send_data(c) && space > 0) {
-		r = emit_data(core, c, iov, n, space);
+	if (can_send_data(c) && buf_space(&bufs[0]) > 0) {
+		r = emit_data(core, c, bufs, nbufs, lens);
 		if (r > 0 || c->state == VSOCK_CS_CLOSING)
 			return r;
 	}
 	if (c->pend & VSOCK_P_SHUTDOWN) {
 		c->pend &= (uint8_t)~VSOCK_P_SHUTDOWN;
-		return emit_ctl(core, c, iov, n, VIRTIO_VSOCK_OP_SHUTDOWN, VIRTIO_VSOCK_SHUTDOWN_SEND);
+		return one_packet(emit_ctl(core, c, iov, n, VIRTIO_VSOCK_OP_SHUTDOWN,
+					   VIRTIO_VSOCK_SHUTDOWN_SEND), lens);
 	}
 	if (c->pend & VSOCK_P_CREDIT_UPDATE)
-		return emit_ctl(core, c, iov, n, VIRTIO_VSOCK_OP_CREDIT_UPDATE, 0);
+		return one_packet(emit_ctl(core, c, iov, n, VIRTIO_VSOCK_OP_CREDIT_UPDATE, 0), lens);
 	if (c->pend & VSOCK_P_CREDIT_REQUEST) {
 		c->pend &= (uint8_t)~VSOCK_P_CREDIT_REQUEST;
-		return emit_ctl(core, c, iov, n, VIRTIO_VSOCK_OP_CREDIT_REQUEST, 0);
+		return one_packet(emit_ctl(core, c, iov, n, VIRTIO_VSOCK_OP_CREDIT_REQUEST, 0), lens);
 	}
 	return 0;
 }
@@ -920,47 +980,65 @@ bool vsock_core_rx_pending(const struct vsock_core *core)
 	return core->ctl_len || core->rx_head;
 }
 
-int vsock_core_rx(struct vsock_core *core, const struct iovec *iov, unsigned int n)
+size_t vsock_core_rx_want(const struct vsock_core *core)
 {
-	size_t total = vsock_iov_len(iov, n), space;
+	const struct vsock_conn *c = core->rx_head;
+
+	if (!c || (core->ctl_len && core->ctl_turn))
+		return 0;
+	if (c->pend & (VSOCK_P_RST | VSOCK_P_REQUEST | VSOCK_P_RESPONSE))
+		return 0;
+	if (c->type != VIRTIO_VSOCK_TYPE_STREAM || !(c->flags & VSOCK_F_RX_MORE) || !can_send_data(c))
+		return 0;
+	return peer_credit(c);
+}
+
+int vsock_core_rx_burst(struct vsock_core *core, const struct vsock_rx_buf *bufs, unsigned int nbufs,
+			uint32_t *lens)
+{
 	struct vsock_conn *c;
 
-	if (total < VSOCK_HDR_SIZE)
+	if (!nbufs || vsock_iov_len(bufs[0].iov, bufs[0].n) < VSOCK_HDR_SIZE)
 		return -EINVAL;
-	space = total - VSOCK_HDR_SIZE;
-	if (space > 0x7fffffffu)
-		space = 0x7fffffffu;
-
 	for (;;) {
+		int r;
+
 		/* alternate the reply ring with the connections */
 		if (core->ctl_len && (core->ctl_turn || !core->rx_head)) {
 			struct vsock_hdr *h = &core->ctl[core->ctl_head];
 
-			vsock_pkt_put_hdr(iov, n, h);
+			vsock_pkt_put_hdr(bufs[0].iov, bufs[0].n, h);
 			core->ctl_head = (core->ctl_head + 1) % VSOCK_CTL_RING;
 			core->ctl_len--;
 			core->ctl_turn = false;
 			core->st.rx_pkts++;
-			return VSOCK_HDR_SIZE;
+			lens[0] = VSOCK_HDR_SIZE;
+			return 1;
 		}
 		core->ctl_turn = true;
 		c = core->rx_head;
 		if (!c)
 			return 0;
 		rx_unlink(core, c);
-		if (c->pend & VSOCK_P_RST) {
-			return conn_rx(core, c, iov, n, space);
-		} else {
-			int r = conn_rx(core, c, iov, n, space);
-
-			if (c->state == VSOCK_CS_CLOSING)
-				rx_append(core, c);   /* RST queued: goes out in turn */
-			else
-				update_rx(core, c);
-			if (r > 0)
-				return r;
-		}
+		if (c->pend & VSOCK_P_RST)
+			return conn_rx(core, c, bufs, nbufs, lens);
+		r = conn_rx(core, c, bufs, nbufs, lens);
+		if (c->state == VSOCK_CS_CLOSING)
+			rx_append(core, c);   /* RST queued: goes out in turn */
+		else
+			update_rx(core, c);
+		if (r > 0)
+			return r;
 	}
+}
+
+int vsock_core_rx(struct vsock_core *core, const struct iovec *iov, unsigned int n)
+{
+	struct vsock_rx_buf b = { .iov = iov, .n = n };
+	uint32_t len;
+	int r = vsock_core_rx_burst(core, &b, 1, &len);
+
+	return r > 0 ? (int)len : r;
 }
 
 /* ------------------------------------------------------------ host side */

@@ -9,6 +9,7 @@
  *  - guest packets come in through vsock_core_tx() (header + payload iovecs),
  *  - packets for the guest go out through vsock_core_rx(), which fills one
  *    RX buffer (writable iovecs) at a time, round-robin over connections,
+ *    or vsock_core_rx_burst(), which fills several with one host read,
  *  - the host side of each connection is reached through struct
  *    vsock_host_ops (connect/send/recv/shutdown/close and the readiness
  *    events the core wants), implemented over Unix or AF_VSOCK sockets by
@@ -82,6 +83,7 @@ enum vsock_conn_state {
 #define VSOCK_F_H_CLOSED    0x080u  /* host side released (ops->close called) */
 #define VSOCK_F_SEQ_OPEN    0x100u  /* seqpacket: a guest message is being assembled */
 #define VSOCK_F_H_RDHUP     0x200u  /* host peer shut down its sending side (EOF pending) */
+#define VSOCK_F_RX_MORE     0x400u  /* last stream read filled all it was offered: offer several RX buffers */
 
 /* Guest -> host bytes not yet written to the host socket. */
 struct vsock_buf {
@@ -218,6 +220,33 @@ bool vsock_core_rx_pending(const struct vsock_core *core);
  * buffer cannot hold a header.
  */
 int vsock_core_rx(struct vsock_core *core, const struct iovec *iov, unsigned int n);
+
+/* One guest RX buffer for vsock_core_rx_burst(). */
+struct vsock_rx_buf {
+	const struct iovec *iov;   /* writable */
+	unsigned int n;
+};
+
+/*
+ * Payload bytes the next vsock_core_rx_burst() call could use: 0 when its
+ * turn is a single packet (control packet, seqpacket message, a stream
+ * whose last read emptied the socket), else the guest's free credit on a
+ * stream whose last read filled everything it was given.  The caller
+ * offers RX buffers up to about this much.
+ */
+size_t vsock_core_rx_want(const struct vsock_core *core);
+/*
+ * Fill RX buffers @bufs[0 .. @nbufs) in order with the next packets for
+ * the guest, one turn of the round-robin: a control packet, or the data a
+ * stream connection has, read with a single host recv spread over the
+ * payload areas of several buffers (each becomes one RW packet, as a
+ * guest with small RX buffers, like Linux's 4 KiB ones, needs).  Sets
+ * @lens[i] to the bytes written into buffer i and returns how many buffers
+ * were used (the rest are untouched); 0 when there is nothing to send,
+ * -EINVAL when @bufs[0] cannot hold a header.
+ */
+int vsock_core_rx_burst(struct vsock_core *core, const struct vsock_rx_buf *bufs, unsigned int nbufs,
+			uint32_t *lens);
 
 /* Host side became ready (VSOCK_EV_*). */
 void vsock_core_host_event(struct vsock_core *core, struct vsock_conn *c, uint32_t events);

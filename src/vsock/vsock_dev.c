@@ -18,6 +18,11 @@
 #include "vsock/vsock_host.h"
 
 #define VSOCK_RX_BATCH 32
+/*
+ * Most RX buffers one host read fills: 16 of Linux's 4 KiB buffers take a
+ * 64 KiB read, as a Unix-socket reader would do it.
+ */
+#define VSOCK_RX_BURST 16u
 
 /* A packet for a sibling VM, copied out of the sender's TX ring. */
 struct vsock_raw {
@@ -37,7 +42,7 @@ struct vsock_vm {
 	bool stopped;
 	struct vsock_host *host;
 	struct vsock_core *core;
-	struct vq_elem *elem;
+	struct vq_elem *elem;      /* [VSOCK_RX_BURST]; TX and event use [0] */
 	struct iovec *data_iov;
 
 	/* worker side */
@@ -232,18 +237,53 @@ static bool rx_has_work(struct vsock_vm *vm)
 	return vsock_core_rx_pending(vm->core) || __atomic_load_n(&vm->inq_len, __ATOMIC_ACQUIRE);
 }
 
-static int rx_fill(struct vsock_vm *vm, const struct iovec *iov, unsigned int n)
+/*
+ * Fill RX buffers: vm->elem[0] is popped, *k chains in all; a host stream
+ * in full flow may pop more (up to VSOCK_RX_BURST) to take one host read.
+ * Sets @lens, returns the chains used from the front, 0 when there was
+ * nothing to send after all, -EINVAL when elem[0] cannot hold a header.
+ */
+static int rx_fill(struct vsock_vm *vm, struct vq *vq, const struct gmem_table *mem, unsigned int *k,
+		   uint32_t *lens)
 {
+	struct vsock_rx_buf bufs[VSOCK_RX_BURST];
+	const struct vq_elem *e = &vm->elem[0];
 	int r, i;
 
-	if (vsock_iov_len(iov, n) < VSOCK_HDR_SIZE)
+	if (e->in_len < VSOCK_HDR_SIZE)
 		return -EINVAL;
 	/* alternate host connections and sibling packets */
 	for (i = 0; i < 2; i++) {
 		vm->rx_turn_sib = !vm->rx_turn_sib;
-		r = vm->rx_turn_sib ? sib_fill(vm, iov, n) : vsock_core_rx(vm->core, iov, n);
-		if (r)
-			return r;
+		if (vm->rx_turn_sib) {
+			r = sib_fill(vm, e->iov + e->out_num, e->in_num);
+			if (r > 0)
+				lens[0] = (uint32_t)r;
+			if (r)
+				return r > 0 ? 1 : r;
+		} else {
+			size_t want = vsock_core_rx_want(vm->core);
+			size_t have = e->in_len - VSOCK_HDR_SIZE;
+			unsigned int j;
+
+			while (have < want && *k < VSOCK_RX_BURST) {
+				const struct vq_elem *m = &vm->elem[*k];
+
+				if (vq_pop(vq, mem, &vm->elem[*k]) <= 0)
+					break;
+				(*k)++;
+				if (m->in_len <= VSOCK_HDR_SIZE)
+					break;
+				have += m->in_len - VSOCK_HDR_SIZE;
+			}
+			for (j = 0; j < *k; j++) {
+				bufs[j].iov = vm->elem[j].iov + vm->elem[j].out_num;
+				bufs[j].n = vm->elem[j].in_num;
+			}
+			r = vsock_core_rx_burst(vm->core, bufs, *k, lens);
+			if (r)
+				return r;
+		}
 	}
 	return 0;
 }
@@ -252,13 +292,14 @@ static void process_rx(struct vsock_vm *vm)
 {
 	struct vq *vq = vd_dev_queue(vm->dev, VSOCK_VQ_RX);
 	const struct gmem_table *mem = vd_dev_mem(vm->dev, 0);
+	uint32_t lens[VSOCK_RX_BURST];
 	unsigned int pushed = 0;
-	struct vq_elem *e = vm->elem;
 
 	if (!vq || !mem)
 		return;
 	while (rx_has_work(vm)) {
-		int r = vq_pop(vq, mem, e);
+		unsigned int k = 1, i;
+		int r = vq_pop(vq, mem, &vm->elem[0]);
 
 		if (r == 0) {
 			/* no buffer: wait for the guest's kick */
@@ -268,21 +309,26 @@ static void process_rx(struct vsock_vm *vm)
 		}
 		if (r < 0)
 			break;
-		r = rx_fill(vm, e->iov + e->out_num, e->in_num);
+		r = rx_fill(vm, vq, mem, &k, lens);
 		if (r == 0) {
-			vq_unpop(vq, 1);
+			vq_unpop(vq, k);
 			break;
 		}
 		if (r < 0) {
 			vk_log_once(VK_LOG_WARN, "%s: RX buffer smaller than a vsock header", vm->name);
-			r = 0;
+			lens[0] = 0;
+			r = 1;
 		}
-		vq_push(vq, e, (uint32_t)r);
-		__atomic_fetch_add(&vm->st.rx_pkts, 1, __ATOMIC_RELAXED);
-		if (++pushed % VSOCK_RX_BATCH == 0) {
-			vq_flush(vq);
-			vd_dev_notify(vm->dev, VSOCK_VQ_RX);
+		for (i = 0; i < (unsigned int)r; i++) {
+			vq_push(vq, &vm->elem[i], lens[i]);
+			if (++pushed % VSOCK_RX_BATCH == 0) {
+				vq_flush(vq);
+				vd_dev_notify(vm->dev, VSOCK_VQ_RX);
+			}
 		}
+		__atomic_fetch_add(&vm->st.rx_pkts, (unsigned long)r, __ATOMIC_RELAXED);
+		if (k > (unsigned int)r)
+			vq_unpop(vq, k - (unsigned int)r);
 	}
 	if (pushed % VSOCK_RX_BATCH) {
 		vq_flush(vq);
@@ -646,7 +692,7 @@ struct vsock_daemon *vsock_daemon_new(const struct vsock_daemon_cfg *cfg, char *
 		pthread_mutex_init(&vm->lock, NULL);
 		snprintf(vm->name, sizeof(vm->name), "vm%llu", (unsigned long long)vc->guest_cid);
 		vm->waiters = calloc(o->nvms, sizeof(bool));
-		vm->elem = malloc(sizeof(*vm->elem));
+		vm->elem = malloc(VSOCK_RX_BURST * sizeof(*vm->elem));
 		vm->data_iov = malloc(VQ_ELEM_MAX_IOV * sizeof(struct iovec));
 		if (!vm->waiters || !vm->elem || !vm->data_iov) {
 			snprintf(err, errlen, "out of memory");

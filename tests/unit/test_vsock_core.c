@@ -434,6 +434,200 @@ static void test_rx_respects_guest_credit(void **state)
 	assert_int_equal(f->c->rx_cnt, 1700);
 }
 
+/* ---- several RX buffers per host read (vsock_core_rx_burst) */
+
+#define LBUF (VSOCK_HDR_SIZE + 4096)   /* Linux's RX buffer: header + 4 KiB */
+
+struct bufset {
+	uint8_t mem[8][LBUF];
+	struct iovec iov[8][2];
+	struct vsock_rx_buf b[8];
+	uint32_t lens[8];
+};
+
+/* @n buffers of @size bytes, each split in two iovecs (header across them). */
+static void bufs_init(struct bufset *s, unsigned int n, size_t size)
+{
+	unsigned int i;
+
+	memset(s, 0xee, sizeof(*s));
+	for (i = 0; i < n; i++) {
+		s->iov[i][0] = (struct iovec){ s->mem[i], 30 };
+		s->iov[i][1] = (struct iovec){ s->mem[i] + 30, size - 30 };
+		s->b[i] = (struct vsock_rx_buf){ s->iov[i], 2 };
+	}
+}
+
+static struct vsock_hdr bufs_hdr(const struct bufset *s, unsigned int i)
+{
+	struct vsock_hdr h;
+
+	vsock_hdr_decode(&h, (const struct virtio_vsock_hdr *)(const void *)s->mem[i]);
+	return h;
+}
+
+static void test_rx_burst_one_read(void **state)
+{
+	struct ctx *t = *state;
+	struct fake_conn *f = gconnect(t, 5000, 1234, S);
+	static uint8_t data[10000];
+	static struct bufset s;
+	struct vsock_hdr h;
+	unsigned int i;
+
+	for (i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 7);
+	fake_host_write(&t->fh, f, data, sizeof(data));
+	f->recvs = 0;
+	bufs_init(&s, 4, LBUF);
+	/* 10,000 bytes: one host read, three packets, the fourth buffer untouched */
+	assert_int_equal(vsock_core_rx_burst(t->core, s.b, 4, s.lens), 3);
+	assert_int_equal(f->recvs, 1);
+	assert_int_equal(s.lens[0], LBUF);
+	assert_int_equal(s.lens[1], LBUF);
+	assert_int_equal(s.lens[2], VSOCK_HDR_SIZE + 10000 - 8192);
+	assert_int_equal(s.lens[3], 0xeeeeeeeeu);
+	assert_int_equal(s.mem[3][0], 0xee);
+	for (i = 0; i < 3; i++) {
+		h = bufs_hdr(&s, i);
+		assert_int_equal(h.op, VIRTIO_VSOCK_OP_RW);
+		assert_int_equal(h.type, S);
+		assert_int_equal(h.src_port, 1234);
+		assert_int_equal(h.dst_port, 5000);
+		assert_int_equal(h.dst_cid, GCID);
+		assert_int_equal(h.len, s.lens[i] - VSOCK_HDR_SIZE);
+		assert_int_equal(h.buf_alloc, BA);
+		assert_memory_equal(s.mem[i] + VSOCK_HDR_SIZE, data + 4096 * i, h.len);
+	}
+	assert_int_equal(f->c->rx_cnt, 10000);
+	assert_int_equal(stats(t).rx_bytes, 10000);
+	/* the short read emptied the socket: nothing more until the next edge */
+	assert_false(vsock_core_rx_pending(t->core));
+	assert_int_equal(vsock_core_rx_burst(t->core, s.b, 4, s.lens), 0);
+	assert_int_equal(f->recvs, 1);
+}
+
+static void test_rx_burst_credit(void **state)
+{
+	struct ctx *t = *state;
+	struct fake_conn *f;
+	static uint8_t data[20000];
+	static struct bufset s;
+	struct vsock_hdr h;
+	unsigned int i;
+
+	t->g.buf_alloc = 6000;
+	f = gconnect(t, 5000, 1234, S);
+	for (i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 13);
+	fake_host_write(&t->fh, f, data, sizeof(data));
+	bufs_init(&s, 8, LBUF);
+	/* the guest's 6000 bytes of credit, over two buffers; not one byte more */
+	assert_int_equal(vsock_core_rx_burst(t->core, s.b, 8, s.lens), 2);
+	assert_int_equal(s.lens[0], LBUF);
+	assert_int_equal(s.lens[1], VSOCK_HDR_SIZE + 6000 - 4096);
+	assert_int_equal(f->c->rx_cnt, 6000);
+	assert_int_equal(vsock_core_rx_want(t->core), 0);
+	assert_int_equal(vsock_core_rx_burst(t->core, s.b, 8, s.lens), 0);
+	/* the guest consumed 5000: exactly that much comes next */
+	t->g.fwd_cnt = 5000;
+	assert_int_equal(guest_send(t->core, &t->g, 5000, 1234, S, VIRTIO_VSOCK_OP_CREDIT_UPDATE, 0, NULL, 0), 0);
+	assert_int_equal(vsock_core_rx_want(t->core), 5000);
+	assert_int_equal(vsock_core_rx_burst(t->core, s.b, 8, s.lens), 2);
+	assert_int_equal(s.lens[0], LBUF);
+	assert_int_equal(s.lens[1], VSOCK_HDR_SIZE + 5000 - 4096);
+	h = bufs_hdr(&s, 1);
+	assert_int_equal(h.len, 5000 - 4096);
+	assert_memory_equal(s.mem[0] + VSOCK_HDR_SIZE, data + 6000, 4096);
+	assert_memory_equal(s.mem[1] + VSOCK_HDR_SIZE, data + 10096, 5000 - 4096);
+	assert_int_equal(f->c->rx_cnt, 11000);
+}
+
+static void test_rx_burst_want(void **state)
+{
+	struct ctx *t = *state;
+	struct fake_conn *f = gconnect(t, 5000, 1234, S);
+	static uint8_t data[12000];
+	static struct bufset s;
+	struct vsock_hdr h;
+
+	assert_int_equal(vsock_core_rx_want(t->core), 0);
+	fake_host_write(&t->fh, f, data, sizeof(data));
+	/* nothing known yet about how much is waiting: one buffer's worth */
+	assert_int_equal(vsock_core_rx_want(t->core), 0);
+	bufs_init(&s, 1, LBUF);
+	assert_int_equal(vsock_core_rx_burst(t->core, s.b, 1, s.lens), 1);
+	/* that read filled its buffer: the next turn may take the whole credit */
+	assert_int_equal(vsock_core_rx_want(t->core), 262144 - 4096);
+	/* a control packet's turn (an RST for an unknown port) wants one buffer */
+	assert_int_equal(guest_send(t->core, &t->g, 6000, 999, S, VIRTIO_VSOCK_OP_RW, 0, "x", 1), 0);
+	assert_int_equal(vsock_core_rx_want(t->core), 0);
+	assert_int_equal(guest_recv(t->core, &h, NULL, 4096), VSOCK_HDR_SIZE);
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RST);
+	assert_int_equal(vsock_core_rx_want(t->core), 262144 - 4096);
+	bufs_init(&s, 4, LBUF);
+	assert_int_equal(vsock_core_rx_burst(t->core, s.b, 4, s.lens), 2);
+	assert_int_equal(s.lens[1], VSOCK_HDR_SIZE + 12000 - 8192);
+	/* a short read: back to one buffer */
+	assert_int_equal(vsock_core_rx_want(t->core), 0);
+	/* an RW packet always carries the guest's credit state for us */
+	h = bufs_hdr(&s, 1);
+	assert_int_equal(h.fwd_cnt, 0);
+}
+
+static void test_rx_burst_seqpacket_one_message(void **state)
+{
+	struct ctx *t = *state;
+	struct fake_conn *f = gconnect(t, 5000, 1234, Q);
+	static struct bufset s;
+	struct vsock_hdr h;
+
+	fake_host_write(&t->fh, f, "first", 5);
+	fake_host_write(&t->fh, f, "second", 6);
+	bufs_init(&s, 4, LBUF);
+	assert_int_equal(vsock_core_rx_burst(t->core, s.b, 4, s.lens), 1);
+	h = bufs_hdr(&s, 0);
+	assert_int_equal(h.len, 5);
+	assert_int_equal(h.flags & VIRTIO_VSOCK_SEQ_EOM, VIRTIO_VSOCK_SEQ_EOM);
+	assert_int_equal(vsock_core_rx_want(t->core), 0);
+	assert_int_equal(vsock_core_rx_burst(t->core, s.b, 4, s.lens), 1);
+	h = bufs_hdr(&s, 0);
+	assert_int_equal(h.len, 6);
+	assert_memory_equal(s.mem[0] + VSOCK_HDR_SIZE, "second", 6);
+}
+
+static void test_rx_burst_bad_buffers(void **state)
+{
+	struct ctx *t = *state;
+	struct fake_conn *f = gconnect(t, 5000, 1234, S);
+	static uint8_t data[9000];
+	static struct bufset s;
+	struct iovec tiny = { s.mem[7], VSOCK_HDR_SIZE - 1 };
+	struct iovec bare = { s.mem[6], VSOCK_HDR_SIZE };
+	struct vsock_rx_buf b[3];
+	uint32_t lens[3] = { 0, 0, 0 };
+
+	fake_host_write(&t->fh, f, data, sizeof(data));
+	/* a first buffer without room for a header is refused, nothing read */
+	b[0] = (struct vsock_rx_buf){ &tiny, 1 };
+	assert_int_equal(vsock_core_rx_burst(t->core, b, 1, lens), -EINVAL);
+	assert_int_equal(vsock_core_rx_burst(t->core, b, 0, lens), -EINVAL);
+	assert_int_equal(f->c->rx_cnt, 0);
+	/* a later buffer with no payload room ends the burst; no bytes lost */
+	bufs_init(&s, 2, LBUF);
+	b[0] = s.b[0];
+	b[1] = (struct vsock_rx_buf){ &bare, 1 };
+	b[2] = s.b[1];
+	assert_int_equal(vsock_core_rx_burst(t->core, b, 3, lens), 1);
+	assert_int_equal(lens[0], LBUF);
+	assert_int_equal(lens[1], 0);
+	assert_int_equal(vsock_core_rx_burst(t->core, s.b + 1, 1, lens), 1);
+	assert_int_equal(lens[0], LBUF);
+	assert_int_equal(vsock_core_rx_burst(t->core, s.b, 1, lens), 1);
+	assert_int_equal(lens[0], VSOCK_HDR_SIZE + 9000 - 8192);
+	assert_int_equal(f->c->rx_cnt, 9000);
+}
+
 static void test_half_close_guest_first(void **state)
 {
 	struct ctx *t = *state;
@@ -740,6 +934,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_credit_slow_host_and_overrun, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_credit_update_not_every_packet, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_respects_guest_credit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rx_burst_one_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rx_burst_credit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rx_burst_want, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rx_burst_seqpacket_one_message, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rx_burst_bad_buffers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_half_close_guest_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_half_close_host_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_short_read_drains, setup, teardown),

@@ -29,6 +29,7 @@ struct fake_conn {
 	size_t out_len;
 	size_t out_room;          /* bytes the host socket still accepts */
 	size_t sends;             /* send() calls that wrote something */
+	size_t recvs;             /* recv() calls */
 	int send_err;             /* next send fails with this */
 	bool shut_wr, closed;
 	uint32_t events;
@@ -98,6 +99,7 @@ static __attribute__((unused)) ssize_t fake_recv(void *opaque, struct vsock_conn
 	size_t space = vsock_iov_len(iov, n), avail = f->in_len - f->in_off, r;
 
 	(void)opaque;
+	f->recvs++;
 	if (c->type == VIRTIO_VSOCK_TYPE_SEQPACKET) {
 		if (f->msg_idx == f->nmsgs)
 			return f->in_eof ? 0 : -EAGAIN;
