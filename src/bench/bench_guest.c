@@ -637,7 +637,7 @@ int bg_new(struct bg **out, const struct bg_params *p, const struct bg_ops *ops,
 	if (!g->p.credit)
 		g->p.credit = 256 * 1024;
 	if (!g->p.rx_buf)
-		g->p.rx_buf = 65536 + VSOCK_HDR_SIZE;
+		g->p.rx_buf = BG_RX_BUF_DEFAULT;
 	if (!g->p.tx_pkt)
 		g->p.tx_pkt = 65536;
 	if (!g->p.max_conns)

@@ -15,6 +15,7 @@
 
 #include "vhost-user/vu_frontend.h"
 #include "virtqueue/virtqueue.h"
+#include "vsock/vsock_hdr.h"
 
 struct bg;
 struct bg_conn;
@@ -60,12 +61,21 @@ struct bg_ops {
 	void (*writable)(void *opaque, struct bg *g);
 };
 
+/*
+ * RX buffer size when none is given: a 4 KiB payload behind the header, as
+ * Linux's virtio-vsock driver posts them (VIRTIO_VSOCK_DEFAULT_RX_BUF_SIZE
+ * plus the header, one descriptor each), so a back-end handles the same
+ * packets it gets from a Linux guest and the guest's 256 buffers span
+ * 1 MiB, not the 16 MiB 64 KiB buffers would.
+ */
+#define BG_RX_BUF_DEFAULT (4096u + VSOCK_HDR_SIZE)
+
 struct bg_params {
 	const char *socket;        /* vhost-user socket of the back-end */
 	uint64_t guest_cid;        /* 0: read from config space */
 	unsigned int queue_size;   /* 256 */
 	uint32_t credit;           /* our buf_alloc, 256 KiB */
-	uint32_t rx_buf;           /* bytes per RX buffer including the header (65536 + 44) */
+	uint32_t rx_buf;           /* bytes per RX buffer including the header (0: BG_RX_BUF_DEFAULT) */
 	uint32_t tx_pkt;           /* most payload per TX packet (65536) */
 	bool event_idx;            /* negotiate VIRTIO_RING_F_EVENT_IDX if offered */
 	bool tx_split;             /* header and payload in separate descriptors */

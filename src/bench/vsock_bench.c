@@ -1212,7 +1212,8 @@ static void usage(FILE *f)
 		"  --time S             seconds per measurement (default 3)\n"
 		"  --queue-size N       ring size (default 256)\n"
 		"  --credit N           guest buf_alloc in bytes (default 262144)\n"
-		"  --rx-buf N           bytes per guest RX buffer incl. header (default 65580)\n"
+		"  --rx-buf N           bytes per guest RX buffer incl. header (default 4140: the\n"
+		"                       4 KiB + header Linux's virtio-vsock driver posts)\n"
 		"  --conns N            parallel connections (default 64)\n"
 		"  --idle-conns N       idle connections for the RSS figure (repeatable; default 1000,10000)\n"
 		"  --daemon-pid PID     daemon to read CPU and RSS of (default: the socket's peer)\n"
@@ -1275,7 +1276,7 @@ int main(int argc, char **argv)
 
 	o.queue_size = 256;
 	o.credit = 256 * 1024;
-	o.rx_buf = 65536 + VSOCK_HDR_SIZE;
+	o.rx_buf = BG_RX_BUF_DEFAULT;
 	o.seconds = 3;
 	o.workloads = ~0u;
 	o.par_conns = 64;
@@ -1393,9 +1394,9 @@ int main(int argc, char **argv)
 		o.daemon_pid = bu_peer_pid(bg_vhost_fd(guest));
 	if (o.daemon_pid)
 		bu_proc_rss_kib(o.daemon_pid, &rss_idle0);
-	printf("vsock-bench: back-end %s (pid %d), guest CID %llu, queue %u, credit %u, %.1f s per run\n",
+	printf("vsock-bench: back-end %s (pid %d), guest CID %llu, queue %u, credit %u, RX buffers %u bytes, %.1f s per run\n",
 	       o.socket, (int)o.daemon_pid, (unsigned long long)bg_cid(guest), o.queue_size, o.credit,
-	       o.seconds);
+	       o.rx_buf, o.seconds);
 
 	for (rep = 0; rep < o.repeat; rep++) {
 		for (k = 0; k < o.nsizes; k++) {
