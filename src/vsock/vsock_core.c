@@ -388,6 +388,7 @@ int vsock_core_reply_rst(struct vsock_core *core, const struct vsock_hdr *in)
 /* ------------------------------------------------------------ guest -> host data */
 
 static void close_if_done(struct vsock_core *core, struct vsock_conn *c);
+static void req_trim(struct vsock_core *core);
 
 static void maybe_credit_update(struct vsock_core *core, struct vsock_conn *c)
 {
@@ -694,6 +695,7 @@ int vsock_core_tx(struct vsock_core *core, const struct vsock_pkt *p)
 	case VSOCK_CS_REQ_SENT:
 		if (h->op == VIRTIO_VSOCK_OP_RESPONSE) {
 			c->state = VSOCK_CS_ESTABLISHED;
+			req_trim(core);
 			if (c->flags & VSOCK_F_HYBRID) {
 				char line[24];
 				int n = snprintf(line, sizeof(line), "OK %u\n", c->pport);
@@ -1127,6 +1129,25 @@ static void req_push(struct vsock_core *core, struct vsock_conn *c)
 	core->req_len++;
 }
 
+/*
+ * Drop the oldest entries whose connect is settled (answered, reset or
+ * gone): answers mostly come in order, so the FIFO stays as short as the
+ * connects really pending and the host's timer stops soon after the last
+ * answer instead of ticking until every entry's deadline.
+ */
+static void req_trim(struct vsock_core *core)
+{
+	while (core->req_len) {
+		const struct vsock_req *r = &core->reqs[core->req_head];
+		const struct vsock_conn *c = vsock_core_lookup(core, r->lport, r->pport);
+
+		if (c && c->state == VSOCK_CS_REQ_SENT && c->req_deadline == r->deadline)
+			break;
+		core->req_head = (core->req_head + 1) % core->req_cap;
+		core->req_len--;
+	}
+}
+
 unsigned int vsock_core_pending_connects(const struct vsock_core *core)
 {
 	return core->req_len;
@@ -1136,7 +1157,8 @@ unsigned int vsock_core_expire(struct vsock_core *core)
 {
 	uint32_t now = core_now_ms();
 
-	/* deadlines are pushed in order; entries of answered connects just age out */
+	/* deadlines are pushed in order; settled entries at the front go first */
+	req_trim(core);
 	while (core->req_len) {
 		struct vsock_req *r = &core->reqs[core->req_head];
 		struct vsock_conn *c;

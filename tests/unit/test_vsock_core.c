@@ -294,6 +294,36 @@ static void test_host_connect_timeout(void **state)
 	assert_int_equal(stats(t).conns, 1);
 }
 
+/* Answered connects leave the pending FIFO at once: the host timer can stop. */
+static void test_host_connects_answered_not_pending(void **state)
+{
+	struct ctx *t = *state;
+	struct vsock_conn *c[3];
+	struct vsock_hdr h[3];
+	unsigned int i;
+
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(vsock_core_host_connect(t->core, 21 + i, 0, S, VSOCK_F_HYBRID, &c[i]), 0);
+		fake_attach(&t->fh, c[i]);
+	}
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(guest_recv(t->core, &h[i], NULL, 64), 44);
+		assert_int_equal(h[i].op, VIRTIO_VSOCK_OP_REQUEST);
+	}
+	assert_int_equal(vsock_core_pending_connects(t->core), 3);
+	/* out of order: the oldest still waits, so all three stay */
+	assert_int_equal(guest_send(t->core, &t->g, 22, h[1].src_port, S, VIRTIO_VSOCK_OP_RESPONSE, 0, NULL, 0), 0);
+	assert_int_equal(vsock_core_pending_connects(t->core), 3);
+	/* the oldest answers: it and the one answered before it go */
+	assert_int_equal(guest_send(t->core, &t->g, 21, h[0].src_port, S, VIRTIO_VSOCK_OP_RESPONSE, 0, NULL, 0), 0);
+	assert_int_equal(vsock_core_pending_connects(t->core), 1);
+	/* the guest resets the last one: settled too, gone at the next expire */
+	assert_int_equal(guest_send(t->core, &t->g, 23, h[2].src_port, S, VIRTIO_VSOCK_OP_RST, 0, NULL, 0), 0);
+	assert_int_equal(vsock_core_expire(t->core), 0);
+	assert_int_equal(stats(t).connect_timeouts, 0);
+	assert_int_equal(stats(t).conns, 2);
+}
+
 static void test_unknown_connection(void **state)
 {
 	struct ctx *t = *state;
@@ -929,6 +959,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_host_connect_no_listener, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_client_gone_before_response, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_connect_timeout, setup_connect_timeout, teardown),
+		cmocka_unit_test_setup_teardown(test_host_connects_answered_not_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_connection, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ctl_ring_backpressure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_credit_slow_host_and_overrun, setup, teardown),
