@@ -882,7 +882,7 @@ static int emit_data(struct vsock_core *core, struct vsock_conn *c, const struct
 		return one_packet(emit_stage(core, c, bufs[0].iov, bufs[0].n, buf_space(&bufs[0])), lens);
 	}
 	if (r > 0) {
-		for (i = 0, left = (size_t)r; left; i++) {
+		for (i = 0, left = (size_t)r; left && i < nb; i++) {
 			uint32_t len = (uint32_t)VK_MIN(left, (size_t)cap[i]);
 
 			fill_hdr(core, c, &h, VIRTIO_VSOCK_OP_RW);
