@@ -32,6 +32,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* RX buffers one burst is offered, and the room each has (255 * 16 at most) */
+#define RXB_MAX 4u
+#define RXB_SIZE (4096u + 64u)
+
 static struct fake_host fh;
 
 static struct fake_conn *pick(uint8_t b)
@@ -55,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct vsock_core_cfg cfg = { .guest_cid = GCID, .buf_alloc = BA, .max_conns = 64, .seqpacket = true };
 	struct vsock_core *core;
 	size_t off = 0;
-	static uint8_t rxbuf[4096 + 64];
+	static uint8_t rxbuf[RXB_MAX * RXB_SIZE];
 	unsigned int steps = 0;
 
 	memset(&fh, 0, sizeof(fh));
@@ -113,16 +117,48 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		case 1: {
-			struct iovec iov[2];
-			size_t len;
+			struct iovec iov[RXB_MAX][2];
+			struct vsock_rx_buf b[RXB_MAX];
+			uint32_t lens[RXB_MAX];
+			unsigned int nb, i;
+			int r;
 
-			NEED(1);
-			len = (size_t)data[off++] * 16 + 1;
-			iov[0].iov_base = rxbuf;
-			iov[0].iov_len = len / 3;
-			iov[1].iov_base = rxbuf + len / 3;
-			iov[1].iov_len = len - len / 3;
-			vsock_core_rx(core, iov, 2);
+			NEED(2);
+			nb = data[off++] % (RXB_MAX + 1);
+			if (!nb) {
+				/* one buffer, header split across two iovecs */
+				size_t len = (size_t)data[off++] * 16 + 1;
+
+				iov[0][0] = (struct iovec){ rxbuf, len / 3 };
+				iov[0][1] = (struct iovec){ rxbuf + len / 3, len - len / 3 };
+				vsock_core_rx(core, iov[0], 2);
+				break;
+			}
+			/* a burst over buffers of guest-chosen sizes, some too small for a header */
+			NEED(nb);
+			for (i = 0; i < nb; i++) {
+				size_t len = (size_t)data[off + i] * 16, cut = len % 47;
+				uint8_t *base = rxbuf + (size_t)i * RXB_SIZE;
+
+				iov[i][0] = (struct iovec){ base, cut };
+				iov[i][1] = (struct iovec){ base + cut, len - cut };
+				b[i] = (struct vsock_rx_buf){ iov[i], 2 };
+			}
+			off += nb;
+			r = vsock_core_rx_burst(core, b, nb, lens);
+			if (r > (int)nb)
+				abort();
+			for (i = 0; r > 0 && i < (unsigned int)r; i++) {
+				struct vsock_hdr h;
+				uint8_t raw[44];
+
+				if (lens[i] < 44 || lens[i] > iov[i][0].iov_len + iov[i][1].iov_len)
+					abort();   /* a packet longer than its buffer */
+				vsock_iov_from(iov[i], 2, 0, raw, 44);
+				vsock_hdr_decode(&h, (const struct virtio_vsock_hdr *)(const void *)raw);
+				if (h.len != lens[i] - 44)
+					abort();   /* header and used length disagree */
+			}
 			break;
 		}
 		case 2: {
