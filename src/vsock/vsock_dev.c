@@ -338,17 +338,37 @@ static void process_rx(struct vsock_vm *vm)
 		wake_waiters(vm, false);
 }
 
-/* Returns true when TX had to stop (reply ring or a sibling full). */
-static bool tx_drain(struct vsock_vm *vm, struct vq *vq, const struct gmem_table *mem)
+/*
+ * How much TX one pass takes before the worker goes back to its event loop
+ * (Linux's vhost-vsock uses the same weights): while a guest keeps its TX
+ * ring full, host sockets that became readable are only seen there, so an
+ * unbounded drain starved the host->guest direction of a busy connection.
+ */
+#define VSOCK_TX_WEIGHT_PKTS 256u
+#define VSOCK_TX_WEIGHT_BYTES (512u * 1024u)
+
+enum tx_stop {
+	TX_EMPTY,    /* ring drained */
+	TX_STUCK,    /* reply ring or a sibling full */
+	TX_WEIGHT,   /* took its share; more may be waiting */
+};
+
+static enum tx_stop tx_drain(struct vsock_vm *vm, struct vq *vq, const struct gmem_table *mem)
 {
 	struct vq_elem *e = vm->elem;
 	unsigned int pushed = 0;
-	bool stuck = false;
+	size_t bytes = 0;
+	enum tx_stop why = TX_EMPTY;
 
 	for (;;) {
 		struct vsock_pkt p;
-		int r = vq_pop(vq, mem, e);
+		int r;
 
+		if (pushed >= VSOCK_TX_WEIGHT_PKTS || bytes >= VSOCK_TX_WEIGHT_BYTES) {
+			why = TX_WEIGHT;
+			break;
+		}
+		r = vq_pop(vq, mem, e);
 		if (r <= 0)
 			break;
 		r = vsock_pkt_parse(&p, e->iov, e->out_num, vm->data_iov);
@@ -365,11 +385,12 @@ static bool tx_drain(struct vsock_vm *vm, struct vq *vq, const struct gmem_table
 		}
 		if (r == -EAGAIN) {
 			vq_unpop(vq, 1);
-			stuck = true;
+			why = TX_STUCK;
 			break;
 		}
 		/* every popped chain goes back, parse errors included */
 		vq_push(vq, e, 0);
+		bytes += e->out_len;
 		__atomic_fetch_add(&vm->st.tx_pkts, 1, __ATOMIC_RELAXED);
 		if (++pushed % VSOCK_RX_BATCH == 0) {
 			vq_flush(vq);
@@ -381,16 +402,17 @@ static bool tx_drain(struct vsock_vm *vm, struct vq *vq, const struct gmem_table
 		 * that posted its whole window in one batch gets its credit
 		 * back before it runs dry instead of after the batch.
 		 */
-		if (vsock_core_rx_pending(vm->core) || pushed % 256 == 0)
+		if (vsock_core_rx_pending(vm->core))
 			process_rx(vm);
 	}
 	if (pushed) {
 		vq_flush(vq);
 		vd_dev_notify(vm->dev, VSOCK_VQ_TX);
 	}
-	return stuck;
+	return why;
 }
 
+/* Returns true when TX had to stop (reply ring or a sibling full). */
 static bool process_tx(struct vsock_vm *vm)
 {
 	struct vq *vq = vd_dev_queue(vm->dev, VSOCK_VQ_TX);
@@ -400,8 +422,16 @@ static bool process_tx(struct vsock_vm *vm)
 		return false;
 	for (;;) {
 		vq_disable_notify(vq);
-		if (tx_drain(vm, vq, mem))
+		switch (tx_drain(vm, vq, mem)) {
+		case TX_STUCK:
 			return true;   /* woken by RX progress or by the sibling */
+		case TX_WEIGHT:
+			/* notifications stay off: the wake brings the worker back here */
+			vd_dev_wake(vm->dev, 0);
+			return false;
+		case TX_EMPTY:
+			break;
+		}
 		if (!vq_enable_notify(vq))
 			return false;
 	}
