@@ -388,7 +388,7 @@ int vsock_core_reply_rst(struct vsock_core *core, const struct vsock_hdr *in)
 /* ------------------------------------------------------------ guest -> host data */
 
 static void close_if_done(struct vsock_core *core, struct vsock_conn *c);
-static void req_trim(struct vsock_core *core);
+static struct vsock_conn *req_trim(struct vsock_core *core);
 
 static void maybe_credit_update(struct vsock_core *core, struct vsock_conn *c)
 {
@@ -1133,19 +1133,21 @@ static void req_push(struct vsock_core *core, struct vsock_conn *c)
  * Drop the oldest entries whose connect is settled (answered, reset or
  * gone): answers mostly come in order, so the FIFO stays as short as the
  * connects really pending and the host's timer stops soon after the last
- * answer instead of ticking until every entry's deadline.
+ * answer instead of ticking until every entry's deadline.  Returns the
+ * connection of the oldest connect still waiting, or NULL.
  */
-static void req_trim(struct vsock_core *core)
+static struct vsock_conn *req_trim(struct vsock_core *core)
 {
 	while (core->req_len) {
 		const struct vsock_req *r = &core->reqs[core->req_head];
-		const struct vsock_conn *c = vsock_core_lookup(core, r->lport, r->pport);
+		struct vsock_conn *c = vsock_core_lookup(core, r->lport, r->pport);
 
 		if (c && c->state == VSOCK_CS_REQ_SENT && c->req_deadline == r->deadline)
-			break;
+			return c;
 		core->req_head = (core->req_head + 1) % core->req_cap;
 		core->req_len--;
 	}
+	return NULL;
 }
 
 unsigned int vsock_core_pending_connects(const struct vsock_core *core)
@@ -1156,24 +1158,14 @@ unsigned int vsock_core_pending_connects(const struct vsock_core *core)
 unsigned int vsock_core_expire(struct vsock_core *core)
 {
 	uint32_t now = core_now_ms();
+	struct vsock_conn *c;
 
-	/* deadlines are pushed in order; settled entries at the front go first */
-	req_trim(core);
-	while (core->req_len) {
-		struct vsock_req *r = &core->reqs[core->req_head];
-		struct vsock_conn *c;
-
-		if ((int32_t)(now - r->deadline) < 0)
-			break;
-		c = vsock_core_lookup(core, r->lport, r->pport);
-		if (c && c->state == VSOCK_CS_REQ_SENT && c->req_deadline == r->deadline) {
-			vk_dbg("vsock: cid %llu: guest port %u did not answer the connect in %u ms",
-			       (unsigned long long)core->cfg.guest_cid, c->pport, core->cfg.connect_timeout_ms);
-			core->st.connect_timeouts++;
-			conn_reset(core, c);
-		}
-		core->req_head = (core->req_head + 1) % core->req_cap;
-		core->req_len--;
+	/* deadlines are pushed in order: stop at the first one not due */
+	while ((c = req_trim(core)) && (int32_t)(now - c->req_deadline) >= 0) {
+		vk_dbg("vsock: cid %llu: guest port %u did not answer the connect in %u ms",
+		       (unsigned long long)core->cfg.guest_cid, c->pport, core->cfg.connect_timeout_ms);
+		core->st.connect_timeouts++;
+		conn_reset(core, c);   /* no longer REQ_SENT: the next trim drops its entry */
 	}
 	return core->req_len;
 }
