@@ -31,6 +31,7 @@
 #include "vu_test_fe.h"
 #include "vsock/vsock_dev.h"
 #include "vsock/vsock_pkt.h"
+#include "../common/fd_count.h"
 
 #define S VIRTIO_VSOCK_TYPE_STREAM
 #define NRX 64u
@@ -565,6 +566,54 @@ static void test_vmm_disconnect_reconnect(void **state)
 	close(fd);
 }
 
+/*
+ * VMM after VMM: each session leaves nothing behind in the process.  A
+ * session here has a host->guest and a guest->host connection open when
+ * the VMM goes away; the daemon must close both host sockets and every fd
+ * the front-end passed (memory, kick and call eventfds).
+ */
+static void test_sessions_release_fds(void **state)
+{
+	struct ctx *t = *state;
+	struct guest *g = &t->g[0];
+	struct sockaddr_un a;
+	struct vsock_hdr h;
+	char buf[16];
+	int base, l, cycle;
+
+	if (vk_unix_addrf(&a, "%.90s_%u", t->uds[0], 6200))
+		fail();
+	l = vk_unix_listen(&a, SOCK_STREAM, 4);
+	assert_true(l >= 0);
+	base = test_count_fds();
+	for (cycle = 0; cycle < 5; cycle++) {
+		uint32_t lp;
+		int hfd = host_connect(t, g, 1400, &lp), s, i;
+
+		gsend(g, 50100, 6200, VIRTIO_VSOCK_OP_REQUEST, 0, NULL, 0);
+		assert_true(grecv_op(g, &h, NULL, 3000));
+		assert_int_equal(h.op, VIRTIO_VSOCK_OP_RESPONSE);
+		s = accept(l, NULL, NULL);
+		assert_true(s >= 0);
+		gsend(g, 50100, 6200, VIRTIO_VSOCK_OP_RW, 0, "up", 2);
+		assert_int_equal(rd(s, buf, 2, 3000), 2);
+
+		/* VMM gone with both connections open: both host ends see EOF */
+		vut_cleanup(&g->fe);
+		assert_int_equal(rd(hfd, buf, sizeof(buf), 3000), 0);
+		assert_int_equal(rd(s, buf, sizeof(buf), 3000), 0);
+		close(hfd);
+		close(s);
+		assert_int_equal(guest_start(t, 0), 0);
+		/* the daemon tidies up on its own thread: give it a moment */
+		for (i = 0; i < 200 && test_count_fds() != base; i++)
+			usleep(10000);
+		assert_int_equal(test_count_fds(), base);
+	}
+	close(l);
+	unlink(a.sun_path);
+}
+
 static void test_siblings(void **state)
 {
 	struct ctx *t = *state;
@@ -942,6 +991,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_many_connections, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_throughput, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vmm_disconnect_reconnect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sessions_release_fds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_event_queue_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_siblings, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_siblings_apart, setup2_apart, teardown),
