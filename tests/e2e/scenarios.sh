@@ -9,6 +9,8 @@
 #     QEMU against the same daemon: traffic works again
 #  C  two guests (CIDs 3 and 4, one group) in one daemon: stream and
 #     SEQPACKET guest-to-guest
+#  D  (run before C) the in-kernel vhost front-end on the guest kernel's
+#     own /dev/vhost-vsock: set-up, and 1 MiB echoed through a nested CID
 . "$(dirname "$0")/lib.sh"
 
 e2e_init "k$E2E_KERNEL" "${E2E_LIMIT_S:-420}"
@@ -146,6 +148,48 @@ else
 	kill -9 "$QEMU_PID" 2>/dev/null
 fi
 note "B: done in $(( $(date +%s) - t0 ))s"
+
+# ================================================================ D
+# The in-kernel vhost front-end (vhost_fe.h) against a real kernel: inside
+# the guest, whose Debian kernel ships vhost_vsock, tests/unit/vhost_kernel_dev
+# plays VMM and nested guest (CID 42) on /dev/vhost-vsock while the guest
+# kernel's AF_VSOCK sends it 1 MiB and checks the echo.
+KDEV=$top_builddir/tests/unit/vhost_kernel_dev
+if [ -x "$KDEV" ]; then
+	files=("$KDEV:bin/vhost_kernel_dev")
+	# its shared libraries, same paths (the image has none: busybox is static)
+	for lib in $(ldd "$KDEV" | grep -o '/[^ ]*'); do
+		files+=("$lib:${lib#/}")
+	done
+	{
+		guest_prelude
+		cat <<'EOF'
+echo VK-READY
+if [ -s /lib/modules/extra ]; then
+	for m in $(cat /lib/modules/extra); do insmod /lib/modules/$m.ko || echo "VK-MODULE-FAIL $m"; done
+	i=0
+	while [ ! -e /dev/vhost-vsock ] && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
+	t "kernel vhost-vsock: our front-end sets it up and tears it down" vhost_kernel_dev vsock
+	t "kernel vhost-vsock: 1 MiB from the guest kernel's AF_VSOCK to a nested CID 42 and back, checked" vhost_kernel_dev vsock-data
+else
+	echo "VK-RESULT skip kernel vhost-vsock front-end (this kernel ships no vhost_vsock module)"
+fi
+EOF
+	} >"$E2E_DIR/d.sh"
+	t0=$(date +%s)
+	start_guest d "$S" "$E2E_DIR/d.sh" "${files[@]}"
+	if guest_ready "$SERIAL" "$QEMU_PID" 90; then
+		guest_off D "$QEMU_PID" 120
+		tap_check "D: vhost modules load in the guest" eval "! grep -aq '^VK-MODULE-FAIL' '$SERIAL'"
+		guest_results "$SERIAL" "D" -
+	else
+		tap_fail "D: guest boots"
+		kill -9 "$QEMU_PID" 2>/dev/null
+	fi
+	note "D: done in $(( $(date +%s) - t0 ))s"
+else
+	tap_skip "D: kernel vhost-vsock front-end" "tests/unit/vhost_kernel_dev not built"
+fi
 kill "$HOSTSERVE_PID" 2>/dev/null
 stop_daemon daemon
 
