@@ -3,8 +3,10 @@
  * vu_inflight.c - the shared inflight area of GET/SET_INFLIGHT_FD
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -72,12 +74,21 @@ int vu_inflight_map(struct vu_inflight_area *a, int fd, uint64_t size, uint64_t 
 		    unsigned int num_queues, unsigned int queue_size)
 {
 	size_t stride = vu_inflight_stride(queue_size);
+	struct stat st;
 	uint64_t end;
 	void *p;
 
 	if (!stride || size > VU_INFLIGHT_MAX || offset > VU_INFLIGHT_MAX ||
 	    vk_add_overflow_u64(size, offset, &end) || end == 0 ||
 	    size < (uint64_t)stride * num_queues) {
+		close(fd);
+		return -EINVAL;
+	}
+	/* An area reaching past the end of its file would SIGBUS on first use. */
+	if (fstat(fd, &st) < 0 || (S_ISREG(st.st_mode) && end > (uint64_t)st.st_size)) {
+		vk_err("inflight: mmap_offset 0x%" PRIx64 " + size 0x%" PRIx64
+		       " reaches past the end of its file (0x%" PRIx64 " bytes)", offset, size,
+		       (uint64_t)st.st_size);
 		close(fd);
 		return -EINVAL;
 	}

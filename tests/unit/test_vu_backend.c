@@ -684,6 +684,24 @@ static void test_inflight(void **state)
 	m.payload.inflight = r.payload.inflight;
 	m.payload.inflight.queue_size = 3;
 	assert_int_equal(vut_ack(&t->fe, &m), 1);
+	/* a file shorter than the area it claims (found by fuzz_vu_msg: SIGBUS at start) */
+	{
+		int small = memfd_create("short-inflight", MFD_CLOEXEC);
+
+		assert_true(small >= 0);
+		assert_int_equal(ftruncate(small, 4096), 0);
+		vu_msg_init(&m, VU_SET_INFLIGHT_FD, 0, sizeof(struct vu_inflight));
+		m.payload.inflight = r.payload.inflight;
+		m.payload.inflight.mmap_offset = 4096;
+		vu_msg_add_fd(&m, small);
+		assert_int_equal(vut_ack(&t->fe, &m), 1);
+		close(small);
+	}
+	/* the good area again: the device starts with it */
+	vu_msg_init(&m, VU_SET_INFLIGHT_FD, 0, sizeof(struct vu_inflight));
+	m.payload.inflight = r.payload.inflight;
+	vu_msg_add_fd(&m, fd);
+	assert_int_equal(vut_ack(&t->fe, &m), 0);
 	close(fd);
 	assert_int_equal(vut_qemu_vsock_start(&t->fe, CID), 0);
 	assert_non_null(vu_dev_vq(t->dev, 0)->inflight);
