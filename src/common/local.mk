@@ -4,6 +4,7 @@ libvhost_core_la_SOURCES += \
 	src/common/byteorder.h \
 	src/common/log.h \
 	src/common/log.c \
+	src/common/fd_map.h \
 	src/common/unix_sock.h \
 	src/common/unix_sock.c
 

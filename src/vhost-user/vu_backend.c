@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/fd_map.h"
 #include "common/log.h"
 #include "vhost-user/vu_backend.h"
 #include "vhost-user/vu_inflight.h"
@@ -568,7 +569,7 @@ static void vu_log_unmap(struct vu_dev *dev)
 
 static int vu_set_log_base(struct vu_dev *dev, struct vu_msg *msg, struct vu_msg *reply)
 {
-	uint64_t size = msg->payload.log.mmap_size, off = msg->payload.log.mmap_offset, end;
+	uint64_t size = msg->payload.log.mmap_size, off = msg->payload.log.mmap_offset, end, fsize;
 	int fd = vu_msg_take_fd(msg, 0);
 	unsigned int i;
 	void *p;
@@ -576,6 +577,13 @@ static int vu_set_log_base(struct vu_dev *dev, struct vu_msg *msg, struct vu_msg
 	vu_msg_set_u64(reply, 0);
 	if (size == 0 || size > VU_LOG_MAX || off > VU_LOG_MAX ||
 	    vk_add_overflow_u64(size, off, &end)) {
+		close(fd);
+		return -EINVAL;
+	}
+	/* logging a dirty page past the end of the file would SIGBUS */
+	if (vk_fd_covers(fd, end, &fsize)) {
+		vk_dbg("%s: SET_LOG_BASE: %" PRIu64 " bytes asked of a %" PRIu64 "-byte file",
+		       dev->name, end, fsize);
 		close(fd);
 		return -EINVAL;
 	}

@@ -15,6 +15,7 @@
 #include <endian.h>
 #include <unistd.h>
 
+#include "common/fd_map.h"
 #include "common/log.h"
 #include "common/unix_sock.h"
 #include "vhost-user/vu_frontend.h"
@@ -1022,6 +1023,7 @@ int vu_fe_inflight_setup(struct vu_fe *fe, uint16_t num_queues, uint16_t queue_s
 {
 	struct vu_inflight rep;
 	struct vu_msg *msg;
+	uint64_t fsize;
 	void *area;
 	int fd, err;
 
@@ -1048,6 +1050,11 @@ int vu_fe_inflight_setup(struct vu_fe *fe, uint16_t num_queues, uint16_t queue_s
 	    rep.mmap_offset > (1ull << 32)) {
 		close(fd);
 		return fe_broken(fe, -EPROTO, "GET_INFLIGHT_FD reply");
+	}
+	if (fd < 0 || vk_fd_covers(fd, rep.mmap_offset + rep.mmap_size, &fsize)) {
+		if (fd >= 0)
+			close(fd);
+		return fe_broken(fe, -EPROTO, "GET_INFLIGHT_FD area past the end of its fd");
 	}
 	area = mmap(NULL, rep.mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)rep.mmap_offset);
 	if (area == MAP_FAILED) {

@@ -6,9 +6,9 @@
 #include <inttypes.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/fd_map.h"
 #include "common/log.h"
 #include "vhost-user/vu_inflight.h"
 
@@ -74,8 +74,7 @@ int vu_inflight_map(struct vu_inflight_area *a, int fd, uint64_t size, uint64_t 
 		    unsigned int num_queues, unsigned int queue_size)
 {
 	size_t stride = vu_inflight_stride(queue_size);
-	struct stat st;
-	uint64_t end;
+	uint64_t end, fsize;
 	void *p;
 
 	if (!stride || size > VU_INFLIGHT_MAX || offset > VU_INFLIGHT_MAX ||
@@ -85,10 +84,9 @@ int vu_inflight_map(struct vu_inflight_area *a, int fd, uint64_t size, uint64_t 
 		return -EINVAL;
 	}
 	/* An area reaching past the end of its file would SIGBUS on first use. */
-	if (fstat(fd, &st) < 0 || (S_ISREG(st.st_mode) && end > (uint64_t)st.st_size)) {
+	if (vk_fd_covers(fd, end, &fsize)) {
 		vk_err("inflight: mmap_offset 0x%" PRIx64 " + size 0x%" PRIx64
-		       " reaches past the end of its file (0x%" PRIx64 " bytes)", offset, size,
-		       (uint64_t)st.st_size);
+		       " reaches past the end of its file (0x%" PRIx64 " bytes)", offset, size, fsize);
 		close(fd);
 		return -EINVAL;
 	}

@@ -645,6 +645,13 @@ static void test_dirty_log(void **state)
 
 		assert_true(bitmap[page / 8] & (1u << (page % 8)));
 	}
+	/* a log file shorter than the bitmap it is said to hold */
+	vu_msg_init(&m, VU_SET_LOG_BASE, 0, sizeof(struct vu_log));
+	m.payload.log.mmap_size = log_size + 4096;
+	vu_msg_add_fd(&m, logfd);
+	assert_int_equal(vut_send(&t->fe, &m), 0);
+	assert_int_equal(vut_recv_reply(&t->fe, VU_SET_LOG_BASE, true, &r), 0);
+	assert_int_not_equal(r.payload.u64, 0);
 	/* a bad log */
 	vu_msg_init(&m, VU_SET_LOG_BASE, 0, sizeof(struct vu_log));
 	m.payload.log.mmap_size = 0;

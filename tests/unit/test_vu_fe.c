@@ -385,6 +385,21 @@ static void test_config_status_reset_inflight(void **state)
 	assert_true(mock_find(&c->m, VU_RESET_DEVICE, 0) > i);
 }
 
+/* A back-end whose inflight file is shorter than the area it announces: broken, not SIGBUS. */
+static void test_inflight_short_file(void **state)
+{
+	struct ctx *c = *state;
+	uint64_t size = 0;
+
+	c->m.inflight_file = 1024;
+	ctx_open(c);
+	assert_int_equal(vu_fe_negotiate(c->fe, F_V1, ALL_PF, 2), 0);
+	assert_int_equal(vu_fe_inflight_setup(c->fe, 2, 256), -EPROTO);
+	assert_null(vu_fe_inflight_area(c->fe, &size));
+	assert_false(vu_fe_connected(c->fe));
+	ctx_close(c);
+}
+
 static void backend_send(int fd, uint32_t req, uint32_t flags, const void *p, uint32_t size)
 {
 	assert_int_equal(mock_send(fd, req, flags, p, size, NULL, 0), 0);
@@ -757,6 +772,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_xen_regions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_status_reset_inflight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_inflight_short_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backend_channel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backend_channel_closed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_negotiation, setup, teardown),

@@ -251,7 +251,7 @@ static void mock_handle(struct mock_be *m, struct vu_msg *msg)
 		in.mmap_offset = 0;
 		if (m->inflight_fd < 0) {
 			m->inflight_fd = memfd_create("mock-inflight", MFD_CLOEXEC);
-			(void)!ftruncate(m->inflight_fd, 4096);
+			(void)!ftruncate(m->inflight_fd, m->inflight_file ? m->inflight_file : 4096);
 		}
 		rfd = m->inflight_fd;
 		memcpy(rep, &in, sizeof(in));

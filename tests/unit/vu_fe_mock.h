@@ -59,6 +59,7 @@ struct mock_be {
 	int mem_fd[16];          /* fds from the last SET_MEM_TABLE / ADD_MEM_REG (kept until exit) */
 	unsigned int nmem_fd;
 	int inflight_fd;         /* the fd it handed out / got back */
+	uint32_t inflight_file;  /* bytes of the inflight file it creates (0: 4096, what it announces) */
 	uint64_t kicks;          /* kick eventfd reads done on request */
 	bool stop;               /* exit after the current message */
 
