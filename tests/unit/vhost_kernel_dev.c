@@ -390,7 +390,7 @@ static int run_vsock_data(const char *path)
 			if (vqdrv_kick_prepare(&g.tx))
 				STEP(vhf_kick(h, 1));
 		}
-		if (__atomic_load_n(&cl.done, __ATOMIC_ACQUIRE) && (g.closed || cl.err))
+		if (__atomic_load_n(&cl.done, __ATOMIC_ACQUIRE))   /* it has checked the echo */
 			break;
 		if (poll(pf, 2, 20) > 0) {
 			if ((pf[0].revents & POLLIN) && read(pf[0].fd, &v, sizeof(v)) < 0)
