@@ -276,12 +276,13 @@ guest_ready() {
 # (VKS FAIL lines) in SERVER_SERIAL (default SERIAL; "-": the guest ran no
 # servers, no such line)
 guest_results() {
-	local st name any=0
+	local st name r any=0
 	while read -r _ st name; do
 		any=1
+		name=${name%$'\r'}   # the serial console ends lines with CR LF
 		case $st in
 		ok) tap_ok "$2: $name" ;;
-		skip) tap_skip "$2: ${name%% (*}" "${name#* (}" ;;
+		skip) r=${name#* (}; tap_skip "$2: ${name%% (*}" "${r%)}" ;;
 		*) tap_fail "$2: $name" ;;
 		esac
 	done < <(grep -a '^VK-RESULT ' "$1")

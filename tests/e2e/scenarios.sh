@@ -150,10 +150,11 @@ fi
 note "B: done in $(( $(date +%s) - t0 ))s"
 
 # ================================================================ D
-# The in-kernel vhost front-end (vhost_fe.h) against a real kernel: inside
+# The in-kernel vhost front-ends (vhost_fe.h) against a real kernel: inside
 # the guest, whose Debian kernel ships vhost_vsock, tests/unit/vhost_kernel_dev
 # plays VMM and nested guest (CID 42) on /dev/vhost-vsock while the guest
-# kernel's AF_VSOCK sends it 1 MiB and checks the echo.
+# kernel's AF_VSOCK sends it 1 MiB and checks the echo; where the kernel has
+# vDPA (6.12), it makes a VDUSE device and drives it through vhost-vdpa.
 KDEV=$top_builddir/tests/unit/vhost_kernel_dev
 if [ -x "$KDEV" ]; then
 	files=("$KDEV:bin/vhost_kernel_dev")
@@ -171,6 +172,13 @@ if [ -s /lib/modules/extra ]; then
 	while [ ! -e /dev/vhost-vsock ] && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
 	t "kernel vhost-vsock: our front-end sets it up and tears it down" vhost_kernel_dev vsock
 	t "kernel vhost-vsock: 1 MiB from the guest kernel's AF_VSOCK to a nested CID 42 and back, checked" vhost_kernel_dev vsock-data
+	i=0
+	while [ ! -e /dev/vduse/control ] && grep -qw vduse /lib/modules/extra && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
+	if [ -e /dev/vduse/control ]; then
+		t "vDPA: our front-end on vhost-vdpa over a VDUSE virtio-blk: id, config, IOTLB, ring, DRIVER_OK, reset, checked from the device side" vhost_kernel_dev vdpa-vduse
+	else
+		echo "VK-RESULT skip vDPA front-end (this kernel ships no vduse / vhost_vdpa)"
+	fi
 else
 	echo "VK-RESULT skip kernel vhost-vsock front-end (this kernel ships no vhost_vsock module)"
 fi

@@ -9,19 +9,30 @@
  *       thread of it connects with AF_VSOCK to CID 42 through the kernel's
  *       vhost-vsock, sends 1 MiB and must get the same bytes back
  *   vhost_kernel_dev vdpa PATH
+ *   vhost_kernel_dev vdpa-vduse         creates its own vDPA device with VDUSE
+ *       (needs vdpa, vduse, vhost_vdpa loaded) and checks from the device
+ *       side what the vDPA front-end set up
  * No machine of ours has /dev/vhost-vsock; tests/e2e runs vsock-data
  * inside the test guest, whose Debian kernel has the vhost modules.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/genetlink.h>
+#include <linux/netlink.h>
+#include <linux/vdpa.h>
+#include <linux/vduse.h>
 #include <linux/vm_sockets.h>
 
 #include "vhost-user/vhost_fe.h"
@@ -434,6 +445,305 @@ fail:
 	return rc;
 }
 
+/* ------------------------------------------------------------ vdpa-vduse */
+
+/*
+ * A vDPA device for the vDPA front-end to drive: VDUSE (a virtio-blk with
+ * one queue) made by this process, added to the vdpa bus over generic
+ * netlink, bound to vhost_vdpa.  A thread answers the device's requests
+ * and remembers the last status; afterwards the device side checks what
+ * the front-end set up: ring addresses and size, and that the IOTLB maps
+ * the very memory the front-end wrote.
+ */
+#define VV_NAME   "vk-vdpa0"
+#define VV_QSIZE  64u
+#define VV_MEM    (1u << 20)
+
+struct vv_dev {
+	int ctl, fd;
+	int stop;                /* atomic */
+	int status;              /* atomic: last status the device was given */
+	int iotlb_updates;       /* atomic */
+};
+
+static void *vv_serve(void *arg)
+{
+	struct vv_dev *d = arg;
+
+	while (!__atomic_load_n(&d->stop, __ATOMIC_ACQUIRE)) {
+		struct pollfd p = { .fd = d->fd, .events = POLLIN };
+		struct vduse_dev_request rq;
+		struct vduse_dev_response rs;
+
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		if (read(d->fd, &rq, sizeof(rq)) != (ssize_t)sizeof(rq))
+			continue;
+		memset(&rs, 0, sizeof(rs));
+		rs.request_id = rq.request_id;
+		rs.result = VDUSE_REQ_RESULT_OK;
+		switch (rq.type) {
+		case VDUSE_GET_VQ_STATE:
+			rs.vq_state.index = rq.vq_state.index;
+			rs.vq_state.split.avail_index = 0;
+			break;
+		case VDUSE_SET_STATUS:
+			__atomic_store_n(&d->status, rq.s.status, __ATOMIC_RELEASE);
+			break;
+		case VDUSE_UPDATE_IOTLB:
+			__atomic_fetch_add(&d->iotlb_updates, 1, __ATOMIC_RELAXED);
+			break;
+		default:
+			rs.result = VDUSE_REQ_RESULT_FAILED;
+			break;
+		}
+		if (write(d->fd, &rs, sizeof(rs)) != (ssize_t)sizeof(rs))
+			continue;
+	}
+	return NULL;
+}
+
+/* One generic netlink request to the "vdpa" family: VDPA_CMD_DEV_NEW / _DEL. */
+static void nl_attr(uint8_t *buf, size_t *len, uint16_t type, const void *data, uint16_t dlen)
+{
+	struct nlattr *a = (struct nlattr *)(void *)(buf + *len);
+
+	a->nla_type = type;
+	a->nla_len = (uint16_t)(NLA_HDRLEN + dlen);
+	memcpy(buf + *len + NLA_HDRLEN, data, dlen);
+	*len += NLA_ALIGN(a->nla_len);
+}
+
+static int nl_talk(int s, uint16_t family, uint8_t cmd, const uint8_t *attrs, size_t alen,
+		   uint8_t *reply, size_t rcap)
+{
+	uint8_t buf[512];
+	struct nlmsghdr *h = (struct nlmsghdr *)(void *)buf;
+	struct genlmsghdr *g = (struct genlmsghdr *)(void *)(buf + NLMSG_HDRLEN);
+	struct nlmsgerr *e;
+	ssize_t n;
+
+	memset(buf, 0, sizeof(buf));
+	h->nlmsg_len = (uint32_t)(NLMSG_HDRLEN + GENL_HDRLEN + alen);
+	h->nlmsg_type = family;
+	h->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	h->nlmsg_seq = 1;
+	g->cmd = cmd;
+	g->version = family == GENL_ID_CTRL ? 1 : VDPA_GENL_VERSION;
+	memcpy(buf + NLMSG_HDRLEN + GENL_HDRLEN, attrs, alen);
+	if (send(s, buf, h->nlmsg_len, 0) < 0)
+		return -errno;
+	for (;;) {
+		n = recv(s, reply, rcap, 0);
+		if (n < 0)
+			return -errno;
+		h = (struct nlmsghdr *)(void *)reply;
+		if (!NLMSG_OK(h, (size_t)n))
+			return -EIO;
+		if (h->nlmsg_type == NLMSG_ERROR) {
+			e = NLMSG_DATA(h);
+			return e->error;   /* 0: the ACK */
+		}
+		if (h->nlmsg_type == family || family == GENL_ID_CTRL)
+			return (int)n;    /* a data reply (GETFAMILY); the ACK follows */
+	}
+}
+
+static int vdpa_family(int s)
+{
+	static uint8_t reply[4096];
+	uint8_t attrs[64];
+	size_t alen = 0;
+	int n, off;
+
+	nl_attr(attrs, &alen, CTRL_ATTR_FAMILY_NAME, VDPA_GENL_NAME, sizeof(VDPA_GENL_NAME));
+	n = nl_talk(s, GENL_ID_CTRL, CTRL_CMD_GETFAMILY, attrs, alen, reply, sizeof(reply));
+	if (n <= 0)
+		return n < 0 ? n : -ENOENT;
+	for (off = NLMSG_HDRLEN + GENL_HDRLEN; off + NLA_HDRLEN <= n;) {
+		struct nlattr *a = (struct nlattr *)(void *)(reply + off);
+
+		if (a->nla_len < NLA_HDRLEN)
+			break;
+		if (a->nla_type == CTRL_ATTR_FAMILY_ID)
+			return *(uint16_t *)(void *)((uint8_t *)a + NLA_HDRLEN);
+		off += NLA_ALIGN(a->nla_len);
+	}
+	return -ENOENT;
+}
+
+static int vdpa_dev(bool add)
+{
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	uint8_t attrs[128], reply[4096];
+	size_t alen = 0;
+	int s, fam, r;
+
+	s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC);
+	if (s < 0)
+		return -errno;
+	if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		r = -errno;
+		goto out;
+	}
+	fam = vdpa_family(s);
+	if (fam < 0) {
+		r = fam;
+		goto out;
+	}
+	if (add)
+		nl_attr(attrs, &alen, VDPA_ATTR_MGMTDEV_DEV_NAME, "vduse", sizeof("vduse"));
+	nl_attr(attrs, &alen, VDPA_ATTR_DEV_NAME, VV_NAME, sizeof(VV_NAME));
+	r = nl_talk(s, (uint16_t)fam, add ? VDPA_CMD_DEV_NEW : VDPA_CMD_DEV_DEL, attrs, alen,
+		    reply, sizeof(reply));
+out:
+	close(s);
+	return r;
+}
+
+/* /dev/vhost-vdpa-N of the vdpa device VV_NAME: 0, or -ENOENT while there is none. */
+static int vv_find_node(char *path, size_t len)
+{
+	DIR *dir = opendir("/sys/bus/vdpa/devices/" VV_NAME);
+	struct dirent *e;
+	int r = -ENOENT;
+
+	if (!dir)
+		return r;
+	while ((e = readdir(dir))) {
+		if (!strncmp(e->d_name, "vhost-vdpa-", 11)) {
+			snprintf(path, len, "/dev/%s", e->d_name);
+			r = access(path, F_OK) ? -ENOENT : 0;
+			break;
+		}
+	}
+	closedir(dir);
+	return r;
+}
+
+#define CHECK(c, what) do { if (!(c)) { fprintf(stderr, "vdpa-vduse: %s\n", what); goto fail; } } while (0)
+
+static int run_vdpa_vduse(void)
+{
+	uint8_t cfgbuf[sizeof(struct vduse_dev_config) + 8];
+	struct vduse_dev_config *dc = (struct vduse_dev_config *)(void *)cfgbuf;
+	struct vduse_vq_config vqc = { .index = 0, .max_size = VV_QSIZE };
+	struct vduse_vq_info vi = { .index = 0 };
+	struct vduse_iotlb_entry ent = { .start = 0, .last = 0 };
+	struct vv_dev d = { .ctl = -1, .fd = -1 };
+	struct vu_fe_guest_mem gm;
+	struct vu_fe_region r;
+	struct vqdrv_mem dm;
+	struct vqdrv q;
+	struct vhf *h = NULL;
+	uint64_t api = 0, cap = 0;
+	char node[300] = "";
+	uint32_t id = 0, i;
+	bool added = false, served = false, q_ok = false;
+	pthread_t th;
+	uint8_t *view;
+	int err = 0, rc = 1, iofd, t;
+
+	vu_fe_guest_mem_init(&gm);
+	d.ctl = open("/dev/vduse/control", O_RDWR | O_CLOEXEC);
+	if (d.ctl < 0)
+		return errno == ENOENT || errno == EACCES || errno == EPERM ? 77 : 1;
+	if (ioctl(d.ctl, VDUSE_SET_API_VERSION, &api) < 0)
+		fprintf(stderr, "vdpa-vduse: VDUSE_SET_API_VERSION: %s (going on)\n", strerror(errno));
+	memset(cfgbuf, 0, sizeof(cfgbuf));
+	snprintf(dc->name, sizeof(dc->name), "%s", VV_NAME);
+	dc->device_id = 2;   /* virtio-blk */
+	dc->features = (1ull << 32) | (1ull << 33);   /* VERSION_1, ACCESS_PLATFORM */
+	dc->vq_num = 1;
+	dc->vq_align = 4096;
+	dc->config_size = 8;
+	cap = 2048;          /* capacity in 512-byte sectors: the front-end reads it back */
+	memcpy(dc->config, &cap, 8);
+	CHECK(ioctl(d.ctl, VDUSE_CREATE_DEV, dc) == 0, "VDUSE_CREATE_DEV failed");
+	d.fd = open("/dev/vduse/" VV_NAME, O_RDWR | O_CLOEXEC);
+	CHECK(d.fd >= 0, "cannot open /dev/vduse/" VV_NAME);
+	CHECK(ioctl(d.fd, VDUSE_VQ_SETUP, &vqc) == 0, "VDUSE_VQ_SETUP failed");
+	CHECK(pthread_create(&th, NULL, vv_serve, &d) == 0, "pthread_create");
+	served = true;
+	t = vdpa_dev(true);
+	if (t < 0)
+		fprintf(stderr, "vdpa-vduse: vdpa dev add: %s\n", strerror(-t));
+	CHECK(t >= 0, "netlink VDPA_CMD_DEV_NEW failed");
+	added = true;
+	/* our device's vhost-vdpa node (others may exist): a child in sysfs */
+	for (t = 0; t < 50 && vv_find_node(node, sizeof(node)); t++)
+		usleep(100000);
+
+	/* the front-end, as a VMM would use it */
+	h = vhf_open_vdpa(node, &err);
+	CHECK(h, "cannot open our vhost-vdpa device");
+	CHECK(vhf_vdpa_device_id(h, &id) == 0 && id == 2, "device id is not 2 (block)");
+	cap = 0;
+	CHECK(vhf_get_config(h, 0, &cap, 8) == 0 && cap == 2048, "config space: capacity is not 2048");
+	CHECK(vhf_init(h, (1ull << 32) | (1ull << 33), 1) == 0, "features / IOTLB v2 / FEATURES_OK");
+	CHECK(vu_fe_guest_mem_add(&gm, 0, VV_MEM) == 0, "guest memory");
+	vu_fe_guest_mem_regions(&gm, &r, 1);
+	for (i = 0; i < VV_MEM; i += 4096)
+		gm.r[0].host[i] = (uint8_t)(i >> 12);
+	dm.host = gm.r[0].host;
+	dm.gpa = 0;
+	dm.size = VV_MEM;
+	CHECK(vqdrv_init(&q, &dm, VV_QSIZE, 0x10000, false) == 0, "vqdrv_init");
+	q_ok = true;
+	CHECK(vhf_set_mem(h, &r, 1) == 0, "IOTLB update");
+	CHECK(vhf_ring_setup(h, 0, VV_QSIZE, q.desc_gpa, q.avail_gpa, q.used_gpa, 0) == 0, "ring set-up");
+	CHECK(vhf_start(h, true) == 0, "DRIVER_OK");
+	CHECK(__atomic_load_n(&d.status, __ATOMIC_ACQUIRE) & 4, "the device never saw DRIVER_OK");
+
+	/* what the device sees */
+	CHECK(ioctl(d.fd, VDUSE_VQ_GET_INFO, &vi) == 0, "VDUSE_VQ_GET_INFO");
+	if (vi.num != VV_QSIZE || vi.desc_addr != q.desc_gpa || vi.driver_addr != q.avail_gpa ||
+	    vi.device_addr != q.used_gpa || !vi.ready) {
+		fprintf(stderr, "vdpa-vduse: device sees num %u desc 0x%llx avail 0x%llx used 0x%llx ready %u\n",
+			vi.num, (unsigned long long)vi.desc_addr, (unsigned long long)vi.driver_addr,
+			(unsigned long long)vi.device_addr, vi.ready);
+		goto fail;
+	}
+	iofd = ioctl(d.fd, VDUSE_IOTLB_GET_FD, &ent);
+	CHECK(iofd >= 0, "VDUSE_IOTLB_GET_FD: no mapping at IOVA 0");
+	CHECK(ent.start == 0 && ent.last >= VV_MEM - 1, "IOTLB entry does not cover the guest memory");
+	view = mmap(NULL, VV_MEM, PROT_READ, MAP_SHARED, iofd, (off_t)ent.offset);
+	close(iofd);
+	CHECK(view != MAP_FAILED, "cannot map the IOTLB fd");
+	for (i = 0; i < VV_MEM && view[i] == gm.r[0].host[i]; i += 4096)
+		;
+	munmap(view, VV_MEM);
+	CHECK(i >= VV_MEM, "the device's IOVA 0.. is not the front-end's memory");
+	CHECK(vhf_start(h, false) == 0, "reset");
+	CHECK(__atomic_load_n(&d.status, __ATOMIC_ACQUIRE) == 0, "the device never saw the reset");
+	printf("vdpa: VDUSE virtio-blk through %s: id, config, features, IOTLB (%d updates),"
+	       " ring, DRIVER_OK, reset checked from the device side\n", node,
+	       __atomic_load_n(&d.iotlb_updates, __ATOMIC_RELAXED));
+	rc = 0;
+fail:
+	if (h)
+		vhf_free(h);
+	if (q_ok)
+		vqdrv_cleanup(&q);
+	vu_fe_guest_mem_free(&gm);
+	if (added && vdpa_dev(false) < 0)
+		fprintf(stderr, "vdpa-vduse: vdpa dev del failed\n");
+	if (served) {
+		__atomic_store_n(&d.stop, 1, __ATOMIC_RELEASE);
+		pthread_join(th, NULL);
+	}
+	if (d.fd >= 0)
+		close(d.fd);
+	if (d.ctl >= 0) {
+		char name[VDUSE_NAME_MAX] = VV_NAME;
+
+		if (ioctl(d.ctl, VDUSE_DESTROY_DEV, name) < 0 && rc == 0)
+			fprintf(stderr, "vdpa-vduse: VDUSE_DESTROY_DEV: %s\n", strerror(errno));
+		close(d.ctl);
+	}
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 2 && !strcmp(argv[1], "vsock"))
@@ -442,6 +752,8 @@ int main(int argc, char **argv)
 		return run_vsock_data(argc > 2 ? argv[2] : NULL);
 	if (argc >= 3 && !strcmp(argv[1], "vdpa"))
 		return run_vdpa(argv[2]);
-	fprintf(stderr, "usage: %s vsock [PATH] | vsock-data [PATH] | vdpa PATH\n", argv[0]);
+	if (argc >= 2 && !strcmp(argv[1], "vdpa-vduse"))
+		return run_vdpa_vduse();
+	fprintf(stderr, "usage: %s vsock [PATH] | vsock-data [PATH] | vdpa PATH | vdpa-vduse\n", argv[0]);
 	return 2;
 }

@@ -1,8 +1,10 @@
 #!/bin/sh
 # In-kernel vhost front-ends against the real device nodes; SKIP when absent.
 bin="${top_builddir:-.}/tests/unit/vhost_kernel_dev"
-# (tests/e2e runs both vsock modes inside the test guest, whose kernel has
-# vhost_vsock; this script covers a machine that has the device itself.)
+# (tests/e2e runs both vsock modes and vdpa-vduse inside the test guest,
+# whose kernel has the modules; this script covers a machine that has the
+# devices itself, and leaves vdpa-vduse out: it would add a vDPA device to
+# the machine.)
 echo "1..3"
 if [ -e /dev/vhost-vsock ]; then
 	"$bin" vsock; rc=$?
