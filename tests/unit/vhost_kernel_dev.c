@@ -503,7 +503,7 @@ static void *vv_serve(void *arg)
 	return NULL;
 }
 
-/* One generic netlink request to the "vdpa" family: VDPA_CMD_DEV_NEW / _DEL. */
+/* Generic netlink, as much as "vdpa dev add / del" needs: an attribute... */
 static void nl_attr(uint8_t *buf, size_t *len, uint16_t type, const void *data, uint16_t dlen)
 {
 	struct nlattr *a = (struct nlattr *)(void *)(buf + *len);
@@ -514,8 +514,13 @@ static void nl_attr(uint8_t *buf, size_t *len, uint16_t type, const void *data, 
 	*len += NLA_ALIGN(a->nla_len);
 }
 
-static int nl_talk(int s, uint16_t family, uint8_t cmd, const uint8_t *attrs, size_t alen,
-		   uint8_t *reply, size_t rcap)
+/*
+ * ...and one request: the data reply's length (GETFAMILY), or the ACK's
+ * error (0 or -errno).  Replies to other requests on the socket (the ACK
+ * that follows a GETFAMILY answer) are skipped by sequence number.
+ */
+static int nl_talk(int s, uint32_t seq, uint16_t family, uint8_t cmd, const uint8_t *attrs,
+		   size_t alen, uint8_t *reply, size_t rcap)
 {
 	uint8_t buf[512];
 	struct nlmsghdr *h = (struct nlmsghdr *)(void *)buf;
@@ -527,7 +532,7 @@ static int nl_talk(int s, uint16_t family, uint8_t cmd, const uint8_t *attrs, si
 	h->nlmsg_len = (uint32_t)(NLMSG_HDRLEN + GENL_HDRLEN + alen);
 	h->nlmsg_type = family;
 	h->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-	h->nlmsg_seq = 1;
+	h->nlmsg_seq = seq;
 	g->cmd = cmd;
 	g->version = family == GENL_ID_CTRL ? 1 : VDPA_GENL_VERSION;
 	memcpy(buf + NLMSG_HDRLEN + GENL_HDRLEN, attrs, alen);
@@ -540,6 +545,8 @@ static int nl_talk(int s, uint16_t family, uint8_t cmd, const uint8_t *attrs, si
 		h = (struct nlmsghdr *)(void *)reply;
 		if (!NLMSG_OK(h, (size_t)n))
 			return -EIO;
+		if (h->nlmsg_seq != seq)
+			continue;
 		if (h->nlmsg_type == NLMSG_ERROR) {
 			e = NLMSG_DATA(h);
 			return e->error;   /* 0: the ACK */
@@ -557,7 +564,7 @@ static int vdpa_family(int s)
 	int n, off;
 
 	nl_attr(attrs, &alen, CTRL_ATTR_FAMILY_NAME, VDPA_GENL_NAME, sizeof(VDPA_GENL_NAME));
-	n = nl_talk(s, GENL_ID_CTRL, CTRL_CMD_GETFAMILY, attrs, alen, reply, sizeof(reply));
+	n = nl_talk(s, 1, GENL_ID_CTRL, CTRL_CMD_GETFAMILY, attrs, alen, reply, sizeof(reply));
 	if (n <= 0)
 		return n < 0 ? n : -ENOENT;
 	for (off = NLMSG_HDRLEN + GENL_HDRLEN; off + NLA_HDRLEN <= n;) {
@@ -594,7 +601,7 @@ static int vdpa_dev(bool add)
 	if (add)
 		nl_attr(attrs, &alen, VDPA_ATTR_MGMTDEV_DEV_NAME, "vduse", sizeof("vduse"));
 	nl_attr(attrs, &alen, VDPA_ATTR_DEV_NAME, VV_NAME, sizeof(VV_NAME));
-	r = nl_talk(s, (uint16_t)fam, add ? VDPA_CMD_DEV_NEW : VDPA_CMD_DEV_DEL, attrs, alen,
+	r = nl_talk(s, 2, (uint16_t)fam, add ? VDPA_CMD_DEV_NEW : VDPA_CMD_DEV_DEL, attrs, alen,
 		    reply, sizeof(reply));
 out:
 	close(s);
