@@ -175,7 +175,7 @@ if [ -s /lib/modules/extra ]; then
 	i=0
 	while [ ! -e /dev/vduse/control ] && grep -qw vduse /lib/modules/extra && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
 	if [ -e /dev/vduse/control ]; then
-		t "vDPA: our front-end on vhost-vdpa over a VDUSE virtio-blk: id, config, IOTLB, ring, DRIVER_OK, reset, checked from the device side" vhost_kernel_dev vdpa-vduse
+		t "vDPA: our front-end on vhost-vdpa over a VDUSE virtio-blk: id, config, IOTLB, ring, kick, interrupt, DRIVER_OK, reset, checked from the device side" vhost_kernel_dev vdpa-vduse
 	else
 		echo "VK-RESULT skip vDPA front-end (this kernel ships no vduse / vhost_vdpa)"
 	fi

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -645,6 +646,7 @@ static int run_vdpa_vduse(void)
 	struct vhf *h = NULL;
 	uint64_t api = 0, cap = 0;
 	char node[300] = "";
+	int kfd = -1;
 	uint32_t id = 0, i;
 	bool added = false, served = false, q_ok = false;
 	pthread_t th;
@@ -721,13 +723,34 @@ static int run_vdpa_vduse(void)
 		;
 	munmap(view, VV_MEM);
 	CHECK(i >= VV_MEM, "the device's IOVA 0.. is not the front-end's memory");
+
+	/* notifications both ways: our kick reaches the device, its interrupt our call fd */
+	kfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	CHECK(kfd >= 0, "eventfd");
+	{
+		struct vduse_vq_eventfd ke = { .index = 0, .fd = kfd };
+		struct pollfd pk = { .fd = kfd, .events = POLLIN };
+		struct pollfd pc = { .fd = vhf_call_fd(h, 0), .events = POLLIN };
+		uint32_t q0 = 0;
+
+		CHECK(ioctl(d.fd, VDUSE_VQ_SETUP_KICKFD, &ke) == 0, "VDUSE_VQ_SETUP_KICKFD");
+		CHECK(vhf_kick(h, 0) == 0, "kick");
+		CHECK(poll(&pk, 1, 3000) == 1, "the front-end's kick never reached the device");
+		/* nothing pending on the call fd before the interrupt */
+		if (pc.fd >= 0 && poll(&pc, 1, 0) == 1 && read(pc.fd, &cap, 8) != 8)
+			fprintf(stderr, "vdpa-vduse: draining the call fd failed\n");
+		CHECK(ioctl(d.fd, VDUSE_VQ_INJECT_IRQ, &q0) == 0, "VDUSE_VQ_INJECT_IRQ");
+		CHECK(pc.fd >= 0 && poll(&pc, 1, 3000) == 1, "the device's interrupt never reached the call fd");
+	}
 	CHECK(vhf_start(h, false) == 0, "reset");
 	CHECK(__atomic_load_n(&d.status, __ATOMIC_ACQUIRE) == 0, "the device never saw the reset");
 	printf("vdpa: VDUSE virtio-blk through %s: id, config, features, IOTLB (%d updates),"
-	       " ring, DRIVER_OK, reset checked from the device side\n", node,
+	       " ring, kick, interrupt, DRIVER_OK, reset checked from the device side\n", node,
 	       __atomic_load_n(&d.iotlb_updates, __ATOMIC_RELAXED));
 	rc = 0;
 fail:
+	if (kfd >= 0)
+		close(kfd);
 	if (h)
 		vhf_free(h);
 	if (q_ok)
