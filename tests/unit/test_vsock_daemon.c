@@ -338,6 +338,36 @@ static int host_connect(struct ctx *t, struct guest *g, uint32_t gport, uint32_t
 	return fd;
 }
 
+/*
+ * Host listener on <uds-path>_@port (its address in @a for the unlink);
+ * returns the listening fd.
+ */
+static int host_listen(struct ctx *t, uint32_t port, struct sockaddr_un *a)
+{
+	int l;
+
+	if (vk_unix_addrf(a, "%.90s_%u", t->uds[0], port))
+		fail();
+	l = vk_unix_listen(a, SOCK_STREAM, 4);
+	assert_true(l >= 0);
+	return l;
+}
+
+/* Guest connects from @sport to host @port, listening on @l; returns the accepted host fd. */
+static int guest_connect(struct guest *g, uint32_t sport, uint32_t port, int l)
+{
+	struct vsock_hdr h;
+	int s;
+
+	gsend(g, sport, port, VIRTIO_VSOCK_OP_REQUEST, 0, NULL, 0);
+	assert_true(grecv_op(g, &h, NULL, 3000));
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RESPONSE);
+	assert_int_equal(h.src_cid, 2);
+	s = accept(l, NULL, NULL);
+	assert_true(s >= 0);
+	return s;
+}
+
 static void test_connect_echo(void **state)
 {
 	struct ctx *t = *state;
@@ -367,18 +397,8 @@ static void test_guest_to_host(void **state)
 	struct sockaddr_un a;
 	struct vsock_hdr h;
 	char buf[4096];
-	int l, s;
+	int l = host_listen(t, 6000, &a), s = guest_connect(g, 50000, 6000, l);
 
-	if (vk_unix_addrf(&a, "%.90s_%u", t->uds[0], 6000))
-		fail();
-	l = vk_unix_listen(&a, SOCK_STREAM, 4);
-	assert_true(l >= 0);
-	gsend(g, 50000, 6000, VIRTIO_VSOCK_OP_REQUEST, 0, NULL, 0);
-	assert_true(grecv_op(g, &h, NULL, 3000));
-	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RESPONSE);
-	assert_int_equal(h.src_cid, 2);
-	s = accept(l, NULL, NULL);
-	assert_true(s >= 0);
 	gsend(g, 50000, 6000, VIRTIO_VSOCK_OP_RW, 0, "to host", 7);
 	assert_int_equal(rd(s, buf, 7, 3000), 7);
 	/* half-close: guest SHUTDOWN(SEND) -> host EOF, host still sends */
@@ -577,24 +597,13 @@ static void test_sessions_release_fds(void **state)
 	struct ctx *t = *state;
 	struct guest *g = &t->g[0];
 	struct sockaddr_un a;
-	struct vsock_hdr h;
 	char buf[16];
-	int base, l, cycle;
+	int l = host_listen(t, 6200, &a), base = test_count_fds(), cycle;
 
-	if (vk_unix_addrf(&a, "%.90s_%u", t->uds[0], 6200))
-		fail();
-	l = vk_unix_listen(&a, SOCK_STREAM, 4);
-	assert_true(l >= 0);
-	base = test_count_fds();
 	for (cycle = 0; cycle < 5; cycle++) {
 		uint32_t lp;
-		int hfd = host_connect(t, g, 1400, &lp), s, i;
+		int hfd = host_connect(t, g, 1400, &lp), s = guest_connect(g, 50100, 6200, l), i;
 
-		gsend(g, 50100, 6200, VIRTIO_VSOCK_OP_REQUEST, 0, NULL, 0);
-		assert_true(grecv_op(g, &h, NULL, 3000));
-		assert_int_equal(h.op, VIRTIO_VSOCK_OP_RESPONSE);
-		s = accept(l, NULL, NULL);
-		assert_true(s >= 0);
 		gsend(g, 50100, 6200, VIRTIO_VSOCK_OP_RW, 0, "up", 2);
 		assert_int_equal(rd(s, buf, 2, 3000), 2);
 
