@@ -89,6 +89,15 @@ static void bank_add(struct xvm_guest *g, uint64_t gpa, uint64_t size, void *hos
 	g->banks[smallest] = (struct xvm_bank){ gpa, size, host };
 }
 
+/* Does any device of @g use foreign mappings of the guest's RAM (no grants)? */
+static bool guest_foreign(const struct xvm_guest *g)
+{
+	for (unsigned int i = 0; i < g->ndevs; i++)
+		if (!g->devs[i]->cfg.grants)
+			return true;
+	return false;
+}
+
 /*
  * The guest's RAM banks: every populated frame up to the domain's highest
  * one, found by mapping them (frames in holes fail one by one), so the
@@ -99,10 +108,27 @@ static void bank_add(struct xvm_guest *g, uint64_t gpa, uint64_t size, void *hos
 static int guest_map_ram(struct xvm_guest *g)
 {
 	xen_pfn_t max_gpfn, *pfns;
-	uint64_t run_start = 0;
+	uint64_t run_start = 0, pod_tot, pod_cache, pod_entries;
 	bool in_run = false;
 	int *err, ret = 0;
 
+	/*
+	 * A guest started with memory below maxmem runs in populate-on-demand
+	 * mode until its balloon driver has given the difference back: every
+	 * frame we map is populated from a cache that holds only "memory", and
+	 * when the cache runs dry Xen crashes the guest (seen on Xen 4.17:
+	 * "p2m_pod_demand_populate: Dom1 out of PoD memory!" while we probed).
+	 * Mapping all of RAM up front is what we do below, so refuse instead.
+	 */
+	if (xc_domain_get_pod_target(xvm.xc, g->domid, &pod_tot, &pod_cache, &pod_entries) == 0 &&
+	    pod_entries > 0) {
+		vk_err("xvm: domain %u: %" PRIu64 " of its frames are populate-on-demand (memory"
+		       " below maxmem): mapping its RAM would make Xen populate them and crash it once"
+		       " its PoD cache (%" PRIu64 " pages) runs out; not serving it with foreign"
+		       " mappings (start it with memory = maxmem, or use grants=1)", g->domid,
+		       pod_entries, pod_cache);
+		return -EBUSY;
+	}
 	if (xc_domain_maximum_gpfn(xvm.xc, g->domid, &max_gpfn) < 0) {
 		vk_err("xvm: domain %u: cannot read its highest frame: %s", g->domid,
 		       strerror(errno));
@@ -266,6 +292,35 @@ static void win_write(void *opaque, uint64_t off, unsigned int size, uint64_t va
 	xvm_mmio_write(&((struct xvm_dev *)opaque)->mmio, off, size, val);
 }
 
+/*
+ * Xen broadcast INVALIDATE: the guest gave frames back.  A Linux guest does
+ * that for a handful of pages at boot (room for grant and foreign
+ * mappings); a balloon gives back megabytes.  Our foreign mappings keep the
+ * old pages: a frame the guest takes back later is a new page the
+ * back-end's mapping does not see.  Said once, when the guest holds
+ * XVM_BALLOON_WARN_PAGES fewer pages than at start.
+ */
+#define XVM_BALLOON_WARN_PAGES 512u   /* 2 MiB */
+
+static void guest_invalidated(struct xvm_guest *g)
+{
+	xc_domaininfo_t info;
+
+	if (g->balloon_said || !g->nbanks)
+		return;
+	if (xc_domain_getinfolist(xvm.xc, g->domid, 1, &info) != 1 || info.domain != g->domid)
+		return;
+	vk_dbg("xvm: domain %u: INVALIDATE, %" PRIu64 " pages (%" PRIu64 " at start)", g->domid,
+	       (uint64_t)info.tot_pages, g->start_pages);
+	if ((uint64_t)info.tot_pages + XVM_BALLOON_WARN_PAGES > g->start_pages)
+		return;
+	g->balloon_said = true;
+	vk_warn("xvm: domain %u gave %" PRIu64 " pages back to Xen (ballooning): the foreign"
+		" mappings made at start stay, so a page it takes back later is not the one"
+		" mapped; a guest that balloons needs grants=1", g->domid,
+		g->start_pages - (uint64_t)info.tot_pages);
+}
+
 void xvm_guest_evtchn(struct xvm_guest *g)
 {
 	xenevtchn_port_or_error_t port = xenevtchn_pending(g->xce);
@@ -285,6 +340,10 @@ void xvm_guest_evtchn(struct xvm_guest *g)
 			continue;
 		if (xvm_ioreq_process(&g->ctx, vcpu_slot(g, v)))
 			xenevtchn_notify(g->xce, g->vcpu_port[v]);
+		if (g->ctx.stats.invalidate != g->invalidate_seen) {
+			g->invalidate_seen = g->ctx.stats.invalidate;
+			guest_invalidated(g);
+		}
 		return;
 	}
 	vk_dbg("xvm: domain %u: event on unknown port %d", g->domid, port);
@@ -312,6 +371,7 @@ int xvm_guest_start(uint32_t domid, const struct xvm_dev_cfg *cfg, unsigned int 
 	g->buf_port = -1;
 	g->ev_evtchn = (struct xvm_ev){ .type = XVM_EV_EVTCHN, .obj = g, .fd = -1 };
 	g->nr_vcpus = info.max_vcpu_id + 1;
+	g->start_pages = info.tot_pages;
 	if (g->nr_vcpus > XVM_MAX_VCPUS) {
 		vk_err("xvm: domain %u has %u vCPUs (at most %u)", domid, g->nr_vcpus,
 		       XVM_MAX_VCPUS);
@@ -349,9 +409,13 @@ int xvm_guest_start(uint32_t domid, const struct xvm_dev_cfg *cfg, unsigned int 
 	}
 	g->ctx.win = g->win;
 	g->ctx.nwin = g->ndevs;
-	ret = guest_map_ram(g);
-	if (ret < 0)
-		goto fail;
+	if (guest_foreign(g)) {
+		ret = guest_map_ram(g);
+		if (ret < 0)
+			goto fail;
+	} else {
+		vk_info("xvm: domain %u: grant mappings only: its RAM is not mapped", domid);
+	}
 	for (unsigned int i = 0; i < g->ndevs; i++) {
 		ret = xvm_dev_init(g->devs[i]);
 		if (ret < 0)

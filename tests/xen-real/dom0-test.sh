@@ -13,6 +13,9 @@
 #   4. the daemon killed (SIGKILL) while a guest transfer is in flight and
 #      started again: the in-flight connection ends, the guest reconnects
 #      and host->guest works again
+#   5. a populate-on-demand guest (memory < maxmem, paused): the master
+#      refuses foreign mappings for it without crashing it, and serves it
+#      with grants=1 without mapping its RAM
 #
 # Output on the console, one line per step, parsed by tests/xen-real/run.sh:
 #   VKX-RESULT ok|fail SECONDS NAME[ -- REASON]
@@ -264,6 +267,60 @@ if [ -n "$mpid" ]; then
 		fi
 	fi
 fi
+# Linux gives a few frames back at boot (room for grant mappings): Xen says
+# INVALIDATE, which is no ballooning and must not be warned about.
+if [ -n "$mpid" ]; then
+	s=$(up)
+	ninv=$(grep -c 'INVALIDATE, ' $W/master.log)
+	if grep -q 'pages back to Xen' $W/master.log; then
+		res fail "$s" "no ballooning warning for a guest that does not balloon" "$(grep -m1 -o 'xvm: .*pages back.*' $W/master.log | cut -c1-150)"
+	else
+		res ok "$s" "no ballooning warning for a guest that does not balloon ($ninv INVALIDATE ioreqs during its boot)"
+	fi
+fi
+
+# ---------------------------------------------------------------- populate-on-demand
+# A guest started with memory below maxmem is populate-on-demand until its
+# balloon driver has given the difference back: a dom0 process that maps
+# all of its RAM makes Xen populate every frame and crash the guest when the
+# PoD cache runs out.  The master must refuse foreign mappings for it, and
+# serve it with grants without touching its RAM.  (Paused: it never runs.)
+POD=vkpod
+s=$(up)
+{ grep -v -e '^name' -e '^memory' $W/guest.cfg; echo "name = \"$POD\""; echo 'memory = 128'; echo 'maxmem = 256'; } >$W/pod.cfg
+if ! xl create -p $W/pod.cfg >$W/xl-pod.log 2>&1 || ! podid=$(xl domid $POD 2>/dev/null); then
+	res fail "$s" "xl create -p: a populate-on-demand guest (memory 128, maxmem 256)" "$(oneline $W/xl-pod.log 3)"
+elif ! have xen-vhost-master || ! alive "$dpid"; then
+	res fail "$s" "populate-on-demand guest: xen-vhost-master" "not run: no master or no daemon"
+	xl destroy $POD >/dev/null 2>&1
+else
+	pod_alive() { xl domid $POD >/dev/null 2>&1 && ! xl dmesg 2>/dev/null | grep -q 'out of PoD memory'; }
+	ours timeout 60 xen-vhost-master --log-level info --domid "$podid" \
+		--device "vsock,socket=$SOCK,base=$BASE,irq=$IRQ" >$W/master-pod.log 2>&1
+	rc=$?
+	sleep 1
+	if [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q 'populate-on-demand' $W/master-pod.log && pod_alive; then
+		res ok "$s" "populate-on-demand guest (memory 128 < maxmem 256), foreign mappings: the master refuses it (status $rc) and the guest lives"
+	else
+		res fail "$s" "populate-on-demand guest, foreign mappings: the master refuses it and the guest lives" \
+			"status $rc: $(grep -m1 -o 'xvm: .*' $W/master-pod.log | cut -c1-150); $(xl dmesg | grep -m1 'PoD' | cut -c1-120); $(xl list $POD 2>&1 | tail -n 1)"
+	fi
+	s=$(up)
+	ours xen-vhost-master --log-level info --domid "$podid" \
+		--device "vsock,socket=$SOCK,base=$BASE,irq=$IRQ,grants=1" >$W/master-podg.log 2>&1 &
+	gp=$!
+	wait_for $W/master-podg.log 'serving' 20
+	if alive $gp && grep -q 'grant mappings only' $W/master-podg.log && pod_alive; then
+		res ok "$s" "populate-on-demand guest, grants=1: the master serves it without mapping its RAM and the guest lives"
+	else
+		res fail "$s" "populate-on-demand guest, grants=1: the master serves it without mapping its RAM and the guest lives" \
+			"$(oneline $W/master-podg.log 2); $(xl dmesg | grep -m1 'PoD' | cut -c1-120)"
+	fi
+	alive $gp && kill $gp
+	wait $gp 2>/dev/null
+	xl destroy $POD >/dev/null 2>&1
+fi
+
 alive "$dpid" && kill "$dpid"
 alive "$hpid" && kill "$hpid"
 kill $relays $hbpid 2>/dev/null

@@ -45,7 +45,7 @@ XSIM_API int xc_domain_getinfolist(xc_interface *h, uint32_t first_domain,
 		info[n].domain = (domid_t)m.a[0];
 		info[n].max_vcpu_id = (uint32_t)m.a[1];
 		info[n].flags = (uint32_t)m.a[3] | XEN_DOMINF_hvm_guest | XEN_DOMINF_hap;
-		info[n].tot_pages = m.a[2] + 1;
+		info[n].tot_pages = m.a[2] + 1 - (m.a[3] >> 32);
 		info[n].max_pages = m.a[2] + 1;
 		dom = (uint32_t)m.a[0] + 1;
 		n++;
@@ -64,5 +64,21 @@ XSIM_API int xc_domain_maximum_gpfn(xc_interface *h, uint32_t domid, xen_pfn_t *
 		return -1;
 	}
 	*gpfns = m.a[2];
+	return 0;
+}
+
+XSIM_API int xc_domain_get_pod_target(xc_interface *h, uint32_t domid, uint64_t *tot_pages,
+				      uint64_t *pod_cache_pages, uint64_t *pod_entries)
+{
+	struct xsim_msg m = { .op = XSIM_OP_POD, .dom = domid };
+
+	if (xsim_call(&h->c, &m, NULL) < 0)
+		return -1;
+	if (tot_pages)
+		*tot_pages = m.a[0];
+	if (pod_cache_pages)
+		*pod_cache_pages = m.a[1];
+	if (pod_entries)
+		*pod_entries = m.a[2];
 	return 0;
 }

@@ -773,6 +773,10 @@ int main(int argc, char **argv)
 		} else if (!strcmp(cmd, "dom") && n >= 2) {
 			unsigned int vcpus = n >= 3 ? (unsigned int)strtoul(s2, NULL, 0) : 2;
 			int r = xsim_dom_create(hv, dom, G_PAGES, G_HOLE_START, G_HOLE_END, vcpus, false);
+
+			/* "pod": memory = maxmem / 2, the balloon driver not run yet */
+			if (r == 0 && n >= 4 && !strcmp(s3, "pod"))
+				r = xsim_dom_set_pod(hv, dom, G_PAGES / 2, G_PAGES / 2 - 16);
 			if (r < 0)
 				say("FAIL dom %u: %s", dom, strerror(-r));
 			else
@@ -850,6 +854,27 @@ int main(int argc, char **argv)
 				say("FAIL knotify %u: %s", dom, strerror(-r));
 			else
 				say("OK kicks %lu irqs %lu", kicks, irqs);
+		} else if (!strcmp(cmd, "balloon") && n >= 3) {
+			/* give pages back to Xen, which then broadcasts INVALIDATE */
+			ioreq_t r = { .type = IOREQ_TYPE_INVALIDATE, .count = 1 };
+			int e = xsim_dom_balloon(hv, dom, strtoull(s2, NULL, 0));
+
+			if (d)
+				pthread_mutex_lock(&d->lock);
+			if (!e)
+				e = xsim_ioreq(hv, dom, 0, &r, 5000);
+			if (d)
+				pthread_mutex_unlock(&d->lock);
+			say(e ? "FAIL balloon %u: %s" : "OK balloon %u", dom, strerror(-e));
+		} else if (!strcmp(cmd, "podstat") && n >= 2) {
+			uint64_t populated = 0;
+			bool crashed = false;
+			int r = xsim_dom_pod_stat(hv, dom, &populated, &crashed);
+
+			if (r)
+				say("FAIL podstat %u: %s", dom, strerror(-r));
+			else
+				say("OK populated %" PRIu64 " crashed %d", populated, crashed);
 		} else if (!strcmp(cmd, "grantmaps") && n >= 2) {
 			say("OK %u", xsim_grant_total_maps(hv, dom));
 		} else if (!strcmp(cmd, "irqmode") && n >= 3 && !d && nirq_modes < G_MAX_DOMS) {

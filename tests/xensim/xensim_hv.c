@@ -7,6 +7,7 @@
  * the peer to close and then drops what was bound to the sink.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 #include <xen/hvm/dm_op.h>
 #include <xen/hvm/ioreq.h>
 
+#include "common/compiler.h"
 #include "common/unix_sock.h"
 #include "xensim_hv.h"
 
@@ -81,6 +83,9 @@ struct sim_dom {
 	unsigned long kn_kicks, kn_irqs; /* done by the simulated dom0 kernel */
 	enum xsim_irq_mode irq_mode;
 	unsigned long irq_sent, irq_merged; /* interrupts sent to the guest / merged */
+	uint64_t pod_entries, pod_cache, pod_populated;
+	bool crashed;                   /* out of PoD memory */
+	uint64_t given_back;            /* pages ballooned out (tot_pages = nr_pfns - this) */
 };
 
 /*
@@ -566,6 +571,56 @@ unsigned int xsim_grant_mapcount(struct xsim_hv *hv, uint32_t domid, uint32_t re
 		n = d->grants[ref].maps;
 	pthread_mutex_unlock(&hv->lock);
 	return n;
+}
+
+int xsim_dom_set_pod(struct xsim_hv *hv, uint32_t domid, uint64_t entries, uint64_t cache)
+{
+	struct sim_dom *d;
+	int r = -ESRCH;
+
+	pthread_mutex_lock(&hv->lock);
+	d = dom_get(hv, domid);
+	if (d) {
+		d->pod_entries = entries;
+		d->pod_cache = cache;
+		d->pod_populated = 0;
+		r = 0;
+	}
+	pthread_mutex_unlock(&hv->lock);
+	return r;
+}
+
+int xsim_dom_balloon(struct xsim_hv *hv, uint32_t domid, uint64_t pages)
+{
+	struct sim_dom *d;
+	int r = -ESRCH;
+
+	pthread_mutex_lock(&hv->lock);
+	d = dom_get(hv, domid);
+	if (d && pages <= d->nr_pfns - d->given_back) {
+		d->given_back += pages;
+		r = 0;
+	} else if (d) {
+		r = -EINVAL;
+	}
+	pthread_mutex_unlock(&hv->lock);
+	return r;
+}
+
+int xsim_dom_pod_stat(struct xsim_hv *hv, uint32_t domid, uint64_t *populated, bool *crashed)
+{
+	int r = -ESRCH;
+
+	pthread_mutex_lock(&hv->lock);
+	/* also a crashed domain */
+	for (int i = 0; i < MAX_DOMS; i++)
+		if (hv->doms[i].ram && hv->doms[i].domid == domid) {
+			*populated = hv->doms[i].pod_populated;
+			*crashed = hv->doms[i].crashed;
+			r = 0;
+		}
+	pthread_mutex_unlock(&hv->lock);
+	return r;
 }
 
 unsigned int xsim_grant_total_maps(struct xsim_hv *hv, uint32_t domid)
@@ -1278,12 +1333,24 @@ static int handle(struct sim_conn *c, struct xsim_msg *m, int *pass)
 		m->a[0] = best->domid;
 		m->a[1] = best->nr_vcpus - 1;
 		m->a[2] = best->nr_pfns - 1;
-		m->a[3] = 0;
+		m->a[3] = (best->crashed ? XEN_DOMINF_shutdown |
+					   (SHUTDOWN_crash << XEN_DOMINF_shutdownshift) : 0) |
+			  best->given_back << 32;
 		return 0;
 	}
 	case XSIM_OP_FMAP_NOTE:
 		hv->fmap_pages += (int64_t)m->a[0];
 		c->fmap_pages += (int64_t)m->a[0];
+		d = (int64_t)m->a[0] > 0 ? dom_get(hv, m->dom) : NULL;
+		if (d && d->pod_entries && !d->crashed) {
+			d->pod_populated += VK_MIN(m->a[0], d->pod_entries);
+			if (d->pod_populated > d->pod_cache) {
+				d->crashed = true;
+				fprintf(stderr, "xensim: dom %u out of PoD memory (populated %" PRIu64
+					", cache %" PRIu64 "): crashed\n", d->domid, d->pod_populated,
+					d->pod_cache);
+			}
+		}
 		return 0;
 	case XSIM_OP_EVT_NOTIFY:
 		pi = port_find(hv, 0, (unsigned int)m->a[0]);
@@ -1361,6 +1428,11 @@ static int handle(struct sim_conn *c, struct xsim_msg *m, int *pass)
 	if (!d)
 		return -ESRCH;
 	switch (m->op) {
+	case XSIM_OP_POD:
+		m->a[0] = d->nr_pfns - (d->pod_entries ? d->pod_entries - d->pod_cache : 0);
+		m->a[1] = d->pod_cache;
+		m->a[2] = d->pod_entries;
+		return 0;
 	case XSIM_OP_RAM:
 		*pass = d->memfd;
 		m->a[0] = d->nr_pfns;

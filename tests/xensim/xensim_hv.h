@@ -30,6 +30,18 @@ void xsim_hv_stop(struct xsim_hv *hv);
  */
 int xsim_dom_create(struct xsim_hv *hv, uint32_t domid, uint64_t nr_pfns, uint64_t hole_start,
 		    uint64_t hole_end, unsigned int nr_vcpus, bool arm);
+/*
+ * Populate-on-demand, as a guest started with memory below maxmem is until
+ * its balloon driver catches up: @entries frames are not backed yet and a
+ * cache of @cache pages backs them as they are touched.  A foreign mapping
+ * of the domain's RAM populates the frames it covers; once that exceeds the
+ * cache the domain crashes, as Xen's p2m_pod_demand_populate does it.
+ */
+int xsim_dom_set_pod(struct xsim_hv *hv, uint32_t domid, uint64_t entries, uint64_t cache);
+/* The guest gives @pages back to Xen (its tot_pages drops; RAM stays as is). */
+int xsim_dom_balloon(struct xsim_hv *hv, uint32_t domid, uint64_t pages);
+/* Frames populated by foreign mappings so far, and whether that crashed it. */
+int xsim_dom_pod_stat(struct xsim_hv *hv, uint32_t domid, uint64_t *populated, bool *crashed);
 /* The guest's RAM as the guest sees it (valid until xsim_hv_stop). */
 uint8_t *xsim_dom_ram(struct xsim_hv *hv, uint32_t domid);
 /* The domain dies: ioreq servers and its ports go, @releaseDomain fires. */

@@ -57,6 +57,7 @@ enum xsim_op {
 	 */
 	XSIM_OP_PRIV_IRQFD,
 	XSIM_OP_PRIV_IOEVENTFD,
+	XSIM_OP_POD,             /* dom -> a[0] tot pages, a[1] PoD cache pages, a[2] PoD entries */
 	XSIM_OP_MAX,
 	/* events (sim -> sink connection) */
 	XSIM_EV_PORT = 100,      /* a[0] port */
