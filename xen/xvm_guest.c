@@ -293,9 +293,9 @@ static void win_write(void *opaque, uint64_t off, unsigned int size, uint64_t va
 }
 
 /*
- * Xen broadcast INVALIDATE: the guest gave frames back.  A Linux guest does
- * that for a handful of pages at boot (room for grant and foreign
- * mappings); a balloon gives back megabytes.  Our foreign mappings keep the
+ * Xen broadcast INVALIDATE: the guest gave frames back.  A Linux guest
+ * sends one at boot (tests/xen-real: one, with no drop in its page count
+ * worth a warning); a balloon gives back megabytes.  Our foreign mappings keep the
  * old pages: a frame the guest takes back later is a new page the
  * back-end's mapping does not see.  Said once, when the guest holds
  * XVM_BALLOON_WARN_PAGES fewer pages than at start.
