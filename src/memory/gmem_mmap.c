@@ -12,18 +12,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/fd_map.h"
 #include "common/log.h"
 #include "memory/gmem_backend.h"
 
 int gmem_mmap_region(const struct gmem_region_desc *d, int fd, struct gmem_map **out)
 {
 	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-	uint64_t end, rem, off, len;
+	uint64_t end, rem, off, len, fsize;
 	struct gmem_map *map;
-	struct stat st;
 	void *base;
 	int ret;
 
@@ -32,13 +31,6 @@ int gmem_mmap_region(const struct gmem_region_desc *d, int fd, struct gmem_map *
 		vk_err("gmem: region gpa 0x%" PRIx64 " comes without an fd", d->gpa);
 		return -EFAULT;
 	}
-	if (fstat(fd, &st) < 0) {
-		ret = -errno;
-		vk_err("gmem: region gpa 0x%" PRIx64 ": fstat of its fd failed: %s",
-		       d->gpa, strerror(-ret));
-		ret = -EFAULT;
-		goto err;
-	}
 	if (d->size == 0 || vk_add_overflow_u64(d->mmap_offset, d->size, &end)) {
 		vk_err("gmem: region gpa 0x%" PRIx64 ": bad size 0x%" PRIx64 " / mmap_offset 0x%" PRIx64,
 		       d->gpa, d->size, d->mmap_offset);
@@ -46,10 +38,16 @@ int gmem_mmap_region(const struct gmem_region_desc *d, int fd, struct gmem_map *
 		goto err;
 	}
 	/* A region reaching past the end of its file would SIGBUS on access. */
-	if (S_ISREG(st.st_mode) && end > (uint64_t)st.st_size) {
+	ret = vk_fd_covers(fd, end, &fsize);
+	if (ret == -EINVAL) {
 		vk_err("gmem: region gpa 0x%" PRIx64 ": mmap_offset 0x%" PRIx64 " + size 0x%" PRIx64
 		       " reaches past the end of its file (0x%" PRIx64 " bytes)",
-		       d->gpa, d->mmap_offset, d->size, (uint64_t)st.st_size);
+		       d->gpa, d->mmap_offset, d->size, fsize);
+		ret = -EFAULT;
+		goto err;
+	} else if (ret < 0) {
+		vk_err("gmem: region gpa 0x%" PRIx64 ": fstat of its fd failed: %s",
+		       d->gpa, strerror(-ret));
 		ret = -EFAULT;
 		goto err;
 	}
