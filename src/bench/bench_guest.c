@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * bench_guest.c - user-space guest virtio-vsock stack over vhost-user (see
+ * bench_guest.c - user-space guest virtio-vsock stack over a vhost
+ * front-end: a vhost-user back-end or the kernel's /dev/vhost-vsock (see
  * bench_guest.h).
  */
 #include <errno.h>
@@ -29,11 +30,13 @@ struct bg {
 	struct bg_params p;
 	const struct bg_ops *ops;
 	void *opaque;
-	struct vu_fe *fe;
+	struct vhf *h;             /* the device: vhost-user or kernel vhost-vsock */
+	struct vu_fe *fe;          /* vhost-user only (owned by h), else NULL */
 	struct vu_fe_guest_mem gm;
 	struct vqdrv_mem dm;
 	struct vqdrv rx, tx;
 	uint64_t cid;
+	uint64_t features;         /* negotiated */
 	bool event_idx;
 
 	uint8_t *rxbufs;
@@ -277,7 +280,7 @@ void bg_flush(struct bg *g)
 	if (g->tx_added) {
 		g->tx_added = false;
 		if (vqdrv_kick_prepare(&g->tx))
-			vu_fe_kick(g->fe, BG_TX);
+			vhf_kick(g->h, BG_TX);
 	}
 }
 
@@ -496,6 +499,17 @@ static void bg_rx_packet(struct bg *g, const uint8_t *buf, uint32_t written)
 	}
 }
 
+/* Consume both call eventfds (non-blocking on every transport). */
+static void bg_call_clear(struct bg *g)
+{
+	uint64_t v;
+
+	if (read(vhf_call_fd(g->h, BG_RX), &v, sizeof(v)) < 0 && errno != EAGAIN)
+		vk_dbg("bench: RX call eventfd: %s", strerror(errno));
+	if (read(vhf_call_fd(g->h, BG_TX), &v, sizeof(v)) < 0 && errno != EAGAIN)
+		vk_dbg("bench: TX call eventfd: %s", strerror(errno));
+}
+
 static void bg_rx_add(struct bg *g, uint8_t *buf)
 {
 	struct iovec in = { .iov_base = buf, .iov_len = g->p.rx_buf };
@@ -522,15 +536,15 @@ int bg_poll(struct bg *g, int timeout_ms)
 				break;
 		}
 		if (rx_added && vqdrv_kick_prepare(&g->rx))
-			vu_fe_kick(g->fe, BG_RX);
+			vhf_kick(g->h, BG_RX);
 		bg_flush_ctrl(g);
 		bg_flush(g);
 		if (n || timeout_ms == 0 || round)
 			break;
 		{
 			struct pollfd pf[2] = {
-				{ .fd = vu_fe_call_fd(g->fe, BG_RX), .events = POLLIN },
-				{ .fd = vu_fe_call_fd(g->fe, BG_TX), .events = POLLIN },
+				{ .fd = vhf_call_fd(g->h, BG_RX), .events = POLLIN },
+				{ .fd = vhf_call_fd(g->h, BG_TX), .events = POLLIN },
 			};
 			bool want_tx = g->nctrl || g->ncu || g->ntx_free < 4;
 
@@ -547,10 +561,9 @@ int bg_poll(struct bg *g, int timeout_ms)
 			if (!pr)
 				vk_dbg("bench: no notification in %d ms (credit wait %u, tx free %u)", timeout_ms,
 				       g->ncu, g->ntx_free);
-			vu_fe_call_clear(g->fe, BG_RX);
-			vu_fe_call_clear(g->fe, BG_TX);
+			bg_call_clear(g);
 			vqdrv_disable_cb(&g->tx);
-			if (!vu_fe_connected(g->fe))
+			if (g->fe && !vu_fe_connected(g->fe))
 				return -ENOTCONN;
 		}
 	}
@@ -573,13 +586,12 @@ int bg_wait_multi(struct bg **gs, unsigned int n, int timeout_ms)
 			vqdrv_disable_cb(&g->tx);
 			return 1;
 		}
-		pf[k++] = (struct pollfd){ .fd = vu_fe_call_fd(g->fe, BG_RX), .events = POLLIN };
-		pf[k++] = (struct pollfd){ .fd = vu_fe_call_fd(g->fe, BG_TX), .events = POLLIN };
+		pf[k++] = (struct pollfd){ .fd = vhf_call_fd(g->h, BG_RX), .events = POLLIN };
+		pf[k++] = (struct pollfd){ .fd = vhf_call_fd(g->h, BG_TX), .events = POLLIN };
 	}
 	k = (unsigned int)poll(pf, k, timeout_ms);
 	for (i = 0; i < n; i++) {
-		vu_fe_call_clear(gs[i]->fe, BG_RX);
-		vu_fe_call_clear(gs[i]->fe, BG_TX);
+		bg_call_clear(gs[i]);
 		vqdrv_disable_cb(&gs[i]->tx);
 	}
 	return k ? 0 : -ETIMEDOUT;
@@ -587,22 +599,23 @@ int bg_wait_multi(struct bg **gs, unsigned int n, int timeout_ms)
 
 unsigned int bg_poll_fds(const struct bg *g, int *fds)
 {
-	fds[0] = vu_fe_call_fd(g->fe, BG_RX);
-	fds[1] = vu_fe_call_fd(g->fe, BG_TX);
+	fds[0] = vhf_call_fd(g->h, BG_RX);
+	fds[1] = vhf_call_fd(g->h, BG_TX);
 	return 2;
 }
 
 /* ------------------------------------------------------------- set-up */
 
 uint64_t bg_cid(const struct bg *g) { return g->cid; }
-int bg_vhost_fd(const struct bg *g) { return vu_fe_fd(g->fe); }
+int bg_vhost_fd(const struct bg *g) { return g->fe ? vu_fe_fd(g->fe) : -1; }
 
 void bg_free(struct bg *g)
 {
 	if (!g)
 		return;
-	if (g->fe)
-		vu_fe_free(g->fe);
+	if (g->h && !g->fe)
+		vhf_start(g->h, false);
+	vhf_free(g->h);   /* and the vu_fe in it */
 	vqdrv_cleanup(&g->rx);
 	vqdrv_cleanup(&g->tx);
 	vu_fe_guest_mem_free(&g->gm);
@@ -615,10 +628,55 @@ void bg_free(struct bg *g)
 	free(g);
 }
 
+/*
+ * The device: a vhost-user back-end at p->socket (features and protocol
+ * features negotiated here; the CID read from config space when none was
+ * given), or the kernel's vhost-vsock at p->vhost_dev (SET_OWNER and
+ * features; it has no config space, so the CID must be given).
+ */
+static int bg_open(struct bg *g, const struct bg_params *p, uint64_t features)
+{
+	uint64_t pf = (1ull << VU_PF_MQ) | (1ull << VU_PF_REPLY_ACK) | (1ull << VU_PF_CONFIG);
+	struct vu_fe *fe;
+	int err = -ENOMEM;
+
+	if (p->vhost_dev) {
+		g->h = vhf_open_vsock(p->vhost_dev, &err);
+		if (!g->h)
+			return err;
+		err = vhf_init(g->h, features, 2);
+		g->features = vhf_features(g->h);
+		return err;
+	}
+	fe = vu_fe_new(NULL, NULL);
+	if (!fe)
+		return -ENOMEM;
+	g->h = vhf_new_user(fe);
+	if (!g->h) {
+		vu_fe_free(fe);
+		return -ENOMEM;
+	}
+	g->fe = fe;
+	err = vu_fe_connect_path(fe, p->socket, p->connect_attempts ? p->connect_attempts : 1, 100);
+	if (!err)
+		err = vu_fe_negotiate(fe, features, pf, 2);
+	if (err < 0)
+		return err;
+	g->features = vu_fe_features(fe);
+	if (!g->cid && vu_fe_has_protocol_feature(fe, VU_PF_CONFIG)) {
+		uint8_t cfg[8];
+
+		err = vu_fe_get_config(fe, 0, cfg, 8);
+		if (err < 0)
+			return err;
+		g->cid = vk_get_le64(cfg);
+	}
+	return 0;
+}
+
 int bg_new(struct bg **out, const struct bg_params *p, const struct bg_ops *ops, void *opaque)
 {
 	uint64_t features = (1ull << VIRTIO_F_VERSION_1);
-	uint64_t pf = (1ull << VU_PF_MQ) | (1ull << VU_PF_REPLY_ACK) | (1ull << VU_PF_CONFIG);
 	uint64_t ring = 0, rxoff, txoff, zcoff, size, page = 4096;
 	struct bg *g;
 	unsigned int i, hsize;
@@ -689,40 +747,29 @@ int bg_new(struct bg **out, const struct bg_params *p, const struct bg_ops *ops,
 		g->free_slots[i] = g->p.max_conns - 1 - i;
 	g->nfree_slots = g->p.max_conns;
 
-	g->fe = vu_fe_new(NULL, NULL);
-	if (!g->fe) {
-		err = -ENOMEM;
-		goto fail;
-	}
-	err = vu_fe_connect_path(g->fe, p->socket, p->connect_attempts ? p->connect_attempts : 1, 100);
-	if (err < 0)
-		goto fail;
 	if (p->event_idx)
 		features |= 1ull << VIRTIO_RING_F_EVENT_IDX;
-	err = vu_fe_negotiate(g->fe, features, pf, 2);
+	g->cid = p->guest_cid;
+	err = bg_open(g, p, features);
 	if (err < 0)
 		goto fail;
-	if (!(vu_fe_features(g->fe) & (1ull << VIRTIO_F_VERSION_1))) {
+	if (!(g->features & (1ull << VIRTIO_F_VERSION_1))) {
 		err = -EPROTO;
 		goto fail;
 	}
-	g->event_idx = vu_fe_features(g->fe) & (1ull << VIRTIO_RING_F_EVENT_IDX);
-	g->cid = p->guest_cid;
-	if (!g->cid && vu_fe_has_protocol_feature(g->fe, VU_PF_CONFIG)) {
-		uint8_t cfg[8];
-
-		err = vu_fe_get_config(g->fe, 0, cfg, 8);
-		if (err < 0)
-			goto fail;
-		g->cid = vk_get_le64(cfg);
-	}
+	g->event_idx = g->features & (1ull << VIRTIO_RING_F_EVENT_IDX);
 	if (!g->cid) {
 		err = -EINVAL;   /* no CID given and no config space */
 		goto fail;
 	}
-	err = vu_fe_set_guest_mem(g->fe, &g->gm);
-	if (err < 0)
-		goto fail;
+	{
+		struct vu_fe_region r[VU_FE_GUEST_MEM_MAX];
+		unsigned int n = vu_fe_guest_mem_regions(&g->gm, r, VU_FE_GUEST_MEM_MAX);
+
+		err = vhf_set_mem(g->h, r, n);
+		if (err < 0)
+			goto fail;
+	}
 	err = vqdrv_init(&g->rx, &g->dm, g->p.queue_size, BG_GPA_BASE, g->event_idx);
 	if (!err)
 		err = vqdrv_init(&g->tx, &g->dm, g->p.queue_size, BG_GPA_BASE + ring, g->event_idx);
@@ -734,14 +781,19 @@ int bg_new(struct bg **out, const struct bg_params *p, const struct bg_ops *ops,
 	}
 	vqdrv_kick_prepare(&g->rx);
 	vqdrv_disable_cb(&g->tx);
-	err = vu_fe_ring_setup(g->fe, BG_RX, g->p.queue_size, g->rx.desc_gpa, g->rx.avail_gpa,
-			       g->rx.used_gpa, 0);
+	err = vhf_ring_setup(g->h, BG_RX, g->p.queue_size, g->rx.desc_gpa, g->rx.avail_gpa,
+			     g->rx.used_gpa, 0);
 	if (!err)
-		err = vu_fe_ring_setup(g->fe, BG_TX, g->p.queue_size, g->tx.desc_gpa, g->tx.avail_gpa,
-				       g->tx.used_gpa, 0);
+		err = vhf_ring_setup(g->h, BG_TX, g->p.queue_size, g->tx.desc_gpa, g->tx.avail_gpa,
+				     g->tx.used_gpa, 0);
+	/* the kernel's device takes its CID and starts; a vhost-user one starts on the kick */
+	if (!err && !g->fe)
+		err = vhf_vsock_set_cid(g->h, g->cid);
+	if (!err && !g->fe)
+		err = vhf_start(g->h, true);
 	if (err < 0)
 		goto fail;
-	vu_fe_kick(g->fe, BG_RX);
+	vhf_kick(g->h, BG_RX);
 	*out = g;
 	return 0;
 fail:

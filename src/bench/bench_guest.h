@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * bench_guest.h - a guest's virtio-vsock stream stack, driven from user
- * space: the VMM part (vhost-user front-end, memfd guest RAM, rings) and
- * the driver part (RX buffers, TX packets, connections with credit).
+ * space: the VMM part (a vhost front-end, memfd guest RAM, rings) and the
+ * driver part (RX buffers, TX packets, connections with credit).  The
+ * device is a vhost-user back-end (vsock-bench, the daemon's tests) or the
+ * kernel's /dev/vhost-vsock (tests/unit/vhost_kernel_dev).
  *
  * Single-threaded: everything runs from bg_poll() on the caller's thread.
  */
@@ -13,6 +15,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#include "vhost-user/vhost_fe.h"
 #include "vhost-user/vu_frontend.h"
 #include "virtqueue/virtqueue.h"
 #include "vsock/vsock_hdr.h"
@@ -72,7 +75,8 @@ struct bg_ops {
 
 struct bg_params {
 	const char *socket;        /* vhost-user socket of the back-end */
-	uint64_t guest_cid;        /* 0: read from config space */
+	const char *vhost_dev;     /* or a /dev/vhost-vsock to drive (then guest_cid is needed) */
+	uint64_t guest_cid;        /* 0: read from config space (vhost-user) */
 	unsigned int queue_size;   /* 256 */
 	uint32_t credit;           /* our buf_alloc, 256 KiB */
 	uint32_t rx_buf;           /* bytes per RX buffer including the header (0: BG_RX_BUF_DEFAULT) */
@@ -90,7 +94,7 @@ struct bg_params {
 int bg_new(struct bg **out, const struct bg_params *p, const struct bg_ops *ops, void *opaque);
 void bg_free(struct bg *g);
 uint64_t bg_cid(const struct bg *g);
-int bg_vhost_fd(const struct bg *g);   /* the vhost-user socket (for SO_PEERCRED) */
+int bg_vhost_fd(const struct bg *g);   /* the vhost-user socket (for SO_PEERCRED); -1 on the kernel's */
 /* fds to poll for work (call eventfds); returns count (<= 4). */
 unsigned int bg_poll_fds(const struct bg *g, int *fds);
 

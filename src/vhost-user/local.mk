@@ -53,7 +53,8 @@ tests_unit_test_vu_fe_kernel_LDADD = $(TEST_LIBS)
 endif
 
 check_PROGRAMS += tests/unit/vhost_kernel_dev
-tests_unit_vhost_kernel_dev_SOURCES = tests/unit/vhost_kernel_dev.c
+tests_unit_vhost_kernel_dev_SOURCES = tests/unit/vhost_kernel_dev.c \
+	src/bench/bench_guest.h src/bench/bench_guest.c
 tests_unit_vhost_kernel_dev_LDADD = libvhost-core.la
 TESTS += tests/unit/vhost_kernel_dev.sh
 EXTRA_DIST += tests/unit/vhost_kernel_dev.sh

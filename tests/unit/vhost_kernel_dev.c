@@ -5,9 +5,10 @@
  * not accessible, 1 failure (with the failing step on stderr).
  *   vhost_kernel_dev vsock [PATH]       set-up and tear-down only
  *   vhost_kernel_dev vsock-data [PATH]  plus traffic: this process is the
- *       VMM and the nested guest's driver (CID 42, rings in a memfd); a
- *       thread of it connects with AF_VSOCK to CID 42 through the kernel's
- *       vhost-vsock, sends 1 MiB and must get the same bytes back
+ *       VMM and the nested guest's driver (CID 42, rings in a memfd: the
+ *       bench's guest stack, bench_guest.h); a thread of it connects with
+ *       AF_VSOCK to CID 42 through the kernel's vhost-vsock, sends 1 MiB
+ *       and must get the same bytes back
  *   vhost_kernel_dev vdpa PATH
  *   vhost_kernel_dev vdpa-vduse         creates its own vDPA device with VDUSE
  *       (needs vdpa, vduse, vhost_vdpa loaded) and checks from the device
@@ -36,6 +37,7 @@
 #include <linux/vduse.h>
 #include <linux/vm_sockets.h>
 
+#include "bench/bench_guest.h"
 #include "vhost-user/vhost_fe.h"
 #include "virtqueue/virtqueue.h"
 #include "vsock/vsock_hdr.h"
@@ -98,22 +100,6 @@ fail:
 #define VD_CID      42u
 #define VD_PORT     1234u
 #define VD_BYTES    (1u << 20)
-#define VD_QSIZE    64u
-#define VD_BUF      (VSOCK_HDR_SIZE + 4096u)
-#define VD_CREDIT   (256u * 1024u)
-#define VD_RING_RX  0x0000u
-#define VD_RING_TX  0x4000u
-#define VD_RXBUFS   0x10000u
-#define VD_TXBUFS   0x60000u   /* after 64 RX buffers (0x10000 + 64 * 4140 < 0x60000) */
-#define VD_MEM      (1u << 20)
-
-_Static_assert(VD_RXBUFS + VD_QSIZE * VD_BUF <= VD_TXBUFS, "RX buffers overlap TX buffers");
-_Static_assert(VD_TXBUFS + VD_QSIZE * VD_BUF <= VD_MEM, "TX buffers beyond guest memory");
-
-static uint8_t vd_byte(uint64_t off)
-{
-	return (uint8_t)((off * 131u + 7u) >> 3);
-}
 
 /* The kernel side: an AF_VSOCK client of the nested guest. */
 struct vd_client {
@@ -142,12 +128,9 @@ static void *vd_client_main(void *arg)
 		goto out;
 	}
 	while (off < VD_BYTES) {
-		size_t n = VD_BYTES - off < sizeof(buf) ? VD_BYTES - off : sizeof(buf), i;
-		ssize_t w;
+		size_t n = VD_BYTES - off < sizeof(buf) ? VD_BYTES - off : sizeof(buf);
+		ssize_t w = write(s, bg_pattern_at(off), n);
 
-		for (i = 0; i < n; i++)
-			buf[i] = vd_byte(off + i);
-		w = write(s, buf, n);
 		if (w <= 0) {
 			c->err = w < 0 ? errno : EPIPE;
 			snprintf(c->what, sizeof(c->what), "write at %llu", (unsigned long long)off);
@@ -158,7 +141,7 @@ static void *vd_client_main(void *arg)
 	}
 	shutdown(s, SHUT_WR);
 	for (;;) {
-		ssize_t r = read(s, buf, sizeof(buf)), i;
+		ssize_t r = read(s, buf, sizeof(buf));
 
 		if (r < 0) {
 			c->err = errno;
@@ -167,13 +150,11 @@ static void *vd_client_main(void *arg)
 		}
 		if (r == 0)
 			break;
-		for (i = 0; i < r; i++) {
-			if (buf[i] != vd_byte(got + (uint64_t)i)) {
-				c->err = EBADMSG;
-				snprintf(c->what, sizeof(c->what), "echo differs at byte %llu",
-					 (unsigned long long)(got + (uint64_t)i));
-				goto out;
-			}
+		if (memcmp(buf, bg_pattern_at(got), (size_t)r)) {
+			c->err = EBADMSG;
+			snprintf(c->what, sizeof(c->what), "echo differs in bytes %llu..%llu",
+				 (unsigned long long)got, (unsigned long long)(got + (uint64_t)r - 1));
+			goto out;
 		}
 		got += (uint64_t)r;
 		__atomic_store_n(&c->got, got, __ATOMIC_RELAXED);
@@ -190,21 +171,48 @@ out:
 	return NULL;
 }
 
-/* The nested guest: one echo connection on VD_PORT. */
-struct vd_guest {
-	struct vqdrv_mem dm;
-	struct vqdrv rx, tx;
-	uint8_t *txfree[VD_QSIZE];
-	unsigned int ntxfree;
-	bool tx_added;
-	/* the connection */
-	bool up, peer_shut, shut_sent, closed;
-	uint32_t pport;
-	uint32_t peer_buf_alloc, peer_fwd_cnt, tx_cnt;
-	uint32_t fwd_cnt, fwd_sent;
-	uint64_t rx_total, tx_total;
-	bool want_response;
-	const char *bad;
+/*
+ * The nested guest is the bench's user-space vsock stack (bench_guest.h)
+ * on the kernel's device: one echo connection on VD_PORT, every byte
+ * checked against the pattern the client sends.
+ */
+struct vd_echo {
+	struct bg_conn *c;         /* NULL again once the kernel's RST freed it */
+	int accepted;
+	uint64_t rx, tx;           /* its byte counts, kept past the RST */
+	bool peer_shut, shut_sent;
+	bool early_rst;            /* RST before our SHUTDOWN */
+};
+
+static void vd_accepted(void *opaque, struct bg *g, struct bg_conn *c)
+{
+	struct vd_echo *e = opaque;
+
+	(void)g;
+	e->accepted++;
+	e->c = c;
+}
+
+static void vd_peer_closed(void *opaque, struct bg *g, struct bg_conn *c)
+{
+	struct vd_echo *e = opaque;
+
+	(void)g;
+	if (c != e->c)
+		return;
+	e->rx = c->rx_bytes;
+	e->tx = c->tx_bytes;
+	if (c->peer_shut_send)
+		e->peer_shut = true;
+	if (c->reset) {
+		e->early_rst = !e->shut_sent;
+		e->c = NULL;   /* bg_release() follows */
+	}
+}
+
+static const struct bg_ops vd_echo_ops = {
+	.accepted = vd_accepted,
+	.peer_closed = vd_peer_closed,
 };
 
 static double vd_now(void)
@@ -215,211 +223,71 @@ static double vd_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static bool vd_send(struct vd_guest *g, uint16_t op, uint32_t flags, uint32_t len)
-{
-	struct vsock_hdr h = {
-		.src_cid = VD_CID, .dst_cid = 2, .src_port = VD_PORT, .dst_port = g->pport,
-		.len = len, .type = VIRTIO_VSOCK_TYPE_STREAM, .op = op, .flags = flags,
-		.buf_alloc = VD_CREDIT, .fwd_cnt = g->fwd_cnt,
-	};
-	struct iovec iov;
-	uint8_t *b;
-	uint32_t i;
-
-	if (!g->ntxfree)
-		return false;
-	b = g->txfree[--g->ntxfree];
-	vsock_hdr_encode((struct virtio_vsock_hdr *)(void *)b, &h);
-	for (i = 0; i < len; i++)
-		b[VSOCK_HDR_SIZE + i] = vd_byte(g->tx_total + i);
-	iov.iov_base = b;
-	iov.iov_len = VSOCK_HDR_SIZE + len;
-	if (vqdrv_add(&g->tx, &iov, 1, NULL, 0, b) < 0) {
-		g->txfree[g->ntxfree++] = b;
-		return false;
-	}
-	g->tx_added = true;
-	g->fwd_sent = g->fwd_cnt;
-	return true;
-}
-
-static void vd_rx_packet(struct vd_guest *g, const uint8_t *b, uint32_t len)
-{
-	struct vsock_hdr h;
-	uint32_t i;
-
-	if (len < VSOCK_HDR_SIZE) {
-		g->bad = "RX packet shorter than a header";
-		return;
-	}
-	vsock_hdr_decode(&h, (const struct virtio_vsock_hdr *)(const void *)b);
-	if (h.len > len - VSOCK_HDR_SIZE || h.dst_cid != VD_CID || h.src_cid != 2 ||
-	    h.type != VIRTIO_VSOCK_TYPE_STREAM) {
-		g->bad = "RX packet with a bad header";
-		return;
-	}
-	if (h.op == VIRTIO_VSOCK_OP_REQUEST) {
-		if (g->up || h.dst_port != VD_PORT) {
-			g->bad = "unexpected REQUEST";
-			return;
-		}
-		g->up = true;
-		g->pport = h.src_port;
-		g->want_response = true;
-	} else if (!g->up || h.src_port != g->pport || h.dst_port != VD_PORT) {
-		g->bad = "packet for no connection";
-		return;
-	}
-	g->peer_buf_alloc = h.buf_alloc;
-	g->peer_fwd_cnt = h.fwd_cnt;
-	switch (h.op) {
-	case VIRTIO_VSOCK_OP_RW:
-		for (i = 0; i < h.len; i++) {
-			if (b[VSOCK_HDR_SIZE + i] != vd_byte(g->rx_total + i)) {
-				fprintf(stderr, "byte %llu: 0x%02x, sent 0x%02x (packet of %u, buffer %u)\n",
-					(unsigned long long)(g->rx_total + i), b[VSOCK_HDR_SIZE + i],
-					vd_byte(g->rx_total + i), h.len, len);
-				g->bad = "data from the kernel differs from what was sent";
-				return;
-			}
-		}
-		g->rx_total += h.len;
-		g->fwd_cnt += h.len;
-		break;
-	case VIRTIO_VSOCK_OP_SHUTDOWN:
-		if (h.flags & VIRTIO_VSOCK_SHUTDOWN_SEND)
-			g->peer_shut = true;
-		break;
-	case VIRTIO_VSOCK_OP_RST:
-		g->closed = true;
-		break;
-	case VIRTIO_VSOCK_OP_CREDIT_REQUEST:
-		g->fwd_sent = g->fwd_cnt - 1;   /* answer with an update */
-		break;
-	default:
-		break;
-	}
-}
-
-/* Reclaims TX buffers and sends what is due: RESPONSE, the echo, credit, SHUTDOWN. */
-static void vd_tx(struct vd_guest *g)
-{
-	void *tok;
-	uint32_t len;
-
-	while ((tok = vqdrv_get_used(&g->tx, &len)))
-		g->txfree[g->ntxfree++] = tok;
-	if (g->want_response && vd_send(g, VIRTIO_VSOCK_OP_RESPONSE, 0, 0))
-		g->want_response = false;
-	while (g->up && !g->want_response && !g->closed && g->tx_total < g->rx_total) {
-		uint32_t inflight = g->tx_cnt - g->peer_fwd_cnt;
-		uint32_t credit = inflight >= g->peer_buf_alloc ? 0 : g->peer_buf_alloc - inflight;
-		uint64_t n = g->rx_total - g->tx_total;
-
-		if (n > 4096)
-			n = 4096;
-		if (n > credit)
-			n = credit;
-		if (!n || !vd_send(g, VIRTIO_VSOCK_OP_RW, 0, (uint32_t)n))
-			break;
-		g->tx_total += n;
-		g->tx_cnt += (uint32_t)n;
-	}
-	if (g->up && !g->closed && g->fwd_cnt - g->fwd_sent >= VD_CREDIT / 4)
-		vd_send(g, VIRTIO_VSOCK_OP_CREDIT_UPDATE, 0, 0);
-	if (g->peer_shut && !g->shut_sent && g->tx_total == g->rx_total &&
-	    vd_send(g, VIRTIO_VSOCK_OP_SHUTDOWN, VIRTIO_VSOCK_SHUTDOWN_SEND | VIRTIO_VSOCK_SHUTDOWN_RCV, 0))
-		g->shut_sent = true;
-}
-
 static int run_vsock_data(const char *path)
 {
-	struct vu_fe_guest_mem gm;
-	struct vu_fe_region r;
-	struct vd_guest g;
+	struct bg_params p = {
+		.vhost_dev = path ? path : "/dev/vhost-vsock", .guest_cid = VD_CID,
+		.queue_size = 64, .tx_pkt = 4096, .max_conns = 4, .verify = true,
+	};
 	struct vd_client cl = { 0 };
+	struct vd_echo e = { 0 };
+	const char *bad = NULL;
+	struct bg *g = NULL;
 	pthread_t th;
 	bool started = false;
 	double deadline;
-	unsigned int i;
-	struct vhf *h;
-	int err = 0, rc = 1;
+	int err, rc = 1;
 
-	h = vhf_open_vsock(path, &err);
-	if (!h)
-		return err == -ENOENT || err == -EACCES || err == -EPERM || err == -ENODEV ? 77 : 1;
-	memset(&g, 0, sizeof(g));
-	vu_fe_guest_mem_init(&gm);
-	STEP(vu_fe_guest_mem_add(&gm, 0, VD_MEM));
-	vu_fe_guest_mem_regions(&gm, &r, 1);
-	g.dm.host = gm.r[0].host;
-	g.dm.gpa = 0;
-	g.dm.size = VD_MEM;
-	STEP(vqdrv_init(&g.rx, &g.dm, VD_QSIZE, VD_RING_RX, false));
-	STEP(vqdrv_init(&g.tx, &g.dm, VD_QSIZE, VD_RING_TX, false));
-	for (i = 0; i < VD_QSIZE; i++) {
-		struct iovec in = { g.dm.host + VD_RXBUFS + i * VD_BUF, VD_BUF };
-
-		STEP(vqdrv_add(&g.rx, NULL, 0, &in, 1, in.iov_base));
-		g.txfree[g.ntxfree++] = g.dm.host + VD_TXBUFS + i * VD_BUF;
-	}
-	vqdrv_kick_prepare(&g.rx);
-	STEP(vhf_init(h, 1ull << 32, 2));
-	STEP(vhf_set_mem(h, &r, 1));
-	STEP(vhf_ring_setup(h, 0, VD_QSIZE, g.rx.desc_gpa, g.rx.avail_gpa, g.rx.used_gpa, 0));
-	STEP(vhf_ring_setup(h, 1, VD_QSIZE, g.tx.desc_gpa, g.tx.avail_gpa, g.tx.used_gpa, 0));
-	STEP(vhf_vsock_set_cid(h, VD_CID));
-	STEP(vhf_start(h, true));
-	STEP(vhf_kick(h, 0));
+	err = bg_new(&g, &p, &vd_echo_ops, &e);
+	if (err == -ENOENT || err == -EACCES || err == -EPERM || err == -ENODEV)
+		return 77;
+	STEP(err);
+	STEP(bg_listen(g, VD_PORT));
 	if (pthread_create(&th, NULL, vd_client_main, &cl)) {
 		fprintf(stderr, "pthread_create failed\n");
 		goto fail;
 	}
 	started = true;
 	deadline = vd_now() + 60;
-	while (vd_now() < deadline && !g.bad) {
-		struct pollfd pf[2] = {
-			{ .fd = vhf_call_fd(h, 0), .events = POLLIN },
-			{ .fd = vhf_call_fd(h, 1), .events = POLLIN },
-		};
-		bool rx_added = false;
-		uint32_t len;
-		uint64_t v;
-		void *tok;
+	while (vd_now() < deadline && !bad) {
+		struct bg_conn *c;
 
-		while ((tok = vqdrv_get_used(&g.rx, &len))) {
-			struct iovec in = { tok, VD_BUF };
-
-			vd_rx_packet(&g, tok, len);
-			STEP(vqdrv_add(&g.rx, NULL, 0, &in, 1, tok));
-			rx_added = true;
+		err = bg_poll(g, 20);
+		if (err < 0) {
+			bad = "the device broke the virtqueue rules";
+			break;
 		}
-		if (rx_added && vqdrv_kick_prepare(&g.rx))
-			STEP(vhf_kick(h, 0));
-		vd_tx(&g);
-		if (g.tx_added) {
-			g.tx_added = false;
-			if (vqdrv_kick_prepare(&g.tx))
-				STEP(vhf_kick(h, 1));
+		c = e.c;
+		if (e.accepted > 1)
+			bad = "a second connection";
+		else if (c && c->verify_failed)
+			bad = "data from the kernel differs from what was sent";
+		else if (e.early_rst)
+			bad = "the kernel reset the connection";
+		if (bad)
+			break;
+		if (c) {
+			e.rx = c->rx_bytes;
+			e.tx = c->tx_bytes;
 		}
+		if (c && c->tx_bytes < c->rx_bytes)
+			bg_send(g, c, NULL, (size_t)(c->rx_bytes - c->tx_bytes), true);
+		if (c && e.peer_shut && !e.shut_sent && c->tx_bytes == c->rx_bytes) {
+			STEP(bg_shutdown(g, c, VIRTIO_VSOCK_SHUTDOWN_SEND | VIRTIO_VSOCK_SHUTDOWN_RCV));
+			e.shut_sent = true;
+		}
+		bg_flush(g);
 		if (__atomic_load_n(&cl.done, __ATOMIC_ACQUIRE))   /* it has checked the echo */
 			break;
-		if (poll(pf, 2, 20) > 0) {
-			if ((pf[0].revents & POLLIN) && read(pf[0].fd, &v, sizeof(v)) < 0)
-				v = 0;
-			if ((pf[1].revents & POLLIN) && read(pf[1].fd, &v, sizeof(v)) < 0)
-				v = 0;
-		}
 	}
-	if (g.bad) {
-		fprintf(stderr, "nested guest: %s\n", g.bad);
+	if (bad) {
+		fprintf(stderr, "nested guest: %s\n", bad);
 		goto fail;
 	}
 	if (!__atomic_load_n(&cl.done, __ATOMIC_ACQUIRE)) {
 		fprintf(stderr, "no end within 60 s: guest got %llu, echoed %llu of %u bytes"
-			" (peer shut %d, shut sent %d, closed %d); the kernel side sent %llu, got %llu\n",
-			(unsigned long long)g.rx_total, (unsigned long long)g.tx_total, VD_BYTES,
-			g.peer_shut, g.shut_sent, g.closed,
+			" (peer shut %d, shut sent %d); the kernel side sent %llu, got %llu\n",
+			(unsigned long long)e.rx, (unsigned long long)e.tx, VD_BYTES, e.peer_shut, e.shut_sent,
 			(unsigned long long)__atomic_load_n(&cl.sent, __ATOMIC_RELAXED),
 			(unsigned long long)__atomic_load_n(&cl.got, __ATOMIC_RELAXED));
 		goto fail;
@@ -428,21 +296,17 @@ static int run_vsock_data(const char *path)
 		fprintf(stderr, "kernel side: %s: %s\n", cl.what, strerror(cl.err));
 		goto fail;
 	}
-	if (g.rx_total != VD_BYTES || g.tx_total != VD_BYTES) {
+	if (e.rx != VD_BYTES || e.tx != VD_BYTES) {
 		fprintf(stderr, "guest got %llu and echoed %llu of %u bytes\n",
-			(unsigned long long)g.rx_total, (unsigned long long)g.tx_total, VD_BYTES);
+			(unsigned long long)e.rx, (unsigned long long)e.tx, VD_BYTES);
 		goto fail;
 	}
 	printf("vhost-vsock: 1 MiB to cid %u and back through /dev/vhost-vsock, checked\n", VD_CID);
 	rc = 0;
 fail:
-	vhf_start(h, false);
-	vhf_free(h);   /* closes the device: the kernel resets the client's socket */
+	bg_free(g);   /* stops and closes the device: the kernel resets the client's socket */
 	if (started)
 		pthread_join(th, NULL);
-	vqdrv_cleanup(&g.rx);
-	vqdrv_cleanup(&g.tx);
-	vu_fe_guest_mem_free(&gm);
 	return rc;
 }
 
