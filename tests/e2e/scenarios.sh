@@ -154,7 +154,8 @@ note "B: done in $(( $(date +%s) - t0 ))s"
 # the guest, whose Debian kernel ships vhost_vsock, tests/unit/vhost_kernel_dev
 # plays VMM and nested guest (CID 42) on /dev/vhost-vsock while the guest
 # kernel's AF_VSOCK sends it 1 MiB and checks the echo; where the kernel has
-# vDPA (6.12), it makes a VDUSE device and drives it through vhost-vdpa.
+# vDPA (6.12), it makes a VDUSE virtio-blk, drives it through vhost-vdpa and
+# serves block requests from it with the library's device-side virtqueue.
 KDEV=$top_builddir/tests/unit/vhost_kernel_dev
 if [ -x "$KDEV" ]; then
 	files=("$KDEV:bin/vhost_kernel_dev")
@@ -175,7 +176,7 @@ if [ -s /lib/modules/extra ]; then
 	i=0
 	while [ ! -e /dev/vduse/control ] && grep -qw vduse /lib/modules/extra && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
 	if [ -e /dev/vduse/control ]; then
-		t "vDPA: our front-end on vhost-vdpa over a VDUSE virtio-blk: id, config, IOTLB, ring, kick, interrupt, DRIVER_OK, reset, checked from the device side" vhost_kernel_dev vdpa-vduse
+		t "vDPA: our front-end on vhost-vdpa over a VDUSE virtio-blk: id, config, IOTLB, ring, kick, interrupt, DRIVER_OK, reset, checked from the device side; 6 block requests (read, write, indirect read, errors) served by our device-side virtqueue over the IOTLB" vhost_kernel_dev vdpa-vduse
 	else
 		echo "VK-RESULT skip vDPA front-end (this kernel ships no vduse / vhost_vdpa)"
 	fi

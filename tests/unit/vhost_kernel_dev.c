@@ -11,8 +11,10 @@
  *       and must get the same bytes back
  *   vhost_kernel_dev vdpa PATH
  *   vhost_kernel_dev vdpa-vduse         creates its own vDPA device with VDUSE
- *       (needs vdpa, vduse, vhost_vdpa loaded) and checks from the device
- *       side what the vDPA front-end set up
+ *       (needs vdpa, vduse, vhost_vdpa loaded), checks from the device
+ *       side what the vDPA front-end set up, then moves virtio-blk
+ *       requests through it: the driver's ring -> vhost-vdpa -> the device
+ *       thread (the library's vq_pop over the VDUSE IOTLB fd) and back
  * No machine of ours has /dev/vhost-vsock; tests/e2e runs vsock-data
  * inside the test guest, whose Debian kernel has the vhost modules.
  */
@@ -38,6 +40,8 @@
 #include <linux/vm_sockets.h>
 
 #include "bench/bench_guest.h"
+#include "common/byteorder.h"
+#include "memory/gmem.h"
 #include "vhost-user/vhost_fe.h"
 #include "virtqueue/virtqueue.h"
 #include "vsock/vsock_hdr.h"
@@ -318,11 +322,15 @@ fail:
  * netlink, bound to vhost_vdpa.  A thread answers the device's requests
  * and remembers the last status; afterwards the device side checks what
  * the front-end set up: ring addresses and size, and that the IOTLB maps
- * the very memory the front-end wrote.
+ * the very memory the front-end wrote.  Then a second thread serves the
+ * queue as a RAM disk (vv_blk_serve) and the driver side sends it block
+ * requests through the front-end.
  */
 #define VV_NAME   "vk-vdpa0"
 #define VV_QSIZE  64u
 #define VV_MEM    (1u << 20)
+/* VERSION_1, ACCESS_PLATFORM (VDUSE wants it), INDIRECT_DESC */
+#define VV_FEATURES ((1ull << 32) | (1ull << 33) | (1ull << 28))
 
 struct vv_dev {
 	int ctl, fd;
@@ -493,6 +501,156 @@ static int vv_find_node(char *path, size_t len)
 	return r;
 }
 
+/*
+ * The device's data path: a RAM disk of VV_SECTORS behind the one queue,
+ * served from the VDUSE IOTLB mapping by the library's device-side
+ * virtqueue (vq_pop over a gmem table made of the IOTLB fd), interrupts
+ * by VDUSE_VQ_INJECT_IRQ.  Sector s starts filled with vv_fill(s).
+ */
+#define VV_SECTORS    2048u
+#define VBLK_T_IN     0u
+#define VBLK_T_OUT    1u
+#define VBLK_T_GET_ID 8u
+#define VBLK_S_OK     0u
+#define VBLK_S_IOERR  1u
+#define VBLK_S_UNSUPP 2u
+#define VBLK_ID_LEN   20u
+#define VV_ID         "vhostkit-vduse"
+
+struct vv_blk {
+	int fd;              /* the VDUSE device */
+	int kfd;             /* its kick eventfd */
+	struct gmem *mem;    /* IOVA space as the device maps it */
+	struct vq vq;
+	uint8_t *disk;
+	int stop;            /* atomic */
+	int served;          /* atomic: requests completed */
+	int broken;          /* atomic: vq_pop refused a chain */
+};
+
+static uint8_t vv_fill(uint64_t sector)
+{
+	return (uint8_t)(sector * 7u + 1u);
+}
+
+/* One request: its status; *len = bytes written before the status byte. */
+static uint8_t vv_blk_one(struct vv_blk *b, const struct vq_elem *e, uint32_t *len)
+{
+	const struct iovec *in = e->iov + e->out_num;
+	uint8_t hdr[16], id[VBLK_ID_LEN] = VV_ID;
+	uint64_t sector, n;
+
+	*len = 0;
+	if (vq_iov_to_buf(e->iov, e->out_num, 0, hdr, sizeof(hdr)) != sizeof(hdr))
+		return VBLK_S_IOERR;
+	sector = vk_get_le64(hdr + 8);
+	switch (vk_get_le32(hdr)) {
+	case VBLK_T_IN:
+		n = e->in_len - 1u;
+		if (n % 512 || sector > VV_SECTORS || n / 512 > VV_SECTORS - sector)
+			return VBLK_S_IOERR;
+		*len = (uint32_t)vq_buf_to_iov(in, e->in_num, 0, b->disk + sector * 512, n);
+		return VBLK_S_OK;
+	case VBLK_T_OUT:
+		n = e->out_len - sizeof(hdr);
+		if (n % 512 || sector > VV_SECTORS || n / 512 > VV_SECTORS - sector)
+			return VBLK_S_IOERR;
+		vq_iov_to_buf(e->iov, e->out_num, sizeof(hdr), b->disk + sector * 512, n);
+		return VBLK_S_OK;
+	case VBLK_T_GET_ID:
+		n = e->in_len - 1u < VBLK_ID_LEN ? e->in_len - 1u : VBLK_ID_LEN;
+		*len = (uint32_t)vq_buf_to_iov(in, e->in_num, 0, id, n);
+		return VBLK_S_OK;
+	default:
+		return VBLK_S_UNSUPP;
+	}
+}
+
+static void *vv_blk_serve(void *arg)
+{
+	struct vv_blk *b = arg;
+
+	while (!__atomic_load_n(&b->stop, __ATOMIC_ACQUIRE)) {
+		struct pollfd p = { .fd = b->kfd, .events = POLLIN };
+		struct gmem_table *t;
+		struct vq_elem e;
+		uint64_t v;
+		uint32_t q0 = 0;
+		int r;
+
+		if (poll(&p, 1, 50) <= 0 || read(b->kfd, &v, sizeof(v)) != sizeof(v))
+			continue;
+		t = gmem_get(b->mem);
+		while ((r = vq_pop(&b->vq, t, &e)) == 1) {
+			uint32_t len;
+			uint8_t st;
+
+			if (!e.in_len) {   /* no room for a status: give it back untouched */
+				vq_push(&b->vq, &e, 0);
+				continue;
+			}
+			st = vv_blk_one(b, &e, &len);
+			vq_buf_to_iov(e.iov + e.out_num, e.in_num, e.in_len - 1u, &st, 1);
+			vq_push(&b->vq, &e, len + 1u);
+			__atomic_fetch_add(&b->served, 1, __ATOMIC_RELAXED);
+		}
+		if (r < 0)
+			__atomic_store_n(&b->broken, 1, __ATOMIC_RELEASE);
+		vq_flush(&b->vq);
+		if (vq_should_notify(&b->vq) && ioctl(b->fd, VDUSE_VQ_INJECT_IRQ, &q0) < 0)
+			fprintf(stderr, "vdpa-vduse: VDUSE_VQ_INJECT_IRQ: %s\n", strerror(errno));
+		gmem_put(t);
+	}
+	return NULL;
+}
+
+/* The driver's side of one request, through the front-end: its status, or -1 (no answer). */
+struct vv_req {
+	struct vqdrv *q;
+	struct vhf *h;
+	uint8_t *hdr, *status, *table;   /* in guest memory */
+};
+
+static int vv_blk_do(struct vv_req *rq, uint32_t type, uint64_t sector, uint8_t *data, size_t len,
+		     bool indirect)
+{
+	struct iovec out[2], in[2];
+	unsigned int nout = 1, nin = 0;
+	int fd = vhf_call_fd(rq->h, 0);
+	uint32_t used = 0;
+	uint64_t v;
+	void *tok = NULL;
+	int i, r;
+
+	vk_put_le32(rq->hdr, type);
+	vk_put_le32(rq->hdr + 4, 0);
+	vk_put_le64(rq->hdr + 8, sector);
+	*rq->status = 0xff;
+	out[0] = (struct iovec){ rq->hdr, 16 };
+	if (type == VBLK_T_OUT)
+		out[nout++] = (struct iovec){ data, len };
+	else if (len)
+		in[nin++] = (struct iovec){ data, len };
+	in[nin++] = (struct iovec){ rq->status, 1 };
+	r = indirect ? vqdrv_add_indirect(rq->q, rq->table, out, nout, in, nin, rq->hdr)
+		     : vqdrv_add(rq->q, out, nout, in, nin, rq->hdr);
+	if (r < 0)
+		return -1;
+	if (vqdrv_kick_prepare(rq->q) && vhf_kick(rq->h, 0) < 0)
+		return -1;
+	for (i = 0; i < 60 && !(tok = vqdrv_get_used(rq->q, &used)); i++) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		if (poll(&p, 1, 50) == 1 && read(fd, &v, sizeof(v)) != sizeof(v))
+			v = 0;
+	}
+	if (tok != rq->hdr) {
+		fprintf(stderr, "vdpa-vduse: request type %u: %s\n", type, tok ? "wrong token" : "no answer in 3 s");
+		return -1;
+	}
+	return *rq->status;
+}
+
 #define CHECK(c, what) do { if (!(c)) { fprintf(stderr, "vdpa-vduse: %s\n", what); goto fail; } } while (0)
 
 static int run_vdpa_vduse(void)
@@ -513,10 +671,13 @@ static int run_vdpa_vduse(void)
 	int kfd = -1;
 	uint32_t id = 0, i;
 	bool added = false, served = false, q_ok = false;
-	pthread_t th;
+	struct vv_blk blk = { .fd = -1, .kfd = -1 };
+	bool blk_started = false;
+	pthread_t th, bth;
 	uint8_t *view;
 	int err = 0, rc = 1, iofd, t;
 
+	vq_init(&blk.vq);
 	vu_fe_guest_mem_init(&gm);
 	d.ctl = open("/dev/vduse/control", O_RDWR | O_CLOEXEC);
 	if (d.ctl < 0)
@@ -526,7 +687,7 @@ static int run_vdpa_vduse(void)
 	memset(cfgbuf, 0, sizeof(cfgbuf));
 	snprintf(dc->name, sizeof(dc->name), "%s", VV_NAME);
 	dc->device_id = 2;   /* virtio-blk */
-	dc->features = (1ull << 32) | (1ull << 33);   /* VERSION_1, ACCESS_PLATFORM */
+	dc->features = VV_FEATURES;
 	dc->vq_num = 1;
 	dc->vq_align = 4096;
 	dc->config_size = 8;
@@ -553,7 +714,7 @@ static int run_vdpa_vduse(void)
 	CHECK(vhf_vdpa_device_id(h, &id) == 0 && id == 2, "device id is not 2 (block)");
 	cap = 0;
 	CHECK(vhf_get_config(h, 0, &cap, 8) == 0 && cap == 2048, "config space: capacity is not 2048");
-	CHECK(vhf_init(h, (1ull << 32) | (1ull << 33), 1) == 0, "features / IOTLB v2 / FEATURES_OK");
+	CHECK(vhf_init(h, VV_FEATURES, 1) == 0, "features / IOTLB v2 / FEATURES_OK");
 	CHECK(vu_fe_guest_mem_add(&gm, 0, VV_MEM) == 0, "guest memory");
 	vu_fe_guest_mem_regions(&gm, &r, 1);
 	for (i = 0; i < VV_MEM; i += 4096)
@@ -606,13 +767,87 @@ static int run_vdpa_vduse(void)
 		CHECK(ioctl(d.fd, VDUSE_VQ_INJECT_IRQ, &q0) == 0, "VDUSE_VQ_INJECT_IRQ");
 		CHECK(pc.fd >= 0 && poll(&pc, 1, 3000) == 1, "the device's interrupt never reached the call fd");
 	}
+
+	/*
+	 * The data path: virtio-blk requests from the driver's ring through
+	 * vhost-vdpa to the device's thread and back, every byte checked.
+	 */
+	{
+		struct vduse_iotlb_entry be = { .start = 0, .last = 0 };
+		struct vv_req rq = { .q = &q, .h = h, .hdr = gm.r[0].host + 0x20000,
+				     .status = gm.r[0].host + 0x20010, .table = gm.r[0].host + 0x20100 };
+		uint8_t *data = gm.r[0].host + 0x30000;
+		struct gmem_region_desc rd;
+		struct gmem_table *tb;
+		uint64_t feat = 0;
+		int bfd;
+
+		CHECK(ioctl(d.fd, VDUSE_DEV_GET_FEATURES, &feat) == 0, "VDUSE_DEV_GET_FEATURES");
+		CHECK(feat == VV_FEATURES, "the device was not given VERSION_1 | ACCESS_PLATFORM | INDIRECT_DESC");
+		blk.mem = gmem_new();
+		blk.disk = malloc(VV_SECTORS * 512u);
+		CHECK(blk.mem && blk.disk, "out of memory");
+		for (i = 0; i < VV_SECTORS * 512u; i++)
+			blk.disk[i] = vv_fill(i / 512u);
+		bfd = ioctl(d.fd, VDUSE_IOTLB_GET_FD, &be);
+		CHECK(bfd >= 0, "VDUSE_IOTLB_GET_FD for the data path");
+		rd = (struct gmem_region_desc){ .gpa = be.start, .size = VV_MEM,
+						.uva = (uintptr_t)gm.r[0].host, .mmap_offset = be.offset };
+		CHECK(gmem_add_region(blk.mem, &rd, bfd) == 0, "the device cannot map its IOTLB fd");
+		CHECK(vq_set_num(&blk.vq, VV_QSIZE) == 0, "vq_set_num");
+		vq_set_features(&blk.vq, feat);
+		tb = gmem_get(blk.mem);
+		t = vq_set_addr(&blk.vq, tb, false, vi.desc_addr, vi.driver_addr, vi.device_addr);
+		gmem_put(tb);
+		CHECK(t == 0, "the device cannot resolve the rings in its IOTLB");
+		blk.fd = d.fd;
+		blk.kfd = kfd;
+		CHECK(pthread_create(&bth, NULL, vv_blk_serve, &blk) == 0, "pthread_create");
+		blk_started = true;
+
+		memset(data, 0, VBLK_ID_LEN);
+		CHECK(vv_blk_do(&rq, VBLK_T_GET_ID, 0, data, VBLK_ID_LEN, false) == VBLK_S_OK &&
+		      !memcmp(data, VV_ID, sizeof(VV_ID)), "GET_ID: not the device's id");
+		memset(data, 0, 4096);
+		CHECK(vv_blk_do(&rq, VBLK_T_IN, 8, data, 4096, false) == VBLK_S_OK, "read of sectors 8..15 failed");
+		for (i = 0; i < 4096 && data[i] == vv_fill(8 + i / 512u); i++)
+			;
+		CHECK(i == 4096, "read of sectors 8..15: not the disk's bytes");
+		for (i = 0; i < 8192; i++)
+			data[i] = (uint8_t)(i * 13u + 5u);
+		CHECK(vv_blk_do(&rq, VBLK_T_OUT, 100, data, 8192, false) == VBLK_S_OK, "write of sectors 100..115 failed");
+		CHECK(!memcmp(blk.disk + 100 * 512, data, 8192), "the write did not reach the disk");
+		memset(data, 0, 8192);
+		CHECK(vv_blk_do(&rq, VBLK_T_IN, 100, data, 8192, true) == VBLK_S_OK, "indirect read of sectors 100..115 failed");
+		for (i = 0; i < 8192 && data[i] == (uint8_t)(i * 13u + 5u); i++)
+			;
+		CHECK(i == 8192, "indirect read of sectors 100..115: not what was written");
+		CHECK(vv_blk_do(&rq, VBLK_T_IN, VV_SECTORS - 1, data, 1024, false) == VBLK_S_IOERR,
+		      "a read past the end of the disk did not fail with IOERR");
+		CHECK(vv_blk_do(&rq, 99, 0, NULL, 0, false) == VBLK_S_UNSUPP, "an unknown request type was not UNSUPP");
+		CHECK(__atomic_load_n(&blk.served, __ATOMIC_RELAXED) == 6 &&
+		      !__atomic_load_n(&blk.broken, __ATOMIC_ACQUIRE), "the device did not serve exactly 6 requests");
+		__atomic_store_n(&blk.stop, 1, __ATOMIC_RELEASE);
+		pthread_join(bth, NULL);
+		blk_started = false;
+	}
+
 	CHECK(vhf_start(h, false) == 0, "reset");
 	CHECK(__atomic_load_n(&d.status, __ATOMIC_ACQUIRE) == 0, "the device never saw the reset");
 	printf("vdpa: VDUSE virtio-blk through %s: id, config, features, IOTLB (%d updates),"
-	       " ring, kick, interrupt, DRIVER_OK, reset checked from the device side\n", node,
+	       " ring, kick, interrupt, DRIVER_OK, reset checked from the device side; 6 requests"
+	       " (id, read, write, indirect read, past the end, unknown) served by the library's"
+	       " device-side virtqueue over the IOTLB\n", node,
 	       __atomic_load_n(&d.iotlb_updates, __ATOMIC_RELAXED));
 	rc = 0;
 fail:
+	if (blk_started) {
+		__atomic_store_n(&blk.stop, 1, __ATOMIC_RELEASE);
+		pthread_join(bth, NULL);
+	}
+	if (blk.mem)
+		gmem_free(blk.mem);
+	free(blk.disk);
 	if (kfd >= 0)
 		close(kfd);
 	if (h)
