@@ -1,0 +1,258 @@
+// SPDX-License-Identifier: MIT
+/*
+ * bench_host.c - vsock-bench's host programs: one thread per workload on
+ * the back-end's hybrid Unix socket (CONNECT <port> and <uds-path>_<port>).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bench/vsock_bench.h"
+#include "bench/bench_util.h"
+#include "vsock/vsock_hdr.h"
+#include "common/log.h"
+
+static bool verify_chunk(uint64_t off, const uint8_t *p, size_t n)
+{
+	while (n) {
+		size_t k = n < 65536 ? n : 65536;
+
+		if (memcmp(p, bg_pattern_at(off), k))
+			return false;
+		p += k;
+		off += k;
+		n -= k;
+	}
+	return true;
+}
+
+static void fill_pattern(uint8_t *p, uint64_t off, size_t n)
+{
+	while (n) {
+		size_t k = n < 65536 ? n : 65536;
+
+		memcpy(p, bg_pattern_at(off), k);
+		p += k;
+		off += k;
+		n -= k;
+	}
+}
+
+/* ------------------------------------------------------------ host side */
+
+/* End of a host thread: close and free what it had, tell the guest side. */
+static void *host_finish(struct run *r, int fd, void *buf)
+{
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	__atomic_store_n(&r->host_done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* guest -> host: accept the guest's connection, read to EOF. */
+void *host_g2h(void *arg)
+{
+	struct run *r = arg;
+	size_t bufsz = r->size < 4096 ? 4096 : r->size;
+	uint8_t *buf = malloc(bufsz);
+	struct pollfd p = { .fd = r->lfd, .events = POLLIN };
+	int fd = -1;
+	ssize_t n;
+
+	if (!buf || poll(&p, 1, 10000) <= 0 || (fd = accept4(r->lfd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
+		r->host_err = -ETIMEDOUT;
+		goto out;
+	}
+	while ((n = read(fd, buf, r->size)) > 0) {
+		uint64_t now = bu_now_ns();
+
+		if (!r->host_t_first)
+			r->host_t_first = now;
+		r->host_t_last = now;
+		if (o.verify && !r->host_verify_failed && !verify_chunk(r->host_bytes, buf, (size_t)n))
+			r->host_verify_failed = true;
+		r->host_bytes += (uint64_t)n;
+	}
+out:
+	return host_finish(r, fd, buf);
+}
+
+/* host -> guest: CONNECT, write until the deadline, half-close, wait for EOF. */
+void *host_h2g(void *arg)
+{
+	struct run *r = arg;
+	uint8_t *buf = malloc(r->size + 65536);
+	uint64_t off = 0;
+	int fd;
+
+	fd = bu_host_connect(o.uds, r->port, 10000);
+	if (fd < 0 || !buf) {
+		r->host_err = fd < 0 ? fd : -ENOMEM;
+		goto out;
+	}
+	r->host_t_first = bu_now_ns();
+	while (bu_now_ns() < r->deadline) {
+		const uint8_t *src = buf;
+
+		/* the pattern straight from memory where it runs long enough */
+		if (o.verify && r->size <= BG_PATTERN_RUN)
+			src = bg_pattern_at(off);
+		else if (o.verify)
+			fill_pattern(buf, off, r->size);
+		if (bu_write_full(fd, src, r->size) < 0) {
+			r->host_err = -EPIPE;
+			break;
+		}
+		off += r->size;
+	}
+	r->host_bytes = off;
+	shutdown(fd, SHUT_WR);
+	{
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		char c;
+
+		while (poll(&p, 1, 10000) > 0 && read(fd, &c, 1) > 0)
+			;
+	}
+out:
+	return host_finish(r, fd, buf);
+}
+
+/* request/response: the guest echoes. */
+void *host_rr(void *arg)
+{
+	struct run *r = arg;
+	uint8_t *buf = calloc(1, r->size);
+	int fd = bu_host_connect(o.uds, r->port, 10000);
+
+	if (fd < 0 || !buf) {
+		r->host_err = fd < 0 ? fd : -ENOMEM;
+		goto out;
+	}
+	while (r->nsamples < r->cap) {
+		uint64_t t0 = bu_now_ns();
+
+		if (t0 >= r->deadline)
+			break;
+		if (bu_write_full(fd, buf, r->size) < 0 || bu_read_full(fd, buf, r->size) < 0) {
+			r->host_err = -EPIPE;
+			break;
+		}
+		r->samples[r->nsamples++] = bu_now_ns() - t0;
+	}
+out:
+	return host_finish(r, fd, buf);
+}
+
+/* connection set-up and teardown. */
+void *host_conn(void *arg)
+{
+	struct run *r = arg;
+
+	r->host_t_first = bu_now_ns();
+	while (bu_now_ns() < r->deadline) {
+		int fd = bu_host_connect(o.uds, r->port, 5000);
+
+		if (fd < 0) {
+			r->host_err = fd;
+			break;
+		}
+		close(fd);
+		r->host_count++;
+	}
+	r->host_t_last = bu_now_ns();
+	return host_finish(r, -1, NULL);
+}
+
+/* Tell the guest side the connections are up, hold them until released, close them. */
+static void host_hold(struct run *r, const int *fds, unsigned int open)
+{
+	unsigned int i;
+
+	__atomic_store_n(&r->host_ready, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&r->release, __ATOMIC_ACQUIRE))
+		usleep(10000);
+	for (i = 0; i < open; i++)
+		close(fds[i]);
+}
+
+/* N parallel host -> guest streams from one epoll loop. */
+void *host_parallel(void *arg)
+{
+	struct run *r = arg;
+	unsigned int n = r->nconns, i, open = 0;
+	int *fds = calloc(n, sizeof(int)), ep = epoll_create1(EPOLL_CLOEXEC);
+	uint64_t *off = calloc(n, sizeof(uint64_t));
+	size_t chunk = r->size < BG_PATTERN_RUN ? r->size : BG_PATTERN_RUN;
+	struct epoll_event ev, evs[64];
+
+	if (!fds || !off || ep < 0) {
+		r->host_err = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		fds[i] = bu_host_connect(o.uds, r->port, 10000);
+		if (fds[i] < 0) {
+			r->host_err = fds[i];
+			goto out;
+		}
+		open++;
+		ev.events = EPOLLOUT;
+		ev.data.u32 = i;
+		epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev);
+		(void)!fcntl(fds[i], F_SETFL, O_NONBLOCK);
+	}
+	r->host_t_first = bu_now_ns();
+	r->deadline = r->host_t_first + (uint64_t)(o.seconds * 1e9);
+	while (bu_now_ns() < r->deadline) {
+		int k = epoll_wait(ep, evs, 64, 100), j;
+
+		for (j = 0; j < k; j++) {
+			unsigned int x = evs[j].data.u32;
+			ssize_t w = send(fds[x], bg_pattern_at(off[x]), chunk, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+			if (w > 0) {
+				off[x] += (uint64_t)w;
+				r->host_bytes += (uint64_t)w;
+			}
+		}
+	}
+out:
+	for (i = 0; i < open; i++)
+		shutdown(fds[i], SHUT_WR);
+	host_hold(r, fds, open);
+	free(off);
+	return host_finish(r, ep, fds);
+}
+
+/* K idle connections, held until released. */
+void *host_idle(void *arg)
+{
+	struct run *r = arg;
+	unsigned int i, open = 0;
+	int *fds = calloc(r->nconns, sizeof(int));
+
+	for (i = 0; fds && i < r->nconns; i++) {
+		fds[i] = bu_host_connect(o.uds, r->port, 10000);
+		if (fds[i] < 0) {
+			r->host_err = fds[i];
+			break;
+		}
+		open++;
+	}
+	r->host_count = open;
+	host_hold(r, fds, open);
+	return host_finish(r, -1, fds);
+}
