@@ -127,7 +127,6 @@ struct xvm_guest {
 	struct xvm_ev ev_evtchn;
 	struct xvm_guest *next;
 	bool dead;
-	uint64_t start_pages;       /* tot_pages when we started */
 	uint64_t invalidate_seen;   /* INVALIDATE ioreqs looked at */
 	bool balloon_said;          /* warned once that the guest balloons */
 };

@@ -12,6 +12,8 @@
 #   VKG-INFLIGHT    a long transfer runs while dom0 kills and restarts the
 #                   daemon: it must end with an error, not hang
 #   reconnect       guest->host echo again, retrying until the daemon is back
+#   VKG-BALLOONED   16 MiB given back to Xen by the balloon driver, then an
+#                   echo (dom0 checks the master's warning)
 #   VK-GUEST-CLIENTS-DONE, then serve 5000 until dom0 sends quit
 up() { cut -d' ' -f1 /proc/uptime; }
 since() { awk -v a="$1" -v b="$(up)" 'BEGIN { printf "%.1f", b - a }'; }
@@ -76,6 +78,33 @@ if vsock-guest -r 90 client 2 6000 echo 1M >/tmp/re.log 2>&1; then
 else
 	rc=1
 	res fail "$s" "after the restart: guest->host reconnects, echo 1 MiB" "$(oneline /tmp/re.log)"
+fi
+
+# Ballooning, through the balloon driver's own sysfs target (this guest has
+# no xenstore): 16 MiB go back to Xen, which tells the ioreq servers
+# (INVALIDATE); dom0 checks that the master noticed.  The frames are not
+# taken back: a frame the guest populated again would not be the page the
+# back-end's foreign mapping holds.
+bal=/sys/devices/system/xen_memory/xen_memory0
+s=$(up)
+if [ -w $bal/target_kb ]; then
+	cur=$(cat $bal/info/current_kb)
+	want=$((cur - 16384))
+	echo $want >$bal/target_kb
+	i=0
+	while [ "$(cat $bal/info/current_kb)" -gt $want ] && [ $i -lt 150 ]; do sleep 0.2; i=$((i + 1)); done
+	now=$(cat $bal/info/current_kb)
+	echo "VKG-BALLOONED $cur $now"
+	if [ "$now" -le $want ] && vsock-guest client 2 6000 echo 1M >/tmp/bal.log 2>&1; then
+		res ok "$s" "balloon: 16 MiB given back to Xen (${cur} -> ${now} KiB), then guest->host echo 1 MiB"
+	else
+		rc=1
+		res fail "$s" "balloon: 16 MiB given back to Xen, then guest->host echo 1 MiB" \
+			"current ${cur} -> ${now} KiB; $(oneline /tmp/bal.log)"
+	fi
+else
+	rc=1
+	res fail "$s" "balloon: 16 MiB given back to Xen" "no $bal/target_kb: $(dmesg | grep -i balloon | tail -n 2 | tr '\n' ' ')"
 fi
 echo VK-GUEST-CLIENTS-DONE
 wait $spid   # until dom0 sends quit to port 5000

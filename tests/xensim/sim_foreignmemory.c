@@ -4,7 +4,9 @@
  *
  * Guest RAM is a memfd of the simulated hypervisor; a foreign mapping is an
  * mmap of the page runs asked for.  Frames in the domain's hole (or beyond
- * its RAM) fail one by one with -EINVAL in err[], as privcmd reports them.
+ * its RAM, or given back by its balloon) fail one by one with -EINVAL in
+ * err[], as privcmd reports them; mappings made before a balloon keep
+ * their pages, as Xen's do.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -48,9 +50,10 @@ static void fmem_note(xenforeignmemory_handle *h, uint32_t dom, int64_t delta)
 	xsim_call(&h->c, &m, NULL);
 }
 
+/* RAM (a[0] frames, less the hole a[1]..a[2] and the a[3] last ones given back) */
 static int pfn_ok(const struct xsim_msg *ram, xen_pfn_t pfn)
 {
-	return pfn < ram->a[0] && !(pfn >= ram->a[1] && pfn < ram->a[2]);
+	return pfn < ram->a[0] - ram->a[3] && !(pfn >= ram->a[1] && pfn < ram->a[2]);
 }
 
 XSIM_API void *xenforeignmemory_map2(xenforeignmemory_handle *h, uint32_t dom, void *addr,

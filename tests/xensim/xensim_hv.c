@@ -85,7 +85,7 @@ struct sim_dom {
 	unsigned long irq_sent, irq_merged; /* interrupts sent to the guest / merged */
 	uint64_t pod_entries, pod_cache, pod_populated;
 	bool crashed;                   /* out of PoD memory */
-	uint64_t given_back;            /* pages ballooned out (tot_pages = nr_pfns - this) */
+	uint64_t given_back;            /* the last frames of RAM, ballooned out: new mappings fail */
 };
 
 /*
@@ -1334,8 +1334,7 @@ static int handle(struct sim_conn *c, struct xsim_msg *m, int *pass)
 		m->a[1] = best->nr_vcpus - 1;
 		m->a[2] = best->nr_pfns - 1;
 		m->a[3] = (best->crashed ? XEN_DOMINF_shutdown |
-					   (SHUTDOWN_crash << XEN_DOMINF_shutdownshift) : 0) |
-			  best->given_back << 32;
+					   (SHUTDOWN_crash << XEN_DOMINF_shutdownshift) : 0);
 		return 0;
 	}
 	case XSIM_OP_FMAP_NOTE:
@@ -1438,6 +1437,7 @@ static int handle(struct sim_conn *c, struct xsim_msg *m, int *pass)
 		m->a[0] = d->nr_pfns;
 		m->a[1] = d->hole_start;
 		m->a[2] = d->hole_end;
+		m->a[3] = d->given_back;
 		return 0;
 	case XSIM_OP_IOREQ_CREATE:
 		return server_create(hv, d, (int)m->a[0]);
