@@ -294,8 +294,8 @@ static void win_write(void *opaque, uint64_t off, unsigned int size, uint64_t va
 
 /*
  * Xen broadcast INVALIDATE: the guest gave frames back.  A Linux guest
- * sends one at boot (tests/xen-real: one, a few frames); a balloon gives
- * back megabytes.  Our foreign mappings (and the back-end's) keep the old
+ * sends one at boot (tests/xen-real: one, none of the RAM's frames gone);
+ * a balloon gives back megabytes.  Our foreign mappings (and the back-end's) keep the old
  * pages: a frame the guest takes back later is a new page they do not
  * see, and a back-end that maps the regions again (a restart) finds holes.
  * Said once, when XVM_BALLOON_WARN_PAGES or more of the frames mapped at
@@ -304,7 +304,9 @@ static void win_write(void *opaque, uint64_t off, unsigned int size, uint64_t va
  * Counted in the p2m, by mapping the banks' frames once more: the domain's
  * page count does not move, since a page given back stays allocated while
  * a foreign mapping holds it (tests/xen-real: 16 MiB ballooned out,
- * tot_pages unchanged through 58 INVALIDATEs).
+ * tot_pages unchanged through 58 INVALIDATEs).  Each INVALIDATE costs one
+ * more mapping of every frame, until the warning; the ioreqs of the
+ * guest's other vCPUs wait meanwhile.
  */
 #define XVM_BALLOON_WARN_PAGES 512u   /* 2 MiB */
 
