@@ -10,7 +10,11 @@
  *   FOREIGN                 the fd is the front-end's /dev/xen/privcmd: the
  *                           guest frames [gpa, gpa + size) are mapped once
  *                           with libxenforeignmemory and unmapped with the
- *                           region;
+ *                           region; when some of them cannot be mapped (a
+ *                           guest that gave frames back with its balloon
+ *                           driver), the region is mapped per request
+ *                           instead, as below, and a request that touches
+ *                           a missing frame fails on its own;
  *   GRANT                   gpa has bit 63 set and every page of the region
  *                           is a grant reference ((addr & ~(1 << 63)) /
  *                           page size): all of them are mapped up front with
@@ -56,7 +60,7 @@
 /* Largest single per-request mapping (pages). */
 #define GX_PIN_MAX_PAGES 256u
 
-enum gx_kind { GX_FOREIGN = 1, GX_GRANT, GX_GRANT_LAZY };
+enum gx_kind { GX_FOREIGN = 1, GX_FOREIGN_LAZY, GX_GRANT, GX_GRANT_LAZY };
 
 struct gx_cache_ent {
 	bool used;
@@ -72,15 +76,21 @@ struct gx_map {
 	uint32_t domid;
 	uint64_t npages;
 	uint32_t first_ref;    /* grants: reference of the region's first page */
+	uint64_t first_pfn;    /* lazy foreign: guest frame of the region's first page */
 	xenforeignmemory_handle *fmem;
 	xengnttab_handle *xgt;
 	void *addr;            /* foreign / advance grant mapping */
-	/* lazy grants */
+	/* per request (lazy foreign or grants) */
 	pthread_mutex_t lock;
 	uint64_t tick;
 	unsigned int cached_pages;
 	struct gx_cache_ent ent[GX_CACHE_ENTRIES];
 };
+
+static bool gx_lazy(const struct gx_map *x)
+{
+	return x->kind == GX_FOREIGN_LAZY || x->kind == GX_GRANT_LAZY;
+}
 
 static int gx_check(const struct gmem_region_desc *d, uint64_t *npages)
 {
@@ -102,14 +112,22 @@ static int gx_check(const struct gmem_region_desc *d, uint64_t *npages)
 	return 0;
 }
 
+static void gx_unmap_ent(struct gx_map *x, struct gx_cache_ent *e)
+{
+	if (x->kind == GX_FOREIGN_LAZY)
+		xenforeignmemory_unmap(x->fmem, e->addr, e->npages);
+	else
+		xengnttab_unmap(x->xgt, e->addr, e->npages);
+}
+
 static void gx_free(struct gx_map *x)
 {
 	if (!x)
 		return;
-	if (x->kind == GX_GRANT_LAZY) {
+	if (gx_lazy(x)) {
 		for (unsigned int i = 0; i < GX_CACHE_ENTRIES; i++)
 			if (x->ent[i].used)
-				xengnttab_unmap(x->xgt, x->ent[i].addr, x->ent[i].npages);
+				gx_unmap_ent(x, &x->ent[i]);
 		pthread_mutex_destroy(&x->lock);
 	}
 	if (x->addr) {
@@ -127,6 +145,7 @@ static void gx_free(struct gx_map *x)
 
 static int gx_map_foreign(const struct gmem_region_desc *d, struct gx_map *x)
 {
+	uint64_t missing = 0, first_bad = 0;
 	xen_pfn_t *pfns;
 	int *err;
 	int ret = 0;
@@ -159,12 +178,30 @@ static int gx_map_foreign(const struct gmem_region_desc *d, struct gx_map *x)
 	}
 	for (uint64_t i = 0; i < x->npages; i++) {
 		if (err[i]) {
-			vk_err("gmem: domain %u: guest frame 0x%" PRIx64 " of region gpa 0x%" PRIx64
-			       " cannot be mapped: %s", d->xen_domid, (uint64_t)pfns[i], d->gpa,
-			       strerror(-err[i]));
-			ret = -EFAULT;
-			goto out;
+			if (!missing)
+				first_bad = i;
+			missing++;
 		}
+	}
+	if (missing == x->npages) {
+		vk_err("gmem: domain %u: no frame of region gpa 0x%" PRIx64 " size 0x%" PRIx64
+		       " can be mapped: %s", d->xen_domid, d->gpa, d->size, strerror(-err[0]));
+		ret = -EFAULT;
+	} else if (missing) {
+		/*
+		 * Holes: the guest gave frames back (ballooning) after the
+		 * front-end found its RAM.  Touching a hole through this mapping
+		 * would be SIGBUS; per request, only that request fails.
+		 */
+		vk_warn("gmem: domain %u: %" PRIu64 " of the %" PRIu64 " frames of region gpa 0x%"
+			PRIx64 " cannot be mapped (the first: 0x%" PRIx64 ", %s; given back by a"
+			" balloon?): mapping the region per request", d->xen_domid, missing,
+			x->npages, d->gpa, (uint64_t)pfns[first_bad], strerror(-err[first_bad]));
+		xenforeignmemory_unmap(x->fmem, x->addr, x->npages);
+		x->addr = NULL;
+		x->kind = GX_FOREIGN_LAZY;
+		x->first_pfn = d->gpa >> GX_PAGE_SHIFT;
+		pthread_mutex_init(&x->lock, NULL);
 	}
 out:
 	free(pfns);
@@ -273,8 +310,8 @@ int gmem_backend_map(const struct gmem_region_desc *d, int fd, struct gmem_map *
 	*out = map;
 	vk_dbg("gmem: domain %u: region gpa 0x%" PRIx64 " size 0x%" PRIx64 " mapped (%s)",
 	       d->xen_domid, d->gpa, d->size,
-	       x->kind == GX_FOREIGN ? "foreign" : x->kind == GX_GRANT ? "grants" :
-	       "grants, per request");
+	       x->kind == GX_FOREIGN ? "foreign" : x->kind == GX_FOREIGN_LAZY ? "foreign, per request" :
+	       x->kind == GX_GRANT ? "grants" : "grants, per request");
 	return 0;
 err:
 	gx_free(x);
@@ -294,6 +331,43 @@ void gmem_backend_unmap(struct gmem_map *map)
 	free(map);
 }
 
+/* Map @n pages of a lazy region from page @first: NULL (logged) on failure. */
+static void *gx_map_range(struct gx_map *x, uint64_t first, uint32_t n)
+{
+	uint32_t refs[GX_PIN_MAX_PAGES];
+	xen_pfn_t pfns[GX_PIN_MAX_PAGES] = { 0 };
+	int err[GX_PIN_MAX_PAGES];
+	void *addr;
+
+	if (x->kind == GX_GRANT_LAZY) {
+		gx_grant_refs(x, first, n, refs);
+		addr = xengnttab_map_domain_grant_refs(x->xgt, n, x->domid, refs,
+						       PROT_READ | PROT_WRITE);
+		if (!addr)
+			vk_dbg("gmem: domain %u: grant refs %u..%u: %s", x->domid, refs[0],
+			       refs[n - 1], strerror(errno));
+		return addr;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		pfns[i] = x->first_pfn + first + i;
+	addr = xenforeignmemory_map(x->fmem, x->domid, PROT_READ | PROT_WRITE, n, pfns, err);
+	if (!addr) {
+		vk_dbg("gmem: domain %u: frames 0x%" PRIx64 "..: %s", x->domid, (uint64_t)pfns[0],
+		       strerror(errno));
+		return NULL;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		if (err[i]) {
+			/* a frame the guest gave back: its own request fails */
+			vk_dbg("gmem: domain %u: frame 0x%" PRIx64 " is gone: %s", x->domid,
+			       (uint64_t)pfns[i], strerror(-err[i]));
+			xenforeignmemory_unmap(x->fmem, addr, n);
+			return NULL;
+		}
+	}
+	return addr;
+}
+
 /* Evict one idle cache entry (least recently used); false if none is idle. */
 static bool gx_evict(struct gx_map *x)
 {
@@ -307,7 +381,7 @@ static bool gx_evict(struct gx_map *x)
 	}
 	if (!victim)
 		return false;
-	xengnttab_unmap(x->xgt, victim->addr, victim->npages);
+	gx_unmap_ent(x, victim);
 	x->cached_pages -= victim->npages;
 	victim->used = false;
 	return true;
@@ -318,12 +392,12 @@ int gmem_backend_pin(struct gmem_map *map, uint64_t off, uint64_t len, void **ho
 	struct gx_map *x = map ? map->priv : NULL;
 	struct gx_cache_ent *e = NULL;
 	uint64_t first, last;
-	uint32_t n, refs[GX_PIN_MAX_PAGES];
+	uint32_t n;
 	int ret = 0;
 
 	*host = NULL;
 	*cookie = NULL;
-	if (!x || x->kind != GX_GRANT_LAZY)
+	if (!x || !gx_lazy(x))
 		return -EFAULT;
 	if (!len || off >= map->len || len > map->len - off)
 		return -EFAULT;
@@ -360,12 +434,8 @@ int gmem_backend_pin(struct gmem_map *map, uint64_t off, uint64_t len, void **ho
 			ret = -ENOBUFS;
 			goto out;
 		}
-		gx_grant_refs(x, first, n, refs);
-		addr = xengnttab_map_domain_grant_refs(x->xgt, n, x->domid, refs,
-						       PROT_READ | PROT_WRITE);
+		addr = gx_map_range(x, first, n);
 		if (!addr) {
-			vk_dbg("gmem: domain %u: grant refs %u..%u: %s", x->domid, refs[0],
-			       refs[n - 1], strerror(errno));
 			ret = -EFAULT;
 			goto out;
 		}
@@ -400,7 +470,7 @@ unsigned int gmem_backend_cached_pages(struct gmem_map *map)
 	struct gx_map *x = map ? map->priv : NULL;
 	unsigned int n;
 
-	if (!x || x->kind != GX_GRANT_LAZY)
+	if (!x || !gx_lazy(x))
 		return 0;
 	pthread_mutex_lock(&x->lock);
 	n = x->cached_pages;

@@ -89,8 +89,8 @@ static void test_foreign_map_unmap(void **state)
 
 static void test_foreign_hole_refused(void **state)
 {
-	/* a region reaching into the hole cannot be mapped, and leaks nothing */
-	struct gmem_region_desc d = { .gpa = 0x90 * PG, .size = 0x20 * PG, .uva = 0x90 * PG,
+	/* a region with no mappable frame at all cannot be mapped, and leaks nothing */
+	struct gmem_region_desc d = { .gpa = 0xa0 * PG, .size = 0x20 * PG, .uva = 0xa0 * PG,
 				      .xen_flags = GMEM_XEN_FOREIGN, .xen_domid = DOM };
 	struct gmem *m = gmem_new();
 	long before = xsim_fmap_pages(hv);
@@ -106,10 +106,54 @@ static void test_foreign_hole_refused(void **state)
 	assert_int_equal(gmem_set_table(m, &d, &fd, 1), -EFAULT);
 	/* above the RAM */
 	d.xen_domid = DOM;
-	d.gpa = 0xff * PG;
+	d.gpa = 0x100 * PG;
 	d.size = 2 * PG;
 	fd = devnull();
 	assert_int_equal(gmem_set_table(m, &d, &fd, 1), -EFAULT);
+	assert_int_equal(xsim_fmap_pages(hv), before);
+	gmem_free(m);
+}
+
+static void test_foreign_holes_per_request(void **state)
+{
+	/*
+	 * Some frames missing (the hole 0xa0..0xc0 here; a balloon's frames on
+	 * Xen): the region is mapped per request, requests on present frames
+	 * see the guest's bytes, a request that touches a missing one fails
+	 * alone, and nothing stays mapped once the region is gone.
+	 */
+	struct gmem_region_desc d = { .gpa = 0x90 * PG, .size = 0x40 * PG, .uva = 0x90 * PG,
+				      .xen_flags = GMEM_XEN_FOREIGN, .xen_domid = DOM };
+	struct gmem *m = gmem_new();
+	uint8_t *ram = xsim_dom_ram(hv, DOM);
+	long before = xsim_fmap_pages(hv);
+	struct gmem_pin pin;
+	struct gmem_table *t;
+	uint8_t *p;
+	int fd = devnull();
+
+	(void)state;
+	assert_int_equal(gmem_set_table(m, &d, &fd, 1), 0);
+	assert_int_equal(xsim_fmap_pages(hv), before);   /* nothing kept mapped up front */
+	t = gmem_get(m);
+	assert_null(gmem_gpa_to_host(t, 0x90 * PG, 16));
+	ram[0x95 * PG + 7] = 0x5a;
+	p = gmem_pin(t, 0x95 * PG + 7, 100, &pin);
+	assert_non_null(p);
+	assert_int_equal(p[0], 0x5a);
+	p[1] = 0xa5;   /* the guest's own page */
+	assert_int_equal(ram[0x95 * PG + 8], 0xa5);
+	gmem_unpin(&pin);
+	ram[0xc3 * PG] = 0x3c;   /* above the hole */
+	p = gmem_pin(t, 0xc3 * PG, 8, &pin);
+	assert_non_null(p);
+	assert_int_equal(p[0], 0x3c);
+	gmem_unpin(&pin);
+	/* into, and across, the missing frames */
+	assert_null(gmem_pin(t, 0xa4 * PG, 8, &pin));
+	assert_null(gmem_pin(t, 0x9f * PG + PG - 4, 8, &pin));
+	gmem_put(t);
+	gmem_clear(m);
 	assert_int_equal(xsim_fmap_pages(hv), before);
 	gmem_free(m);
 }
@@ -368,6 +412,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_foreign_map_unmap),
 		cmocka_unit_test(test_foreign_hole_refused),
+		cmocka_unit_test(test_foreign_holes_per_request),
 		cmocka_unit_test(test_bad_flags),
 		cmocka_unit_test(test_plain_mmap_still_works),
 		cmocka_unit_test(test_grant_advance),

@@ -14,7 +14,9 @@
 #      started again: the in-flight connection ends, the guest reconnects
 #      and host->guest works again
 #   5. ballooning: the guest gives 16 MiB back with its balloon driver; the
-#      master warns once (and not for the frames Linux gives back at boot)
+#      master warns once (and not for the INVALIDATE of the guest's boot);
+#      the daemon, restarted after that, maps the guest's RAM per request
+#      and the guest's traffic goes on
 #   6. a populate-on-demand guest (memory < maxmem, paused): the master
 #      refuses foreign mappings for it without crashing it, and serves it
 #      with grants=1 without mapping its RAM
@@ -220,6 +222,29 @@ else
 fi
 host_step "after the restart: host->guest CONNECT echo 1 MiB (retrying until the guest is back)" \
 	120 -r 90 client $UDS 5000 echo 1M
+
+# ---------------------------------------------------------------- balloon, restart
+# The guest gives 16 MiB back (VKG-BALLOONED); a daemon started after that
+# finds holes where those frames were and must map the guest's RAM per
+# request instead of refusing it.
+s=$(up)
+bname="vhost-device-vsock restarted after the guest gave 16 MiB back: it maps the guest's RAM per request"
+if [ -n "$why" ]; then
+	res fail "$s" "$bname" "not run: $why"
+elif ! wait_for $SERIAL '^VKG-BALLOONED' 240; then
+	res fail "$s" "$bname" "the guest did not balloon: $(grep -m1 'balloon' $SERIAL | cut -c1-150)"
+else
+	kill -9 $dpid 2>/dev/null
+	wait $dpid 2>/dev/null
+	echo "---- restart after the balloon at dom0 uptime $(up)" >>$W/daemon.log
+	s=$(up)
+	if start_daemon && wait_for $W/daemon.log 'mapping the region per request' 60; then
+		res ok "$s" "$bname ($(grep -m1 -o '[0-9]* of the [0-9]* frames' $W/daemon.log) missing)"
+	else
+		res fail "$s" "$bname" "$(oneline $W/daemon.log)"
+	fi
+	ours timeout 90 vsock-host -r 60 client $UDS 5002 quit 0 >/dev/null 2>&1
+fi
 
 # ---------------------------------------------------------------- the end
 s=$(up)

@@ -183,6 +183,15 @@ check "INVALIDATE: the master warns once when a foreign-mapping guest balloons (
 		 [ \$(grep -c 'gave [0-9]* pages back' '$T/master.log') = 1 ]"
 check "guest 1 still moves data after its balloon (the mappings made at start keep their pages)" \
 	gcmd_t 60 client 1 5000 echo 1M 8 1
+# a back-end started after that finds holes in guest 1's regions: it maps
+# them per request (a request on a frame given back would fail alone)
+kill "$D1"; wait "$D1" 2>/dev/null
+start_daemon 1 3
+check "back-end restarted after the balloon: it maps guest 1's regions per request (frames missing)" \
+	bash -c "for i in \$(seq 50); do [ \$(grep -c 'rings restored' '$T/master.log') -ge 2 ] &&
+		 grep -q 'mapping the region per request' '$T/daemon1.log' && exit 0; sleep 0.1; done; exit 1"
+check "guest 1 -> host through the back-end started after its balloon: echo 1 MiB x 2" \
+	gcmd_t 60 client 1 5000 echo 1M 6 2
 
 # grants: ACCESS_PLATFORM, grant addresses, the back-end maps them per request
 check "grant mapping: guest 4 negotiates ACCESS_PLATFORM and starts with grant addresses" \
