@@ -128,7 +128,8 @@ struct xvm_guest {
 	struct xvm_guest *next;
 	bool dead;
 	uint64_t invalidate_seen;   /* INVALIDATE ioreqs looked at */
-	bool balloon_said;          /* warned once that the guest balloons */
+	bool ballooned;             /* frames of its RAM seen gone (INVALIDATE) */
+	bool balloon_said;          /* said once that the guest balloons */
 };
 
 struct xvm {
@@ -163,6 +164,7 @@ bool xvm_domain_alive(uint32_t domid);
 /* xvm_dev.c */
 int xvm_dev_init(struct xvm_dev *d);
 void xvm_dev_fini(struct xvm_dev *d);
+void xvm_dev_remap(struct xvm_dev *d);
 void xvm_dev_event(struct xvm_ev *ev, uint32_t events);
 int xvm_dev_parse(const char *spec, struct xvm_dev_cfg *cfg);
 /* x86: the PCI slot whose INTA line Xen routes to GSI @gsi (>= 16), or -1 */

@@ -432,6 +432,24 @@ static int dev_mem_table(struct xvm_dev *d)
 	return ret;
 }
 
+/*
+ * The guest gave frames back (INVALIDATE): the back-end drops its mappings
+ * of the guest's RAM and maps it again, per request where frames are gone
+ * (gmem_xen.c), so a frame the guest populates again later is the page it
+ * maps, and nothing keeps the pages given back.
+ */
+void xvm_dev_remap(struct xvm_dev *d)
+{
+	int ret;
+
+	if (!d->connected || d->cfg.grants)
+		return;
+	ret = dev_mem_table(d);
+	if (ret < 0)
+		vk_warn("xvm: domain %u: sending the memory table again: %s", d->g->domid,
+			strerror(-ret));
+}
+
 static void dev_watch_conn(struct xvm_dev *d, bool on)
 {
 	xvm_epoll_del(&d->ev_sock);

@@ -295,17 +295,19 @@ static void win_write(void *opaque, uint64_t off, unsigned int size, uint64_t va
 /*
  * Xen broadcast INVALIDATE: the guest gave frames back.  A Linux guest
  * sends one at boot (tests/xen-real: one, none of the RAM's frames gone);
- * a balloon gives back megabytes.  Our foreign mappings (and the back-end's) keep the old
- * pages: a frame the guest takes back later is a new page they do not
- * see, and a back-end that maps the regions again (a restart) finds holes.
- * Said once, when XVM_BALLOON_WARN_PAGES or more of the frames mapped at
- * start are gone.
+ * a balloon gives back megabytes.  The foreign mappings made at start keep
+ * the old pages: a frame the guest populates again later would be a page
+ * they do not see.  So once frames are gone, every INVALIDATE sends the
+ * back-ends the memory table again: they drop their mappings and map the
+ * regions again, per request where frames are missing (QEMU's map cache
+ * does the same on INVALIDATE).  Said once, when XVM_BALLOON_WARN_PAGES or
+ * more are gone.
  *
  * Counted in the p2m, by mapping the banks' frames once more: the domain's
  * page count does not move, since a page given back stays allocated while
  * a foreign mapping holds it (tests/xen-real: 16 MiB ballooned out,
  * tot_pages unchanged through 58 INVALIDATEs).  Each INVALIDATE costs one
- * more mapping of every frame, until the warning; the ioreqs of the
+ * more mapping of every frame, until the message; the ioreqs of the
  * guest's other vCPUs wait meanwhile.
  */
 #define XVM_BALLOON_WARN_PAGES 512u   /* 2 MiB */
@@ -349,20 +351,27 @@ out:
 
 static void guest_invalidated(struct xvm_guest *g)
 {
-	int64_t gone;
+	int64_t gone = 0;
 
-	if (g->balloon_said || !g->nbanks)
+	if (!g->nbanks)
 		return;
-	gone = guest_frames_gone(g);
-	vk_dbg("xvm: domain %u: INVALIDATE, %" PRId64 " frames of its RAM gone since start", g->domid,
-	       gone);
-	if (gone < (int64_t)XVM_BALLOON_WARN_PAGES)
+	if (!g->balloon_said) {
+		gone = guest_frames_gone(g);
+		vk_dbg("xvm: domain %u: INVALIDATE, %" PRId64 " frames of its RAM gone since start",
+		       g->domid, gone);
+		if (gone > 0)
+			g->ballooned = true;
+	}
+	if (!g->ballooned)
+		return;
+	for (unsigned int i = 0; i < g->ndevs; i++)
+		xvm_dev_remap(g->devs[i]);
+	if (g->balloon_said || gone < (int64_t)XVM_BALLOON_WARN_PAGES)
 		return;
 	g->balloon_said = true;
-	vk_warn("xvm: domain %u gave %" PRId64 " pages back to Xen (ballooning): the foreign"
-		" mappings made at start keep the old pages, so a page it takes back later is not"
-		" the one mapped, and a restarted back-end cannot map the regions again; a guest"
-		" that balloons needs grants=1", g->domid, gone);
+	vk_info("xvm: domain %u gave %" PRId64 " pages back to Xen (ballooning): its back-ends"
+		" map its RAM again at each INVALIDATE from now on, per request where frames are"
+		" gone", g->domid, gone);
 }
 
 void xvm_guest_evtchn(struct xvm_guest *g)
