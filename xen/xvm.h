@@ -38,6 +38,7 @@ enum xvm_ev_type {
 	XVM_EV_RECONNECT,    /* a device's reconnect timer */
 	XVM_EV_IRQ_WD,       /* a device's interrupt watchdog timer */
 	XVM_EV_XS,           /* xenstore watches */
+	XVM_EV_REMAP,        /* a ballooning guest's memory-table timer */
 	XVM_EV_SIGNAL,
 };
 
@@ -129,6 +130,10 @@ struct xvm_guest {
 	bool dead;
 	uint64_t invalidate_seen;   /* INVALIDATE ioreqs looked at */
 	bool ballooned;             /* frames of its RAM seen gone (INVALIDATE) */
+	struct xvm_ev ev_remap;     /* timerfd: the memory table again, coalesced */
+	uint64_t remap_ns;          /* when it was last sent (CLOCK_MONOTONIC) */
+	bool remap_armed;
+	unsigned int remap_invalidates;   /* INVALIDATEs since it was last sent */
 	bool balloon_said;          /* said once that the guest balloons */
 };
 
@@ -158,6 +163,7 @@ int xvm_guest_start(uint32_t domid, const struct xvm_dev_cfg *cfg, unsigned int 
 		    char *const *xs_be);
 void xvm_guest_stop(struct xvm_guest *g);
 void xvm_guest_evtchn(struct xvm_guest *g);
+void xvm_guest_remap_timer(struct xvm_guest *g);
 /* Whether the domain still exists (not dying). */
 bool xvm_domain_alive(uint32_t domid);
 

@@ -235,6 +235,9 @@ int main(int argc, char **argv)
 			case XVM_EV_XS:
 				xvm_xs_event();
 				break;
+			case XVM_EV_REMAP:
+				xvm_guest_remap_timer(ev->obj);
+				break;
 			case XVM_EV_SIGNAL: {
 				struct signalfd_siginfo si;
 				if (read(sfd, &si, sizeof(si)) > 0)
