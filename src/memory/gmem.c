@@ -269,15 +269,28 @@ static void close_fds(int *fds, unsigned int n)
 	}
 }
 
-/* Map @r (its fields already set) from @fd, which is consumed. */
-static int map_region(struct gmem_region *r, int fd)
+/* The map of the region of @t with @r's gpa, size, Xen flags and domid, or NULL. */
+static const struct gmem_map *same_region(const struct gmem_table *t, const struct gmem_region *r)
+{
+	for (unsigned int i = 0; t && i < t->nregions; i++) {
+		const struct gmem_region *o = &t->regions[i];
+
+		if (o->gpa == r->gpa && o->size == r->size && o->xen_flags == r->xen_flags &&
+		    o->xen_domid == r->xen_domid)
+			return o->map;
+	}
+	return NULL;
+}
+
+/* Map @r (its fields already set) from @fd, which is consumed; @cur: the table replaced. */
+static int map_region(struct gmem_region *r, int fd, const struct gmem_table *cur)
 {
 	struct gmem_region_desc d;
 	struct gmem_map *map = NULL;
 	int ret;
 
 	region_desc(r, &d);
-	ret = gmem_backend_map(&d, fd, &map);
+	ret = gmem_backend_map(&d, fd, same_region(cur, r), &map);
 	if (ret < 0)
 		return ret;
 	r->map = map;
@@ -336,7 +349,7 @@ int gmem_set_table(struct gmem *m, const struct gmem_region_desc *d, int *fds, u
 		int fd = fds[fd_of[k]];
 
 		fds[fd_of[k]] = -1;
-		ret = map_region(&nt->regions[k], fd);
+		ret = map_region(&nt->regions[k], fd, m->cur);
 		if (ret < 0)
 			goto out;
 	}
@@ -392,7 +405,7 @@ int gmem_add_region(struct gmem *m, const struct gmem_region_desc *d, int fd)
 	if (ret < 0)
 		goto out;
 
-	ret = map_region(&nt->regions[pos], fd);
+	ret = map_region(&nt->regions[pos], fd, NULL);
 	fd = -1;
 	if (ret < 0)
 		goto out;

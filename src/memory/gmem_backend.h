@@ -23,12 +23,16 @@ struct gmem_map {
 /*
  * Map @d from @fd.  @fd is consumed on every path: kept in the map (closed by
  * gmem_backend_unmap) or closed before returning (the mmap path closes it
- * right after mmap; an error closes it).  On success *out is a new map
+ * right after mmap; an error closes it).  @prev, if not NULL, is the map of
+ * the same region (gpa, size, flags, domid) in the table being replaced: a
+ * hint (Xen: a foreign region found with holes is mapped per request again
+ * without trying all of its frames first).  On success *out is a new map
  * (calloc'ed) with refcnt 1; on error *out is NULL.  Returns 0 or -errno:
  * -EFAULT unmappable fd / file too short, -EINVAL bad sizes,
  * -EOPNOTSUPP Xen flags this build cannot map, -ENOMEM.
  */
-int gmem_backend_map(const struct gmem_region_desc *d, int fd, struct gmem_map **out);
+int gmem_backend_map(const struct gmem_region_desc *d, int fd, const struct gmem_map *prev,
+		     struct gmem_map **out);
 /* Unmap, close map->fd if still open, free @map; at its last unref. */
 void gmem_backend_unmap(struct gmem_map *map);
 

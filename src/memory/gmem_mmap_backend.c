@@ -10,8 +10,10 @@
 #include "common/log.h"
 #include "memory/gmem_backend.h"
 
-int gmem_backend_map(const struct gmem_region_desc *d, int fd, struct gmem_map **out)
+int gmem_backend_map(const struct gmem_region_desc *d, int fd, const struct gmem_map *prev,
+		     struct gmem_map **out)
 {
+	(void)prev;
 	if (d->xen_flags) {
 		vk_err("gmem: region gpa 0x%" PRIx64 " has Xen mapping flags 0x%x: "
 		       "built without --enable-xen", d->gpa, d->xen_flags);

@@ -143,6 +143,20 @@ static void gx_free(struct gx_map *x)
 	free(x);
 }
 
+/* A foreign region mapped per request from the start. */
+static int gx_foreign_lazy(const struct gmem_region_desc *d, struct gx_map *x)
+{
+	x->fmem = xenforeignmemory_open(NULL, 0);
+	if (!x->fmem) {
+		vk_err("gmem: cannot open Xen foreign memory: %s", strerror(errno));
+		return -EFAULT;
+	}
+	x->kind = GX_FOREIGN_LAZY;
+	x->first_pfn = d->gpa >> GX_PAGE_SHIFT;
+	pthread_mutex_init(&x->lock, NULL);
+	return 0;
+}
+
 static int gx_map_foreign(const struct gmem_region_desc *d, struct gx_map *x)
 {
 	uint64_t missing = 0, first_bad = 0;
@@ -256,8 +270,10 @@ static int gx_map_grant(const struct gmem_region_desc *d, struct gx_map *x)
 	return 0;
 }
 
-int gmem_backend_map(const struct gmem_region_desc *d, int fd, struct gmem_map **out)
+int gmem_backend_map(const struct gmem_region_desc *d, int fd, const struct gmem_map *prev,
+		     struct gmem_map **out)
 {
+	const struct gx_map *px = prev ? prev->priv : NULL;
 	struct gmem_map *map = NULL;
 	struct gx_map *x = NULL;
 	uint64_t npages;
@@ -292,7 +308,15 @@ int gmem_backend_map(const struct gmem_region_desc *d, int fd, struct gmem_map *
 	}
 	x->domid = d->xen_domid;
 	x->npages = npages;
-	if (d->xen_flags == GMEM_XEN_FOREIGN) {
+	if (d->xen_flags == GMEM_XEN_FOREIGN && px && px->kind == GX_FOREIGN_LAZY &&
+	    px->domid == d->xen_domid) {
+		/*
+		 * The same region had holes in the table this one replaces (the
+		 * front-end sends it again after every INVALIDATE of a guest that
+		 * balloons): per request again, without mapping every frame first.
+		 */
+		ret = gx_foreign_lazy(d, x);
+	} else if (d->xen_flags == GMEM_XEN_FOREIGN) {
 		x->kind = GX_FOREIGN;
 		ret = gx_map_foreign(d, x);
 	} else {

@@ -129,6 +129,7 @@ static void test_foreign_holes_per_request(void **state)
 	long before = xsim_fmap_pages(hv);
 	struct gmem_pin pin;
 	struct gmem_table *t;
+	long total;
 	uint8_t *p;
 	int fd = devnull();
 
@@ -152,6 +153,23 @@ static void test_foreign_holes_per_request(void **state)
 	/* into, and across, the missing frames */
 	assert_null(gmem_pin(t, 0xa4 * PG, 8, &pin));
 	assert_null(gmem_pin(t, 0x9f * PG + PG - 4, 8, &pin));
+	gmem_put(t);
+	/*
+	 * The same table again (a front-end following a balloon sends it at
+	 * INVALIDATEs): per request at once, without mapping every frame
+	 * first; the new table's requests map afresh.
+	 */
+	total = xsim_fmap_total(hv);
+	fd = devnull();
+	assert_int_equal(gmem_set_table(m, &d, &fd, 1), 0);
+	assert_int_equal(xsim_fmap_total(hv), total);
+	t = gmem_get(m);
+	assert_null(gmem_gpa_to_host(t, 0x90 * PG, 16));
+	p = gmem_pin(t, 0x95 * PG + 7, 100, &pin);
+	assert_non_null(p);
+	assert_int_equal(p[1], 0xa5);
+	assert_int_equal(xsim_fmap_total(hv), total + 1);
+	gmem_unpin(&pin);
 	gmem_put(t);
 	gmem_clear(m);
 	assert_int_equal(xsim_fmap_pages(hv), before);

@@ -137,6 +137,7 @@ struct xsim_hv {
 	char *sock_path;
 	bool stopping;
 	long fmap_pages;
+	long fmap_total;                /* pages ever mapped (foreign) */
 	unsigned int next_dom0_port;
 	struct sim_dom doms[MAX_DOMS];
 	struct sim_port ports[MAX_PORTS];
@@ -645,6 +646,16 @@ long xsim_fmap_pages(struct xsim_hv *hv)
 
 	pthread_mutex_lock(&hv->lock);
 	n = hv->fmap_pages;
+	pthread_mutex_unlock(&hv->lock);
+	return n;
+}
+
+long xsim_fmap_total(struct xsim_hv *hv)
+{
+	long n;
+
+	pthread_mutex_lock(&hv->lock);
+	n = hv->fmap_total;
 	pthread_mutex_unlock(&hv->lock);
 	return n;
 }
@@ -1340,6 +1351,8 @@ static int handle(struct sim_conn *c, struct xsim_msg *m, int *pass)
 	case XSIM_OP_FMAP_NOTE:
 		hv->fmap_pages += (int64_t)m->a[0];
 		c->fmap_pages += (int64_t)m->a[0];
+		if ((int64_t)m->a[0] > 0)
+			hv->fmap_total += (int64_t)m->a[0];
 		d = (int64_t)m->a[0] > 0 ? dom_get(hv, m->dom) : NULL;
 		if (d && d->pod_entries && !d->crashed) {
 			d->pod_populated += VK_MIN(m->a[0], d->pod_entries);

@@ -56,6 +56,8 @@ unsigned int xsim_grant_mapcount(struct xsim_hv *hv, uint32_t domid, uint32_t re
 unsigned int xsim_grant_total_maps(struct xsim_hv *hv, uint32_t domid);
 /* Foreign-mapped pages currently held by all clients. */
 long xsim_fmap_pages(struct xsim_hv *hv);
+/* Foreign pages mapped since the start, unmapped ones not taken off. */
+long xsim_fmap_total(struct xsim_hv *hv);
 
 /*
  * One synchronous ioreq from vCPU @vcpu: copies @req (addr, data, size,
