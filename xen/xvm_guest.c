@@ -370,8 +370,12 @@ static uint64_t guest_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+static bool guest_probe(struct xvm_guest *g);
+
 static void guest_remap_now(struct xvm_guest *g)
 {
+	if (g->remap_ns)
+		guest_probe(g);   /* the first send follows a probe already */
 	g->remap_ns = guest_now_ns();
 	for (unsigned int i = 0; i < g->ndevs; i++)
 		xvm_dev_remap(g->devs[i]);
@@ -423,28 +427,33 @@ void xvm_guest_remap_timer(struct xvm_guest *g)
 	guest_remap_now(g);
 }
 
+/* Count the frames gone (until said); true when some are. */
+static bool guest_probe(struct xvm_guest *g)
+{
+	int64_t gone;
+
+	if (g->balloon_said)
+		return true;
+	gone = guest_frames_gone(g);
+	vk_dbg("xvm: domain %u: %" PRId64 " frames of its RAM gone since start", g->domid, gone);
+	if (gone >= (int64_t)XVM_BALLOON_WARN_PAGES) {
+		g->balloon_said = true;
+		vk_info("xvm: domain %u gave %" PRId64 " pages back to Xen (ballooning): its"
+			" back-ends map its RAM again after INVALIDATEs from now on, per request"
+			" where frames are gone", g->domid, gone);
+	}
+	return gone > 0;
+}
+
 static void guest_invalidated(struct xvm_guest *g)
 {
-	int64_t gone = 0;
-
 	if (!g->nbanks)
 		return;
-	if (!g->balloon_said) {
-		gone = guest_frames_gone(g);
-		vk_dbg("xvm: domain %u: INVALIDATE, %" PRId64 " frames of its RAM gone since start",
-		       g->domid, gone);
-		if (gone > 0)
-			g->ballooned = true;
-	}
-	if (!g->ballooned)
+	vk_dbg("xvm: domain %u: INVALIDATE", g->domid);
+	if (!g->ballooned && !guest_probe(g))
 		return;
+	g->ballooned = true;
 	guest_remap(g);
-	if (g->balloon_said || gone < (int64_t)XVM_BALLOON_WARN_PAGES)
-		return;
-	g->balloon_said = true;
-	vk_info("xvm: domain %u gave %" PRId64 " pages back to Xen (ballooning): its back-ends"
-		" map its RAM again at each INVALIDATE from now on, per request where frames are"
-		" gone", g->domid, gone);
 }
 
 void xvm_guest_evtchn(struct xvm_guest *g)

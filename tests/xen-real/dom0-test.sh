@@ -311,15 +311,16 @@ fi
 # Linux sends an INVALIDATE at boot (no RAM frame gone): no ballooning, and
 # nothing to say.  Later the guest's balloon driver gives 16 MiB back
 # (VKG-BALLOONED): that is said, once.  The master's debug line for each
-# INVALIDATE says how many frames of the RAM it mapped at start are gone;
-# it says so right after the first one that finds 512 (2 MiB) or more, and
+# probe (at the first INVALIDATE, then with each memory table it sends
+# again) says how many frames of the RAM it mapped at start are gone; it
+# says so right after the first probe that finds 512 (2 MiB) or more, and
 # probes no more after that.
 if [ -n "$mpid" ]; then
 	s=$(up)
 	# INVALIDATEs with less than 512 frames gone before the warning (the
 	# boot's), the frames gone at the one that preceded it, the warnings
-	set -- $(awk '/INVALIDATE, -?[0-9]+ frames of its RAM gone/ {
-			match($0, /INVALIDATE, -?[0-9]+/); gone = substr($0, RSTART + 12, RLENGTH - 12) + 0
+	set -- $(awk '/: -?[0-9]+ frames of its RAM gone since start/ {
+			match($0, /: -?[0-9]+ frames/); gone = substr($0, RSTART + 2, RLENGTH - 9) + 0
 			if (!warned && gone < 512) small++; last = gone }
 		/pages back to Xen/ { warned++; at = last }
 		END { printf "%d %d %d\n", small, at, warned }' $W/master.log)
@@ -327,10 +328,10 @@ if [ -n "$mpid" ]; then
 	if ! grep -q '^VKG-BALLOONED' $SERIAL; then
 		res fail "$s" "ballooning: said once, when the guest gave 16 MiB back" "the guest did not balloon: $(grep -m1 'balloon' $SERIAL | cut -c1-150)"
 	elif [ "$small" -ge 1 ] && [ "$nwarn" = 1 ] && [ "$at" -ge 512 ]; then
-		res ok "$s" "ballooning: nothing said for the $small INVALIDATE ioreqs before it, said once when the guest gave 16 MiB back ($at frames gone then; $(grep -m1 '^VKG-BALLOONED' $SERIAL))"
+		res ok "$s" "ballooning: nothing said for the $small probes before it (the boot's INVALIDATE included), said once when the guest gave 16 MiB back ($at frames gone then; $(grep -m1 '^VKG-BALLOONED' $SERIAL))"
 	else
 		res fail "$s" "ballooning: nothing said at boot, said once when the guest gave 16 MiB back" \
-			"$small INVALIDATEs before, $nwarn warnings, $at frames gone at the warning: $(grep -m1 -o 'xvm: .*pages back.*' $W/master.log | cut -c1-120)"
+			"$small probes before, $nwarn messages, $at frames gone at the message: $(grep -m1 -o 'xvm: .*pages back.*' $W/master.log | cut -c1-120)"
 	fi
 fi
 
