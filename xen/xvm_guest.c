@@ -300,18 +300,18 @@ static void win_write(void *opaque, uint64_t off, unsigned int size, uint64_t va
  * sends one at boot (tests/xen-real: one, none of the RAM's frames gone);
  * a balloon gives back megabytes.  The foreign mappings made at start keep
  * the old pages: a frame the guest populates again later would be a page
- * they do not see.  So once frames are gone, every INVALIDATE sends the
- * back-ends the memory table again: they drop their mappings and map the
- * regions again, per request where frames are missing (QEMU's map cache
- * does the same on INVALIDATE).  Said once, when XVM_BALLOON_WARN_PAGES or
- * more are gone.
+ * they do not see.  So once frames are gone, INVALIDATEs send the
+ * back-ends the memory table again (at most once a second, below): they
+ * drop their mappings and map the regions again, per request where frames
+ * are missing (QEMU drops its map cache on INVALIDATE for the same reason).
+ * Said once, when XVM_BALLOON_WARN_PAGES or more are gone.
  *
  * Counted in the p2m, by mapping the banks' frames once more: the domain's
  * page count does not move, since a page given back stays allocated while
  * a foreign mapping holds it (tests/xen-real: 16 MiB ballooned out,
- * tot_pages unchanged through 58 INVALIDATEs).  Each INVALIDATE costs one
- * more mapping of every frame, until the message; the ioreqs of the
- * guest's other vCPUs wait meanwhile.
+ * tot_pages unchanged through 58 INVALIDATEs).  A count maps every frame
+ * once: done at the first INVALIDATE, then with each table sent, until
+ * the message; the ioreqs of the guest's vCPUs wait meanwhile.
  */
 #define XVM_BALLOON_WARN_PAGES 512u   /* 2 MiB */
 
@@ -352,6 +352,24 @@ out:
 	return gone;
 }
 
+/* Count the frames gone (until said); true when some are. */
+static bool guest_probe(struct xvm_guest *g)
+{
+	int64_t gone;
+
+	if (g->balloon_said)
+		return true;
+	gone = guest_frames_gone(g);
+	vk_dbg("xvm: domain %u: %" PRId64 " frames of its RAM gone since start", g->domid, gone);
+	if (gone >= (int64_t)XVM_BALLOON_WARN_PAGES) {
+		g->balloon_said = true;
+		vk_info("xvm: domain %u gave %" PRId64 " pages back to Xen (ballooning): its"
+			" back-ends map its RAM again after INVALIDATEs from now on, per request"
+			" where frames are gone", g->domid, gone);
+	}
+	return gone > 0;
+}
+
 /*
  * The memory table again, to every back-end of @g, at most once per
  * XVM_REMAP_GAP_NS: a balloon driver gives frames back in many small
@@ -369,8 +387,6 @@ static uint64_t guest_now_ns(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
-
-static bool guest_probe(struct xvm_guest *g);
 
 static void guest_remap_now(struct xvm_guest *g)
 {
@@ -425,24 +441,6 @@ void xvm_guest_remap_timer(struct xvm_guest *g)
 		return;
 	g->remap_armed = false;
 	guest_remap_now(g);
-}
-
-/* Count the frames gone (until said); true when some are. */
-static bool guest_probe(struct xvm_guest *g)
-{
-	int64_t gone;
-
-	if (g->balloon_said)
-		return true;
-	gone = guest_frames_gone(g);
-	vk_dbg("xvm: domain %u: %" PRId64 " frames of its RAM gone since start", g->domid, gone);
-	if (gone >= (int64_t)XVM_BALLOON_WARN_PAGES) {
-		g->balloon_said = true;
-		vk_info("xvm: domain %u gave %" PRId64 " pages back to Xen (ballooning): its"
-			" back-ends map its RAM again after INVALIDATEs from now on, per request"
-			" where frames are gone", g->domid, gone);
-	}
-	return gone > 0;
 }
 
 static void guest_invalidated(struct xvm_guest *g)
