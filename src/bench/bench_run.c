@@ -112,6 +112,14 @@ static int guest_poll_until(volatile int *flag, uint64_t limit_ns)
 	return 0;
 }
 
+/* Let a host thread that holds its connections go; the guest side serves it meanwhile. */
+static void host_release(struct run *r, pthread_t t, unsigned int secs)
+{
+	__atomic_store_n(&r->release, 1, __ATOMIC_RELEASE);
+	guest_poll_until(&r->host_done, bu_now_ns() + secs * 1000000000ull);
+	pthread_join(t, NULL);
+}
+
 static void add_result(const struct result *r)
 {
 	if (nresults < MAX_RESULTS)
@@ -434,9 +442,7 @@ void wl_parallel(size_t size, unsigned int n)
 			bg_poll(guest, 10);
 	}
 	cpu_ticks(&t1);
-	__atomic_store_n(&r.release, 1, __ATOMIC_RELEASE);
-	guest_poll_until(&r.host_done, bu_now_ns() + 10ull * 1000000000ull);
-	pthread_join(t, NULL);
+	host_release(&r, t, 10);
 	snprintf(res.workload, sizeof(res.workload), "parallel");
 	/* count from the first byte the guest saw */
 	if (r.t_last > r.t_first)
@@ -502,9 +508,7 @@ void wl_idle(unsigned int n)
 	while (bu_now_ns() < until)
 		bg_poll(guest, 100);
 	cpu_ticks(&c1);
-	__atomic_store_n(&r.release, 1, __ATOMIC_RELEASE);
-	guest_poll_until(&r.host_done, bu_now_ns() + 60ull * 1000000000ull);
-	pthread_join(t, NULL);
+	host_release(&r, t, 60);
 	snprintf(res.workload, sizeof(res.workload), "idle");
 	res.ok = r.accepted == n && r.host_count == n;
 	if (o.daemon_pid)

@@ -143,6 +143,14 @@ static void gx_free(struct gx_map *x)
 	free(x);
 }
 
+/* From now on @x (foreign, its handle open) is mapped per request. */
+static void gx_foreign_go_lazy(const struct gmem_region_desc *d, struct gx_map *x)
+{
+	x->kind = GX_FOREIGN_LAZY;
+	x->first_pfn = d->gpa >> GX_PAGE_SHIFT;
+	pthread_mutex_init(&x->lock, NULL);
+}
+
 /* A foreign region mapped per request from the start. */
 static int gx_foreign_lazy(const struct gmem_region_desc *d, struct gx_map *x)
 {
@@ -151,9 +159,7 @@ static int gx_foreign_lazy(const struct gmem_region_desc *d, struct gx_map *x)
 		vk_err("gmem: cannot open Xen foreign memory: %s", strerror(errno));
 		return -EFAULT;
 	}
-	x->kind = GX_FOREIGN_LAZY;
-	x->first_pfn = d->gpa >> GX_PAGE_SHIFT;
-	pthread_mutex_init(&x->lock, NULL);
+	gx_foreign_go_lazy(d, x);
 	return 0;
 }
 
@@ -213,9 +219,7 @@ static int gx_map_foreign(const struct gmem_region_desc *d, struct gx_map *x)
 			x->npages, d->gpa, (uint64_t)pfns[first_bad], strerror(-err[first_bad]));
 		xenforeignmemory_unmap(x->fmem, x->addr, x->npages);
 		x->addr = NULL;
-		x->kind = GX_FOREIGN_LAZY;
-		x->first_pfn = d->gpa >> GX_PAGE_SHIFT;
-		pthread_mutex_init(&x->lock, NULL);
+		gx_foreign_go_lazy(d, x);
 	}
 out:
 	free(pfns);

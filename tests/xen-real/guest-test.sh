@@ -20,6 +20,19 @@ up() { cut -d' ' -f1 /proc/uptime; }
 since() { awk -v a="$1" -v b="$(up)" 'BEGIN { printf "%.1f", b - a }'; }
 res() { echo "VKG-RESULT $1 $(since "$2") guest: $3${4:+ -- $4}"; }
 oneline() { tail -n "${2:-2}" "$1" 2>/dev/null | tr '\n' ' ' | cut -c1-240; }
+# go PORT: wait (200 s at most) for dom0's go, a quit request to PORT
+go() { timeout 200 vsock-guest serve "$1" >/tmp/go$1.log 2>&1 || echo "VKG-INFO no go from dom0 on port $1 in 200 s: going on"; }
+# step NAME CMD...: one guest step (rc=1 when it fails)
+step() {
+	_n=$1 _s=$(up)
+	shift
+	if "$@" >/tmp/step.log 2>&1; then
+		res ok "$_s" "$_n"
+	else
+		rc=1
+		res fail "$_s" "$_n" "$(oneline /tmp/step.log)"
+	fi
+}
 
 s=$(up)
 dev=
@@ -50,16 +63,11 @@ i=0
 while ! grep -q listening /tmp/serve.log && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 echo VKG-READY
 # dom0 runs host->guest now; then it tells us to go on.
-timeout 200 vsock-guest serve 5001 >/tmp/go.log 2>&1 || echo "VKG-INFO no go from dom0 in 200 s: going on"
+go 5001
 
 rc=0
-s=$(up)
-if vsock-guest -c 8 client 2 6000 both 1M >/tmp/g2h.log 2>&1; then
-	res ok "$s" "guest->host <uds-path>_6000: 8 concurrent connections, 1 MiB both ways each, hash-checked"
-else
-	rc=1
-	res fail "$s" "guest->host <uds-path>_6000: 8 concurrent connections, 1 MiB both ways each" "$(oneline /tmp/g2h.log)"
-fi
+step "guest->host <uds-path>_6000: 8 concurrent connections, 1 MiB both ways each, hash-checked" \
+	vsock-guest -c 8 client 2 6000 both 1M
 
 echo VKG-INFLIGHT
 s=$(up)
@@ -73,13 +81,7 @@ else
 	res ok "$s" "in-flight transfer ends when the daemon restarts (exit $r: $(oneline /tmp/inflight.log 1))"
 fi
 
-s=$(up)
-if vsock-guest -r 90 client 2 6000 echo 1M >/tmp/re.log 2>&1; then
-	res ok "$s" "after the restart: guest->host reconnects, echo 1 MiB"
-else
-	rc=1
-	res fail "$s" "after the restart: guest->host reconnects, echo 1 MiB" "$(oneline /tmp/re.log)"
-fi
+step "after the restart: guest->host reconnects, echo 1 MiB" vsock-guest -r 90 client 2 6000 echo 1M
 
 # Ballooning, through the balloon driver's own sysfs target (this guest has
 # no xenstore): 16 MiB go back to Xen, which tells the ioreq servers
@@ -104,14 +106,9 @@ if [ -w $bal/target_kb ]; then
 	fi
 	# dom0 restarts the daemon now: its new mappings meet the holes
 	echo "VKG-BALLOONED $cur $now"
-	timeout 200 vsock-guest serve 5002 >/tmp/go2.log 2>&1 || echo "VKG-INFO no go from dom0 in 200 s: going on"
-	s=$(up)
-	if vsock-guest -r 90 client 2 6000 echo 1M >/tmp/bal2.log 2>&1; then
-		res ok "$s" "after a daemon restart that followed the balloon: guest->host echo 1 MiB"
-	else
-		rc=1
-		res fail "$s" "after a daemon restart that followed the balloon: guest->host echo 1 MiB" "$(oneline /tmp/bal2.log)"
-	fi
+	go 5002
+	step "after a daemon restart that followed the balloon: guest->host echo 1 MiB" \
+		vsock-guest -r 90 client 2 6000 echo 1M
 else
 	rc=1
 	res fail "$s" "balloon: 16 MiB given back to Xen" "no $bal/target_kb: $(dmesg | grep -i balloon | tail -n 2 | tr '\n' ' ')"

@@ -640,25 +640,18 @@ unsigned int xsim_grant_total_maps(struct xsim_hv *hv, uint32_t domid)
 	return n;
 }
 
-long xsim_fmap_pages(struct xsim_hv *hv)
+static long fmap_read(struct xsim_hv *hv, const long *counter)
 {
 	long n;
 
 	pthread_mutex_lock(&hv->lock);
-	n = hv->fmap_pages;
+	n = *counter;
 	pthread_mutex_unlock(&hv->lock);
 	return n;
 }
 
-long xsim_fmap_total(struct xsim_hv *hv)
-{
-	long n;
-
-	pthread_mutex_lock(&hv->lock);
-	n = hv->fmap_total;
-	pthread_mutex_unlock(&hv->lock);
-	return n;
-}
+long xsim_fmap_pages(struct xsim_hv *hv) { return fmap_read(hv, &hv->fmap_pages); }
+long xsim_fmap_total(struct xsim_hv *hv) { return fmap_read(hv, &hv->fmap_total); }
 
 static void gnt_unmap_locked(struct xsim_hv *hv, uint32_t domid, uint32_t ref)
 {
