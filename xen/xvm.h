@@ -171,6 +171,7 @@ bool xvm_domain_alive(uint32_t domid);
 int xvm_dev_init(struct xvm_dev *d);
 void xvm_dev_fini(struct xvm_dev *d);
 void xvm_dev_remap(struct xvm_dev *d);
+void xvm_dev_check(struct xvm_dev *d);
 void xvm_dev_event(struct xvm_ev *ev, uint32_t events);
 int xvm_dev_parse(const char *spec, struct xvm_dev_cfg *cfg);
 /* x86: the PCI slot whose INTA line Xen routes to GSI @gsi (>= 16), or -1 */

@@ -621,6 +621,18 @@ static void dev_try_reconnect(struct xvm_dev *d)
 		d->cfg.socket);
 }
 
+/*
+ * A vhost-user call that found the back-end gone (or broken) closed the
+ * socket itself, and a closed fd leaves epoll without a hang-up event: the
+ * main loop asks here after every round (seen on the real Xen: the daemon
+ * killed while the master sent it a memory table, and no reconnect).
+ */
+void xvm_dev_check(struct xvm_dev *d)
+{
+	if (d->connected && !vu_fe_connected(d->fe))
+		dev_lost(d);
+}
+
 void xvm_dev_event(struct xvm_ev *ev, uint32_t events)
 {
 	struct xvm_dev *d = ev->obj;

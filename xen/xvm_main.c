@@ -258,6 +258,8 @@ int main(int argc, char **argv)
 				/* stale events of this round refer to freed objects */
 				break;
 			}
+			for (unsigned int i = 0; i < g->ndevs; i++)
+				xvm_dev_check(g->devs[i]);
 		}
 		if (!xvm.discovery && !xvm.guests) {
 			vk_info("xvm: no guest left");
