@@ -102,6 +102,19 @@ static bool guest_foreign(const struct xvm_guest *g)
 }
 
 /*
+ * Map @n frames from @first read-only to learn which exist: err[i] != 0 for
+ * a frame that cannot be mapped (a hole, or given back).  The mapping (to
+ * be unmapped by the caller), or NULL with errno.
+ */
+static void *guest_probe_frames(struct xvm_guest *g, uint64_t first, uint64_t n, xen_pfn_t *pfns,
+				int *err)
+{
+	for (uint64_t i = 0; i < n; i++)
+		pfns[i] = first + i;
+	return xenforeignmemory_map(g->fm, g->domid, PROT_READ, n, pfns, err);
+}
+
+/*
  * The guest's RAM banks: every populated frame up to the domain's highest
  * one, found by mapping them (frames in holes fail one by one), so the
  * layout (VGA hole, MMIO hole below 4 GiB, RAM above it) is learnt from
@@ -149,9 +162,7 @@ static int guest_map_ram(struct xvm_guest *g)
 		void *p = NULL;
 
 		if (n) {
-			for (uint64_t i = 0; i < n; i++)
-				pfns[i] = base + i;
-			p = xenforeignmemory_map(g->fm, g->domid, PROT_READ, n, pfns, err);
+			p = guest_probe_frames(g, base, n, pfns, err);
 			if (!p) {
 				vk_err("xvm: domain %u: probing frames 0x%" PRIx64 "..: %s", g->domid,
 				       base, strerror(errno));
@@ -304,7 +315,7 @@ static void win_write(void *opaque, uint64_t off, unsigned int size, uint64_t va
  * back-ends the memory table again (at most once a second, below): they
  * drop their mappings and map the regions again, per request where frames
  * are missing (QEMU drops its map cache on INVALIDATE for the same reason).
- * Said once, when XVM_BALLOON_WARN_PAGES or more are gone.
+ * Said once, when XVM_BALLOON_SAY_PAGES or more are gone.
  *
  * Counted in the p2m, by mapping the banks' frames once more: the domain's
  * page count does not move, since a page given back stays allocated while
@@ -313,7 +324,7 @@ static void win_write(void *opaque, uint64_t off, unsigned int size, uint64_t va
  * once: done at the first INVALIDATE, then with each table sent, until
  * the message; the ioreqs of the guest's vCPUs wait meanwhile.
  */
-#define XVM_BALLOON_WARN_PAGES 512u   /* 2 MiB */
+#define XVM_BALLOON_SAY_PAGES 512u   /* 2 MiB */
 
 /* Frames of the banks that can no longer be mapped, or -errno. */
 static int64_t guest_frames_gone(struct xvm_guest *g)
@@ -332,11 +343,8 @@ static int64_t guest_frames_gone(struct xvm_guest *g)
 
 		for (uint64_t off = 0; off < cnt; off += XVM_PROBE_CHUNK) {
 			uint64_t n = VK_MIN((uint64_t)XVM_PROBE_CHUNK, cnt - off);
-			void *p;
+			void *p = guest_probe_frames(g, first + off, n, pfns, err);
 
-			for (uint64_t i = 0; i < n; i++)
-				pfns[i] = first + off + i;
-			p = xenforeignmemory_map(g->fm, g->domid, PROT_READ, n, pfns, err);
 			if (!p) {
 				gone = -errno;
 				goto out;
@@ -361,7 +369,7 @@ static bool guest_probe(struct xvm_guest *g)
 		return true;
 	gone = guest_frames_gone(g);
 	vk_dbg("xvm: domain %u: %" PRId64 " frames of its RAM gone since start", g->domid, gone);
-	if (gone >= (int64_t)XVM_BALLOON_WARN_PAGES) {
+	if (gone >= (int64_t)XVM_BALLOON_SAY_PAGES) {
 		g->balloon_said = true;
 		vk_info("xvm: domain %u gave %" PRId64 " pages back to Xen (ballooning): its"
 			" back-ends map its RAM again after INVALIDATEs from now on, per request"
