@@ -270,15 +270,16 @@ static int run_vsock_data(const char *path)
 			bad = "the kernel reset the connection";
 		if (bad)
 			break;
-		if (c) {
-			e.rx = c->rx_bytes;
-			e.tx = c->tx_bytes;
-		}
 		if (c && c->tx_bytes < c->rx_bytes)
 			bg_send(g, c, NULL, (size_t)(c->rx_bytes - c->tx_bytes), true);
 		if (c && e.peer_shut && !e.shut_sent && c->tx_bytes == c->rx_bytes) {
 			STEP(bg_shutdown(g, c, VIRTIO_VSOCK_SHUTDOWN_SEND | VIRTIO_VSOCK_SHUTDOWN_RCV));
 			e.shut_sent = true;
+		}
+		/* after this round's sends: the client may finish on them */
+		if (c) {
+			e.rx = c->rx_bytes;
+			e.tx = c->tx_bytes;
 		}
 		bg_flush(g);
 		if (__atomic_load_n(&cl.done, __ATOMIC_ACQUIRE))   /* it has checked the echo */
