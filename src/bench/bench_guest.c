@@ -46,6 +46,7 @@ struct bg {
 	void **tx_free;
 	unsigned int ntx_free;
 	bool tx_added;
+	unsigned long stalls;      /* bg_poll timeouts */
 
 	struct bg_conn *conns;
 	unsigned int *free_slots;
@@ -546,7 +547,12 @@ int bg_poll(struct bg *g, int timeout_ms)
 				{ .fd = vhf_call_fd(g->h, BG_RX), .events = POLLIN },
 				{ .fd = vhf_call_fd(g->h, BG_TX), .events = POLLIN },
 			};
-			bool want_tx = g->nctrl || g->ncu || g->ntx_free < 4;
+			/*
+			 * Waiting for TX room: out of buffers, or out of ring
+			 * descriptors (a zero-copy or split packet takes two, so
+			 * a full ring can leave half the buffers unused).
+			 */
+			bool want_tx = g->nctrl || g->ncu || g->ntx_free < 4 || vqdrv_num_free(&g->tx) < 8;
 
 			if (vqdrv_enable_cb(&g->rx))
 				continue;
@@ -558,9 +564,11 @@ int bg_poll(struct bg *g, int timeout_ms)
 
 			if (pr < 0 && errno != EINTR)
 				return -errno;
-			if (!pr)
-				vk_dbg("bench: no notification in %d ms (credit wait %u, tx free %u)", timeout_ms,
-				       g->ncu, g->ntx_free);
+			if (!pr) {
+				g->stalls++;
+				vk_dbg("bench: no notification in %d ms (credit wait %u, tx free %u, ring free %u)",
+				       timeout_ms, g->ncu, g->ntx_free, vqdrv_num_free(&g->tx));
+			}
 			bg_call_clear(g);
 			vqdrv_disable_cb(&g->tx);
 			if (g->fe && !vu_fe_connected(g->fe))
@@ -607,6 +615,7 @@ unsigned int bg_poll_fds(const struct bg *g, int *fds)
 /* ------------------------------------------------------------- set-up */
 
 uint64_t bg_cid(const struct bg *g) { return g->cid; }
+unsigned long bg_stalls(const struct bg *g) { return g->stalls; }
 int bg_vhost_fd(const struct bg *g) { return g->fe ? vu_fe_fd(g->fe) : -1; }
 
 void bg_free(struct bg *g)

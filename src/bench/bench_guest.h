@@ -132,6 +132,11 @@ int bg_poll(struct bg *g, int timeout_ms);
 int bg_wait_multi(struct bg **gs, unsigned int n, int timeout_ms);
 /* Connections in use. */
 unsigned int bg_nconns(const struct bg *g);
+/*
+ * bg_poll waits that ended without a notification: while data flows, each
+ * one is a wake-up lost by the device or by the guest's own suppression.
+ */
+unsigned long bg_stalls(const struct bg *g);
 
 /*
  * Verification pattern: byte @off of every stream is bg_pattern_at(off)[0];

@@ -25,6 +25,16 @@
 
 /* ---------------------------------------------------------------- output */
 
+/*
+ * A stream whose guest spent more than a quarter of the run waiting for
+ * notifications that never came: wake-ups are being lost, and the figure
+ * measures the poll timeout rather than the back-end.
+ */
+static bool stalled(const struct result *r)
+{
+	return (double)r->stalls * STREAM_POLL_MS > o.seconds * 1000.0 / 4;
+}
+
 void print_table(FILE *f)
 {
 	unsigned int i;
@@ -34,9 +44,13 @@ void print_table(FILE *f)
 	for (i = 0; i < nresults; i++) {
 		const struct result *r = &results[i];
 
-		fprintf(f, "%-10s %8zu %6u %10.3f %12.0f %9.1f %9.1f %9.3f %7.2f %9.3f %9.3f  %s%s\n",
+		fprintf(f, "%-10s %8zu %6u %10.3f %12.0f %9.1f %9.1f %9.3f %7.2f %9.3f %9.3f  %s%s",
 			r->workload, r->size, r->conns, r->gbps, r->msgs, r->p50, r->p99, r->limit,
 			r->ratio, r->cpu_s_per_gb, r->self_cpu_s_per_gb, r->ok ? "" : "FAILED ", r->note);
+		if (r->stalls)
+			fprintf(f, "%s%lu waits of %d ms without a notification%s", r->note[0] ? "; " : "",
+				r->stalls, STREAM_POLL_MS, stalled(r) ? " (STALLED)" : "");
+		fprintf(f, "\n");
 	}
 	fprintf(f, "limit: Gbit/s of one Unix stream socket between two processes at the same size, measured"
 		" just before;\nrr: Unix RTT p50 at the same size, interleaved (ratio = times slower);\nidle: p50 column = daemon anonymous RSS"
@@ -48,6 +62,27 @@ static int cmp_double(const void *a, const void *b)
 	double x = *(const double *)a, y = *(const double *)b;
 
 	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, unsigned int n)
+{
+	qsort(v, n, sizeof(v[0]), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/*
+ * The best ratio a stream row could have reached on this machine at the
+ * CPU it took per GB: the daemon and this process (guest driver and host
+ * program) together spent @total CPU seconds per GB, so with every CPU
+ * busy they move at most ncpus / total GB/s.  0 when not measured.
+ */
+static double cpu_ceiling_ratio(const struct result *r)
+{
+	double total = r->cpu_s_per_gb + r->self_cpu_s_per_gb;
+
+	if (r->cpu_s_per_gb <= 0 || r->self_cpu_s_per_gb <= 0 || r->limit <= 0 || !r->limit_cpu_s_per_gb)
+		return 0;
+	return (double)bu_ncpus() * 8.0 / total / r->limit;
 }
 
 /*
@@ -73,8 +108,9 @@ void print_targets(FILE *f)
 
 	fprintf(f, "\ntargets:%s\n", o.repeat > 1 ? " (median of the runs; runs that met it)" : "");
 	for (i = 0; i < VK_ARRAY_SIZE(t); i++) {
-		double v[MAX_RESULTS], med;
-		unsigned int n = 0, met = 0;
+		double v[MAX_RESULTS], dcpu[MAX_RESULTS], bcpu[MAX_RESULTS], lcpu[MAX_RESULTS];
+		double ceil[MAX_RESULTS], med;
+		unsigned int n = 0, nc = 0, met = 0;
 
 		for (j = 0; j < nresults; j++) {
 			r = &results[j];
@@ -83,18 +119,27 @@ void print_targets(FILE *f)
 			v[n++] = r->ratio;
 			if (t[i].at_most ? r->ratio <= t[i].ratio : r->ratio >= t[i].ratio)
 				met++;
+			if (cpu_ceiling_ratio(r) > 0) {
+				dcpu[nc] = r->cpu_s_per_gb;
+				bcpu[nc] = r->self_cpu_s_per_gb;
+				lcpu[nc] = r->limit_cpu_s_per_gb;
+				ceil[nc++] = cpu_ceiling_ratio(r);
+			}
 		}
 		if (!n) {
 			fprintf(f, "  %-52s not measured\n", t[i].what);
 			continue;
 		}
-		qsort(v, n, sizeof(v[0]), cmp_double);
-		med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+		med = median(v, n);   /* sorts v */
 		fprintf(f, "  %-52s %6.3f  %s", t[i].what, med,
 			(t[i].at_most ? med <= t[i].ratio : med >= t[i].ratio) ? "met" : "MISSED");
 		if (n > 1)
 			fprintf(f, " (%u of %u runs; %.3f..%.3f)", met, n, v[0], v[n - 1]);
 		fprintf(f, "\n");
+		if (nc)
+			fprintf(f, "    CPU s per GB: daemon %.3f + vsock-bench %.3f (the limit's two ends: %.3f);"
+				" on %u CPUs at most %.3f of the limit\n", median(dcpu, nc), median(bcpu, nc),
+				median(lcpu, nc), bu_ncpus(), median(ceil, nc));
 	}
 	/* idle: the run with the most connections */
 	r = NULL;
@@ -125,9 +170,10 @@ void print_tap(FILE *f)
 		const struct result *r = &results[i];
 		bool moved = r->gbps > 0 || r->msgs > 0 || !strcmp(r->workload, "idle");
 
-		fprintf(f, "%s %u - %s size %zu conns %u: %.3f Gbit/s, %.0f msgs/s%s%s\n",
-			r->ok && moved ? "ok" : "not ok", i + 1, r->workload, r->size, r->conns,
-			r->gbps, r->msgs, r->note[0] ? " - " : "", r->note);
+		fprintf(f, "%s %u - %s size %zu conns %u: %.3f Gbit/s, %.0f msgs/s%s%s%s\n",
+			r->ok && moved && !stalled(r) ? "ok" : "not ok", i + 1, r->workload, r->size,
+			r->conns, r->gbps, r->msgs, r->note[0] ? " - " : "", r->note,
+			stalled(r) ? " - STALLED: lost wake-ups" : "");
 	}
 	if (!nresults)
 		fprintf(f, "not ok 1 - no results\n");
@@ -154,8 +200,8 @@ int write_json(const char *path)
 	if (!f)
 		return -errno;
 	fprintf(f, "{\n  \"tool\": \"vsock-bench\",\n  \"params\": {\"queue_size\": %u, \"credit\": %u, "
-		"\"rx_buf\": %u, \"seconds\": %.2f, \"daemon_pid\": %d},\n",
-		o.queue_size, o.credit, o.rx_buf, o.seconds, (int)o.daemon_pid);
+		"\"rx_buf\": %u, \"seconds\": %.2f, \"daemon_pid\": %d, \"cpus\": %u},\n",
+		o.queue_size, o.credit, o.rx_buf, o.seconds, (int)o.daemon_pid, bu_ncpus());
 	fprintf(f, "  \"unix_rtt_us\": {\"p50\": %.2f, \"p99\": %.2f},\n", unix_rtt_p50, unix_rtt_p99);
 	fprintf(f, "  \"daemon_idle_rss_kib\": %llu,\n  \"results\": [\n", (unsigned long long)rss_idle0);
 	for (i = 0; i < nresults; i++) {
@@ -165,9 +211,12 @@ int write_json(const char *path)
 		json_str(f, r->workload);
 		fprintf(f, ", \"size\": %zu, \"conns\": %u, \"gbps\": %.4f, \"msgs_per_s\": %.1f, "
 			"\"p50_us\": %.2f, \"p99_us\": %.2f, \"limit\": %.4f, \"ratio\": %.4f, "
-			"\"daemon_cpu_s_per_gb\": %.4f, \"bench_cpu_s_per_gb\": %.4f, \"ok\": %s, \"note\": ",
+			"\"daemon_cpu_s_per_gb\": %.4f, \"bench_cpu_s_per_gb\": %.4f, "
+			"\"limit_cpu_s_per_gb\": %.4f, \"cpu_ceiling_ratio\": %.4f, \"stalls\": %lu, "
+			"\"ok\": %s, \"note\": ",
 			r->size, r->conns, r->gbps, r->msgs, r->p50, r->p99, r->limit, r->ratio,
-			r->cpu_s_per_gb, r->self_cpu_s_per_gb, r->ok ? "true" : "false");
+			r->cpu_s_per_gb, r->self_cpu_s_per_gb, r->limit_cpu_s_per_gb, cpu_ceiling_ratio(r),
+			r->stalls, r->ok ? "true" : "false");
 		json_str(f, r->note);
 		fprintf(f, "}%s\n", i + 1 < nresults ? "," : "");
 	}

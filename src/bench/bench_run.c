@@ -141,9 +141,18 @@ static uint32_t next_port(void)
  * so a figure from another moment would make the ratio noise).  The end
  * programs do what the bench's host and guest sides do with the data.
  */
-static double limit_for(size_t size)
+struct limit {
+	double gbps;
+	double cpu_s_per_gb;   /* writer + reader */
+};
+
+static struct limit limit_for(size_t size)
 {
-	return bu_unix_stream_gbps(size, o.seconds, o.verify ? bg_pattern_at : NULL, BG_PATTERN_RUN);
+	struct limit l;
+
+	l.gbps = bu_unix_stream_gbps(size, o.seconds, o.verify ? bg_pattern_at : NULL, BG_PATTERN_RUN,
+				     &l.cpu_s_per_gb);
+	return l;
 }
 
 static uint64_t self_t0, self_t1;
@@ -187,7 +196,7 @@ static void guest_settle(void)
  * against @limit; CPU per GB over everything moved in the run (@all).
  */
 static struct result stream_result(const char *workload, size_t size, uint64_t bytes, uint64_t first,
-				   uint64_t last, double limit, uint64_t t0, uint64_t t1, uint64_t all)
+				   uint64_t last, struct limit limit, uint64_t t0, uint64_t t1, uint64_t all)
 {
 	struct result res = { .size = size, .conns = 1 };
 
@@ -195,7 +204,8 @@ static struct result stream_result(const char *workload, size_t size, uint64_t b
 	if (last > first)
 		res.gbps = (double)bytes * 8.0 / (double)(last - first);
 	res.msgs = res.gbps * 1e9 / 8.0 / (double)size;
-	res.limit = limit;
+	res.limit = limit.gbps;
+	res.limit_cpu_s_per_gb = limit.cpu_s_per_gb;
 	res.ratio = res.limit > 0 ? res.gbps / res.limit : 0;
 	res.cpu_s_per_gb = cpu_per_gb(t0, t1, all);
 	res.self_cpu_s_per_gb = self_cpu_per_gb(all);
@@ -213,7 +223,9 @@ void wl_stream(size_t size, bool g2h, bool h2g)
 	uint64_t msg_left = size;
 	uint64_t credit_waits = 0, buf_waits = 0;
 	struct result res = { .size = size, .conns = 1 };
-	double limit = limit_for(size);
+	struct limit limit = limit_for(size);
+	unsigned long stalls0 = bg_stalls(guest), stalls = 0;
+	bool stalls_counted = false;
 	int err = 0;
 
 	cur = &both;
@@ -243,6 +255,12 @@ void wl_stream(size_t size, bool g2h, bool h2g)
 		uint64_t now = bu_now_ns();
 		size_t sent = 0;
 
+		/* stalls while the streams run (the end's waits for the host are not) */
+		if (now >= deadline && !stalls_counted) {
+			stalls = bg_stalls(guest) - stalls0;
+			stalls_counted = true;
+		}
+
 		if (g2h && c && c->state == BG_ESTABLISHED && now < deadline) {
 			sent = bg_send(guest, c, NULL, msg_left, true);
 			if (!sent && !bg_credit(c))
@@ -268,9 +286,11 @@ void wl_stream(size_t size, bool g2h, bool h2g)
 			err = -ETIMEDOUT;
 			break;
 		}
-		if (bg_poll(guest, sent ? 0 : 20) < 0)
+		if (bg_poll(guest, sent ? 0 : STREAM_POLL_MS) < 0)
 			err = -EIO;
 	}
+	if (!stalls_counted)
+		stalls = bg_stalls(guest) - stalls0;
 	cpu_ticks(&t1);
 	if (g2h) {
 		shutdown(rg.lfd, SHUT_RDWR);
@@ -285,6 +305,7 @@ void wl_stream(size_t size, bool g2h, bool h2g)
 		res = stream_result(h2g ? "both:g2h" : "g2h", size, rg.host_bytes, rg.host_t_first,
 				    rg.host_t_last, limit, t0, t1, rg.host_bytes + (h2g ? both.rx_bytes : 0));
 		res.ok = !err && !rg.host_err && rg.host_bytes > 0 && !rg.host_verify_failed;
+		res.stalls = stalls;
 		snprintf(res.note, sizeof(res.note), "guest waited for credit %.1f, for TX buffers %.1f times/MB",
 			 rg.host_bytes ? (double)credit_waits * 1e6 / (double)rg.host_bytes : 0.0,
 			 rg.host_bytes ? (double)buf_waits * 1e6 / (double)rg.host_bytes : 0.0);
@@ -300,6 +321,7 @@ void wl_stream(size_t size, bool g2h, bool h2g)
 				    limit, t0, t1, both.rx_bytes + (g2h ? rg.host_bytes : 0));
 		res.ok = !err && !rh.host_err && both.rx_bytes > 0 && !both.verify_failed &&
 			 both.rx_bytes == rh.host_bytes;
+		res.stalls = stalls;
 		if (both.verify_failed)
 			snprintf(res.note, sizeof(res.note), "DATA MISMATCH in the guest");
 		else if (both.rx_bytes != rh.host_bytes)
@@ -422,7 +444,7 @@ void wl_parallel(size_t size, unsigned int n)
 {
 	struct run r = { .size = size, .nconns = n };
 	struct result res = { .size = size, .conns = n };
-	double limit = limit_for(size);
+	struct limit limit = limit_for(size);
 	uint64_t t0, t1;
 	pthread_t t;
 	int err;
@@ -448,7 +470,8 @@ void wl_parallel(size_t size, unsigned int n)
 	if (r.t_last > r.t_first)
 		res.gbps = (double)r.rx_bytes * 8.0 / (double)(r.t_last - r.t_first);
 	res.msgs = res.gbps * 1e9 / 8.0 / (double)size;
-	res.limit = limit;
+	res.limit = limit.gbps;
+	res.limit_cpu_s_per_gb = limit.cpu_s_per_gb;
 	res.ratio = res.limit > 0 ? res.gbps / res.limit : 0;
 	res.cpu_s_per_gb = cpu_per_gb(t0, t1, r.rx_bytes);
 	res.self_cpu_s_per_gb = self_cpu_per_gb(r.rx_bytes);
@@ -538,7 +561,7 @@ void wl_vms(size_t size)
 	uint64_t msg_left[MAX_VMS + 1], deadline, t0, t1, total = 0, first = 0, last = 0;
 	unsigned int n = o.nx + 1, i, started = 0;
 	struct result res;
-	double limit = limit_for(size);
+	struct limit limit = limit_for(size);
 	struct run idle = { 0 };
 	double min_gbps = -1;
 	bool ok = true;

@@ -3,11 +3,13 @@
  * bench_util.c - helpers of vsock-bench (see bench_util.h)
  */
 #include <errno.h>
+#include <sched.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -215,15 +217,43 @@ double bu_percentile_us(uint64_t *samples, size_t n, double pct)
 	return (double)samples[i] / 1000.0;
 }
 
+unsigned int bu_ncpus(void)
+{
+	cpu_set_t set;
+	int n;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && (n = CPU_COUNT(&set)) > 0)
+		return (unsigned int)n;
+	n = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned int)n : 1;
+}
+
+static double thread_cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double rusage_s(const struct rusage *ru)
+{
+	return (double)ru->ru_utime.tv_sec + (double)ru->ru_utime.tv_usec / 1e6 +
+	       (double)ru->ru_stime.tv_sec + (double)ru->ru_stime.tv_usec / 1e6;
+}
+
 double bu_unix_stream_gbps(size_t msg, double seconds, const uint8_t *(*pattern_at)(uint64_t off),
-			   size_t run)
+			   size_t run, double *cpu_s_per_gb)
 {
 	int sv[2];
 	pid_t pid;
 	uint8_t *buf = malloc(msg);
 	uint64_t start, end, total = 0, deadline;
-	double gbps = 0;
+	double gbps = 0, cpu0 = thread_cpu_s(), cpu_writer;
+	struct rusage ru = { 0 };
 
+	if (cpu_s_per_gb)
+		*cpu_s_per_gb = 0;
 	if (!buf || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		free(buf);
 		return 0;
@@ -265,7 +295,9 @@ double bu_unix_stream_gbps(size_t msg, double seconds, const uint8_t *(*pattern_
 		end = bu_now_ns();
 		gbps = (double)total * 8.0 / (double)(end - start);
 	}
-	waitpid(pid, NULL, 0);
+	cpu_writer = thread_cpu_s() - cpu0;
+	if (wait4(pid, NULL, 0, &ru) == pid && gbps > 0 && cpu_s_per_gb)
+		*cpu_s_per_gb = (cpu_writer + rusage_s(&ru)) / ((double)total / 1e9);
 out:
 	close(sv[0]);
 	if (sv[1] >= 0)

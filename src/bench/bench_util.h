@@ -23,6 +23,8 @@ int bu_proc_rss_kib(pid_t pid, uint64_t *kib);
 int bu_proc_rss_anon_kib(pid_t pid, uint64_t *kib);
 pid_t bu_peer_pid(int sock);
 double bu_ticks_per_sec(void);
+/* CPUs this process may run on. */
+unsigned int bu_ncpus(void);
 
 /* Machine limits: Unix stream throughput between two processes (Gbit/s) and 64-byte RTT. */
 /*
@@ -30,10 +32,11 @@ double bu_ticks_per_sec(void);
  * per write.  With @pattern_at (and @msg <= @run, its longest contiguous
  * run) the writer sends the pattern straight from memory and the reader
  * compares what it reads, the work the bench's own senders and receivers
- * do; 0 if a byte differed.
+ * do; 0 if a byte differed.  @cpu_s_per_gb (if not NULL) gets the CPU
+ * seconds both ends spent per GB moved.
  */
 double bu_unix_stream_gbps(size_t msg, double seconds, const uint8_t *(*pattern_at)(uint64_t off),
-			   size_t run);
+			   size_t run, double *cpu_s_per_gb);
 /* Round trips of @msg bytes over a Unix socket pair between two processes for
  * @seconds: appends up to @cap durations (ns) to @s, returns how many. */
 size_t bu_unix_rtt(size_t msg, double seconds, uint64_t *s, size_t cap);

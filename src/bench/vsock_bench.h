@@ -20,6 +20,8 @@
 
 #define MAX_SIZES 16
 #define MAX_RESULTS 256
+/* How long a stream's guest waits for a notification before it looks again. */
+#define STREAM_POLL_MS 20
 #define BASE_PORT 5000u
 
 enum wl {
@@ -69,6 +71,8 @@ struct result {
 	double ratio;
 	double cpu_s_per_gb;
 	double self_cpu_s_per_gb;   /* this process: guest driver + host programs */
+	double limit_cpu_s_per_gb;  /* the limit's two ends (streams) */
+	unsigned long stalls;       /* guest waits of STREAM_POLL_MS without a notification */
 	bool ok;
 	char note[96];
 };
