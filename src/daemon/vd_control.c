@@ -13,6 +13,9 @@
 #include "common/log.h"
 #include "daemon/vd_internal.h"
 
+/* Out of fds, the listener is polled again after this long. */
+#define VD_LISTEN_RETRY_MS 100
+
 void vd_lock_all(struct vd_dev *dev)
 {
 	unsigned int i;
@@ -124,8 +127,18 @@ void *vd_control_main(void *arg)
 			int64_t left = dev->first_msg_deadline - vd_now_ms();
 
 			timeout = left > 0 ? (int)left : 0;
+		} else if (dev->listen_resume_ms) {
+			int64_t left = dev->listen_resume_ms - vd_now_ms();
+
+			timeout = left > 0 ? (int)left : 0;
 		}
 		n = epoll_wait(dev->ctl_epfd, ev, 8, timeout);
+		if (n == 0 && dev->listen_resume_ms && vu_dev_socket(dev->vu) < 0) {
+			/* fds may be back: accept again */
+			dev->listen_resume_ms = 0;
+			vd_ctl_add(dev, dev->listen_fd, VD_EV_LISTEN);
+			continue;
+		}
 		if (n == 0 && timeout >= 0) {
 			vk_dbg("%s: front-end sent nothing: dropped", dev->name);
 			vd_session_end(dev);
@@ -151,8 +164,20 @@ void *vd_control_main(void *arg)
 					break;   /* busy: later connections wait in the backlog */
 				fd = accept4(dev->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 				if (fd < 0) {
-					if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+					if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+					    errno == ENOMEM) {
+						/*
+						 * The front-end stays in the backlog and the
+						 * listener readable: stop polling it for a
+						 * moment instead of spinning.
+						 */
+						vk_log_once(VK_LOG_WARN, "%s: accept: %s: retrying every %d ms",
+							    dev->name, strerror(errno), VD_LISTEN_RETRY_MS);
+						epoll_ctl(dev->ctl_epfd, EPOLL_CTL_DEL, dev->listen_fd, NULL);
+						dev->listen_resume_ms = vd_now_ms() + VD_LISTEN_RETRY_MS;
+					} else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
 						vk_warn("%s: accept: %s", dev->name, strerror(errno));
+					}
 					break;
 				}
 				vd_session_begin(dev, fd);

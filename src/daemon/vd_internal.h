@@ -73,6 +73,7 @@ struct vd_dev {
 	bool control_running;
 	struct vu_msg *msg;
 	int64_t first_msg_deadline;    /* -1: the front-end has spoken */
+	int64_t listen_resume_ms;      /* out of fds: listener not polled until then; 0: polled */
 
 	unsigned int nworkers;
 	struct vd_worker *workers;

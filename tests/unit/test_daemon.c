@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -595,6 +596,51 @@ static void test_workers_and_device_fds(void **state)
 	close(efd);
 }
 
+static double cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void test_out_of_fds_no_spin(void **state)
+{
+	struct tctx *c = *state;
+	struct sockaddr_un a;
+	struct rlimit old, lim;
+	int fill[64], nfill = 0, s;
+	double cpu0;
+
+	good_session(c);
+	/* the front-end's socket exists before the daemon runs out of fds */
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(s >= 0);
+	assert_int_equal(vk_unix_addr(&a, c->path), 0);
+	getrlimit(RLIMIT_NOFILE, &old);
+	lim = old;
+	lim.rlim_cur = (rlim_t)s + 16;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+	while (nfill < 64) {
+		int d = dup(0);
+
+		if (d < 0)
+			break;
+		fill[nfill++] = d;
+	}
+	assert_int_equal(connect(s, (struct sockaddr *)&a, sizeof(a)), 0);
+	/* accept fails (EMFILE): the level-triggered listener must not spin */
+	cpu0 = cpu_s();
+	usleep(300000);
+	assert_true(cpu_s() - cpu0 < 0.1);
+	/* fds back: the waiting front-end is served */
+	while (nfill)
+		close(fill[--nfill]);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_true(wait_for(&c->dev.connected, 2));
+	close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -612,6 +658,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_client_mode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_workers_and_device_fds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_listen_fd, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_out_of_fds_no_spin, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
