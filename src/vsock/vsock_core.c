@@ -246,9 +246,13 @@ static size_t txbuf_limit(const struct vsock_core *core, const struct vsock_conn
 {
 	size_t l = (size_t)core->cfg.buf_alloc + c->nocredit;
 
+	/*
+	 * Room for record headers: one per message, and a message costs
+	 * the guest as little as one byte of credit.
+	 */
 	if (c->type == VIRTIO_VSOCK_TYPE_SEQPACKET)
-		l += l / 4 + 64;   /* room for record headers */
-	return l;
+		l += (size_t)core->cfg.buf_alloc * 4 + 64;
+	return VK_MIN(l, (size_t)UINT32_MAX);   /* struct vsock_buf counts in 32 bits */
 }
 
 static void update_events(struct vsock_core *core, struct vsock_conn *c)

@@ -844,6 +844,34 @@ static void test_seqpacket(void **state)
 	assert_true(f->closed);
 }
 
+static void test_seqpacket_small_messages_slow_host(void **state)
+{
+	struct ctx *t = *state;
+	struct fake_conn *f = gconnect(t, 5000, 1234, Q);
+	unsigned int i;
+	uint8_t b;
+
+	/* the host reads nothing while the guest uses its whole credit in 1-byte messages */
+	f->out_room = 0;
+	for (i = 0; i < BA; i++) {
+		b = (uint8_t)i;
+		assert_int_equal(guest_send(t->core, &t->g, 5000, 1234, Q, VIRTIO_VSOCK_OP_RW,
+					    VIRTIO_VSOCK_SEQ_EOM, &b, 1), 0);
+	}
+	assert_false(f->closed);
+	assert_int_equal(stats(t).overruns, 0);
+	assert_false(vsock_core_rx_pending(t->core));   /* no RST */
+	/* the reader wakes up: every message arrives, one send each */
+	f->out_room = BA;
+	vsock_core_host_event(t->core, f->c, VSOCK_EV_OUT);
+	assert_int_equal(f->sends, BA);
+	assert_int_equal(f->out_len, BA);
+	for (i = 0; i < BA; i++)
+		assert_int_equal(f->out[i], (uint8_t)i);
+	assert_int_equal(f->c->fwd_cnt, BA);
+	assert_int_equal(stats(t).buffered, 0);
+}
+
 static void test_seqpacket_disabled(void **state)
 {
 	struct ctx *t = *state;
@@ -976,6 +1004,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_host_write_error_resets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_fairness, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seqpacket, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seqpacket_small_messages_slow_host, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seqpacket_disabled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_10000_connections, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conn_limit, setup, teardown),
