@@ -121,20 +121,18 @@ static void inq_drop_all(struct vsock_vm *vm)
 static void wake_waiters(struct vsock_vm *vm, bool force)
 {
 	struct vsock_daemon *d = vm->d;
-	bool wake[64] = { false };
-	unsigned int i, n = d->nvms < 64 ? d->nvms : 64;
+	unsigned int i;
 
 	pthread_mutex_lock(&vm->lock);
 	if (force || (vm->inq_len <= VSOCK_SIB_QLEN / 2 && vm->inq_bytes <= VSOCK_SIB_QBYTES / 2)) {
-		for (i = 0; i < n; i++) {
-			wake[i] = vm->waiters[i];
+		for (i = 0; i < d->nvms; i++) {
+			if (!vm->waiters[i])
+				continue;
 			vm->waiters[i] = false;
+			vd_dev_wake(d->vms[i].dev, 0);   /* an eventfd write: no lock taken */
 		}
 	}
 	pthread_mutex_unlock(&vm->lock);
-	for (i = 0; i < n; i++)
-		if (wake[i])
-			vd_dev_wake(d->vms[i].dev, 0);
 }
 
 /* 0 delivered (or answered), -EAGAIN: the sibling's queue is full, retry when woken. */
@@ -167,8 +165,7 @@ static int route_sibling(struct vsock_vm *vm, const struct vsock_pkt *p)
 	full = to->inq_len >= VSOCK_SIB_QLEN ||
 	       (to->inq_len && to->inq_bytes + p->hdr.len > VSOCK_SIB_QBYTES);
 	if (full) {
-		if (vm->idx < 64)
-			to->waiters[vm->idx] = true;
+		to->waiters[vm->idx] = true;
 	} else {
 		if (to->inq_tail)
 			to->inq_tail->next = r;

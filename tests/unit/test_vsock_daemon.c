@@ -58,6 +58,7 @@ struct ctx {
 	struct vsock_opts o;
 	struct vsock_daemon *d;
 	struct guest g[2];
+	unsigned int nguests;
 };
 
 static double now_s(void)
@@ -237,11 +238,17 @@ static ssize_t rd(int fd, void *buf, size_t len, int ms)
 	return recv(fd, buf, len, MSG_DONTWAIT);
 }
 
-static int setup_n(void **state, unsigned int nvm, const char *groups1, unsigned int connect_timeout_ms)
+/*
+ * @nidle VMs without a front-end (CIDs from 100) come first on the command
+ * line, then the @nvm guests (CIDs 3, 4) of t->g.
+ */
+static int setup_vms(void **state, unsigned int nidle, unsigned int nvm, const char *groups1,
+		     unsigned int connect_timeout_ms)
 {
 	struct ctx *t = calloc(1, sizeof(*t));
 	char err[VSOCK_ERR_LEN], arg[2][400];
-	char *argv[8];
+	char **argv = calloc(2 * (nidle + nvm) + 2, sizeof(char *));
+	char (*idle)[400] = calloc(nidle + 1, sizeof(*idle));
 	int argc = 0;
 	unsigned int i;
 	struct rlimit rl;
@@ -254,6 +261,12 @@ static int setup_n(void **state, unsigned int nvm, const char *groups1, unsigned
 	strcpy(t->dir, "/tmp/test_vsock_daemon.XXXXXX");
 	assert_non_null(mkdtemp(t->dir));
 	argv[argc++] = (char *)"vhost-device-vsock";
+	for (i = 0; i < nidle; i++) {
+		snprintf(idle[i], sizeof(idle[i]), "guest-cid=%u,socket=%s/idle%u.sock,uds-path=%s/idle%u.vsock",
+			 100 + i, t->dir, i, t->dir, i);
+		argv[argc++] = (char *)"--vm";
+		argv[argc++] = idle[i];
+	}
 	for (i = 0; i < nvm; i++) {
 		snprintf(t->sock[i], sizeof(t->sock[i]), "%s/vhost%u.sock", t->dir, 3 + i);
 		snprintf(t->uds[i], sizeof(t->uds[i]), "%s/vm%u.vsock", t->dir, 3 + i);
@@ -264,6 +277,9 @@ static int setup_n(void **state, unsigned int nvm, const char *groups1, unsigned
 	}
 	argv[argc] = NULL;
 	assert_int_equal(vsock_opts_parse(argc, argv, &t->o, err, sizeof(err)), 0);
+	free(argv);
+	free(idle);
+	t->nguests = nvm;
 	dc.opts = &t->o;
 	dc.hs_timeout_ms = 500;
 	dc.connect_timeout_ms = connect_timeout_ms;
@@ -274,6 +290,11 @@ static int setup_n(void **state, unsigned int nvm, const char *groups1, unsigned
 		assert_int_equal(guest_start(t, i), 0);
 	*state = t;
 	return 0;
+}
+
+static int setup_n(void **state, unsigned int nvm, const char *groups1, unsigned int connect_timeout_ms)
+{
+	return setup_vms(state, 0, nvm, groups1, connect_timeout_ms);
 }
 
 static int setup(void **state)
@@ -291,6 +312,12 @@ static int setup2(void **state)
 	return setup_n(state, 2, NULL, 0);
 }
 
+/* The sender is the 65th VM of the process, the receiver the 66th. */
+static int setup2_late(void **state)
+{
+	return setup_vms(state, 64, 2, NULL, 0);
+}
+
 static int setup2_apart(void **state)
 {
 	return setup_n(state, 2, "other", 0);
@@ -302,10 +329,10 @@ static int teardown(void **state)
 	struct stat st;
 	unsigned int i;
 
-	for (i = 0; i < t->o.nvms; i++)
+	for (i = 0; i < t->nguests; i++)
 		vut_cleanup(&t->g[i].fe);
 	vsock_daemon_free(t->d);
-	for (i = 0; i < t->o.nvms; i++) {
+	for (i = 0; i < t->nguests; i++) {
 		/* sockets the daemon created are gone */
 		assert_int_not_equal(stat(t->sock[i], &st), 0);
 		assert_int_not_equal(stat(t->uds[i], &st), 0);
@@ -692,7 +719,8 @@ static void test_sibling_backpressure(void **state)
 	struct vsock_hdr h;
 	unsigned int i, got = 0;
 	uint64_t bytes = 0;
-
+	/* the sender's index among the VMs of the process */
+	unsigned int va = t->o.nvms - t->nguests;
 	unsigned int sent = 0;
 
 	/* guest 4 takes nothing: its RX buffers, the bounded queue and then our
@@ -704,7 +732,7 @@ static void test_sibling_backpressure(void **state)
 		sent++;
 	}
 	assert_true(sent < 1000);
-	vsock_daemon_vm_stats(t->d, 0, &st);
+	vsock_daemon_vm_stats(t->d, va, &st);
 	assert_true(st.sib_blocked > 0);
 	assert_true(st.sib_sent <= 64 + VSOCK_SIB_QLEN);
 	/* guest 4 drains: the sender is woken and everything arrives in order */
@@ -717,7 +745,7 @@ static void test_sibling_backpressure(void **state)
 		bytes += h.len;
 	}
 	assert_int_equal(bytes, (uint64_t)sent * sizeof(chunk));
-	vsock_daemon_vm_stats(t->d, 0, &st);
+	vsock_daemon_vm_stats(t->d, va, &st);
 	print_message("# sibling queue: %u packets delivered, sender blocked %lu times\n", got, st.sib_blocked);
 }
 
@@ -1005,6 +1033,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_siblings, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_siblings_apart, setup2_apart, teardown),
 		cmocka_unit_test_setup_teardown(test_sibling_backpressure, setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_sibling_backpressure, setup2_late, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
