@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -540,9 +541,18 @@ static ssize_t host_recv(void *opaque, struct vsock_conn *c, const struct iovec 
 	if (c->type == VIRTIO_VSOCK_TYPE_SEQPACKET) {
 		size_t space = vsock_iov_len(iov, n);
 
-		r = recv(c->fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
-		if (r < 0)
-			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+		for (;;) {
+			struct pollfd p = { .fd = c->fd, .events = POLLRDHUP };
+
+			r = recv(c->fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+			if (r < 0)
+				return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+			if (r > 0 || poll(&p, 1, 0) != 0)
+				break;   /* a message, or EOF: the peer shut down */
+			/* an empty message, which a vsock guest cannot be given: drop it */
+			if (recv(c->fd, NULL, 0, MSG_DONTWAIT) < 0)
+				return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+		}
 		if ((size_t)r > space) {
 			if (msglen)
 				*msglen = (size_t)r;

@@ -429,6 +429,41 @@ static void test_seqpacket_both_ways(void **state)
 	close(c);
 }
 
+static void test_seqpacket_empty_host_message(void **state)
+{
+	struct ctx *t = *state;
+	char path[160], buf[64];
+	struct vsock_hdr h;
+	int l, s;
+
+	snprintf(path, sizeof(path), "%s_%u", t->uds, 7001);
+	l = ulisten(path, SOCK_SEQPACKET);
+	assert_int_equal(guest_send(t->core, &t->g, 41001, 7001, Q, VIRTIO_VSOCK_OP_REQUEST, 0, NULL, 0), 0);
+	assert_int_equal(guest_recv(t->core, &h, NULL, 4096), 44);
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RESPONSE);
+	s = accept(l, NULL, NULL);
+	assert_true(s >= 0);
+	/* an empty message is not the end: the next message reaches the guest */
+	assert_int_equal(send(s, "", 0, 0), 0);
+	assert_int_equal(send(s, "after", 5, 0), 5);
+	pump(t, 100);
+	assert_int_equal(guest_recv(t->core, &h, buf, 4096), 49);
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RW);
+	assert_int_equal(h.flags, VIRTIO_VSOCK_SEQ_EOM);
+	assert_memory_equal(buf, "after", 5);
+	assert_int_equal(guest_recv(t->core, &h, buf, 4096), 0);
+	assert_int_equal(send(s, "", 0, 0), 0);
+	pump(t, 100);
+	assert_int_equal(guest_recv(t->core, &h, buf, 4096), 0);
+	/* the real end */
+	close(s);
+	pump(t, 100);
+	assert_int_equal(guest_recv(t->core, &h, NULL, 4096), 44);
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_SHUTDOWN);
+	close(l);
+	unlink(path);
+}
+
 static void test_forward_vsock(void **state)
 {
 	struct ctx *t = *state;
@@ -590,6 +625,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_handshakes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_up_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seqpacket_both_ways, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seqpacket_empty_host_message, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_out_of_fds_no_spin, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uds_path_not_a_socket, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forward_vsock, setup, teardown),
