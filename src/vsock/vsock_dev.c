@@ -147,6 +147,13 @@ static int route_sibling(struct vsock_vm *vm, const struct vsock_pkt *p)
 		vk_dbg("%s: no route to cid %llu", vm->name, (unsigned long long)p->hdr.dst_cid);
 		return vsock_core_reply_rst(vm->core, &p->hdr);
 	}
+	if (p->hdr.len > VSOCK_SIB_QBYTES) {
+		/* more than the queue holds (descriptors may repeat the same guest RAM) */
+		vk_dbg("%s: %u-byte packet for cid %llu refused", vm->name, p->hdr.len,
+		       (unsigned long long)p->hdr.dst_cid);
+		__atomic_fetch_add(&vm->st.bad_pkts, 1, __ATOMIC_RELAXED);
+		return vsock_core_reply_rst(vm->core, &p->hdr);
+	}
 	r = malloc(sizeof(*r) + p->hdr.len);
 	if (!r)
 		return -EAGAIN;

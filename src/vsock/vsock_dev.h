@@ -12,7 +12,8 @@
  *
  * Sibling VMs: a guest packet to the CID of another VM of this process is
  * copied into that VM's inbound queue when both share a group.  The queue
- * is bounded (packets and bytes); when it is full the sender stops taking
+ * is bounded (packets and bytes; a packet larger than the byte bound gets
+ * an RST, like one to an unknown CID); when it is full the sender stops taking
  * TX descriptors and registers as a waiter, and the receiving worker wakes
  * it (vd_dev_wake) once it has drained the queue below half.  The two
  * guests run their own credit flow control through these packets.

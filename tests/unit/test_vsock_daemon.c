@@ -749,6 +749,41 @@ static void test_sibling_backpressure(void **state)
 	print_message("# sibling queue: %u packets delivered, sender blocked %lu times\n", got, st.sib_blocked);
 }
 
+static void test_sibling_packet_too_big(void **state)
+{
+	struct ctx *t = *state;
+	struct guest *a = &t->g[0], *b = &t->g[1];
+	struct vsock_hdr h = {
+		.src_cid = 3, .dst_cid = 4, .src_port = 40000, .dst_port = 80, .type = S,
+		.op = VIRTIO_VSOCK_OP_RW, .buf_alloc = a->buf_alloc,
+	};
+	struct iovec out[21];
+	unsigned int i;
+
+	/* 20 descriptors over the same 64 KiB: a 1.25 MiB packet from 64 KiB of RAM */
+	h.len = 20 * BIG_LEN;
+	vsock_hdr_encode((struct virtio_vsock_hdr *)(a->fe.mem + TX_OFF), &h);
+	out[0].iov_base = a->fe.mem + TX_OFF;
+	out[0].iov_len = VSOCK_HDR_SIZE;
+	for (i = 1; i < 21; i++) {
+		out[i].iov_base = a->fe.mem + BIG_OFF;
+		out[i].iov_len = BIG_LEN;
+	}
+	a->tx_busy[0] = true;
+	assert_int_equal(vqdrv_add(&a->fe.drv[1], out, 21, NULL, 0, (void *)(uintptr_t)1), 0);
+	kick(a, 1);
+	/* refused like an unroutable packet; nothing is copied to guest 4 */
+	assert_true(grecv_op(a, &h, NULL, 3000));
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RST);
+	assert_int_equal(h.src_cid, 4);
+	assert_false(grecv(b, &h, NULL, 200));
+	/* and the sender goes on */
+	gsend_to(a, 4, 40001, 80, VIRTIO_VSOCK_OP_REQUEST, 0, NULL, 0);
+	assert_true(grecv_op(b, &h, NULL, 3000));
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_REQUEST);
+	assert_int_equal(h.src_port, 40001);
+}
+
 /* A front-end that also drives the event queue (3 rings, as xen-vhost-master does). */
 struct evq {
 	struct vqdrv drv;
@@ -1034,6 +1069,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_siblings_apart, setup2_apart, teardown),
 		cmocka_unit_test_setup_teardown(test_sibling_backpressure, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_sibling_backpressure, setup2_late, teardown),
+		cmocka_unit_test_setup_teardown(test_sibling_packet_too_big, setup2, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
