@@ -403,7 +403,8 @@ static void maybe_credit_update(struct vsock_core *core, struct vsock_conn *c)
 		return;
 	known_free = ba - (c->tx_cnt - c->last_fwd_cnt);
 	freed = c->fwd_cnt - c->last_fwd_cnt;
-	if (known_free < ba / 2 && (freed >= ba / 4 || c->txbuf.len == 0)) {
+	/* <=: with a 1-byte buffer, "less than half" would never be true */
+	if (known_free <= ba / 2 && (freed >= ba / 4 || c->txbuf.len == 0)) {
 		if (!(c->pend & VSOCK_P_CREDIT_UPDATE))
 			core->st.credit_updates++;
 		c->pend |= VSOCK_P_CREDIT_UPDATE;

@@ -24,15 +24,17 @@ struct ctx {
 	struct fake_host fh;
 	struct fake_guest g;
 	struct vsock_core *core;
+	uint32_t ba;               /* the core's buf_alloc */
 };
 
-static int setup_cfg(void **state, uint32_t connect_timeout_ms)
+static int setup_cfg(void **state, uint32_t connect_timeout_ms, uint32_t buf_alloc)
 {
 	struct ctx *t = calloc(1, sizeof(*t));
-	struct vsock_core_cfg cfg = { .guest_cid = GCID, .buf_alloc = BA, .seqpacket = true,
+	struct vsock_core_cfg cfg = { .guest_cid = GCID, .buf_alloc = buf_alloc, .seqpacket = true,
 				      .connect_timeout_ms = connect_timeout_ms };
 
 	t->core = vsock_core_new(&cfg, &fake_ops, &t->fh);
+	t->ba = buf_alloc;
 	t->fh.core = t->core;
 	t->g.cid = GCID;
 	t->g.buf_alloc = 262144;
@@ -42,12 +44,18 @@ static int setup_cfg(void **state, uint32_t connect_timeout_ms)
 
 static int setup(void **state)
 {
-	return setup_cfg(state, 0);
+	return setup_cfg(state, 0, BA);
 }
 
 static int setup_connect_timeout(void **state)
 {
-	return setup_cfg(state, 40);
+	return setup_cfg(state, 40, BA);
+}
+
+/* --tx-buffer-size 1: the smallest buffer the command line takes */
+static int setup_tiny_buffer(void **state)
+{
+	return setup_cfg(state, 0, 1);
 }
 
 static int teardown(void **state)
@@ -81,7 +89,7 @@ static struct fake_conn *gconnect(struct ctx *t, uint32_t sport, uint32_t dport,
 	assert_int_equal(h.dst_cid, GCID);
 	assert_int_equal(h.src_cid, 2);
 	assert_int_equal(h.type, type);
-	assert_int_equal(h.buf_alloc, BA);
+	assert_int_equal(h.buf_alloc, t->ba);
 	return t->fh.conns[t->fh.nconns - 1];
 }
 
@@ -430,6 +438,27 @@ static void test_credit_update_not_every_packet(void **state)
 	assert_int_equal(guest_recv(t->core, &h, NULL, 64), 44);
 	assert_int_equal(h.op, VIRTIO_VSOCK_OP_CREDIT_UPDATE);
 	assert_int_equal(h.fwd_cnt, 1024 * 1024);
+}
+
+static void test_credit_tiny_buffer(void **state)
+{
+	struct ctx *t = *state;
+	struct fake_conn *f = gconnect(t, 5000, 1234, S);
+	struct vsock_hdr h;
+	uint32_t fwd_seen = 0;
+	unsigned int i;
+
+	/* a one-byte window still moves: every byte written frees it again */
+	for (i = 0; i < 64; i++) {
+		assert_int_equal(1u - (f->c->tx_cnt - fwd_seen), 1u);
+		assert_int_equal(guest_send(t->core, &t->g, 5000, 1234, S, VIRTIO_VSOCK_OP_RW, 0, "z", 1), 0);
+		while (guest_recv(t->core, &h, NULL, 64) > 0) {
+			assert_int_equal(h.op, VIRTIO_VSOCK_OP_CREDIT_UPDATE);
+			fwd_seen = h.fwd_cnt;
+		}
+	}
+	assert_int_equal(f->out_len, 64);
+	assert_int_equal(stats(t).overruns, 0);
 }
 
 static void test_rx_respects_guest_credit(void **state)
@@ -992,6 +1021,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ctl_ring_backpressure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_credit_slow_host_and_overrun, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_credit_update_not_every_packet, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_credit_tiny_buffer, setup_tiny_buffer, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_respects_guest_credit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_burst_one_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_burst_credit, setup, teardown),
