@@ -575,6 +575,9 @@ int vu_fe_set_mem_table(struct vu_fe *fe, const struct vu_fe_region *r, unsigned
 		return -E2BIG;
 	if (!(fe->pf & (1ull << VU_PF_CONFIGURE_MEM_SLOTS)) && n > VU_MEM_TABLE_REGIONS)
 		return -E2BIG;
+	/* refused before the kept table changes: it must keep saying what the back-end has */
+	if ((fe->pf & (1ull << VU_PF_CONFIGURE_MEM_SLOTS)) && n > fe->max_mem_slots)
+		return -E2BIG;
 	err = fe_validate_regions(r, n);
 	if (err < 0)
 		return err;

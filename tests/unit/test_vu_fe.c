@@ -259,6 +259,41 @@ static void test_mem_slots(void **state)
 	vu_fe_guest_mem_free(&gm);
 }
 
+/* A table with more regions than the back-end's slots is refused and forgets nothing. */
+static void test_mem_slots_too_many(void **state)
+{
+	struct ctx *c = *state;
+	struct vu_fe_guest_mem gm;
+	struct vu_fe_region r[3];
+	unsigned int adds = 0, rems = 0, i;
+
+	vu_fe_guest_mem_init(&gm);
+	assert_int_equal(vu_fe_guest_mem_add(&gm, 0, 1 << 16), 0);
+	assert_int_equal(vu_fe_guest_mem_add(&gm, 1 << 20, 1 << 16), 0);
+	assert_int_equal(vu_fe_guest_mem_add(&gm, 1 << 21, 1 << 16), 0);
+	c->m.pf &= ~(1ull << VU_PF_XEN_MMAP);
+	c->m.max_slots = 2;
+	ctx_open(c);
+	assert_int_equal(vu_fe_negotiate(c->fe, F_V1, ALL_PF, 2), 0);
+	assert_int_equal(vu_fe_max_mem_slots(c->fe), 2);
+	assert_int_equal(vu_fe_guest_mem_regions(&gm, r, 3), 3);
+	assert_int_equal(vu_fe_set_mem_table(c->fe, r, 2), 0);
+	assert_int_equal(vu_fe_set_mem_table(c->fe, r, 3), -E2BIG);
+	/* the back-end still has regions 0 and 1: the same table again sends nothing */
+	assert_int_equal(vu_fe_set_mem_table(c->fe, r, 2), 0);
+	/* and a change is sent as the difference to what it has */
+	assert_int_equal(vu_fe_set_mem_table(c->fe, r + 1, 2), 0);
+	ctx_close(c);
+
+	for (i = 0; i < c->m.nlog; i++) {
+		adds += c->m.log[i].req == VU_ADD_MEM_REG;
+		rems += c->m.log[i].req == VU_REM_MEM_REG;
+	}
+	assert_int_equal(adds, 3);
+	assert_int_equal(rems, 1);
+	vu_fe_guest_mem_free(&gm);
+}
+
 static void test_xen_regions(void **state)
 {
 	struct ctx *c = *state;
@@ -769,6 +804,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_too_many_queues, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mem_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mem_slots, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mem_slots_too_many, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xen_regions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_status_reset_inflight, setup, teardown),
