@@ -1006,6 +1006,11 @@ int vu_dev_backend_send(struct vu_dev *dev, struct vu_msg *msg, bool need_reply)
 	vu_msg_close_fds(r);
 	free(r);
 out:
+	/* A message half sent or an answer not read: the channel is out of step. */
+	if (ret && ret != -EIO && ret != -ENOTCONN) {
+		vk_dbg("%s: back-end channel closed: %s", dev->name, strerror(-ret));
+		vu_close(&dev->backend_fd);
+	}
 	pthread_mutex_unlock(&dev->backend_lock);
 	return ret;
 }

@@ -144,9 +144,9 @@ VK_EXPORT bool vu_dev_notify(struct vu_dev *dev, unsigned int qidx);
  * received).  Sends @msg (a back-end request); with @need_reply and
  * REPLY_ACK negotiated waits for the front-end's u64 answer.  Any thread;
  * serialised inside.  0, -ENOTCONN (no channel), -EIO (front-end said
- * non-zero), or -errno.  Do not wait for a reply while holding anything the
- * vhost-user dispatch needs: the front-end may send requests before it
- * answers.
+ * non-zero), or -errno (the channel is then closed: it is out of step).
+ * Do not wait for a reply while holding anything the vhost-user dispatch
+ * needs: the front-end may send requests before it answers.
  */
 VK_EXPORT int vu_dev_backend_send(struct vu_dev *dev, struct vu_msg *msg, bool need_reply);
 VK_EXPORT int vu_dev_backend_config_changed(struct vu_dev *dev, bool need_reply);

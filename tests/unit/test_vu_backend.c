@@ -599,6 +599,31 @@ static void test_backend_channel(void **state)
 	assert_int_equal(vu_dev_backend_vring_call(t->dev, 0), -ENOTSUP);
 }
 
+/*
+ * A front-end that does not answer in time: its late answer must not be
+ * taken for the answer to the next request.  The channel is closed.
+ */
+static void test_backend_channel_late_reply(void **state)
+{
+	struct tdev *t = *state;
+	struct vu_msg m, r;
+	int ret;
+
+	assert_int_equal(vut_qemu_vsock_start(&t->fe, CID), 0);
+	assert_int_equal(vu_dev_backend_config_changed(t->dev, true), -ETIMEDOUT);
+	assert_int_equal(vu_msg_read(t->fe.backend_sock[0], &m, 1000, -1), 0);
+	assert_true(m.hdr.flags & VU_FLAG_NEED_REPLY);
+	/* the late answer says "failed" */
+	vu_msg_init(&r, VU_BACKEND_CONFIG_CHANGE_MSG, VU_FLAG_REPLY, 0);
+	vu_msg_set_u64(&r, 5);
+	vu_msg_send(t->fe.backend_sock[0], &r);
+	ret = vu_dev_backend_config_changed(t->dev, true);
+	assert_int_equal(ret, -ENOTCONN);
+	/* the front-end sees its end of the channel closed */
+	assert_int_equal(vu_msg_read(t->fe.backend_sock[0], &m, 1000, -1), -ECONNRESET);
+	assert_false(vu_dev_broken(t->dev));
+}
+
 static void test_dirty_log(void **state)
 {
 	struct tdev *t = *state;
@@ -925,6 +950,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_mem_update_running, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_device, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backend_channel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backend_channel_late_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dirty_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inflight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xen_mmap_layout, setup, teardown),
