@@ -932,7 +932,11 @@ int vu_fe_get_config(struct vu_fe *fe, uint32_t offset, void *buf, uint32_t len)
 	msg->payload.config.offset = offset;
 	msg->payload.config.size = len;
 	err = fe_transact(fe, msg);
-	/* A back-end that failed answers with size 0: a size mismatch. */
+	/* A back-end that failed answers with size 0 (the spec's error reply): that call fails. */
+	if (!err && msg->hdr.size == 0) {
+		vk_dbg("vu-fe: GET_CONFIG of %u bytes at %u refused by the back-end", len, offset);
+		err = -EIO;
+	}
 	if (!err && (msg->hdr.size != VU_CONFIG_HDR_SIZE + len ||
 		     msg->payload.config.size != len || msg->payload.config.offset != offset))
 		err = fe_broken(fe, -EPROTO, "GET_CONFIG reply");

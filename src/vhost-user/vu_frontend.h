@@ -178,7 +178,7 @@ VK_EXPORT uint16_t vu_fe_ring_base(const struct vu_fe *fe, unsigned int idx);
 VK_EXPORT bool vu_fe_ring_started(const struct vu_fe *fe, unsigned int idx);
 
 /* ----------------------------------------------------- device-level requests */
-/* GET_CONFIG (CONFIG): read @len bytes at @offset into @buf. */
+/* GET_CONFIG (CONFIG): read @len bytes at @offset into @buf; -EIO if the back-end refuses it. */
 VK_EXPORT int vu_fe_get_config(struct vu_fe *fe, uint32_t offset, void *buf, uint32_t len);
 /* SET_CONFIG (CONFIG): @flags VU_SET_CONFIG_FLAG_*. */
 VK_EXPORT int vu_fe_set_config(struct vu_fe *fe, uint32_t offset, const void *buf, uint32_t len,

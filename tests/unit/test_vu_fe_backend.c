@@ -282,6 +282,9 @@ static void test_inprocess_sequence_and_data(void **state)
 	assert_true(vu_fe_max_mem_slots(fe) > 0);
 	assert_int_equal(vu_fe_get_config(fe, 0, cfg, 8), 0);
 	assert_int_equal(cfg[0], CID);
+	/* a range the device refuses: the back-end's error answer (no payload) fails that call alone */
+	assert_int_equal(vu_fe_get_config(fe, 4, cfg, 8), -EIO);
+	assert_true(vu_fe_connected(fe));
 	/* and at start: inflight, memory, rings, status */
 	assert_int_equal(vu_fe_inflight_setup(fe, NQ, QSIZE), 0);
 	assert_int_equal(vu_fe_set_guest_mem(fe, &g.gm), 0);
