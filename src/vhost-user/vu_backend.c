@@ -244,6 +244,7 @@ static int vu_set_owner(struct vu_dev *dev, struct vu_msg *msg, struct vu_msg *r
 static int vu_reset_device(struct vu_dev *dev, struct vu_msg *msg, struct vu_msg *reply)
 {
 	vu_reset_rings(dev);
+	dev->status = 0;   /* a reset virtio device */
 	return 0;
 }
 

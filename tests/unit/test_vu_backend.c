@@ -569,6 +569,16 @@ static void test_reset_device(void **state)
 		assert_int_equal(s, 0xf);
 	}
 	assert_int_equal(vut_set_u64_ack(&t->fe, VU_SET_STATUS, 0x100), 1);
+	/* a reset device has status 0 (QEMU adds DRIVER_OK only to bits it reads as clear) */
+	vu_msg_init(&m, VU_RESET_DEVICE, 0, 0);
+	assert_int_equal(vut_ack(&t->fe, &m), 0);
+	{
+		uint64_t s;
+
+		assert_int_equal(vut_get_u64(&t->fe, VU_GET_STATUS, &s), 0);
+		assert_int_equal(s, 0);
+	}
+	assert_int_equal(vu_dev_status(t->dev), 0);
 }
 
 static void test_backend_channel(void **state)
