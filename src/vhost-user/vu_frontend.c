@@ -248,20 +248,21 @@ static int fe_transact(struct vu_fe *fe, struct vu_msg *msg)
 {
 	struct vu_msg_ctx ctx = { .dir = VU_DIR_REPLY, .protocol_features = fe->pf };
 	uint32_t req = msg->hdr.request;
+	bool connected = fe->sock >= 0;
 	bool body = false;
 	unsigned int i;
 	int err;
 
-	if (fe->sock < 0)
-		return -ENOTCONN;
 	vu_msg_expects_reply(msg, fe->pf, &body);
 	if (!body && fe_ack_wanted(fe))
 		msg->hdr.flags |= VU_FLAG_NEED_REPLY;
-	err = vu_msg_send_timeout(fe->sock, msg, (int)fe->timeout_ms);
-	/* the request's fds are the caller's: forget them here */
+	err = connected ? vu_msg_send_timeout(fe->sock, msg, (int)fe->timeout_ms) : -ENOTCONN;
+	/* the request's fds are the caller's (sent or not): forget them here */
 	for (i = 0; i < VU_MAX_FDS; i++)
 		msg->fds[i] = -1;
 	msg->nfds = 0;
+	if (!connected)
+		return err;
 	if (err < 0)
 		return fe_broken(fe, err, vu_req_name(req));
 	if (!vu_msg_expects_reply(msg, fe->pf, &body))

@@ -742,6 +742,29 @@ static void test_reconnect_no_fd_leak(void **state)
 	vu_fe_guest_mem_free(&gm);
 }
 
+/* A call that carries a kept fd while disconnected fails alone: the fd stays ours and open. */
+static void test_disconnected_keeps_fds(void **state)
+{
+	struct ctx *c = *state;
+	struct vu_fe_guest_mem gm;
+	int before, sv[2];
+
+	ctx_open_inflight(c, &gm);
+	vu_fe_disconnect(c->fe);
+	mock_join(&c->m);
+	before = test_count_fds();
+	assert_int_equal(vu_fe_inflight_setup(c->fe, 2, 64), -ENOTCONN);
+	assert_int_equal(test_count_fds(), before);
+	/* and the reconnect gives the back-end the same inflight memfd */
+	mock_init(&c->m);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(mock_start(&c->m, sv[1]), 0);
+	assert_int_equal(vu_fe_reconnect(c->fe, sv[0], 1, 0), 0);
+	ctx_close(c);
+	assert_true(mock_find(&c->m, VU_SET_INFLIGHT_FD, 0) > 0);
+	vu_fe_guest_mem_free(&gm);
+}
+
 static void test_connect_path(void **state)
 {
 	struct ctx *c = *state;
@@ -815,6 +838,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hostile_later, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect_no_fd_leak, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_disconnected_keeps_fds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_path, setup, teardown),
 	};
 
