@@ -76,6 +76,11 @@ void xvm_mmio_reset(struct xvm_mmio *m)
 	mmio_clear(m);
 	if (m->ops->reset)
 		m->ops->reset(m->opaque);
+	/* the kernel may have raised the line behind our back: lower it, the rings are stopped */
+	if (m->vring_irq_external) {
+		m->irq_level = true;
+		mmio_irq_update(m);
+	}
 }
 
 void xvm_mmio_vring_interrupt(struct xvm_mmio *m)

@@ -17,6 +17,7 @@
 
 struct rec {
 	int features_ok, queue_enable, queue_disable, driver_ok, notify, reset, irq_calls;
+	int irq_calls_at_reset;
 	uint64_t features;
 	unsigned int last_q;
 	struct xvm_mmio_queue last_vq;
@@ -43,7 +44,7 @@ static int r_queue_enable(void *o, unsigned int q, const struct xvm_mmio_queue *
 static void r_driver_ok(void *o) { ((struct rec *)o)->driver_ok++; }
 static void r_queue_disable(void *o, unsigned int q) { ((struct rec *)o)->queue_disable++; }
 static void r_notify(void *o, unsigned int q) { struct rec *r = o; r->notify++; r->last_q = q; }
-static void r_reset(void *o) { ((struct rec *)o)->reset++; }
+static void r_reset(void *o) { struct rec *r = o; r->reset++; r->irq_calls_at_reset = r->irq_calls; }
 static void r_irq(void *o, bool l) { struct rec *r = o; r->irq_calls++; r->irq = l; }
 static int r_cread(void *o, uint32_t off, void *buf, uint32_t len)
 {
@@ -390,6 +391,12 @@ static void test_interrupts_external(void **state)
 	wr(VIRTIO_MMIO_INTERRUPT_ACK, 0);
 	wr(VIRTIO_MMIO_INTERRUPT_ACK, 0xfffffffc);
 	assert_int_equal(rec.irq_calls, 0);
+	/* a reset lowers the line the kernel may have raised, after the rings are stopped */
+	wr(VIRTIO_MMIO_STATUS, 0);
+	assert_int_equal(rec.reset, 1);
+	assert_int_equal(rec.irq_calls_at_reset, 0);
+	assert_int_equal(rec.irq_calls, 1);
+	assert_false(rec.irq);
 	xvm_mmio_set_vring_irq_external(&m, false);
 	assert_int_equal(rd(VIRTIO_MMIO_INTERRUPT_STATUS), 0);
 }
