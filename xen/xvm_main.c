@@ -253,10 +253,10 @@ int main(int argc, char **argv)
 		for (struct xvm_guest *g = xvm.guests, *next; g; g = next) {
 			next = g->next;
 			if (g->dead) {
+				/* every one: a single @releaseDomain may stand for several */
 				xvm_xs_guest_gone(g);
 				xvm_guest_stop(g);
-				/* stale events of this round refer to freed objects */
-				break;
+				continue;
 			}
 			for (unsigned int i = 0; i < g->ndevs; i++)
 				xvm_dev_check(g->devs[i]);

@@ -224,9 +224,13 @@ gcmd grantmaps 4 >/dev/null
 maps=${REPLY#OK }
 check "grant mapping: the back-end holds a bounded number of grant pages mapped ($maps)" \
 	test "$maps" -gt 0 -a "$maps" -le 1100
-gcmd destroy 4 >/dev/null
+# guest 3 dies with it: xenstored fires one @releaseDomain for the domains it finds dead
+gcmd destroy 4 3 >/dev/null
 for i in $(seq 100); do gcmd grantmaps 4 >/dev/null; [ "$REPLY" = "OK 0" ] && break; sleep 0.1; done
 check "grant mapping: every grant is unmapped once guest 4 is gone ($REPLY)" test "$REPLY" = "OK 0"
+check "guests 3 and 4 gone with one @releaseDomain: the master stops both" \
+	bash -c "for i in \$(seq 50); do grep -q 'domain 3: stopped' '$T/master.log' &&
+		 grep -q 'domain 4: stopped' '$T/master.log' && exit 0; sleep 0.1; done; exit 1"
 
 kill -TERM $MPID
 wait $MPID

@@ -17,7 +17,7 @@
  *   probe ID BASE IRQ              find and start the vsock device
  *   listen ID PORT                 serve xfer connections on a guest port
  *   client ID PORT OP SIZE SEED N  N concurrent xfer clients to host PORT
- *   destroy ID                     the domain dies
+ *   destroy ID [ID2]               the domain dies (with ID2: both, one @releaseDomain)
  *   hostile ID BASE                hostile register / ioreq sequences
  *   knotify ID                     kicks / interrupts done by the simulated dom0 kernel
  *   irqmode ID line|edge|fasteoi   how the guest takes its interrupt (before probe):
@@ -817,11 +817,20 @@ int main(int argc, char **argv)
 			cmd_client(d, (uint32_t)strtoul(s2, NULL, 0), s3, xfer_parse_size(s4),
 				   strtoull(s5, NULL, 0), n >= 7 ? (unsigned int)strtoul(s6, NULL, 0) : 1);
 		} else if (!strcmp(cmd, "destroy") && n >= 2) {
-			int r = xsim_dom_destroy(hv, dom);
-			if (d) {
-				d->stop = true;
-				pthread_join(d->thr, NULL);
-				d->up = false;
+			uint32_t dom2 = (uint32_t)strtoul(s2, NULL, 0);
+			struct gdev *d2 = n >= 3 ? dev_of(dom2) : NULL;
+			int r = n >= 3 ? xsim_dom_destroy(hv, dom2, true) : 0;
+
+			if (!r)
+				r = xsim_dom_destroy(hv, dom, false);
+			for (int k = 0; k < 2; k++) {
+				struct gdev *dd = k ? d2 : d;
+
+				if (dd) {
+					dd->stop = true;
+					pthread_join(dd->thr, NULL);
+					dd->up = false;
+				}
 			}
 			say(r ? "FAIL destroy %u: %s" : "OK destroyed %u", dom, strerror(-r));
 		} else if (!strcmp(cmd, "hostile") && n >= 3) {

@@ -494,7 +494,7 @@ uint8_t *xsim_dom_ram(struct xsim_hv *hv, uint32_t domid)
 	return p;
 }
 
-int xsim_dom_destroy(struct xsim_hv *hv, uint32_t domid)
+int xsim_dom_destroy(struct xsim_hv *hv, uint32_t domid, bool quiet)
 {
 	struct sim_dom *d;
 
@@ -513,7 +513,7 @@ int xsim_dom_destroy(struct xsim_hv *hv, uint32_t domid)
 	kfd_drop(hv, NULL, domid);
 	/* The RAM stays mapped for the test (and its memfd for existing maps). */
 	d->used = false;
-	for (int i = 0; i < MAX_WATCHES; i++)
+	for (int i = 0; i < MAX_WATCHES && !quiet; i++)
 		if (hv->watches[i].used && strcmp(hv->watches[i].path, "@releaseDomain") == 0)
 			watch_fire(hv, &hv->watches[i], "@releaseDomain");
 	pthread_cond_broadcast(&hv->cond);

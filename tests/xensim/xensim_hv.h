@@ -44,8 +44,11 @@ int xsim_dom_balloon(struct xsim_hv *hv, uint32_t domid, uint64_t pages);
 int xsim_dom_pod_stat(struct xsim_hv *hv, uint32_t domid, uint64_t *populated, bool *crashed);
 /* The guest's RAM as the guest sees it (valid until xsim_hv_stop). */
 uint8_t *xsim_dom_ram(struct xsim_hv *hv, uint32_t domid);
-/* The domain dies: ioreq servers and its ports go, @releaseDomain fires. */
-int xsim_dom_destroy(struct xsim_hv *hv, uint32_t domid);
+/*
+ * The domain dies: ioreq servers and its ports go, @releaseDomain fires
+ * unless @quiet (xenstored fires it once for all the domains it finds dead).
+ */
+int xsim_dom_destroy(struct xsim_hv *hv, uint32_t domid, bool quiet);
 
 /* Grant table of @domid: entry @ref grants frame @pfn to dom0. */
 int xsim_grant(struct xsim_hv *hv, uint32_t domid, uint32_t ref, uint64_t pfn, bool readonly);
