@@ -461,7 +461,8 @@ static void dev_watch_conn(struct xvm_dev *d, bool on)
 		xvm_epoll_add(&d->ev_bch, vu_fe_backend_fd(d->fe), EPOLLIN);
 }
 
-static int dev_connect(struct xvm_dev *d)
+/* Negotiation and memory table on a connected front-end. */
+static int dev_handshake(struct xvm_dev *d)
 {
 	uint64_t pf = (1ull << VU_PF_XEN_MMAP) | (1ull << VU_PF_REPLY_ACK) |
 		      (1ull << VU_PF_CONFIG) | (1ull << VU_PF_BACKEND_REQ) |
@@ -469,12 +470,6 @@ static int dev_connect(struct xvm_dev *d)
 		      (1ull << VU_PF_MQ);
 	int ret;
 
-	ret = vu_fe_connect_path(d->fe, d->cfg.socket, xvm.connect_attempts, 100);
-	if (ret < 0) {
-		vk_err("xvm: domain %u: cannot connect to the back-end at %s: %s", d->g->domid,
-		       d->cfg.socket, strerror(-ret));
-		return ret;
-	}
 	ret = vu_fe_negotiate(d->fe, ~(1ull << 26) /* LOG_ALL */, pf, d->nqueues);
 	if (ret < 0) {
 		vk_err("xvm: domain %u: vhost-user negotiation with %s: %s", d->g->domid,
@@ -491,6 +486,22 @@ static int dev_connect(struct xvm_dev *d)
 		vk_err("xvm: domain %u: sending the memory table: %s", d->g->domid, strerror(-ret));
 		return ret;
 	}
+	return 0;
+}
+
+static int dev_connect(struct xvm_dev *d)
+{
+	int ret;
+
+	ret = vu_fe_connect_path(d->fe, d->cfg.socket, xvm.connect_attempts, 100);
+	if (ret < 0) {
+		vk_err("xvm: domain %u: cannot connect to the back-end at %s: %s", d->g->domid,
+		       d->cfg.socket, strerror(-ret));
+		return ret;
+	}
+	ret = dev_handshake(d);
+	if (ret < 0)
+		return ret;
 	d->connected = true;
 	return 0;
 }
@@ -585,6 +596,39 @@ static void dev_lost(struct xvm_dev *d)
 	xvm_epoll_add(&d->ev_timer, d->timer_fd, EPOLLIN);
 }
 
+/*
+ * A device that is not running (the guest reset it, or has not started it
+ * yet) gets a new front-end instead of a replay: the old one still holds
+ * the rings of before a reset that could not reach the back-end (it was
+ * away, or offers no RESET_DEVICE), and a replay would start them on
+ * memory that is the guest's again.  The guest's features go again once
+ * it has set FEATURES_OK.
+ */
+static int dev_reconnect_fresh(struct xvm_dev *d)
+{
+	struct vu_fe *old = d->fe;
+	int r;
+
+	d->fe = vu_fe_new(&dev_fe_ops, d);
+	if (!d->fe) {
+		d->fe = old;
+		return -ENOMEM;
+	}
+	r = vu_fe_connect_path(d->fe, d->cfg.socket, 1, 0);
+	if (!r)
+		r = dev_handshake(d);
+	if (!r && (d->mmio.status & VIRTIO_STATUS_FEATURES_OK))
+		r = vu_fe_set_features(d->fe, d->mmio.driver_features &
+					      ~(1ull << XVM_F_ACCESS_PLATFORM));
+	if (r < 0) {
+		vu_fe_free(d->fe);
+		d->fe = old;
+		return r;
+	}
+	vu_fe_free(old);
+	return 0;
+}
+
 static void dev_try_reconnect(struct xvm_dev *d)
 {
 	struct itimerspec off = { { 0, 0 }, { 0, 0 } };
@@ -593,7 +637,7 @@ static void dev_try_reconnect(struct xvm_dev *d)
 
 	if (read(d->timer_fd, &ticks, sizeof(ticks)) < 0)
 		return;
-	r = vu_fe_reconnect(d->fe, -1, 1, 0);
+	r = d->rings_on ? vu_fe_reconnect(d->fe, -1, 1, 0) : dev_reconnect_fresh(d);
 	if (r < 0) {
 		vk_dbg("xvm: domain %u: reconnect to %s: %s", d->g->domid, d->cfg.socket,
 		       strerror(-r));
@@ -603,8 +647,12 @@ static void dev_try_reconnect(struct xvm_dev *d)
 	xvm_epoll_del(&d->ev_timer);
 	d->connected = true;
 	dev_watch_conn(d, true);
-	if (d->rings_on)
-		dev_calls_watch(d, true);
+	if (!d->rings_on) {
+		vk_info("xvm: domain %u: back-end %s is back (device not running: no rings to"
+			" restore)", d->g->domid, d->cfg.socket);
+		return;
+	}
+	dev_calls_watch(d, true);
 	/*
 	 * Whatever the old back-end completed but did not signal.  A line that
 	 * is still high gets a fresh edge: its interrupt may have been lost

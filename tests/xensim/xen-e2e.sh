@@ -147,6 +147,20 @@ gcmd xs $FE/state 4 >/dev/null
 check "xenstore: front-end Connected -> back-end Connected" gcmd xswait $BE/state 4
 check "guest 3 (found through xenstore, irq 5) starts its device" gcmd probe 3 0xfe000000 5
 check "guest 3 -> host: echo 1 MiB" gcmd_t 60 client 3 5000 echo 1M 9 1
+# the guest resets its device while the back-end is away: the back-end that
+# comes back must get none of the old rings (their memory is the guest's again)
+kill "$D3"; wait "$D3" 2>/dev/null
+for i in $(seq 50); do grep -q 'domain 3: back-end .* went away' "$T/master.log" && break; sleep 0.1; done
+gcmd reset 3 >/dev/null
+before=$REPLY
+start_daemon 3 5
+for i in $(seq 50); do grep -q 'domain 3: back-end .* is back' "$T/master.log" && break; sleep 0.1; done
+sleep 0.5
+gcmd usedidx 3 >/dev/null
+check "guest 3 reset its device while the back-end was away: the restarted back-end wrote nothing into the old rings (${before#OK } -> ${REPLY#OK })" \
+	test "$REPLY" = "$before"
+check "guest 3 starts its device again on the restarted back-end" gcmd probe 3 0xfe000000 5
+check "guest 3 -> host after its reset: echo 1 MiB" gcmd_t 60 client 3 5000 echo 1M 15 1
 
 # 9-10: the back-end daemon is killed and restarted
 # killed in the middle of a host -> guest transfer

@@ -18,6 +18,9 @@
  *   listen ID PORT                 serve xfer connections on a guest port
  *   client ID PORT OP SIZE SEED N  N concurrent xfer clients to host PORT
  *   destroy ID [ID2]               the domain dies (with ID2: both, one @releaseDomain)
+ *   reset ID                       the driver stops and resets the device (status 0);
+ *                                  answers the used indexes of its old rings; probe again
+ *   usedidx ID                     the used indexes of the device's (old) rings
  *   hostile ID BASE                hostile register / ioreq sequences
  *   knotify ID                     kicks / interrupts done by the simulated dom0 kernel
  *   irqmode ID line|edge|fasteoi   how the guest takes its interrupt (before probe):
@@ -790,10 +793,12 @@ int main(int argc, char **argv)
 		} else if (!strcmp(cmd, "xswait") && n >= 3) {
 			int r = xsim_xs_wait(hv, s1, s2, 20000);
 			say(r ? "FAIL %s is not %s" : "OK %s is %s", s1, s2);
-		} else if (!strcmp(cmd, "probe") && n >= 4 && ndevs < G_MAX_DOMS && !d) {
+		} else if (!strcmp(cmd, "probe") && n >= 4 &&
+			   ((!d && ndevs < G_MAX_DOMS) || (d && !d->up))) {
 			int r;
 
-			d = &devs[ndevs++];
+			if (!d)
+				d = &devs[ndevs++];
 			memset(d, 0, sizeof(*d));
 			d->dom = dom;
 			d->base = strtoull(s2, NULL, 0);
@@ -826,13 +831,22 @@ int main(int argc, char **argv)
 			for (int k = 0; k < 2; k++) {
 				struct gdev *dd = k ? d2 : d;
 
-				if (dd) {
+				if (dd && dd->up) {
 					dd->stop = true;
 					pthread_join(dd->thr, NULL);
 					dd->up = false;
 				}
 			}
 			say(r ? "FAIL destroy %u: %s" : "OK destroyed %u", dom, strerror(-r));
+		} else if ((!strcmp(cmd, "reset") || !strcmp(cmd, "usedidx")) && d && n >= 2) {
+			if (!strcmp(cmd, "reset") && d->up) {
+				d->stop = true;
+				pthread_join(d->thr, NULL);
+				d->up = false;
+				wr32(d, VIRTIO_MMIO_STATUS, 0);
+			}
+			say("OK used %u %u %u", vk_read_le16(&d->vq[0].used->idx),
+			    vk_read_le16(&d->vq[1].used->idx), vk_read_le16(&d->vq[2].used->idx));
 		} else if (!strcmp(cmd, "hostile") && n >= 3) {
 			struct gdev tmp = { .dom = dom };
 			int r = hostile(d ? d : &tmp, strtoull(s2, NULL, 0));
