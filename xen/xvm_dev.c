@@ -647,6 +647,13 @@ static void dev_try_reconnect(struct xvm_dev *d)
 	xvm_epoll_del(&d->ev_timer);
 	d->connected = true;
 	dev_watch_conn(d, true);
+	if (!d->rings_on && (d->mmio.status & VIRTIO_STATUS_DRIVER_OK) &&
+	    !(d->mmio.status & VIRTIO_STATUS_NEEDS_RESET)) {
+		/* DRIVER_OK came while the back-end was away: start it now */
+		vk_info("xvm: domain %u: back-end %s is back", d->g->domid, d->cfg.socket);
+		dev_driver_ok(d);
+		return;
+	}
 	if (!d->rings_on) {
 		vk_info("xvm: domain %u: back-end %s is back (device not running: no rings to"
 			" restore)", d->g->domid, d->cfg.socket);

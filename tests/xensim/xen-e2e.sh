@@ -161,6 +161,18 @@ check "guest 3 reset its device while the back-end was away: the restarted back-
 	test "$REPLY" = "$before"
 check "guest 3 starts its device again on the restarted back-end" gcmd probe 3 0xfe000000 5
 check "guest 3 -> host after its reset: echo 1 MiB" gcmd_t 60 client 3 5000 echo 1M 15 1
+# the back-end goes away between the guest's FEATURES_OK and its DRIVER_OK:
+# the device starts when the back-end is back
+gcmd reset 3 >/dev/null
+gcmd probe 3 0xfe000000 5 hold >/dev/null
+kill "$D3"; wait "$D3" 2>/dev/null
+for i in $(seq 50); do [ "$(grep -c 'domain 3: back-end .* went away' "$T/master.log")" -ge 2 ] && break; sleep 0.1; done
+gcmd driverok 3 >/dev/null
+nback=$(grep -c 'domain 3: back-end .* is back' "$T/master.log")
+start_daemon 3 5
+for i in $(seq 50); do [ "$(grep -c 'domain 3: back-end .* is back' "$T/master.log")" -gt "$nback" ] && break; sleep 0.1; done
+check "guest 3 set DRIVER_OK while the back-end was away: -> host echo 1 MiB once it is back" \
+	gcmd_t 60 client 3 5000 echo 1M 16 1
 
 # 9-10: the back-end daemon is killed and restarted
 # killed in the middle of a host -> guest transfer

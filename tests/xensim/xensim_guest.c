@@ -14,7 +14,8 @@
  * starting "OK" or "FAIL":
  *   dom ID [VCPUS]                 create a guest (64 MiB, hole at 640K-768K)
  *   xs PATH VALUE                  write xenstore (as the toolstack)
- *   probe ID BASE IRQ              find and start the vsock device
+ *   probe ID BASE IRQ [grants|hold] find and start the vsock device (hold: up to DRIVER_OK)
+ *   driverok ID                    the rest of a probe ... hold
  *   listen ID PORT                 serve xfer connections on a guest port
  *   client ID PORT OP SIZE SEED N  N concurrent xfer clients to host PORT
  *   destroy ID [ID2]               the domain dies (with ID2: both, one @releaseDomain)
@@ -507,7 +508,8 @@ static void *dev_thread(void *arg)
 
 /* ------------------------------------------------------------ device bring-up */
 
-static int probe(struct gdev *d)
+/* A probe up to DRIVER_OK: features, queues, buffers posted. */
+static int probe_start(struct gdev *d)
 {
 	uint64_t deadline = xfer_now_ms() + 20000;
 	uint32_t v, f0, f1, lo, hi;
@@ -584,6 +586,14 @@ static int probe(struct gdev *d)
 	d->ntx_free = 0;
 	for (unsigned int i = 0; i < G_NTX; i++)
 		d->tx_free[d->ntx_free++] = ram + G_TX_GPA + (uint64_t)i * G_BUF;
+	return 0;
+}
+
+/* The end of a probe: DRIVER_OK, the first kicks, the device thread. */
+static int probe_finish(struct gdev *d)
+{
+	uint32_t v;
+
 	wr32(d, VIRTIO_MMIO_STATUS, 0xf);
 	if (rd32(d, VIRTIO_MMIO_STATUS, &v) || !(v & VIRTIO_STATUS_DRIVER_OK))
 		return -EIO;
@@ -795,6 +805,7 @@ int main(int argc, char **argv)
 			say(r ? "FAIL %s is not %s" : "OK %s is %s", s1, s2);
 		} else if (!strcmp(cmd, "probe") && n >= 4 &&
 			   ((!d && ndevs < G_MAX_DOMS) || (d && !d->up))) {
+			bool hold;
 			int r;
 
 			if (!d)
@@ -804,15 +815,23 @@ int main(int argc, char **argv)
 			d->base = strtoull(s2, NULL, 0);
 			d->irq = (unsigned int)strtoul(s3, NULL, 0);
 			d->grants = n >= 5 && !strcmp(s4, "grants");
+			hold = n >= 5 && !strcmp(s4, "hold");
 			for (unsigned int i = 0; i < nirq_modes; i++)
 				if (irq_modes[i].dom == dom)
 					d->irq_mode = irq_modes[i].mode;
 			pthread_mutex_init(&d->lock, NULL);
-			r = probe(d);
+			r = probe_start(d);
+			if (!r && !hold)
+				r = probe_finish(d);
 			if (r < 0)
 				say("FAIL probe dom %u: %s", dom, strerror(-r));
 			else
 				say("OK cid %" PRIu64, d->cid);
+		} else if (!strcmp(cmd, "driverok") && d && !d->up) {
+			int r = probe_finish(d);
+
+			say(r < 0 ? "FAIL driverok dom %u: %s" : "OK driverok dom %u", dom,
+			    strerror(-r));
 		} else if (!strcmp(cmd, "listen") && d && n >= 3) {
 			pthread_mutex_lock(&d->lock);
 			d->listen_port = (uint32_t)strtoul(s2, NULL, 0);
