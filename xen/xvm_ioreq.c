@@ -110,11 +110,19 @@ unsigned int xvm_bufioreq_drain(struct xvm_ioreq_ctx *ctx, volatile buffered_iop
 	unsigned int n = 0;
 
 	for (;;) {
-		uint32_t rp = bp->read_pointer, wp = bp->write_pointer;
+		uint32_t rp = __atomic_load_n(&bp->read_pointer, __ATOMIC_ACQUIRE), wp;
 		volatile buf_ioreq_t *b;
 		ioreq_t req = { 0 };
 		unsigned int used = 1;
 
+		wp = __atomic_load_n(&bp->write_pointer, __ATOMIC_ACQUIRE);
+		/*
+		 * BUFIOREQ_ATOMIC: Xen wraps both pointers back at once, at any
+		 * time; a pair read across that is read again, and the read
+		 * pointer only ever moves by an atomic add.
+		 */
+		if (__atomic_load_n(&bp->read_pointer, __ATOMIC_ACQUIRE) != rp)
+			continue;
 		if (rp == wp)
 			break;
 		vk_smp_rmb();
@@ -147,7 +155,7 @@ unsigned int xvm_bufioreq_drain(struct xvm_ioreq_ctx *ctx, volatile buffered_iop
 			vk_log_once(VK_LOG_WARN, "xvm: buffered ioreq that is a read: dropped");
 		ctx->stats.buffered++;
 		vk_smp_mb();
-		__atomic_store_n(&bp->read_pointer, rp + used, __ATOMIC_RELEASE);
+		__atomic_fetch_add(&bp->read_pointer, used, __ATOMIC_RELEASE);
 		n += used;
 	}
 	return n;
