@@ -55,6 +55,8 @@ void vq_pin_rings_set(struct vq *vq, struct gmem_pin pins[3]);
 void *vq_pin_chain(struct vq *vq, const struct gmem_table *mem, uint16_t head, uint64_t gpa,
 		   uint64_t len);
 void vq_pin_chain_release(struct vq *vq, uint16_t head);
+/* Does the chain at @head (popped, not yet pushed or unpopped) hold pins? */
+bool vq_pin_chain_held(const struct vq *vq, uint16_t head);
 void vq_pin_release_all(struct vq *vq);
 
 #endif

@@ -83,6 +83,11 @@ void vq_pin_chain_release(struct vq *vq, uint16_t head)
 		gmem_unpin(&cp->pin[--cp->n]);
 }
 
+bool vq_pin_chain_held(const struct vq *vq, uint16_t head)
+{
+	return vq->chain_pins && head < vq->chain_pins_num && vq->chain_pins[head].n;
+}
+
 void vq_pin_release_all(struct vq *vq)
 {
 	struct gmem_pin none[3];

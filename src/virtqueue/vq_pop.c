@@ -205,6 +205,15 @@ int vq_walk_chain(struct vq *vq, const struct gmem_table *mem, uint16_t head, st
 		ret = -EINVAL;
 		goto bad;
 	}
+	/*
+	 * A head the guest makes available again before it was used: the
+	 * buffers pinned for it belong to the chain still in flight, which
+	 * neither this walk nor its failure may release.
+	 */
+	if (vk_unlikely(vq_pin_chain_held(vq, head))) {
+		vq_mark_broken(vq, "head already in flight");
+		return -EINVAL;
+	}
 	for (;;) {
 		if (++count > t.num) {
 			why = indirect ? "indirect chain longer than its table" : "chain longer than the ring";

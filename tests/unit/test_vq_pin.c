@@ -177,12 +177,71 @@ static void test_hostile_chains(void **state)
 	env_down(&e);
 }
 
+/* Idle cache entries go: map and release 70 other granted frames. */
+static void churn_cache(struct env *e)
+{
+	for (uint32_t ref = 200; ref < 270; ref++) {
+		struct gmem_pin pin;
+
+		assert_non_null(gmem_pin(e->t, GBIT | (ref * PG), 8, &pin));
+		gmem_unpin(&pin);
+	}
+}
+
+/* The guest puts @head in the avail ring again and publishes it. */
+static void repost(struct env *e, uint16_t head)
+{
+	vk_write_le16(&e->drv.avail->ring[e->drv.avail_idx & (NUM - 1)], head);
+	e->drv.avail_idx++;
+	vqdrv_kick_prepare(&e->drv);
+}
+
+static void test_head_in_flight_twice(void **state)
+{
+	struct env e;
+	struct iovec out = { .iov_base = ram + 40 * PG, .iov_len = 16 };
+	struct vq_elem *first = calloc(1, sizeof(*first));
+	uint16_t head;
+
+	assert_non_null(first);
+	/* a head popped and not yet pushed, posted again: its pins stay */
+	env_up(&e);
+	memcpy(ram + 40 * PG, "in flight", 9);
+	assert_int_equal(vqdrv_add(&e.drv, &out, 1, NULL, 0, (void *)5), 0);
+	vqdrv_kick_prepare(&e.drv);
+	assert_int_equal(vq_pop(&e.vq, e.t, first), 1);
+	head = first->head;
+	repost(&e, head);
+	assert_true(vq_pop(&e.vq, e.t, e.elem) < 0);
+	assert_true(e.vq.broken);
+	churn_cache(&e);
+	assert_int_equal(xsim_grant_mapcount(hv, DOM, 40), 1);
+	assert_memory_equal(first->iov[0].iov_base, "in flight", 9);
+	env_down(&e);
+
+	/* the same with the reposted chain now pointing outside guest memory */
+	env_up(&e);
+	assert_int_equal(vqdrv_add(&e.drv, &out, 1, NULL, 0, (void *)6), 0);
+	vqdrv_kick_prepare(&e.drv);
+	assert_int_equal(vq_pop(&e.vq, e.t, first), 1);
+	head = first->head;
+	vk_write_le64(&e.drv.desc[head].addr, GBIT | (400 * PG));
+	repost(&e, head);
+	assert_true(vq_pop(&e.vq, e.t, e.elem) < 0);
+	churn_cache(&e);
+	assert_int_equal(xsim_grant_mapcount(hv, DOM, 40), 1);
+	assert_memory_equal(first->iov[0].iov_base, "in flight", 9);
+	env_down(&e);
+	free(first);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rings_and_buffers),
 		cmocka_unit_test(test_unpop_and_indirect),
 		cmocka_unit_test(test_hostile_chains),
+		cmocka_unit_test(test_head_in_flight_twice),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
