@@ -58,6 +58,13 @@ void vq_flush(struct vq *vq)
 	batch = (uint16_t)(vq->used_idx - vq->published_used);
 	if (!batch)
 		return;
+	/*
+	 * The batch passes the used idx of the last notification decision:
+	 * 2^16 entries since then, that idx tells nothing about what the
+	 * driver has seen any more.
+	 */
+	if (vk_unlikely((uint16_t)(vq->used_idx - vq->signalled_used) < batch))
+		vq->signalled_used_valid = false;
 	/* Used entries before the index that makes them visible. */
 	vk_smp_wmb();
 	vk_write_le16(&vq->used->idx, vq->used_idx);

@@ -260,11 +260,55 @@ static void test_avail_count_and_empty(void **state)
 	vqt_teardown(&e);
 }
 
+/*
+ * More than 2^16 entries flushed without a decision in between (a device
+ * that notifies only when it is done): the used idx wrapped past the
+ * one of the last decision, which no longer tells what the driver saw.
+ */
+static void test_event_idx_used_wrap(void **state)
+{
+	struct vqt_env e;
+	struct iovec in;
+	unsigned int i;
+
+	(void)state;
+	assert_int_equal(vqt_setup(&e, 1, 1 << 20, 4, F_EVENT_IDX), 0);
+	in = (struct iovec){ vqt_alloc(&e, 16, 16), 16 };
+	assert_int_equal(vqdrv_add(&e.drv, NULL, 0, &in, 1, &tokens[0]), 0);
+	vqdrv_kick_prepare(&e.drv);
+	assert_true(complete_one(&e));
+	/* the driver polls; it wants an interrupt once entry 100 is used */
+	vqdrv_disable_cb(&e.drv);
+	assert_non_null(vqdrv_get_used(&e.drv, NULL));
+	set_used_event(&e, 100);
+	for (i = 0; i < 65536 + 2; i++) {
+		assert_int_equal(vqdrv_add(&e.drv, NULL, 0, &in, 1, &tokens[0]), 0);
+		vqdrv_kick_prepare(&e.drv);
+		assert_int_equal(vq_pop(&e.vq, e.tab, e.elem), 1);
+		vq_push(&e.vq, e.elem, 0);
+		vq_flush(&e.vq);
+		assert_non_null(vqdrv_get_used(&e.drv, NULL));
+	}
+	assert_true(vq_should_notify(&e.vq));
+	/* exactly 2^16 since the last decision: not "nothing published" */
+	for (i = 0; i < 65536; i++) {
+		assert_int_equal(vqdrv_add(&e.drv, NULL, 0, &in, 1, &tokens[0]), 0);
+		vqdrv_kick_prepare(&e.drv);
+		assert_int_equal(vq_pop(&e.vq, e.tab, e.elem), 1);
+		vq_push(&e.vq, e.elem, 0);
+		vq_flush(&e.vq);
+		assert_non_null(vqdrv_get_used(&e.drv, NULL));
+	}
+	assert_true(vq_should_notify(&e.vq));
+	vqt_teardown(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_event_idx_crossing),
 		cmocka_unit_test(test_event_idx_batch),
+		cmocka_unit_test(test_event_idx_used_wrap),
 		cmocka_unit_test(test_no_interrupt_flag),
 		cmocka_unit_test(test_notify_on_empty),
 		cmocka_unit_test(test_kick_event_idx),
