@@ -159,7 +159,7 @@ struct vq_popped {
 	uint64_t counter;        /* a resubmitted chain's inflight counter before the pop */
 	uint16_t head;
 	bool resubmitted;        /* handed back by inflight resume, not from the avail ring */
-	bool valid;              /* false once pushed */
+	bool valid;              /* false once pushed, or a later avail-ring pop was */
 };
 
 /* One popped chain. */
@@ -256,6 +256,8 @@ VK_EXPORT int vq_pop(struct vq *vq, const struct gmem_table *mem, struct vq_elem
 /*
  * Give back the last @n popped chains that were not pushed yet, most
  * recent first (at most VQ_UNPOP_MAX, fewer if fewer are outstanding).
+ * A chain from the avail ring popped before one that was pushed since
+ * cannot go back (its slot lies behind the pushed one's) and stays popped.
  * Which chains those were is remembered at pop time, never re-read from
  * the guest's avail ring.  A chain from the avail ring goes back to it; a
  * chain handed back by vq_inflight_resume goes back to the resubmit set.

@@ -342,17 +342,28 @@ static void vq_popped_trim(struct vq *vq)
 
 void vq_popped_forget(struct vq *vq, uint16_t head)
 {
-	unsigned int i;
+	unsigned int i, j;
 
 	/* Oldest first: completions mostly come in pop order. */
 	for (i = 0; i < vq->popped_count; i++) {
 		struct vq_popped *p = &vq->popped[(vq->popped_start + i) % VQ_UNPOP_MAX];
 
-		if (p->valid && p->head == head) {
-			p->valid = false;
-			vq_popped_trim(vq);
-			return;
+		if (!p->valid || p->head != head)
+			continue;
+		p->valid = false;
+		/*
+		 * A chain from the avail ring goes back by moving last_avail_idx
+		 * back over its slot: the ones popped before this one cannot
+		 * go back past its slot any more.
+		 */
+		for (j = 0; !p->resubmitted && j < i; j++) {
+			struct vq_popped *o = &vq->popped[(vq->popped_start + j) % VQ_UNPOP_MAX];
+
+			if (!o->resubmitted)
+				o->valid = false;
 		}
+		vq_popped_trim(vq);
+		return;
 	}
 }
 

@@ -297,14 +297,22 @@ static void test_unpop(void **state)
 	assert_int_equal(vq_pop(&e.vq, e.tab, e.elem), 1);
 	vq_complete(&e.vq, e.elem, 4);
 	assert_ptr_equal(vqdrv_get_used(&e.drv, &len), &b);
-	/* more than in use: only what is in use (a is still popped) */
+	/*
+	 * more than in use: only what can go back.  a is still popped, but
+	 * its avail slot lies behind the completed b's: going back over it
+	 * would pop b's slot again (the head of the new b: twice in flight).
+	 */
 	assert_int_equal(vqdrv_add(&e.drv, NULL, 0, &in, 1, &b), 0);
 	vqdrv_kick_prepare(&e.drv);
 	assert_int_equal(vq_pop(&e.vq, e.tab, e.elem), 1);
 	assert_int_equal(e.vq.inuse, 2);
 	vq_unpop(&e.vq, 5);
-	assert_int_equal(e.vq.inuse, 0);
-	assert_int_equal(vq_get_base(&e.vq), 1);
+	assert_int_equal(e.vq.inuse, 1);
+	assert_int_equal(vq_get_base(&e.vq), 2);
+	assert_int_equal(vq_pop(&e.vq, e.tab, e.elem), 1);
+	vq_complete(&e.vq, e.elem, 4);
+	assert_ptr_equal(vqdrv_get_used(&e.drv, &len), &b);
+	assert_int_equal(vq_pop(&e.vq, e.tab, e.elem), 0);
 	vqt_teardown(&e);
 }
 
@@ -403,6 +411,19 @@ static void test_unpop_history(void **state)
 	assert_int_equal(e.vq.inuse, 70 - VQ_UNPOP_MAX);
 	vq_unpop(&e.vq, 1);	/* nothing recorded any more */
 	assert_int_equal(vq_get_base(&e.vq), 1 + 70 - VQ_UNPOP_MAX);
+
+	/*
+	 * pop A, B, C; push B; unpop 2: C goes back, A cannot (its avail
+	 * slot lies behind B's, and B is done): the pushed B never comes back
+	 */
+	for (i = 0; i < 3; i++)
+		assert_int_equal(vq_pop(&e.vq, e.tab, &els[i]), 1);
+	vq_push(&e.vq, &els[1], 0);
+	vq_unpop(&e.vq, 2);
+	assert_int_equal(vq_get_base(&e.vq), 1 + 70 - VQ_UNPOP_MAX + 2);
+	assert_int_equal(e.vq.inuse, 70 - VQ_UNPOP_MAX + 1);
+	assert_int_equal(vq_pop(&e.vq, e.tab, e.elem), 1);
+	assert_int_equal(e.elem->head, els[2].head);
 	free(els);
 	vqt_teardown(&e);
 }
