@@ -18,8 +18,12 @@ void vq_push(struct vq *vq, const struct vq_elem *elem, uint32_t len)
 	unsigned int slot, i;
 	uint32_t left;
 
-	if (!vq_ready(vq) || vq->broken)
+	if (!vq_ready(vq) || vq->broken) {
+		/* no used entry, but the chain is done: its per-access mappings go */
+		if (vk_unlikely(vq->chain_pins != NULL))
+			vq_pin_chain_release(vq, elem->head);
 		return;
+	}
 	if (len > elem->in_len)
 		len = elem->in_len;
 

@@ -235,6 +235,30 @@ static void test_head_in_flight_twice(void **state)
 	free(first);
 }
 
+/* A chain completed after its queue broke lets go of its mappings all the same. */
+static void test_push_on_broken_queue(void **state)
+{
+	struct env e;
+	struct iovec out = { .iov_base = ram + 40 * PG, .iov_len = 16 };
+
+	env_up(&e);
+	memcpy(ram + 40 * PG, "again", 5);
+	assert_int_equal(vqdrv_add(&e.drv, &out, 1, NULL, 0, (void *)7), 0);
+	vqdrv_kick_prepare(&e.drv);
+	assert_int_equal(vq_pop(&e.vq, e.t, e.elem), 1);
+	vq_mark_broken(&e.vq, "test");
+	vq_push(&e.vq, e.elem, 0);
+	churn_cache(&e);
+	assert_int_equal(xsim_grant_mapcount(hv, DOM, 40), 0);
+	/* set up again: the head serves a new chain */
+	assert_int_equal(vq_set_addr(&e.vq, e.t, false, e.drv.desc_gpa, e.drv.avail_gpa,
+				     e.drv.used_gpa), 0);
+	vq_set_base(&e.vq, 0);
+	assert_int_equal(vq_pop(&e.vq, e.t, e.elem), 1);
+	assert_memory_equal(e.elem->iov[0].iov_base, "again", 5);
+	env_down(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -242,6 +266,7 @@ int main(void)
 		cmocka_unit_test(test_unpop_and_indirect),
 		cmocka_unit_test(test_hostile_chains),
 		cmocka_unit_test(test_head_in_flight_twice),
+		cmocka_unit_test(test_push_on_broken_queue),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
