@@ -566,6 +566,23 @@ static int seq_rw(struct vsock_core *core, struct vsock_conn *c, const struct vs
 	return 0;
 }
 
+/*
+ * The guest stopped sending in the middle of a message (no EOM yet): a
+ * message reaches the host whole or not at all, so the unfinished one at
+ * the tail of txbuf goes, as if the host had read it (its bytes were
+ * counted against the guest's credit).
+ */
+static void seq_drop_open(struct vsock_core *core, struct vsock_conn *c)
+{
+	vk_dbg("vsock: cid %llu: SHUTDOWN(SEND) inside a message on %u:%u: %u bytes dropped",
+	       (unsigned long long)core->cfg.guest_cid, c->lport, c->pport, c->seq_len);
+	c->txbuf.len -= 4 + c->seq_len;
+	core->st.buffered -= 4 + c->seq_len;
+	c->fwd_cnt += c->seq_len;
+	c->seq_len = 0;
+	c->flags &= ~VSOCK_F_SEQ_OPEN;
+}
+
 static void guest_rw(struct vsock_core *core, struct vsock_conn *c, const struct vsock_pkt *p)
 {
 	uint32_t len = p->hdr.len;
@@ -745,6 +762,8 @@ int vsock_core_tx(struct vsock_core *core, const struct vsock_pkt *p)
 			c->flags |= VSOCK_F_G_SHUT_RCV;
 		if (h->flags & VIRTIO_VSOCK_SHUTDOWN_SEND)
 			c->flags |= VSOCK_F_G_SHUT_SEND;
+		if ((c->flags & VSOCK_F_G_SHUT_SEND) && (c->flags & VSOCK_F_SEQ_OPEN))
+			seq_drop_open(core, c);
 		if (c->flags & VSOCK_F_G_SHUT_RCV) {
 			free(c->rxstage);
 			c->rxstage = NULL;

@@ -901,6 +901,32 @@ static void test_seqpacket_small_messages_slow_host(void **state)
 	assert_int_equal(stats(t).buffered, 0);
 }
 
+static void test_seqpacket_shutdown_mid_message(void **state)
+{
+	struct ctx *t = *state;
+	struct fake_conn *f = gconnect(t, 5000, 1234, Q);
+	struct vsock_hdr h;
+
+	/* one whole message, then the first half of another, then SHUTDOWN(SEND) */
+	assert_int_equal(guest_send(t->core, &t->g, 5000, 1234, Q, VIRTIO_VSOCK_OP_RW, VIRTIO_VSOCK_SEQ_EOM,
+				    "whole", 5), 0);
+	assert_int_equal(guest_send(t->core, &t->g, 5000, 1234, Q, VIRTIO_VSOCK_OP_RW, 0, "half", 4), 0);
+	assert_int_equal(guest_send(t->core, &t->g, 5000, 1234, Q, VIRTIO_VSOCK_OP_SHUTDOWN,
+				    VIRTIO_VSOCK_SHUTDOWN_SEND, NULL, 0), 0);
+	/* the unfinished message never reaches the host; the shutdown does */
+	assert_int_equal(f->sends, 1);
+	assert_int_equal(f->out_len, 5);
+	assert_true(f->shut_wr);
+	assert_int_equal(stats(t).buffered, 0);
+	/* and the connection ends once the host is done too */
+	f->in_eof = true;
+	vsock_core_host_event(t->core, f->c, VSOCK_EV_IN | VSOCK_EV_RDHUP);
+	assert_int_equal(guest_recv(t->core, &h, NULL, 64), 44);
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RST);
+	assert_true(f->closed);
+	assert_int_equal(stats(t).conns, 0);
+}
+
 static void test_seqpacket_disabled(void **state)
 {
 	struct ctx *t = *state;
@@ -1035,6 +1061,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rx_fairness, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seqpacket, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seqpacket_small_messages_slow_host, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seqpacket_shutdown_mid_message, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seqpacket_disabled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_10000_connections, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conn_limit, setup, teardown),
