@@ -17,7 +17,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -608,8 +607,8 @@ static void test_out_of_fds_no_spin(void **state)
 {
 	struct tctx *c = *state;
 	struct sockaddr_un a;
-	struct rlimit old, lim;
-	int fill[64], nfill = 0, s;
+	struct test_fd_fill fill;
+	int s;
 	double cpu0;
 
 	good_session(c);
@@ -617,26 +616,14 @@ static void test_out_of_fds_no_spin(void **state)
 	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(s >= 0);
 	assert_int_equal(vk_unix_addr(&a, c->path), 0);
-	getrlimit(RLIMIT_NOFILE, &old);
-	lim = old;
-	lim.rlim_cur = (rlim_t)s + 16;
-	assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
-	while (nfill < 64) {
-		int d = dup(0);
-
-		if (d < 0)
-			break;
-		fill[nfill++] = d;
-	}
+	assert_int_equal(test_fds_exhaust(&fill, s), 0);
 	assert_int_equal(connect(s, (struct sockaddr *)&a, sizeof(a)), 0);
 	/* accept fails (EMFILE): the level-triggered listener must not spin */
 	cpu0 = cpu_s();
 	usleep(300000);
 	assert_true(cpu_s() - cpu0 < 0.1);
 	/* fds back: the waiting front-end is served */
-	while (nfill)
-		close(fill[--nfill]);
-	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(test_fds_restore(&fill), 0);
 	assert_true(wait_for(&c->dev.connected, 2));
 	close(s);
 }

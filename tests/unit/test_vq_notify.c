@@ -265,11 +265,25 @@ static void test_avail_count_and_empty(void **state)
  * that notifies only when it is done): the used idx wrapped past the
  * one of the last decision, which no longer tells what the driver saw.
  */
+/* @n buffers made available, used and flushed one by one, no decision asked. */
+static void use_and_flush(struct vqt_env *e, const struct iovec *in, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		assert_int_equal(vqdrv_add(&e->drv, NULL, 0, in, 1, &tokens[0]), 0);
+		vqdrv_kick_prepare(&e->drv);
+		assert_int_equal(vq_pop(&e->vq, e->tab, e->elem), 1);
+		vq_push(&e->vq, e->elem, 0);
+		vq_flush(&e->vq);
+		assert_non_null(vqdrv_get_used(&e->drv, NULL));
+	}
+}
+
 static void test_event_idx_used_wrap(void **state)
 {
 	struct vqt_env e;
 	struct iovec in;
-	unsigned int i;
 
 	(void)state;
 	assert_int_equal(vqt_setup(&e, 1, 1 << 20, 4, F_EVENT_IDX), 0);
@@ -281,24 +295,10 @@ static void test_event_idx_used_wrap(void **state)
 	vqdrv_disable_cb(&e.drv);
 	assert_non_null(vqdrv_get_used(&e.drv, NULL));
 	set_used_event(&e, 100);
-	for (i = 0; i < 65536 + 2; i++) {
-		assert_int_equal(vqdrv_add(&e.drv, NULL, 0, &in, 1, &tokens[0]), 0);
-		vqdrv_kick_prepare(&e.drv);
-		assert_int_equal(vq_pop(&e.vq, e.tab, e.elem), 1);
-		vq_push(&e.vq, e.elem, 0);
-		vq_flush(&e.vq);
-		assert_non_null(vqdrv_get_used(&e.drv, NULL));
-	}
+	use_and_flush(&e, &in, 65536 + 2);
 	assert_true(vq_should_notify(&e.vq));
 	/* exactly 2^16 since the last decision: not "nothing published" */
-	for (i = 0; i < 65536; i++) {
-		assert_int_equal(vqdrv_add(&e.drv, NULL, 0, &in, 1, &tokens[0]), 0);
-		vqdrv_kick_prepare(&e.drv);
-		assert_int_equal(vq_pop(&e.vq, e.tab, e.elem), 1);
-		vq_push(&e.vq, e.elem, 0);
-		vq_flush(&e.vq);
-		assert_non_null(vqdrv_get_used(&e.drv, NULL));
-	}
+	use_and_flush(&e, &in, 65536);
 	assert_true(vq_should_notify(&e.vq));
 	vqt_teardown(&e);
 }

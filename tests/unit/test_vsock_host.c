@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -26,6 +25,7 @@
 #include "common/unix_sock.h"
 #include "vsock/vsock_host.h"
 #include "vsock_fake.h"
+#include "../common/fd_count.h"
 
 #define GCID 5
 #define S VIRTIO_VSOCK_TYPE_STREAM
@@ -123,6 +123,26 @@ static int ulisten(const char *path, int type)
 	fd = vk_unix_listen(&a, type, 16);
 	assert_true(fd >= 0);
 	return fd;
+}
+
+/*
+ * A host program listening at <uds>_@port (its path in @path, listening fd
+ * in *@l) and a guest connection to it from @sport: the accepted fd.
+ */
+static int guest_to_listener(struct ctx *t, uint32_t sport, uint32_t port, uint16_t type, char *path,
+			     size_t pathlen, int *l)
+{
+	struct vsock_hdr h;
+	int s;
+
+	snprintf(path, pathlen, "%s_%u", t->uds, port);
+	*l = ulisten(path, type == VIRTIO_VSOCK_TYPE_SEQPACKET ? SOCK_SEQPACKET : SOCK_STREAM);
+	assert_int_equal(guest_send(t->core, &t->g, sport, port, type, VIRTIO_VSOCK_OP_REQUEST, 0, NULL, 0), 0);
+	assert_int_equal(guest_recv(t->core, &h, NULL, 4096), 44);
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RESPONSE);
+	s = accept(*l, NULL, NULL);
+	assert_true(s >= 0);
+	return s;
 }
 
 /* Read with a timeout; returns bytes or -1. */
@@ -237,13 +257,7 @@ static void test_guest_to_host_port(void **state)
 	struct vsock_hdr h;
 	int l, s;
 
-	snprintf(path, sizeof(path), "%s_%u", t->uds, 5000);
-	l = ulisten(path, SOCK_STREAM);
-	assert_int_equal(guest_send(t->core, &t->g, 40000, 5000, S, VIRTIO_VSOCK_OP_REQUEST, 0, NULL, 0), 0);
-	assert_int_equal(guest_recv(t->core, &h, NULL, 4096), 44);
-	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RESPONSE);
-	s = accept(l, NULL, NULL);
-	assert_true(s >= 0);
+	s = guest_to_listener(t, 40000, 5000, S, path, sizeof(path), &l);
 	assert_int_equal(guest_send(t->core, &t->g, 40000, 5000, S, VIRTIO_VSOCK_OP_RW, 0, "hi host", 7), 0);
 	assert_int_equal(rd(s, buf, sizeof(buf), 1000), 7);
 	assert_int_equal(write(s, "hi guest", 8), 8);
@@ -372,12 +386,7 @@ static void test_seqpacket_both_ways(void **state)
 	for (i = 0; i < sizeof(msg); i++)
 		msg[i] = (char)(i * 13);
 	/* guest -> host seqpacket listener at <uds>_P */
-	snprintf(path, sizeof(path), "%s_%u", t->uds, 7000);
-	l = ulisten(path, SOCK_SEQPACKET);
-	assert_int_equal(guest_send(t->core, &t->g, 41000, 7000, Q, VIRTIO_VSOCK_OP_REQUEST, 0, NULL, 0), 0);
-	assert_int_equal(guest_recv(t->core, &h, NULL, 4096), 44);
-	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RESPONSE);
-	s = accept(l, NULL, NULL);
+	s = guest_to_listener(t, 41000, 7000, Q, path, sizeof(path), &l);
 	/* two fragments then EOM: one message on the host */
 	assert_int_equal(guest_send(t->core, &t->g, 41000, 7000, Q, VIRTIO_VSOCK_OP_RW, 0, msg, 5000), 0);
 	assert_int_equal(guest_send(t->core, &t->g, 41000, 7000, Q, VIRTIO_VSOCK_OP_RW, VIRTIO_VSOCK_SEQ_EOM,
@@ -436,13 +445,7 @@ static void test_seqpacket_empty_host_message(void **state)
 	struct vsock_hdr h;
 	int l, s;
 
-	snprintf(path, sizeof(path), "%s_%u", t->uds, 7001);
-	l = ulisten(path, SOCK_SEQPACKET);
-	assert_int_equal(guest_send(t->core, &t->g, 41001, 7001, Q, VIRTIO_VSOCK_OP_REQUEST, 0, NULL, 0), 0);
-	assert_int_equal(guest_recv(t->core, &h, NULL, 4096), 44);
-	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RESPONSE);
-	s = accept(l, NULL, NULL);
-	assert_true(s >= 0);
+	s = guest_to_listener(t, 41001, 7001, Q, path, sizeof(path), &l);
 	/* an empty message is not the end: the next message reaches the guest */
 	assert_int_equal(send(s, "", 0, 0), 0);
 	assert_int_equal(send(s, "after", 5, 0), 5);
@@ -516,26 +519,16 @@ static void test_forward_vsock(void **state)
 static void test_out_of_fds_no_spin(void **state)
 {
 	struct ctx *t = *state;
-	struct rlimit old, lim;
+	struct test_fd_fill fill;
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int fill[64], nfill = 0, c, events = 0, i;
+	int c, events = 0, i;
 	struct epoll_event ev[64];
 	struct vsock_host_stats st;
 	uint32_t lp;
 
 	c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(c >= 0);
-	getrlimit(RLIMIT_NOFILE, &old);
-	lim = old;
-	lim.rlim_cur = (rlim_t)c + 16;
-	assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
-	while (nfill < 64) {
-		int d = dup(0);
-
-		if (d < 0)
-			break;
-		fill[nfill++] = d;
-	}
+	assert_int_equal(test_fds_exhaust(&fill, c), 0);
 	assert_true((size_t)snprintf(a.sun_path, sizeof(a.sun_path), "%.100s", t->uds) < sizeof(a.sun_path));
 	assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof(a)), 0);
 	/* accept fails (EMFILE): the listener must not spin level-triggered */
@@ -555,9 +548,7 @@ static void test_out_of_fds_no_spin(void **state)
 	/* a tick every 75 ms re-polls the listener once: a handful of events, not thousands */
 	assert_true(events < 20);
 	/* fds back: the next tick polls the listener again and the client is served */
-	while (nfill)
-		close(fill[--nfill]);
-	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(test_fds_restore(&fill), 0);
 	assert_int_equal(write(c, "CONNECT 31\n", 11), 11);
 	for (i = 0; i < 40; i++) {
 		pump(t, 25);
