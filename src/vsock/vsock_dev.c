@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "daemon/daemon.h"
@@ -23,6 +26,8 @@
  * 64 KiB read, as a Unix-socket reader would do it.
  */
 #define VSOCK_RX_BURST 16u
+/* device_event cookie of the sibling-stall timer (the host side's are fds, below 2^31) */
+#define VSOCK_EV_SIB_TIMER (1ull << 32)
 
 /* A packet for a sibling VM, copied out of the sender's TX ring. */
 struct vsock_raw {
@@ -46,6 +51,7 @@ struct vsock_vm {
 	struct iovec *data_iov;
 
 	/* worker side */
+	int sib_timer_fd;        /* wakes a sender stuck on a sibling at its stall deadline; -1 */
 	bool queues_up;
 	bool evt_reset_pending;
 	bool rx_turn_sib;
@@ -58,6 +64,7 @@ struct vsock_vm {
 	struct vsock_raw *inq_head, *inq_tail;
 	unsigned int inq_len;    /* atomic reads allowed */
 	size_t inq_bytes;
+	uint64_t inq_progress_ms; /* last packet taken, or queued to an empty queue */
 	bool *waiters;           /* [nvms]: blocked on our queue */
 };
 
@@ -65,8 +72,17 @@ struct vsock_daemon {
 	struct vsock_vm *vms;
 	unsigned int nvms;
 	const struct vsock_opts *opts;
+	unsigned int sib_stall_ms;
 	bool started;
 };
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 static struct vsock_vm *vm_of(void *opaque)
 {
@@ -135,11 +151,37 @@ static void wake_waiters(struct vsock_vm *vm, bool force)
 	pthread_mutex_unlock(&vm->lock);
 }
 
+/*
+ * Wake the sender (our worker) @ms from now to look at a stalled sibling
+ * again; without a timer it waits for the sibling's wake-up alone.
+ */
+static void sib_timer_arm(struct vsock_vm *vm, uint64_t ms)
+{
+	struct itimerspec its = { .it_value = { .tv_sec = (time_t)(ms / 1000),
+						.tv_nsec = (long)(ms % 1000) * 1000000L } };
+
+	if (vm->sib_timer_fd < 0) {
+		int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+
+		if (fd < 0)
+			return;
+		if (vd_dev_add_fd(vm->dev, 0, fd, EPOLLIN, VSOCK_EV_SIB_TIMER) < 0) {
+			close(fd);
+			return;
+		}
+		vm->sib_timer_fd = fd;
+	}
+	if (!ms)
+		its.it_value.tv_nsec = 1;
+	timerfd_settime(vm->sib_timer_fd, 0, &its, NULL);
+}
+
 /* 0 delivered (or answered), -EAGAIN: the sibling's queue is full, retry when woken. */
 static int route_sibling(struct vsock_vm *vm, const struct vsock_pkt *p)
 {
 	struct vsock_vm *to = find_vm(vm->d, p->hdr.dst_cid);
 	struct vsock_raw *r;
+	uint64_t now, stalled = 0;
 	bool full;
 
 	if (!to || to == vm || !vsock_vm_groups_intersect(vm->cfg, to->cfg) ||
@@ -171,9 +213,14 @@ static int route_sibling(struct vsock_vm *vm, const struct vsock_pkt *p)
 	}
 	full = to->inq_len >= VSOCK_SIB_QLEN ||
 	       (to->inq_len && to->inq_bytes + p->hdr.len > VSOCK_SIB_QBYTES);
+	now = mono_ms();
 	if (full) {
-		to->waiters[vm->idx] = true;
+		stalled = now - to->inq_progress_ms;
+		if (stalled < vm->d->sib_stall_ms)
+			to->waiters[vm->idx] = true;
 	} else {
+		if (!to->inq_tail)
+			to->inq_progress_ms = now;
 		if (to->inq_tail)
 			to->inq_tail->next = r;
 		else
@@ -183,9 +230,19 @@ static int route_sibling(struct vsock_vm *vm, const struct vsock_pkt *p)
 		__atomic_store_n(&to->inq_len, to->inq_len + 1, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&to->lock);
+	if (full && stalled >= vm->d->sib_stall_ms) {
+		/* it took nothing for that long: the sender is not held up any more */
+		free(r);
+		vk_log_once(VK_LOG_WARN, "%s: cid %llu has taken no packet for %u ms: packets to it get a"
+			    " reset until it takes some", vm->name, (unsigned long long)p->hdr.dst_cid,
+			    vm->d->sib_stall_ms);
+		__atomic_fetch_add(&vm->st.sib_refused, 1, __ATOMIC_RELAXED);
+		return vsock_core_reply_rst(vm->core, &p->hdr);
+	}
 	if (full) {
 		free(r);
 		__atomic_fetch_add(&vm->st.sib_blocked, 1, __ATOMIC_RELAXED);
+		sib_timer_arm(vm, vm->d->sib_stall_ms - stalled);
 		return -EAGAIN;
 	}
 	__atomic_fetch_add(&vm->st.sib_sent, 1, __ATOMIC_RELAXED);
@@ -223,6 +280,7 @@ static int sib_fill(struct vsock_vm *vm, const struct iovec *iov, unsigned int n
 	r->off += chunk;
 	if (last) {
 		pthread_mutex_lock(&vm->lock);
+		vm->inq_progress_ms = mono_ms();
 		vm->inq_head = r->next;
 		if (!vm->inq_head)
 			vm->inq_tail = NULL;
@@ -613,7 +671,14 @@ static void op_device_event(void *opaque, struct vd_dev *dev, unsigned int worke
 
 	(void)dev;
 	(void)worker;
-	vsock_host_event(vm->host, data, events);
+	if (data == VSOCK_EV_SIB_TIMER) {
+		uint64_t n;
+
+		if (read(vm->sib_timer_fd, &n, sizeof(n)) < 0)
+			vk_dbg("%s: sibling timer: %s", vm->name, strerror(errno));
+	} else {
+		vsock_host_event(vm->host, data, events);
+	}
 	if (vm->queues_up)
 		vm_run(vm);
 }
@@ -670,6 +735,9 @@ static void vm_destroy(struct vsock_vm *vm)
 	vsock_core_free(vm->core);
 	vsock_host_free(vm->host);
 	vd_dev_free(vm->dev);
+	if (vm->sib_timer_fd >= 0)
+		close(vm->sib_timer_fd);
+	vm->sib_timer_fd = -1;
 	inq_drop_all(vm);
 	free(vm->waiters);
 	free(vm->elem);
@@ -689,6 +757,7 @@ struct vsock_daemon *vsock_daemon_new(const struct vsock_daemon_cfg *cfg, char *
 	if (!d)
 		return NULL;
 	d->opts = o;
+	d->sib_stall_ms = cfg->sib_stall_ms ? cfg->sib_stall_ms : VSOCK_SIB_STALL_MS;
 	d->vms = calloc(o->nvms, sizeof(*d->vms));
 	if (!d->vms) {
 		free(d);
@@ -722,6 +791,7 @@ struct vsock_daemon *vsock_daemon_new(const struct vsock_daemon_cfg *cfg, char *
 		d->nvms++;
 		vm->d = d;
 		vm->idx = i;
+		vm->sib_timer_fd = -1;
 		vm->cfg = vc;
 		pthread_mutex_init(&vm->lock, NULL);
 		snprintf(vm->name, sizeof(vm->name), "vm%llu", (unsigned long long)vc->guest_cid);
@@ -825,6 +895,7 @@ void vsock_daemon_vm_stats(struct vsock_daemon *d, unsigned int vm, struct vsock
 	st->rx_pkts = __atomic_load_n(&s->rx_pkts, __ATOMIC_RELAXED);
 	st->sib_sent = __atomic_load_n(&s->sib_sent, __ATOMIC_RELAXED);
 	st->sib_blocked = __atomic_load_n(&s->sib_blocked, __ATOMIC_RELAXED);
+	st->sib_refused = __atomic_load_n(&s->sib_refused, __ATOMIC_RELAXED);
 	st->bad_pkts = __atomic_load_n(&s->bad_pkts, __ATOMIC_RELAXED);
 	st->conns = __atomic_load_n(&s->conns, __ATOMIC_RELAXED);
 }

@@ -15,8 +15,11 @@
  * is bounded (packets and bytes; a packet larger than the byte bound gets
  * an RST, like one to an unknown CID); when it is full the sender stops taking
  * TX descriptors and registers as a waiter, and the receiving worker wakes
- * it (vd_dev_wake) once it has drained the queue below half.  The two
- * guests run their own credit flow control through these packets.
+ * it (vd_dev_wake) once it has drained the queue below half.  A sibling
+ * that takes nothing for VSOCK_SIB_STALL_MS while its queue is full gets
+ * no more waiting: packets for it are answered with an RST until it takes
+ * some again.  The two guests run their own credit flow control through
+ * these packets.
  */
 #ifndef VK_VSOCK_DEV_H
 #define VK_VSOCK_DEV_H
@@ -29,6 +32,13 @@
 
 #define VSOCK_SIB_QLEN   256u
 #define VSOCK_SIB_QBYTES (1u << 20)
+/*
+ * How long a sender waits for a sibling whose queue is full and that takes
+ * nothing from it (a guest that posts no RX buffers, a paused VM).  Then
+ * the packets for it get an RST, so the sender's other traffic (its host
+ * connections, other siblings) goes on: one guest cannot stop another.
+ */
+#define VSOCK_SIB_STALL_MS 5000u
 
 struct vsock_daemon;
 
@@ -37,12 +47,14 @@ struct vsock_daemon_cfg {
 	const int *listen_fds;     /* per VM: an already listening vhost-user socket or -1; NULL: none */
 	unsigned int hs_timeout_ms; /* 0: default */
 	unsigned int connect_timeout_ms; /* guest answer to a host connect; 0: VSOCK_CONNECT_TIMEOUT_MS */
+	unsigned int sib_stall_ms;  /* a sibling's full queue is waited for this long; 0: VSOCK_SIB_STALL_MS */
 };
 
 struct vsock_vm_stats {
 	unsigned long sessions;
 	unsigned long tx_pkts, rx_pkts;
 	unsigned long sib_sent, sib_blocked;
+	unsigned long sib_refused;   /* packets reset: the sibling took nothing for sib_stall_ms */
 	unsigned long bad_pkts;
 	unsigned long conns;
 };

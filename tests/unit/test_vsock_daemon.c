@@ -238,6 +238,9 @@ static ssize_t rd(int fd, void *buf, size_t len, int ms)
 	return recv(fd, buf, len, MSG_DONTWAIT);
 }
 
+/* The daemon's sibling stall limit for the next setup; 0: its default. */
+static unsigned int setup_sib_stall_ms;
+
 /*
  * @nidle VMs without a front-end (CIDs from 100) come first on the command
  * line, then the @nvm guests (CIDs 3, 4) of t->g.
@@ -252,7 +255,7 @@ static int setup_vms(void **state, unsigned int nidle, unsigned int nvm, const c
 	int argc = 0;
 	unsigned int i;
 	struct rlimit rl;
-	struct vsock_daemon_cfg dc = { 0 };
+	struct vsock_daemon_cfg dc = { .sib_stall_ms = setup_sib_stall_ms };
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
 		rl.rlim_cur = rl.rlim_max;
@@ -316,6 +319,17 @@ static int setup2(void **state)
 static int setup2_late(void **state)
 {
 	return setup_vms(state, 64, 2, NULL, 0);
+}
+
+/* A sibling that takes nothing is waited for 300 ms. */
+static int setup2_short_stall(void **state)
+{
+	int r;
+
+	setup_sib_stall_ms = 300;
+	r = setup_n(state, 2, NULL, 0);
+	setup_sib_stall_ms = 0;
+	return r;
 }
 
 static int setup2_apart(void **state)
@@ -749,6 +763,51 @@ static void test_sibling_backpressure(void **state)
 	print_message("# sibling queue: %u packets delivered, sender blocked %lu times\n", got, st.sib_blocked);
 }
 
+static void test_sibling_stalled(void **state)
+{
+	struct ctx *t = *state;
+	struct guest *a = &t->g[0], *b = &t->g[1];
+	static uint8_t chunk[4000];
+	struct vsock_vm_stats st;
+	struct vsock_hdr h;
+	unsigned int sent = 0, i, rst = 0;
+	uint32_t lport;
+	char buf[8];
+	int hfd = host_connect(t, a, 5000, &lport);
+
+	/* guest 4 takes nothing: its RX buffers, its queue and then guest 3's TX ring fill up */
+	while (sent < 1000) {
+		chunk[0] = (uint8_t)sent;
+		if (!gsend_try(a, 4, 40000, 80, VIRTIO_VSOCK_OP_RW, 0, chunk, sizeof(chunk), 100))
+			break;
+		sent++;
+	}
+	assert_true(sent < 1000);
+	/* guest 3's host connection still works: the waiting stops after 300 ms */
+	gsend(a, 5000, lport, VIRTIO_VSOCK_OP_RW, 0, "alive", 5);
+	assert_int_equal(rd(hfd, buf, sizeof(buf), 3000), 5);
+	assert_memory_equal(buf, "alive", 5);
+	/* the packets that waited for guest 4 were answered with a reset */
+	vsock_daemon_vm_stats(t->d, 0, &st);
+	assert_true(st.sib_refused > 0);
+	for (i = 0; i < 200 && !rst && grecv(a, &h, NULL, 100); i++)
+		rst = h.op == VIRTIO_VSOCK_OP_RST && h.src_cid == 4 && h.dst_port == 40000;
+	assert_true(rst);
+	/* guest 4 wakes up: what was queued before arrives in order, then it is reachable again */
+	i = 0;
+	while (grecv(b, &h, chunk, 500)) {
+		assert_int_equal(h.op, VIRTIO_VSOCK_OP_RW);
+		assert_int_equal(chunk[0], (uint8_t)i);
+		i++;
+	}
+	assert_true(i > 0 && i < sent);
+	gsend_to(a, 4, 40001, 80, VIRTIO_VSOCK_OP_REQUEST, 0, NULL, 0);
+	assert_true(grecv_op(b, &h, NULL, 3000));
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_REQUEST);
+	assert_int_equal(h.src_port, 40001);
+	close(hfd);
+}
+
 static void test_sibling_packet_too_big(void **state)
 {
 	struct ctx *t = *state;
@@ -1069,6 +1128,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_siblings_apart, setup2_apart, teardown),
 		cmocka_unit_test_setup_teardown(test_sibling_backpressure, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_sibling_backpressure, setup2_late, teardown),
+		cmocka_unit_test_setup_teardown(test_sibling_stalled, setup2_short_stall, teardown),
 		cmocka_unit_test_setup_teardown(test_sibling_packet_too_big, setup2, teardown),
 	};
 
