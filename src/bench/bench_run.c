@@ -220,7 +220,7 @@ void wl_stream(size_t size, bool g2h, bool h2g)
 	pthread_t tg, th;
 	struct bg_conn *c = NULL;
 	uint64_t t0, t1, start, deadline;
-	uint64_t msg_left = size;
+	uint64_t msg_left = size, g2h_sent = 0;
 	uint64_t credit_waits = 0, buf_waits = 0;
 	struct result res = { .size = size, .conns = 1 };
 	struct limit limit = limit_for(size);
@@ -267,6 +267,7 @@ void wl_stream(size_t size, bool g2h, bool h2g)
 				credit_waits++;
 			else if (!sent)
 				buf_waits++;
+			g2h_sent += sent;
 			msg_left -= sent;
 			if (!msg_left)
 				msg_left = size;
@@ -304,13 +305,17 @@ void wl_stream(size_t size, bool g2h, bool h2g)
 		}
 		res = stream_result(h2g ? "both:g2h" : "g2h", size, rg.host_bytes, rg.host_t_first,
 				    rg.host_t_last, limit, t0, t1, rg.host_bytes + (h2g ? both.rx_bytes : 0));
-		res.ok = !err && !rg.host_err && rg.host_bytes > 0 && !rg.host_verify_failed;
+		res.ok = !err && !rg.host_err && rg.host_bytes > 0 && !rg.host_verify_failed &&
+			 rg.host_bytes == g2h_sent;
 		res.stalls = stalls;
 		snprintf(res.note, sizeof(res.note), "guest waited for credit %.1f, for TX buffers %.1f times/MB",
 			 rg.host_bytes ? (double)credit_waits * 1e6 / (double)rg.host_bytes : 0.0,
 			 rg.host_bytes ? (double)buf_waits * 1e6 / (double)rg.host_bytes : 0.0);
 		if (rg.host_verify_failed)
 			snprintf(res.note, sizeof(res.note), "DATA MISMATCH at the host");
+		else if (rg.host_bytes != g2h_sent)
+			snprintf(res.note, sizeof(res.note), "host got %llu of %llu bytes",
+				 (unsigned long long)rg.host_bytes, (unsigned long long)g2h_sent);
 		else if (err || rg.host_err)
 			snprintf(res.note, sizeof(res.note), "error: %s", strerror(-(err ? err : rg.host_err)));
 		add_result(&res);
@@ -558,7 +563,7 @@ void wl_vms(size_t size)
 	struct run rs[MAX_VMS + 1];
 	struct bg_conn *cs[MAX_VMS + 1];
 	pthread_t ts[MAX_VMS + 1];
-	uint64_t msg_left[MAX_VMS + 1], deadline, t0, t1, total = 0, first = 0, last = 0;
+	uint64_t msg_left[MAX_VMS + 1], sent[MAX_VMS + 1], deadline, t0, t1, total = 0, first = 0, last = 0;
 	unsigned int n = o.nx + 1, i, started = 0;
 	struct result res;
 	struct limit limit = limit_for(size);
@@ -596,6 +601,7 @@ void wl_vms(size_t size)
 		rs[i].port = next_port();
 		rs[i].lfd = bu_host_listen(uds, rs[i].port);
 		msg_left[i] = size;
+		sent[i] = 0;
 		cs[i] = NULL;
 		if (rs[i].lfd < 0) {
 			ok = false;
@@ -618,6 +624,7 @@ void wl_vms(size_t size)
 			if (c && c->state == BG_ESTABLISHED && now < deadline) {
 				size_t s = bg_send(gs[i], c, NULL, msg_left[i], true);
 
+				sent[i] += s;
 				msg_left[i] -= s;
 				if (!msg_left[i])
 					msg_left[i] = size;
@@ -665,7 +672,8 @@ void wl_vms(size_t size)
 			g = (double)rs[i].host_bytes * 8.0 / (double)(rs[i].host_t_last - rs[i].host_t_first);
 		if (min_gbps < 0 || g < min_gbps)
 			min_gbps = g;
-		if (rs[i].host_err || rs[i].host_verify_failed || !rs[i].host_bytes)
+		if (rs[i].host_err || rs[i].host_verify_failed || !rs[i].host_bytes ||
+		    rs[i].host_bytes != sent[i])
 			ok = false;
 	}
 	res = stream_result("vms:g2h", size, total, first, last, limit, t0, t1, total);
