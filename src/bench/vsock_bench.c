@@ -78,7 +78,7 @@ static void usage(FILE *f)
 		"  -v                   more log output\n");
 }
 
-static int parse_workloads(const char *s)
+static int parse_workloads(const char *s, unsigned int *out)
 {
 	char *copy = strdup(s), *tok, *save = NULL;
 	unsigned int i, mask = 0;
@@ -86,17 +86,20 @@ static int parse_workloads(const char *s)
 	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		for (i = 0; i < VK_ARRAY_SIZE(wl_names); i++)
 			if (!strcmp(tok, wl_names[i].name))
-				mask |= wl_names[i].bit;
-		if (!strcmp(tok, "all"))
+				break;
+		if (i < VK_ARRAY_SIZE(wl_names))
+			mask |= wl_names[i].bit;
+		else if (!strcmp(tok, "all"))
 			mask = ~0u;
-		else if (!mask) {
+		else {
 			fprintf(stderr, "vsock-bench: unknown workload '%s'\n", tok);
 			free(copy);
 			return -1;
 		}
 	}
 	free(copy);
-	return (int)mask;
+	*out = mask;
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -117,7 +120,7 @@ int main(int argc, char **argv)
 	};
 	size_t k;
 	unsigned int rep;
-	int c, err, w;
+	int c, err;
 
 	o.queue_size = 256;
 	o.credit = 256 * 1024;
@@ -149,10 +152,8 @@ int main(int argc, char **argv)
 				o.xcid[o.nxcid++] = strtoull(optarg, NULL, 0);
 			break;
 		case 'w':
-			w = parse_workloads(optarg);
-			if (w < 0)
+			if (parse_workloads(optarg, &o.workloads) < 0)
 				return 2;
-			o.workloads = (unsigned int)w;
 			break;
 		case 'S': {
 			size_t v = strtoull(optarg, NULL, 0), j;
