@@ -68,8 +68,8 @@ e2e_diagnostics() {
 _e2e_exit() {
 	local rc=$?
 	trap - EXIT INT TERM
-	if [ $_e2e_done = 0 ] && [ $_tap_n -eq 0 ]; then
-		tap_fail "test aborted before any check (exit $rc)"
+	if [ $_e2e_done = 0 ] && [ $_tap_failed -eq 0 ]; then
+		tap_fail "test aborted before it finished (exit $rc)"
 	fi
 	if [ $_tap_failed -gt 0 ] || [ $_e2e_done = 0 ]; then
 		e2e_diagnostics 40
