@@ -29,5 +29,6 @@ timeout 120 "$bench" --smoke --tap --socket "$tmp/vhost.sock" --uds-path "$tmp/v
 rc=$?
 if [ $rc -gt 1 ]; then
 	echo "# vsock-bench exit $rc"; sed 's/^/# /' "$tmp/bench.err" "$tmp/daemon.log" | tail -n 30
+	exit $rc
 fi
 exit 0
