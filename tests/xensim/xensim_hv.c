@@ -356,11 +356,14 @@ static int xs_remove(struct xsim_hv *hv, const char *path)
 	return 0;
 }
 
-static int xs_dir(struct xsim_hv *hv, const char *path, struct xsim_msg *m)
+/* @dir may be m->s, which the names overwrite: it is copied first. */
+static int xs_dir(struct xsim_hv *hv, const char *dir, struct xsim_msg *m)
 {
-	size_t pl = strlen(path), off = 0;
+	char path[XSIM_STR];
+	size_t pl = strlen(dir), off = 0;
 	unsigned int n = 0;
 
+	memcpy(path, dir, pl + 1);
 	if (!xs_node(hv, path))
 		return -ENOENT;
 	for (unsigned int i = 0; i < hv->nnodes; i++) {
