@@ -76,6 +76,8 @@ TESTS += tests/xensim/xen-notify-bench.sh
 TESTS += tests/xensim/xen-e2e.sh tests/xensim/xen-e2e-userspace.sh
 # A guest that loses interrupt edges: the master's watchdog and reconnect re-pulse.
 TESTS += tests/xensim/xen-lost-edge.sh
+# Discovery through xenstore over the lifetime of guests.
+TESTS += tests/xensim/xen-discovery.sh
 
 XENSIM_BUILT = $(filter tests/xensim/lib%, $(check_PROGRAMS))
 # cmocka tests that call Xen: link the real libraries, run the simulated ones.
@@ -129,7 +131,7 @@ tests_fuzz_fuzz_xvm_LDADD = $(FUZZ_TARGET_LIBS)
 endif
 
 EXTRA_DIST += doc/xen-vhost-master.8 doc/xen-vhost-master.service tests/xensim/xen-e2e.sh \
-	tests/xensim/xen-lost-edge.sh tests/xensim/lib.sh \
+	tests/xensim/xen-lost-edge.sh tests/xensim/xen-discovery.sh tests/xensim/lib.sh \
 	tests/xensim/xen-e2e-userspace.sh tests/xensim/xen-notify-bench.sh \
 	tests/xensim/devicemodel.map tests/xensim/foreignmemory.map tests/xensim/evtchn.map \
 	tests/xensim/gnttab.map tests/xensim/store.map tests/xensim/ctrl.map tests/xensim/privcmd.map

@@ -541,6 +541,8 @@ int xvm_guest_start(uint32_t domid, const struct xvm_dev_cfg *cfg, unsigned int 
 		d->cfg = cfg[i];
 		d->timer_fd = -1;
 		d->wd_fd = -1;
+		/* xvm_dev_fini of a device never set up (a start that failed before) */
+		d->ev_timer.fd = -1;
 		d->ev_wd.fd = -1;
 		if (xs_be && xs_be[i])
 			d->xs_be = strdup(xs_be[i]);

@@ -1,0 +1,77 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# xen-discovery.sh - xen-vhost-master in discovery mode (--serve) over the
+# lifetime of guests announced in xenstore: a guest it refuses, a guest it
+# serves and that the toolstack tears down the way libxl does (device and
+# domain nodes removed, then the domain destroyed).  Prints TAP.
+
+B=${top_builddir:-.}
+SIM=$B/tests/xensim
+MASTER=$B/xen-vhost-master
+DAEMON=$B/vhost-device-vsock
+GUEST=$SIM/xensim-guest
+
+for f in "$MASTER" "$DAEMON" "$GUEST"; do
+	if [ ! -x "$f" ]; then
+		echo "1..0 # SKIP $f is not built"
+		exit 0
+	fi
+done
+
+XSIM_TAG=xen-disc
+. "$(dirname "$0")/lib.sh"
+
+read -t 10 -r REPLY <&"${G[0]}"
+[[ $REPLY == "OK ready" ]] || { echo "Bail out! simulated host did not start"; exit 1; }
+
+start_daemon() { # domid cid
+	$SIMENV "$DAEMON" --guest-cid "$2" --socket "$T/vsd$1.sock" --uds-path "$T/vm$2.vsock" \
+		>>"$T/daemon$1.log" 2>&1 &
+	eval "D$1=$!"
+	PIDS+=($!)
+}
+
+announce() { # domid: one vsock device, as libxl writes it for Xen >= 4.18
+	local be=/local/domain/0/backend/virtio/$1/0 fe=/local/domain/$1/device/virtio/0 kv
+	for kv in "$be/frontend $fe" "$be/frontend-id $1" "$be/type virtio,device13" \
+		  "$be/base 0xfe000000" "$be/irq 5" "$be/transport mmio" "$be/grant_usage 0" \
+		  "$fe/backend $be" "$fe/state 1" "$be/state 1"; do
+		gcmd xs $kv >/dev/null
+	done
+}
+
+master_says() { # pattern: wait up to 5 s for it in the master's log
+	local i
+	for i in $(seq 50); do grep -q "$1" "$T/master.log" && return 0; sleep 0.1; done
+	return 1
+}
+
+gcmd dom 3 1 && gcmd dom 8 1 pod || { echo "Bail out! domains"; exit 1; }
+start_daemon 3 5
+for i in $(seq 50); do [ -S "$T/vsd3.sock" ] && break; sleep 0.1; done
+
+# stdin closed, as some service wrappers leave it: the master's first fd is 0
+$SIMENV "$MASTER" --privcmd /dev/null --log-level info --serve "vsock=$T/vsd%d.sock" \
+	>"$T/master.log" 2>&1 <&- &
+MPID=$!
+PIDS+=($MPID)
+sleep 0.3
+
+# a populate-on-demand guest is refused before any of its devices is set up
+announce 8
+check "a populate-on-demand guest announced in xenstore is refused (its back-end moves to Closed)" \
+	gcmd xswait /local/domain/0/backend/virtio/8/0/state 6
+announce 3
+check "guest 3 announced in xenstore is served (InitWait)" \
+	gcmd xswait /local/domain/0/backend/virtio/3/0/state 2
+check "guest 3 starts its device" gcmd probe 3 0xfe000000 5
+
+kill -TERM $MPID; sleep 0.1
+for i in $(seq 50); do kill -0 $MPID 2>/dev/null || break; sleep 0.1; done
+check "xen-vhost-master still exits on SIGTERM after refusing a guest" \
+	bash -c "! kill -0 $MPID 2>/dev/null"
+kill -KILL $MPID 2>/dev/null
+wait $MPID 2>/dev/null
+check "no sanitizer report from the master or the daemon" \
+	bash -c "! grep -l -E 'Sanitizer|runtime error' '$T'/master*.log '$T'/daemon*.log"
