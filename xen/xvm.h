@@ -81,6 +81,7 @@ struct xvm_dev {
 	struct xvm_ev ev_call[XVM_MMIO_MAX_QUEUES];
 	int timer_fd;
 	char *xs_be;         /* xenstore back-end path (discovery), or NULL */
+	char *xs_fe_state;   /* the front-end's state node we watch, or NULL */
 	enum xvm_knotify knotify;
 	bool kn_irq[XVM_MMIO_MAX_QUEUES];   /* call eventfd handed to the kernel */
 	bool kn_io[XVM_MMIO_MAX_QUEUES];    /* kick eventfd handed to the kernel */

@@ -600,6 +600,7 @@ void xvm_guest_stop(struct xvm_guest *g)
 	for (unsigned int i = 0; i < g->ndevs; i++) {
 		xvm_dev_fini(g->devs[i]);
 		free(g->devs[i]->xs_be);
+		free(g->devs[i]->xs_fe_state);
 		free(g->devs[i]);
 	}
 	if (g->have_server) {

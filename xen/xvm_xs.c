@@ -170,6 +170,7 @@ static void scan_domain(const char *dir, bool legacy, uint32_t domid)
 {
 	struct xvm_dev_cfg cfg[XVM_MAX_DEVS];
 	char *be[XVM_MAX_DEVS] = { 0 };
+	struct xvm_guest *g;
 	char path[300], **ids;
 	unsigned int n = 0, nids = 0;
 	int ret;
@@ -222,16 +223,19 @@ static void scan_domain(const char *dir, bool legacy, uint32_t domid)
 	if (!n)
 		return;
 	ret = xvm_guest_start(domid, cfg, n, be);
+	g = ret == 0 ? xvm_guest_find(domid) : NULL;
 	for (unsigned int i = 0; i < n; i++) {
 		if (be[i]) {
 			xs_put_state(be[i], ret < 0 ? XS_CLOSED : XS_INITWAIT);
-			if (ret == 0) {
+			if (g) {
 				char *fe = xs_get("%s/frontend", be[i]);
 				char p[600];
 
 				if (fe) {
 					snprintf(p, sizeof(p), "%s/state", fe);
-					xs_watch(xvm.xs, p, "frontend");
+					/* kept: the toolstack removes the nodes before the domain */
+					if (xs_watch(xvm.xs, p, "frontend"))
+						g->devs[i]->xs_fe_state = strdup(p);
 					free(fe);
 				}
 			}
@@ -315,17 +319,7 @@ void xvm_xs_event(void)
 
 void xvm_xs_guest_gone(struct xvm_guest *g)
 {
-	for (unsigned int i = 0; xvm.xs && i < g->ndevs; i++) {
-		char *fe;
-		char p[300];
-
-		if (!g->devs[i]->xs_be)
-			continue;
-		fe = xs_get("%s/frontend", g->devs[i]->xs_be);
-		if (fe) {
-			snprintf(p, sizeof(p), "%s/state", fe);
-			xs_unwatch(xvm.xs, p, "frontend");
-			free(fe);
-		}
-	}
+	for (unsigned int i = 0; xvm.xs && i < g->ndevs; i++)
+		if (g->devs[i]->xs_fe_state)
+			xs_unwatch(xvm.xs, g->devs[i]->xs_fe_state, "frontend");
 }

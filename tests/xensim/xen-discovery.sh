@@ -67,6 +67,18 @@ check "guest 3 announced in xenstore is served (InitWait)" \
 	gcmd xswait /local/domain/0/backend/virtio/3/0/state 2
 check "guest 3 starts its device" gcmd probe 3 0xfe000000 5
 
+# libxl destroys a domain: the device nodes go, then the domain's own
+# directory, and only then the domain itself (so @releaseDomain comes last)
+gcmd xswatches /local/domain/3 >/dev/null
+before=${REPLY#OK }
+gcmd xsrm /local/domain/0/backend/virtio/3 >/dev/null
+gcmd xsrm /local/domain/3 >/dev/null
+gcmd destroy 3 >/dev/null
+master_says 'domain 3: stopped'
+gcmd xswatches /local/domain/3 >/dev/null
+check "guest 3 torn down as libxl does: the master removed its watch on the front-end's state ($before before, ${REPLY#OK } after)" \
+	test "$before" = 1 -a "$REPLY" = "OK 0"
+
 kill -TERM $MPID; sleep 0.1
 for i in $(seq 50); do kill -0 $MPID 2>/dev/null || break; sleep 0.1; done
 check "xen-vhost-master still exits on SIGTERM after refusing a guest" \

@@ -800,6 +800,11 @@ int main(int argc, char **argv)
 				say("FAIL xs %s", strerror(-r));
 			else
 				say("OK");
+		} else if (!strcmp(cmd, "xsrm") && n >= 2) {
+			int r = xsim_xs_rm(hv, s1);
+			say(r ? "FAIL xsrm %s" : "OK", strerror(-r));
+		} else if (!strcmp(cmd, "xswatches") && n >= 2) {
+			say("OK %u", xsim_xs_watches(hv, s1));
 		} else if (!strcmp(cmd, "xswait") && n >= 3) {
 			int r = xsim_xs_wait(hv, s1, s2, 20000);
 			say(r ? "FAIL %s is not %s" : "OK %s is %s", s1, s2);

@@ -1273,6 +1273,17 @@ int xsim_xs_wait(struct xsim_hv *hv, const char *path, const char *value, int ti
 	return r;
 }
 
+unsigned int xsim_xs_watches(struct xsim_hv *hv, const char *path)
+{
+	unsigned int n = 0;
+
+	pthread_mutex_lock(&hv->lock);
+	for (int i = 0; i < MAX_WATCHES; i++)
+		n += hv->watches[i].used && path_under(hv->watches[i].path, path);
+	pthread_mutex_unlock(&hv->lock);
+	return n;
+}
+
 /* ------------------------------------------------------------ server */
 
 static int reply(int fd, struct xsim_msg *m, int ret, int pass_fd)

@@ -130,5 +130,7 @@ char *xsim_xs_read(struct xsim_hv *hv, const char *path);   /* malloc'd or NULL 
 int xsim_xs_rm(struct xsim_hv *hv, const char *path);
 /* Wait until @path reads @value; 0 or -ETIMEDOUT. */
 int xsim_xs_wait(struct xsim_hv *hv, const char *path, const char *value, int timeout_ms);
+/* Watches set (by anyone) on @path or below it. */
+unsigned int xsim_xs_watches(struct xsim_hv *hv, const char *path);
 
 #endif
