@@ -55,9 +55,13 @@ bool xvm_domain_alive(uint32_t domid)
 {
 	xc_domaininfo_t info;
 	int n = xc_domain_getinfolist(xvm.xc, domid, 1, &info);
+	unsigned int reason;
 
-	return n == 1 && info.domain == domid &&
-	       !(info.flags & (XEN_DOMINF_dying | XEN_DOMINF_shutdown));
+	if (n != 1 || info.domain != domid || (info.flags & XEN_DOMINF_dying))
+		return false;
+	/* suspended for a save or migration: it runs again after a checkpoint or a failure */
+	reason = (info.flags >> XEN_DOMINF_shutdownshift) & XEN_DOMINF_shutdownmask;
+	return !(info.flags & XEN_DOMINF_shutdown) || reason == SHUTDOWN_suspend;
 }
 
 static volatile ioreq_t *vcpu_slot(struct xvm_guest *g, unsigned int v)

@@ -67,6 +67,16 @@ check "guest 3 announced in xenstore is served (InitWait)" \
 	gcmd xswait /local/domain/0/backend/virtio/3/0/state 2
 check "guest 3 starts its device" gcmd probe 3 0xfe000000 5
 
+# a save or migration suspends the guest (xenstored fires @releaseDomain for
+# any shutdown); a checkpoint or a failed migration resumes it
+gcmd suspend 3 >/dev/null
+sleep 0.5
+gcmd resume 3 >/dev/null
+check "guest 3 suspended and resumed: the master kept serving it" \
+	gcmd ioreqbench 3 10
+check "guest 3 suspended and resumed: the master did not take it for gone" \
+	bash -c "! grep -q 'domain 3 is gone' '$T/master.log'"
+
 # libxl destroys a domain: the device nodes go, then the domain's own
 # directory, and only then the domain itself (so @releaseDomain comes last)
 gcmd xswatches /local/domain/3 >/dev/null

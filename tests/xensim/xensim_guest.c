@@ -913,6 +913,10 @@ int main(int argc, char **argv)
 			if (d)
 				pthread_mutex_unlock(&d->lock);
 			say(e ? "FAIL balloon %u: %s" : "OK balloon %u", dom, strerror(-e));
+		} else if ((!strcmp(cmd, "suspend") || !strcmp(cmd, "resume")) && n >= 2) {
+			int r = xsim_dom_suspend(hv, dom, !strcmp(cmd, "suspend"));
+
+			say(r ? "FAIL %s %u: %s" : "OK %s %u", cmd, dom, strerror(-r));
 		} else if (!strcmp(cmd, "podstat") && n >= 2) {
 			uint64_t populated = 0;
 			bool crashed = false;

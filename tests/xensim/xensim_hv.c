@@ -85,6 +85,7 @@ struct sim_dom {
 	unsigned long irq_sent, irq_merged; /* interrupts sent to the guest / merged */
 	uint64_t pod_entries, pod_cache, pod_populated;
 	bool crashed;                   /* out of PoD memory */
+	bool suspended;                 /* shut down for suspend (save, migration) */
 	uint64_t given_back;            /* the last frames of RAM, ballooned out: new mappings fail */
 };
 
@@ -609,6 +610,23 @@ int xsim_dom_balloon(struct xsim_hv *hv, uint32_t domid, uint64_t pages)
 	}
 	pthread_mutex_unlock(&hv->lock);
 	return r;
+}
+
+int xsim_dom_suspend(struct xsim_hv *hv, uint32_t domid, bool suspended)
+{
+	struct sim_dom *d;
+
+	pthread_mutex_lock(&hv->lock);
+	d = dom_get(hv, domid);
+	if (d) {
+		d->suspended = suspended;
+		/* xenstored: a domain that shuts down, for whatever reason */
+		for (int i = 0; suspended && i < MAX_WATCHES; i++)
+			if (hv->watches[i].used && strcmp(hv->watches[i].path, "@releaseDomain") == 0)
+				watch_fire(hv, &hv->watches[i], "@releaseDomain");
+	}
+	pthread_mutex_unlock(&hv->lock);
+	return d ? 0 : -ESRCH;
 }
 
 int xsim_dom_pod_stat(struct xsim_hv *hv, uint32_t domid, uint64_t *populated, bool *crashed)
@@ -1353,6 +1371,8 @@ static int handle(struct sim_conn *c, struct xsim_msg *m, int *pass)
 		m->a[2] = best->nr_pfns - 1;
 		m->a[3] = (best->crashed ? XEN_DOMINF_shutdown |
 					   (SHUTDOWN_crash << XEN_DOMINF_shutdownshift) : 0);
+		if (best->suspended && !best->crashed)
+			m->a[3] = XEN_DOMINF_shutdown | (SHUTDOWN_suspend << XEN_DOMINF_shutdownshift);
 		return 0;
 	}
 	case XSIM_OP_FMAP_NOTE:

@@ -40,6 +40,11 @@ int xsim_dom_create(struct xsim_hv *hv, uint32_t domid, uint64_t nr_pfns, uint64
 int xsim_dom_set_pod(struct xsim_hv *hv, uint32_t domid, uint64_t entries, uint64_t cache);
 /* The guest gives @pages back to Xen (its tot_pages drops; RAM stays as is). */
 int xsim_dom_balloon(struct xsim_hv *hv, uint32_t domid, uint64_t pages);
+/*
+ * The domain is shut down for suspend (a save or migration), @releaseDomain
+ * fires as xenstored fires it for any shutdown; or it resumes.
+ */
+int xsim_dom_suspend(struct xsim_hv *hv, uint32_t domid, bool suspended);
 /* Frames populated by foreign mappings so far, and whether that crashed it. */
 int xsim_dom_pod_stat(struct xsim_hv *hv, uint32_t domid, uint64_t *populated, bool *crashed);
 /* The guest's RAM as the guest sees it (valid until xsim_hv_stop). */
