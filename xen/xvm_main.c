@@ -141,9 +141,14 @@ int main(int argc, char **argv)
 			xvm.no_kernel_notify = true;
 			break;
 		case 'c':
-			xvm.connect_attempts = (unsigned int)strtoul(optarg, NULL, 0);
-			if (!xvm.connect_attempts)
-				xvm.connect_attempts = 1;
+			errno = 0;
+			v = strtoul(optarg, &end, 0);
+			if (errno || *end || end == optarg || strchr(optarg, '-') || v > 100000) {
+				fprintf(stderr, "xen-vhost-master: bad --connect-attempts '%s' (0 to"
+					" 100000)\n", optarg);
+				return 2;
+			}
+			xvm.connect_attempts = v ? (unsigned int)v : 1;
 			break;
 		case 'w':
 			errno = 0;

@@ -47,6 +47,15 @@ master_says() { # pattern: wait up to 5 s for it in the master's log
 	return 1
 }
 
+# command-line values are checked before anything starts
+bad=
+for v in junk -1 5x 4294967296; do
+	timeout 5 $SIMENV "$MASTER" --connect-attempts "$v" --serve "vsock=$T/none.sock" \
+		>/dev/null 2>&1 </dev/null
+	[ $? = 2 ] || bad="$bad $v"
+done
+check "--connect-attempts junk, -1, 5x and 2^32 are refused (accepted:${bad:- none})" test -z "$bad"
+
 gcmd dom 3 1 && gcmd dom 8 1 pod || { echo "Bail out! domains"; exit 1; }
 start_daemon 3 5
 for i in $(seq 50); do [ -S "$T/vsd3.sock" ] && break; sleep 0.1; done
