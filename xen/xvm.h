@@ -135,6 +135,8 @@ struct xvm_guest {
 	uint64_t remap_ns;          /* when it was last sent (CLOCK_MONOTONIC) */
 	bool remap_armed;
 	unsigned int remap_invalidates;   /* INVALIDATEs since it was last sent */
+	uint64_t count_ns;          /* frames last counted before any were gone */
+	bool count_armed;           /* an INVALIDATE waits for the next count */
 	bool balloon_said;          /* said once that the guest balloons */
 };
 

@@ -325,8 +325,9 @@ static void win_write(void *opaque, uint64_t off, unsigned int size, uint64_t va
  * page count does not move, since a page given back stays allocated while
  * a foreign mapping holds it (tests/xen-real: 16 MiB ballooned out,
  * tot_pages unchanged through 58 INVALIDATEs).  A count maps every frame
- * once: done at the first INVALIDATE, then with each table sent, until
- * the message; the ioreqs of the guest's vCPUs wait meanwhile.
+ * once: done at the first INVALIDATE (at most once a second while none
+ * are gone), then with each table sent, until the message; the ioreqs of
+ * every guest wait meanwhile.
  */
 #define XVM_BALLOON_SAY_PAGES 512u   /* 2 MiB */
 
@@ -412,35 +413,62 @@ static void guest_remap_now(struct xvm_guest *g)
 	g->remap_invalidates = 0;
 }
 
-static void guest_remap(struct xvm_guest *g)
+/* The guest's timer (a table to send, or frames to count) at @due; false if it cannot be armed. */
+static bool guest_timer_at(struct xvm_guest *g, uint64_t now, uint64_t due)
 {
-	uint64_t now = guest_now_ns(), due = g->remap_ns + XVM_REMAP_GAP_NS;
 	struct itimerspec its = { 0 };
 
-	g->remap_invalidates++;
-	if (g->remap_armed)
-		return;
-	if (!g->remap_ns || now >= due) {
-		guest_remap_now(g);
-		return;
-	}
 	if (g->ev_remap.fd < 0) {
 		int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 
 		if (fd < 0 || xvm_epoll_add(&g->ev_remap, fd, EPOLLIN) < 0) {
 			if (fd >= 0)
 				close(fd);
-			guest_remap_now(g);   /* no timer: not coalesced */
-			return;
+			return false;
 		}
 	}
 	its.it_value.tv_sec = (time_t)((due - now) / 1000000000ull);
 	its.it_value.tv_nsec = (long)((due - now) % 1000000000ull);
-	if (timerfd_settime(g->ev_remap.fd, 0, &its, NULL) < 0) {
-		guest_remap_now(g);
+	return timerfd_settime(g->ev_remap.fd, 0, &its, NULL) == 0;
+}
+
+static void guest_remap(struct xvm_guest *g)
+{
+	uint64_t now = guest_now_ns(), due = g->remap_ns + XVM_REMAP_GAP_NS;
+
+	if (g->remap_armed)
+		return;
+	if (!g->remap_ns || now >= due || !guest_timer_at(g, now, due)) {
+		guest_remap_now(g);   /* (no timer: not coalesced) */
 		return;
 	}
 	g->remap_armed = true;
+}
+
+/*
+ * Before any frame is found gone, INVALIDATEs make the master count them,
+ * at most once per XVM_REMAP_GAP_NS: a count maps all of the guest's RAM
+ * while every guest's ioreqs wait, and a guest can send INVALIDATEs as
+ * fast as it gives a page back and takes it again.  One inside the gap
+ * arms the timer, so the last INVALIDATE is always followed by a count.
+ */
+static void guest_count_then_remap(struct xvm_guest *g)
+{
+	uint64_t now = guest_now_ns(), due = g->count_ns + XVM_REMAP_GAP_NS;
+
+	if (g->count_armed)
+		return;
+	if (g->count_ns && now < due && guest_timer_at(g, now, due)) {
+		g->count_armed = true;
+		return;
+	}
+	g->count_ns = now;
+	if (!guest_probe(g)) {
+		g->remap_invalidates = 0;   /* nothing gone: no table owed for them */
+		return;
+	}
+	g->ballooned = true;
+	guest_remap(g);
 }
 
 void xvm_guest_remap_timer(struct xvm_guest *g)
@@ -449,6 +477,12 @@ void xvm_guest_remap_timer(struct xvm_guest *g)
 
 	if (read(g->ev_remap.fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		vk_dbg("xvm: domain %u: remap timer: %s", g->domid, strerror(errno));
+	if (g->count_armed) {
+		g->count_armed = false;
+		g->count_ns = 0;   /* due now */
+		guest_count_then_remap(g);
+		return;
+	}
 	if (!g->remap_armed)
 		return;
 	g->remap_armed = false;
@@ -460,10 +494,11 @@ static void guest_invalidated(struct xvm_guest *g)
 	if (!g->nbanks)
 		return;
 	vk_dbg("xvm: domain %u: INVALIDATE", g->domid);
-	if (!g->ballooned && !guest_probe(g))
-		return;
-	g->ballooned = true;
-	guest_remap(g);
+	g->remap_invalidates++;
+	if (!g->ballooned)
+		guest_count_then_remap(g);
+	else
+		guest_remap(g);
 }
 
 void xvm_guest_evtchn(struct xvm_guest *g)

@@ -196,11 +196,24 @@ check "guest 2 destroyed mid-transfer: the master stops it and keeps serving gue
 	bash -c "for i in \$(seq 50); do grep -q 'domain 2: stopped' '$T/master.log' && kill -0 $MPID && kill -0 $D2 && exit 0; sleep 0.1; done; exit 1"
 check "guest 1 still moves data after guest 2 died" gcmd_t 60 client 1 5000 echo 2M 8 2
 
+# INVALIDATEs with nothing given back (a guest that takes each page back at
+# once): the master counts guest 1's frames for the first, then at most once
+# a second, not for every one (each count maps all of its RAM while every
+# guest's ioreqs wait)
+fmap() { gcmd fmaptotal >/dev/null && echo "${REPLY#OK }"; }
+sleep 1.1
+f0=$(fmap); gcmd balloon 1 0 >/dev/null; sleep 0.3; f1=$(fmap)
+for b in $(seq 10); do gcmd balloon 1 0 >/dev/null; done
+sleep 1.5; f2=$(fmap)
+check "INVALIDATEs without frames given back: one count of guest 1's RAM ($((f1 - f0)) pages mapped), then at most two more for ten within a second ($((f2 - f1)) pages)" \
+	bash -c "[ $((f1 - f0)) -gt 0 ] && [ $((f2 - f1)) -le $((2 * (f1 - f0))) ]"
+
 # INVALIDATE alone (a Linux guest sends one at boot) changes nothing; pages
 # given back by a balloon make the master send the memory table again at
 # each INVALIDATE (the back-end maps per request where frames are gone),
 # said once.  (Late in the script: a back-end
 # that maps guest 1's regions again after this would find the holes.)
+sleep 1.1   # (a second after the last count: the first balloon is counted at once)
 for b in 1 2 3 4 5; do gcmd balloon 1 2048 >/dev/null; done
 # (the master answers the ioreq first, then probes the frames: wait for its
 # line; a second balloon may already be counted in it)

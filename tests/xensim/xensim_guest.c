@@ -926,6 +926,9 @@ int main(int argc, char **argv)
 				say("FAIL podstat %u: %s", dom, strerror(-r));
 			else
 				say("OK populated %" PRIu64 " crashed %d", populated, crashed);
+		} else if (!strcmp(cmd, "fmaptotal")) {
+			/* foreign pages ever mapped, by anyone: a count of the RAM shows here */
+			say("OK %ld", xsim_fmap_total(hv));
 		} else if (!strcmp(cmd, "grantmaps") && n >= 2) {
 			say("OK %u", xsim_grant_total_maps(hv, dom));
 		} else if (!strcmp(cmd, "irqmode") && n >= 3 && !d && nirq_modes < G_MAX_DOMS) {
