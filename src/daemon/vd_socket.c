@@ -152,7 +152,8 @@ int vd_socket_connect(struct vd_dev *dev)
 		return -ENAMETOOLONG;
 	for (;;) {
 		struct pollfd p = { .fd = dev->exit_fd, .events = POLLIN };
-		int fd = vk_unix_socket(SOCK_STREAM);
+		/* Non-blocking: a full backlog is -EAGAIN and retried, never waited in. */
+		int fd = vk_unix_socket(SOCK_STREAM | SOCK_NONBLOCK);
 
 		if (fd < 0)
 			return fd;

@@ -500,6 +500,63 @@ static void test_client_mode(void **state)
 	unlink(path);
 }
 
+static void *stop_thread(void *arg)
+{
+	vd_dev_stop(arg);
+	return NULL;
+}
+
+static void test_client_mode_full_backlog(void **state)
+{
+	struct tctx *c = *state;
+	struct vd_config cfg = { .listen_fd = -1, .client = true, .name = "client" };
+	struct sockaddr_un sa;
+	struct timespec until;
+	char path[100];
+	struct vd_dev *vd;
+	pthread_t t;
+	int lfd, fill[4], i, fd, joined;
+	int64_t t0;
+
+	/* a front-end that accepts nobody: its backlog is full of earlier connections */
+	snprintf(path, sizeof(path), "%s.vmm", c->path);
+	unlink(path);
+	assert_int_equal(vk_unix_addr(&sa, path), 0);
+	lfd = vk_unix_listen(&sa, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	assert_true(lfd >= 0);
+	for (i = 0; i < 4; i++)
+		fill[i] = vk_unix_connect(path, SOCK_STREAM | SOCK_NONBLOCK);
+	assert_true(fill[0] >= 0);
+	assert_int_equal(fill[3], -EAGAIN);
+	cfg.socket_path = path;
+	vd = vd_dev_new(&d_ops, &c->dev, &cfg);
+	assert_int_equal(vd_dev_start(vd), 0);
+	usleep(100000);   /* retrying while the backlog is full */
+	/* the exit event stops a daemon that waits for room in the backlog */
+	t0 = now_ms();
+	assert_int_equal(pthread_create(&t, NULL, stop_thread, vd), 0);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 2;
+	joined = pthread_timedjoin_np(t, NULL, &until);
+	if (joined) {
+		/* make room so that the stuck connect returns and the thread ends */
+		while ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK)) >= 0 ||
+		       pthread_tryjoin_np(t, NULL) == EBUSY) {
+			if (fd >= 0)
+				close(fd);
+			usleep(1000);
+		}
+	}
+	assert_int_equal(joined, 0);
+	assert_true(now_ms() - t0 < 500);
+	vd_dev_free(vd);
+	for (i = 0; i < 4; i++)
+		if (fill[i] >= 0)
+			close(fill[i]);
+	close(lfd);
+	unlink(path);
+}
+
 static void test_listen_fd(void **state)
 {
 	struct tctx *c = *state;
@@ -643,6 +700,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hostile_then_good, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_fd_leak, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_mode, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_mode_full_backlog, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_workers_and_device_fds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_listen_fd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_out_of_fds_no_spin, setup, teardown),
