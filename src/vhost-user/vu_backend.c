@@ -794,7 +794,7 @@ int vu_dev_dispatch(struct vu_dev *dev, struct vu_msg *msg)
 		vu_error_reply(reply, msg, body);
 	else if (!body)
 		vu_msg_set_u64(reply, 0);
-	ret = vu_msg_send_timeout(dev->sock, reply, dev->cfg.msg_timeout_ms);
+	ret = vu_msg_send_cancel(dev->sock, reply, dev->cfg.msg_timeout_ms, dev->cancel_fd);
 	vu_msg_close_fds(reply);
 	if (ret) {
 		vu_dev_fail(dev, "reply not sent");

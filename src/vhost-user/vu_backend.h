@@ -102,7 +102,7 @@ VK_EXPORT void vu_dev_attach(struct vu_dev *dev, int sock);
  * memory table, forget negotiated state.  Safe to call twice.
  */
 VK_EXPORT void vu_dev_detach(struct vu_dev *dev);
-/* While waiting for the rest of a message: give up when @fd is readable. */
+/* While waiting for the rest of a message or for room for a reply: give up when @fd is readable. */
 VK_EXPORT void vu_dev_set_cancel_fd(struct vu_dev *dev, int fd);
 
 /*

@@ -580,7 +580,7 @@ int vu_msg_recv(int sock, struct vu_msg *msg, const struct vu_msg_ctx *ctx)
 	return vu_msg_validate(msg, ctx);
 }
 
-int vu_msg_send_timeout(int sock, const struct vu_msg *msg, int timeout_ms)
+int vu_msg_send_cancel(int sock, const struct vu_msg *msg, int timeout_ms, int cancel_fd)
 {
 	int64_t deadline = timeout_ms < 0 ? -1 : vu_now_ms() + timeout_ms;
 	union {
@@ -628,7 +628,7 @@ int vu_msg_send_timeout(int sock, const struct vu_msg *msg, int timeout_ms)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				ret = vu_wait(sock, POLLOUT, deadline, -1);
+				ret = vu_wait(sock, POLLOUT, deadline, cancel_fd);
 				if (ret)
 					return ret;
 				continue;
@@ -639,6 +639,11 @@ int vu_msg_send_timeout(int sock, const struct vu_msg *msg, int timeout_ms)
 		done += (size_t)n;
 	}
 	return 0;
+}
+
+int vu_msg_send_timeout(int sock, const struct vu_msg *msg, int timeout_ms)
+{
+	return vu_msg_send_cancel(sock, msg, timeout_ms, -1);
 }
 
 int vu_msg_send(int sock, const struct vu_msg *msg)

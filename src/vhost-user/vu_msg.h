@@ -179,6 +179,8 @@ VK_EXPORT int vu_msg_recv(int sock, struct vu_msg *msg, const struct vu_msg_ctx 
  * stay owned by the caller.  0 or -errno (-EPIPE when the peer is gone).
  */
 VK_EXPORT int vu_msg_send_timeout(int sock, const struct vu_msg *msg, int timeout_ms);
+/* Same, and -ECANCELED as soon as @cancel_fd (>= 0) is readable. */
+VK_EXPORT int vu_msg_send_cancel(int sock, const struct vu_msg *msg, int timeout_ms, int cancel_fd);
 VK_EXPORT int vu_msg_send(int sock, const struct vu_msg *msg);
 
 #endif

@@ -382,6 +382,32 @@ static void test_prompt_stop(void **state)
 	vut_cleanup(&fe);
 }
 
+static void test_prompt_stop_replies_unread(void **state)
+{
+	struct tctx *c = *state;
+	struct vu_hdr h = { VU_GET_FEATURES, VU_VERSION, 0 };
+	int64_t t0, quiet;
+	int fd;
+
+	/* a front-end that asks and asks but never reads an answer */
+	vd_dev_free(c->vd);
+	c->vd = start_daemon(c, 10000);
+	fd = vk_unix_connect(c->path, SOCK_STREAM | SOCK_NONBLOCK);
+	assert_true(fd >= 0);
+	for (quiet = now_ms() + 200; now_ms() < quiet;) {
+		if (write(fd, &h, sizeof(h)) == (ssize_t)sizeof(h))
+			quiet = now_ms() + 200;   /* still taken: the daemon still answers */
+		else
+			usleep(1000);
+	}
+	/* the control thread now waits for room for an answer: the exit event ends that */
+	t0 = now_ms();
+	vd_dev_stop(c->vd);
+	assert_true(now_ms() - t0 < 500);
+	assert_int_equal(c->dev.disconnected, 1);
+	close(fd);
+}
+
 static void test_dripping_frontend(void **state)
 {
 	struct tctx *c = *state;
@@ -695,6 +721,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_socket_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_busy_poll, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prompt_stop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prompt_stop_replies_unread, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dripping_frontend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_connections, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_then_good, setup, teardown),
