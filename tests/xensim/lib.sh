@@ -1,11 +1,20 @@
 # SPDX-License-Identifier: MIT
 #
 # lib.sh - the harness of the xensim shell tests, sourced after the test has
-# set B, SIM and GUEST and checked its binaries: a scratch directory $T with
+# set B, SIM, GUEST (and DAEMON) and listed the binaries it needs in
+# XSIM_NEED (skipped when one is not built): a scratch directory $T with
 # the simulator's socket, TAP counters (ok/notok/check/skip; the plan is
 # printed at exit), cleanup of every pid in PIDS (logs of $T shown on
-# failure or with KEEP=1), the simulated guests as coprocess G, and gcmd /
-# gcmd_t to talk to them.  XSIM_TAG names the scratch directory.
+# failure or with KEEP=1), the simulated guests as coprocess G (ready when
+# this returns), gcmd / gcmd_t to talk to them and start_daemon.  XSIM_TAG
+# names the scratch directory.
+
+for f in "${XSIM_NEED[@]}"; do
+	if [ ! -x "$f" ]; then
+		echo "1..0 # SKIP $f is not built"
+		exit 0
+	fi
+done
 
 T=$(mktemp -d "/tmp/vk-${XSIM_TAG:-xsim}.XXXXXX")
 export XENSIM_SOCKET=$T/hv.sock
@@ -45,3 +54,14 @@ gcmd() {
 }
 # gcmd with a timeout as the first argument
 gcmd_t() { local t=$1; shift; echo "$*" >&"${G[1]}"; read -t "$t" -r REPLY <&"${G[0]}" || REPLY="(no answer)"; echo "# guest: $* -> $REPLY"; [[ $REPLY == OK* ]]; }
+
+# a vhost-device-vsock for guest $1 with CID $2 (socket $T/vsd$1.sock), its pid in D$1
+start_daemon() {
+	$SIMENV "$DAEMON" --guest-cid "$2" --socket "$T/vsd$1.sock" --uds-path "$T/vm$2.vsock" \
+		>>"$T/daemon$1.log" 2>&1 &
+	eval "D$1=$!"
+	PIDS+=($!)
+}
+
+read -t 10 -r REPLY <&"${G[0]}"
+[[ $REPLY == "OK ready" ]] || { echo "Bail out! simulated host did not start"; exit 1; }

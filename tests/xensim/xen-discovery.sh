@@ -12,25 +12,10 @@ MASTER=$B/xen-vhost-master
 DAEMON=$B/vhost-device-vsock
 GUEST=$SIM/xensim-guest
 
-for f in "$MASTER" "$DAEMON" "$GUEST"; do
-	if [ ! -x "$f" ]; then
-		echo "1..0 # SKIP $f is not built"
-		exit 0
-	fi
-done
+XSIM_NEED=("$MASTER" "$DAEMON" "$GUEST")
 
 XSIM_TAG=xen-disc
 . "$(dirname "$0")/lib.sh"
-
-read -t 10 -r REPLY <&"${G[0]}"
-[[ $REPLY == "OK ready" ]] || { echo "Bail out! simulated host did not start"; exit 1; }
-
-start_daemon() { # domid cid
-	$SIMENV "$DAEMON" --guest-cid "$2" --socket "$T/vsd$1.sock" --uds-path "$T/vm$2.vsock" \
-		>>"$T/daemon$1.log" 2>&1 &
-	eval "D$1=$!"
-	PIDS+=($!)
-}
 
 announce() { # domid: one vsock device, as libxl writes it for Xen >= 4.18
 	local be=/local/domain/0/backend/virtio/$1/0 fe=/local/domain/$1/device/virtio/0 kv

@@ -21,27 +21,12 @@ DAEMON=$B/vhost-device-vsock
 HOST=$B/tests/e2e/vsock-host
 GUEST=$SIM/xensim-guest
 
-for f in "$MASTER" "$DAEMON" "$HOST" "$GUEST"; do
-	if [ ! -x "$f" ]; then
-		echo "1..0 # SKIP $f is not built"
-		exit 0
-	fi
-done
+XSIM_NEED=("$MASTER" "$DAEMON" "$HOST" "$GUEST")
 
 XSIM_TAG=xen-edge
 . "$(dirname "$0")/lib.sh"
 # a field of the last "irqstat" answer: OK sent S merged M races R handled H
 stat() { local a=($REPLY) i; for ((i = 1; i < ${#a[@]}; i++)); do [ "${a[i]}" = "$1" ] && echo "${a[i+1]}"; done; }
-
-read -t 10 -r REPLY <&"${G[0]}"
-[[ $REPLY == "OK ready" ]] || { echo "Bail out! simulated host did not start"; exit 1; }
-
-start_daemon() { # domid cid
-	$SIMENV "$DAEMON" --guest-cid "$2" --socket "$T/vsd$1.sock" --uds-path "$T/vm$2.vsock" \
-		>>"$T/daemon$1.log" 2>&1 &
-	eval "D$1=$!"
-	PIDS+=($!)
-}
 
 # 1: fasteoi, watchdog off; 2: fasteoi, watchdog on (default); 3: edge, watchdog off
 gcmd dom 1 1 && gcmd dom 2 1 && gcmd dom 3 1 || { echo "Bail out! domains"; exit 1; }
