@@ -51,7 +51,11 @@ struct vd_backend_ops {
 	void (*disconnected)(void *opaque, struct vd_dev *dev);
 	/* Features acked by SET_FEATURES. */
 	void (*features_set)(void *opaque, struct vd_dev *dev, uint64_t features);
-	/* Queue ready to process / stopped (GET_VRING_BASE, reset, disconnect). */
+	/*
+	 * Queue ready to process / stopped (GET_VRING_BASE, reset, disconnect:
+	 * vd_dev_session_ending tells the last one apart; a VM that QEMU pauses
+	 * and runs again is the first).
+	 */
 	void (*queue_started)(void *opaque, struct vd_dev *dev, unsigned int qidx);
 	void (*queue_stopped)(void *opaque, struct vd_dev *dev, unsigned int qidx);
 	/* A new memory table is in place (rings already re-resolved). */
@@ -104,6 +108,8 @@ VK_EXPORT void vd_dev_poll_stats(struct vd_dev *dev, unsigned long *hit, unsigne
 VK_EXPORT void *vd_dev_opaque(struct vd_dev *dev);
 VK_EXPORT const char *vd_dev_name(struct vd_dev *dev);
 VK_EXPORT uint64_t vd_dev_features(struct vd_dev *dev);
+/* In queue_stopped: the rings stop because the front-end is gone (disconnect, vd_dev_stop). */
+VK_EXPORT bool vd_dev_session_ending(const struct vd_dev *dev);
 /* The started ring @qidx, or NULL if it is not running. Worker thread. */
 VK_EXPORT struct vq *vd_dev_queue(struct vd_dev *dev, unsigned int qidx);
 /* The memory snapshot the calling worker holds for this callback. */

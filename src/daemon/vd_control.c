@@ -74,7 +74,9 @@ static void vd_session_end(struct vd_dev *dev)
 	epoll_ctl(dev->ctl_epfd, EPOLL_CTL_DEL, fd, NULL);
 	/* Stops every ring (queue_stopped), unmaps memory, closes every fd. */
 	vd_lock_all(dev);
+	dev->session_ending = true;
 	vu_dev_detach(dev->vu);
+	dev->session_ending = false;
 	vd_unlock_all(dev);
 	__atomic_store_n(&dev->connected, 0, __ATOMIC_RELEASE);
 	vk_info("%s: front-end disconnected", dev->name);

@@ -287,7 +287,9 @@ void vd_dev_stop(struct vd_dev *dev)
 	/* The control thread ended the session; make sure for the error paths. */
 	if (dev->vu) {
 		vd_lock_all(dev);
+		dev->session_ending = true;
 		vu_dev_detach(dev->vu);
+		dev->session_ending = false;
 		vd_unlock_all(dev);
 	}
 	vd_socket_cleanup(dev);
@@ -341,6 +343,11 @@ void vd_dev_poll_stats(struct vd_dev *dev, unsigned long *hit, unsigned long *mi
 		*hit += __atomic_load_n(&dev->workers[i].polls_hit, __ATOMIC_RELAXED);
 		*missed += __atomic_load_n(&dev->workers[i].polls_missed, __ATOMIC_RELAXED);
 	}
+}
+
+bool vd_dev_session_ending(const struct vd_dev *dev)
+{
+	return dev->session_ending;
 }
 
 void *vd_dev_opaque(struct vd_dev *dev) { return dev->opaque; }

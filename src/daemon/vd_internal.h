@@ -85,6 +85,7 @@ struct vd_dev {
 	int *kick_pending;             /* atomic */
 
 	int connected;                 /* atomic */
+	bool session_ending;           /* vu_dev_detach stops the rings: the front-end is gone */
 	unsigned long sessions;        /* atomic */
 };
 

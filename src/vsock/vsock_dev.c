@@ -53,6 +53,9 @@ struct vsock_vm {
 	/* worker side */
 	int sib_timer_fd;        /* wakes a sender stuck on a sibling at its stall deadline; -1 */
 	bool queues_up;
+	/* RX/TX stopped within a session (a paused VM?): where, to compare at the restart */
+	bool ring_stopped[2];
+	uint16_t stop_base[2];
 	bool evt_reset_pending;
 	bool rx_turn_sib;
 	unsigned long sessions;
@@ -551,6 +554,7 @@ static void vm_down(struct vsock_vm *vm)
 {
 	__atomic_store_n(&vm->up, 0, __ATOMIC_RELEASE);
 	vm->queues_up = false;
+	vm->ring_stopped[VSOCK_VQ_RX] = vm->ring_stopped[VSOCK_VQ_TX] = false;
 	vsock_host_set_up(vm->host, false);
 	vsock_host_reset(vm->host);
 	vsock_core_reset(vm->core);
@@ -631,26 +635,62 @@ static void op_queue_started(void *opaque, struct vd_dev *dev, unsigned int qidx
 		return;
 	}
 	if (qidx == VSOCK_VQ_RX || qidx == VSOCK_VQ_TX) {
+		struct vq *vq = vd_dev_queue(dev, qidx);
+
+		if (vm->ring_stopped[qidx] && vq && vq_get_base(vq) != vm->stop_base[qidx]) {
+			/* not the ring it left: a driver that started over has no connections */
+			vk_info("%s: ring %u starts at %u, stopped at %u: the driver was reset, its"
+				" connections are closed", vm->name, qidx, vq_get_base(vq),
+				vm->stop_base[qidx]);
+			vm_down(vm);
+		}
+		vm->ring_stopped[qidx] = false;
 		vm->queues_up = true;
 		vsock_host_set_up(vm->host, true);
 		__atomic_store_n(&vm->up, 1, __ATOMIC_RELEASE);
 	}
 }
 
+/*
+ * RX or TX stops.  When the front-end is gone, so are the guest's
+ * connections.  Within a session it is GET_VRING_BASE: a guest that
+ * resets its driver, or QEMU pausing the VM (stop, virsh suspend, a
+ * snapshot), which runs it again later from the same ring indices with
+ * its connections alive.  So the connections stay (new host connects are
+ * refused meanwhile, host data waits in the sockets) until the ring starts
+ * again: from where it stopped they go on, from anywhere else (0 after a
+ * reset) they are closed then.
+ */
 static void op_queue_stopped(void *opaque, struct vd_dev *dev, unsigned int qidx)
 {
 	struct vsock_vm *vm = vm_of(opaque);
+	struct vq *vq = vd_dev_queue(dev, qidx);
 
-	(void)dev;
-	/* the driver went away (reset, reboot, disconnect): its connections are gone */
-	if ((qidx == VSOCK_VQ_RX || qidx == VSOCK_VQ_TX) && vm->queues_up)
-		vm_down(vm);
+	if (qidx != VSOCK_VQ_RX && qidx != VSOCK_VQ_TX)
+		return;
+	if (vd_dev_session_ending(dev)) {
+		if (vm->queues_up || vm->ring_stopped[VSOCK_VQ_RX] || vm->ring_stopped[VSOCK_VQ_TX])
+			vm_down(vm);
+		return;
+	}
+	vm->ring_stopped[qidx] = true;
+	vm->stop_base[qidx] = vq ? vq_get_base(vq) : 0;
+	if (vm->queues_up) {
+		vm->queues_up = false;
+		vsock_host_set_up(vm->host, false);
+		vk_info("%s: rings stopped: connections kept until they start again", vm->name);
+	}
 }
 
+/*
+ * RESET_DEVICE, RESET_OWNER, SET_STATUS 0.  QEMU 7.2 sends SET_STATUS 0
+ * first when it pauses the VM, before GET_VRING_BASE: the rings decide
+ * (above), so a pause does not cost the guest its connections.
+ */
 static void op_reset(void *opaque, struct vd_dev *dev)
 {
 	(void)dev;
-	vm_down(vm_of(opaque));
+	vk_dbg("%s: device reset: the connections follow the rings", vm_of(opaque)->name);
 }
 
 static void op_queue_kick(void *opaque, struct vd_dev *dev, unsigned int qidx)

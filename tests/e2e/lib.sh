@@ -239,7 +239,7 @@ start_guest() {
 	bg "$E2E_DIR/$name.qemu.log" "$QEMU" -accel tcg -smp 1 -m 256 \
 		-object memory-backend-memfd,id=mem,size=256M,share=on \
 		-machine q35,memory-backend=mem -nodefaults -no-user-config \
-		-display none -monitor none -serial "file:$SERIAL" \
+		-display none -monitor "unix:$E2E_DIR/$name.mon,server=on,wait=off" -serial "file:$SERIAL" \
 		-chardev socket,id=c,path="$sock" -device vhost-user-vsock-pci,chardev=c \
 		-kernel "$GUEST_DIR/vmlinuz" -initrd "$gd/initrd" \
 		-append "console=ttyS0 quiet panic=-1 no_timer_check vk.name=$name" -no-reboot

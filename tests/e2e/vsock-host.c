@@ -7,12 +7,16 @@
  *                                        expect "OK <n>\n", then run OP
  *   vsock-host serve UDS_PORT            listen where the daemon forwards
  *                                        guest connections to port PORT
+ *   vsock-host monitor SOCK CMD         one command to QEMU's human monitor
+ *                                        (-monitor unix:SOCK,server=on,wait=off),
+ *                                        e.g. stop / cont: pause and resume the VM
  *   -c N: N concurrent connections; -r S: retry connecting for S seconds;
  *   -t seqpacket: SOCK_SEQPACKET Unix sockets (the daemon listens for
  *   them on "<uds-path>.seqpacket"; the CONNECT line and the OK reply are
  *   one message each).
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,13 +83,64 @@ static int host_listen(const char *where, int type)
 	return fd;
 }
 
+/* Read from the monitor until its "(qemu) " prompt; 0, or -1 after 10 s or EOF. */
+static int monitor_prompt(int fd)
+{
+	char buf[4096];
+	size_t have = 0;
+
+	for (;;) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		ssize_t r;
+
+		if (poll(&p, 1, 10000) <= 0)
+			return -1;
+		r = read(fd, buf + have, sizeof(buf) - 1 - have);
+		if (r <= 0)
+			return -1;
+		have += (size_t)r;
+		buf[have] = '\0';
+		if (strstr(buf, "(qemu) "))
+			return 0;
+		if (have > sizeof(buf) / 2) {
+			/* keep the tail: the prompt may straddle two reads */
+			memmove(buf, buf + have - 16, 16);
+			have = 16;
+		}
+	}
+}
+
+/* vsock-host monitor SOCK CMD: exit 0 once QEMU answered with its next prompt. */
+static int host_extra(int argc, char **argv)
+{
+	char line[256];
+	int fd, n;
+
+	if (argc != 3 || strcmp(argv[0], "monitor"))
+		return -1;
+	fd = vk_unix_connect(argv[1], SOCK_STREAM);
+	if (fd < 0) {
+		fprintf(stderr, "monitor %s: %s\n", argv[1], strerror(-fd));
+		return 1;
+	}
+	n = snprintf(line, sizeof(line), "%s\n", argv[2]);
+	if (monitor_prompt(fd) || xfer_write_all(fd, line, (size_t)n) || monitor_prompt(fd)) {
+		fprintf(stderr, "monitor %s: no answer to '%s'\n", argv[1], argv[2]);
+		close(fd);
+		return 1;
+	}
+	close(fd);
+	return 0;
+}
+
 static const struct xfer_tool_ops host_ops = {
 	.name = "host",
 	.serve_where = "UDS_PATH_PORT",
 	.client_where = "UDS_PATH",
-	.extra_usage = "",
+	.extra_usage = "       host monitor QEMU_MONITOR_SOCKET COMMAND\n",
 	.do_connect = host_connect,
 	.do_listen = host_listen,
+	.extra = host_extra,
 };
 
 int main(int argc, char **argv)

@@ -628,6 +628,69 @@ static void test_vmm_disconnect_reconnect(void **state)
 }
 
 /*
+ * The VM paused and run again (virsh suspend/resume, QEMU stop/cont, a
+ * snapshot): QEMU 7.2 sends SET_STATUS 0 and GET_VRING_BASE, later the
+ * rings again from the same bases.  The guest's connections are still
+ * there, so the host's must be too.
+ */
+static void test_vm_pause_resume(void **state)
+{
+	struct ctx *t = *state;
+	struct guest *g = &t->g[0];
+	uint16_t base[VUT_NQ];
+	struct vsock_hdr h;
+	char buf[16];
+	uint32_t lp;
+	int fd = host_connect(t, g, 57, &lp);
+
+	gsend(g, 57, lp, VIRTIO_VSOCK_OP_RW, 0, "before", 6);
+	assert_int_equal(rd(fd, buf, sizeof(buf), 3000), 6);
+	assert_int_equal(vut_qemu_vsock_pause(&g->fe, base), 0);
+	assert_true(base[0] > 0 && base[1] > 0);
+	/* written while the VM is paused: waits for it */
+	assert_int_equal(send(fd, "during", 6, MSG_NOSIGNAL), 6);
+	assert_false(grecv(g, &h, buf, 300));
+	assert_int_equal(vut_qemu_vsock_resume(&g->fe, base), 0);
+	assert_true(grecv_op(g, &h, buf, 3000));
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RW);
+	assert_int_equal(h.len, 6);
+	assert_memory_equal(buf, "during", 6);
+	gsend(g, 57, lp, VIRTIO_VSOCK_OP_RW, 0, "after", 5);
+	assert_int_equal(rd(fd, buf, sizeof(buf), 3000), 5);
+	assert_memory_equal(buf, "after", 5);
+	close(fd);
+}
+
+/* A guest whose driver was reset brings its rings back from 0: its old connections are gone. */
+static void test_guest_reset_drops_connections(void **state)
+{
+	struct ctx *t = *state;
+	struct guest *g = &t->g[0];
+	uint16_t base[VUT_NQ], zero[VUT_NQ] = { 0 };
+	struct vsock_hdr h;
+	char buf[16];
+	uint32_t lp;
+	unsigned int i;
+	int fd = host_connect(t, g, 58, &lp);
+
+	assert_int_equal(vut_qemu_vsock_pause(&g->fe, base), 0);
+	for (i = 0; i < VUT_NQ; i++)
+		assert_int_equal(vqdrv_init(&g->fe.drv[i], &g->fe.dmem, VUT_QSIZE, VUT_GPA + i * 0x10000ull,
+					    false), 0);
+	memset(g->tx_busy, 0, sizeof(g->tx_busy));
+	assert_int_equal(vut_qemu_vsock_resume(&g->fe, zero), 0);
+	rx_refill(g);
+	/* the host side is closed, and the new driver can connect again */
+	assert_int_equal(rd(fd, buf, sizeof(buf), 3000), 0);
+	close(fd);
+	fd = host_connect(t, g, 59, &lp);
+	assert_int_equal(write(fd, "new", 3), 3);
+	assert_true(grecv_op(g, &h, buf, 3000));
+	assert_memory_equal(buf, "new", 3);
+	close(fd);
+}
+
+/*
  * VMM after VMM: each session leaves nothing behind in the process.  A
  * session here has a host->guest and a guest->host connection open when
  * the VMM goes away; the daemon must close both host sockets and every fd
@@ -1122,6 +1185,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_many_connections, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_throughput, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vmm_disconnect_reconnect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vm_pause_resume, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guest_reset_drops_connections, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sessions_release_fds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_event_queue_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_siblings, setup2, teardown),

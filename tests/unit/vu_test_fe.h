@@ -61,6 +61,14 @@ int vut_ack(struct vut_fe *fe, struct vu_msg *m);
 int vut_qemu_vsock_start(struct vut_fe *fe, uint64_t cid);
 /* GET_VRING_BASE on both rings; bases returned. */
 int vut_stop(struct vut_fe *fe, uint16_t base[VUT_NQ]);
+/*
+ * What QEMU 7.2 sends when the VM is paused (vhost_dev_stop): SET_STATUS 0
+ * (with the STATUS protocol feature) while the rings still run, then
+ * GET_VRING_BASE on both rings; bases returned.
+ */
+int vut_qemu_vsock_pause(struct vut_fe *fe, uint16_t base[VUT_NQ]);
+/* And when it runs again (vhost_dev_start): the rings from @base, DRIVER_OK added. */
+int vut_qemu_vsock_resume(struct vut_fe *fe, const uint16_t base[VUT_NQ]);
 
 /* The SET_MEM_TABLE message for our RAM (one region, fd dup'ed; caller closes after sending). */
 void vut_mem_table_msg(struct vut_fe *fe, struct vu_msg *m);
