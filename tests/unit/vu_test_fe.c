@@ -175,6 +175,30 @@ static int vut_fd_msg(struct vut_fe *fe, uint32_t req, unsigned int q, int fd)
 
 #define CHECK(x) do { int r__ = (x); if (r__) return r__ < 0 ? r__ : -EIO; } while (0)
 
+/* Both rings as QEMU's vhost_dev_start sets them up, from @base (NULL: 0), and enabled. */
+static int vut_rings_start(struct vut_fe *fe, const uint16_t *base)
+{
+	struct vu_msg m;
+	unsigned int i;
+
+	for (i = 0; i < VUT_NQ; i++) {
+		CHECK(vut_state_ack(fe, VU_SET_VRING_NUM, i, VUT_QSIZE));
+		CHECK(vut_state_ack(fe, VU_SET_VRING_BASE, i, base ? base[i] : 0));
+		vu_msg_init(&m, VU_SET_VRING_ADDR, 0, sizeof(struct vu_vring_addr));
+		m.payload.addr.index = i;
+		m.payload.addr.desc = fe->drv[i].desc_gpa - VUT_GPA + VUT_UVA;
+		m.payload.addr.avail = fe->drv[i].avail_gpa - VUT_GPA + VUT_UVA;
+		m.payload.addr.used = fe->drv[i].used_gpa - VUT_GPA + VUT_UVA;
+		m.payload.addr.log = fe->drv[i].used_gpa;
+		CHECK(vut_ack(fe, &m));
+		CHECK(vut_fd_msg(fe, VU_SET_VRING_KICK, i, fe->kick[i]));
+		CHECK(vut_fd_msg(fe, VU_SET_VRING_CALL, i, fe->call[i]));
+	}
+	for (i = 0; i < VUT_NQ; i++)
+		CHECK(vut_state_ack(fe, VU_SET_VRING_ENABLE, i, 1));
+	return 0;
+}
+
 int vut_qemu_vsock_start(struct vut_fe *fe, uint64_t cid)
 {
 	struct vu_msg m, r;
@@ -249,22 +273,7 @@ int vut_qemu_vsock_start(struct vut_fe *fe, uint64_t cid)
 	ret = vut_ack(fe, &m);
 	close(m.fds[0]);
 	CHECK(ret);
-	for (i = 0; i < VUT_NQ; i++) {
-		CHECK(vut_state_ack(fe, VU_SET_VRING_NUM, i, VUT_QSIZE));
-		CHECK(vut_state_ack(fe, VU_SET_VRING_BASE, i, 0));
-		vu_msg_init(&m, VU_SET_VRING_ADDR, 0, sizeof(struct vu_vring_addr));
-		m.payload.addr.index = i;
-		m.payload.addr.desc = fe->drv[i].desc_gpa - VUT_GPA + VUT_UVA;
-		m.payload.addr.avail = fe->drv[i].avail_gpa - VUT_GPA + VUT_UVA;
-		m.payload.addr.used = fe->drv[i].used_gpa - VUT_GPA + VUT_UVA;
-		m.payload.addr.log = fe->drv[i].used_gpa;
-		CHECK(vut_ack(fe, &m));
-		CHECK(vut_fd_msg(fe, VU_SET_VRING_KICK, i, fe->kick[i]));
-		CHECK(vut_fd_msg(fe, VU_SET_VRING_CALL, i, fe->call[i]));
-	}
-	for (i = 0; i < VUT_NQ; i++)
-		CHECK(vut_state_ack(fe, VU_SET_VRING_ENABLE, i, 1));
-	return 0;
+	return vut_rings_start(fe, NULL);
 }
 
 int vut_stop(struct vut_fe *fe, uint16_t base[VUT_NQ])
@@ -295,26 +304,11 @@ int vut_qemu_vsock_resume(struct vut_fe *fe, const uint16_t base[VUT_NQ])
 {
 	struct vu_msg m;
 	uint64_t status;
-	unsigned int i;
 
 	vu_msg_init(&m, VU_SET_FEATURES, 0, 0);
 	vu_msg_set_u64(&m, fe->features);
 	CHECK(vut_send(fe, &m));
-	for (i = 0; i < VUT_NQ; i++) {
-		CHECK(vut_state_ack(fe, VU_SET_VRING_NUM, i, VUT_QSIZE));
-		CHECK(vut_state_ack(fe, VU_SET_VRING_BASE, i, base[i]));
-		vu_msg_init(&m, VU_SET_VRING_ADDR, 0, sizeof(struct vu_vring_addr));
-		m.payload.addr.index = i;
-		m.payload.addr.desc = fe->drv[i].desc_gpa - VUT_GPA + VUT_UVA;
-		m.payload.addr.avail = fe->drv[i].avail_gpa - VUT_GPA + VUT_UVA;
-		m.payload.addr.used = fe->drv[i].used_gpa - VUT_GPA + VUT_UVA;
-		m.payload.addr.log = fe->drv[i].used_gpa;
-		CHECK(vut_ack(fe, &m));
-		CHECK(vut_fd_msg(fe, VU_SET_VRING_KICK, i, fe->kick[i]));
-		CHECK(vut_fd_msg(fe, VU_SET_VRING_CALL, i, fe->call[i]));
-	}
-	for (i = 0; i < VUT_NQ; i++)
-		CHECK(vut_state_ack(fe, VU_SET_VRING_ENABLE, i, 1));
+	CHECK(vut_rings_start(fe, base));
 	if (fe->pf & (1ull << VU_PF_STATUS)) {
 		/* vhost_user_add_status: GET_STATUS, then the missing bits */
 		CHECK(vut_get_u64(fe, VU_GET_STATUS, &status));
