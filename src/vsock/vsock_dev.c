@@ -222,12 +222,12 @@ static int route_sibling(struct vsock_vm *vm, const struct vsock_pkt *p)
 		if (stalled < vm->d->sib_stall_ms)
 			to->waiters[vm->idx] = true;
 	} else {
-		if (!to->inq_tail)
-			to->inq_progress_ms = now;
-		if (to->inq_tail)
+		if (to->inq_tail) {
 			to->inq_tail->next = r;
-		else
+		} else {
 			to->inq_head = r;
+			to->inq_progress_ms = now;   /* a stall counts from here */
+		}
 		to->inq_tail = r;
 		to->inq_bytes += p->hdr.len;
 		__atomic_store_n(&to->inq_len, to->inq_len + 1, __ATOMIC_RELEASE);
