@@ -674,9 +674,11 @@ static void test_guest_reset_drops_connections(void **state)
 	int fd = host_connect(t, g, 58, &lp);
 
 	assert_int_equal(vut_qemu_vsock_pause(&g->fe, base), 0);
-	for (i = 0; i < VUT_NQ; i++)
+	for (i = 0; i < VUT_NQ; i++) {
+		vqdrv_cleanup(&g->fe.drv[i]);
 		assert_int_equal(vqdrv_init(&g->fe.drv[i], &g->fe.dmem, VUT_QSIZE, VUT_GPA + i * 0x10000ull,
 					    false), 0);
+	}
 	memset(g->tx_busy, 0, sizeof(g->tx_busy));
 	assert_int_equal(vut_qemu_vsock_resume(&g->fe, zero), 0);
 	rx_refill(g);
