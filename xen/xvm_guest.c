@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "xvm.h"
 
 #include <xen/hvm/params.h>
@@ -393,19 +394,11 @@ static bool guest_probe(struct xvm_guest *g)
  */
 #define XVM_REMAP_GAP_NS 1000000000ull
 
-static uint64_t guest_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void guest_remap_now(struct xvm_guest *g)
 {
 	if (g->remap_ns)
 		guest_probe(g);   /* the first send follows a probe already */
-	g->remap_ns = guest_now_ns();
+	g->remap_ns = vk_now_ns();
 	for (unsigned int i = 0; i < g->ndevs; i++)
 		xvm_dev_remap(g->devs[i]);
 	vk_info("xvm: domain %u: memory table sent again to its back-ends (%u INVALIDATE%s)",
@@ -434,7 +427,7 @@ static bool guest_timer_at(struct xvm_guest *g, uint64_t now, uint64_t due)
 
 static void guest_remap(struct xvm_guest *g)
 {
-	uint64_t now = guest_now_ns(), due = g->remap_ns + XVM_REMAP_GAP_NS;
+	uint64_t now = vk_now_ns(), due = g->remap_ns + XVM_REMAP_GAP_NS;
 
 	if (g->remap_armed)
 		return;
@@ -454,7 +447,7 @@ static void guest_remap(struct xvm_guest *g)
  */
 static void guest_count_then_remap(struct xvm_guest *g)
 {
-	uint64_t now = guest_now_ns(), due = g->count_ns + XVM_REMAP_GAP_NS;
+	uint64_t now = vk_now_ns(), due = g->count_ns + XVM_REMAP_GAP_NS;
 
 	if (g->count_armed)
 		return;

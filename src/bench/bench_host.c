@@ -76,7 +76,7 @@ void *host_g2h(void *arg)
 		goto out;
 	}
 	while ((n = read(fd, buf, r->size)) > 0) {
-		uint64_t now = bu_now_ns();
+		uint64_t now = vk_now_ns();
 
 		if (!r->host_t_first)
 			r->host_t_first = now;
@@ -102,8 +102,8 @@ void *host_h2g(void *arg)
 		r->host_err = fd < 0 ? fd : -ENOMEM;
 		goto out;
 	}
-	r->host_t_first = bu_now_ns();
-	while (bu_now_ns() < r->deadline) {
+	r->host_t_first = vk_now_ns();
+	while (vk_now_ns() < r->deadline) {
 		const uint8_t *src = buf;
 
 		/* the pattern straight from memory where it runs long enough */
@@ -142,7 +142,7 @@ void *host_rr(void *arg)
 		goto out;
 	}
 	while (r->nsamples < r->cap) {
-		uint64_t t0 = bu_now_ns();
+		uint64_t t0 = vk_now_ns();
 
 		if (t0 >= r->deadline)
 			break;
@@ -150,7 +150,7 @@ void *host_rr(void *arg)
 			r->host_err = -EPIPE;
 			break;
 		}
-		r->samples[r->nsamples++] = bu_now_ns() - t0;
+		r->samples[r->nsamples++] = vk_now_ns() - t0;
 	}
 out:
 	return host_finish(r, fd, buf);
@@ -161,8 +161,8 @@ void *host_conn(void *arg)
 {
 	struct run *r = arg;
 
-	r->host_t_first = bu_now_ns();
-	while (bu_now_ns() < r->deadline) {
+	r->host_t_first = vk_now_ns();
+	while (vk_now_ns() < r->deadline) {
 		int fd = bu_host_connect(o.uds, r->port, 5000);
 
 		if (fd < 0) {
@@ -172,7 +172,7 @@ void *host_conn(void *arg)
 		close(fd);
 		r->host_count++;
 	}
-	r->host_t_last = bu_now_ns();
+	r->host_t_last = vk_now_ns();
 	return host_finish(r, -1, NULL);
 }
 
@@ -214,9 +214,9 @@ void *host_parallel(void *arg)
 		epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev);
 		(void)!fcntl(fds[i], F_SETFL, O_NONBLOCK);
 	}
-	r->host_t_first = bu_now_ns();
+	r->host_t_first = vk_now_ns();
 	r->deadline = r->host_t_first + (uint64_t)(o.seconds * 1e9);
-	while (bu_now_ns() < r->deadline) {
+	while (vk_now_ns() < r->deadline) {
 		int k = epoll_wait(ep, evs, 64, 100), j;
 
 		for (j = 0; j < k; j++) {

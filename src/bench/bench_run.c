@@ -44,7 +44,7 @@ static void cb_connected(void *opaque, struct bg *g, struct bg_conn *c)
 static void cb_data(void *opaque, struct bg *g, struct bg_conn *c, const uint8_t *p, uint32_t len)
 {
 	struct run *r = opaque;
-	uint64_t now = bu_now_ns();
+	uint64_t now = vk_now_ns();
 
 	if (!r->t_first)
 		r->t_first = now;
@@ -106,7 +106,7 @@ static int guest_poll_until(volatile int *flag, uint64_t limit_ns)
 
 		if (n < 0)
 			return n;
-		if (limit_ns && bu_now_ns() > limit_ns)
+		if (limit_ns && vk_now_ns() > limit_ns)
 			return -ETIMEDOUT;
 	}
 	return 0;
@@ -116,7 +116,7 @@ static int guest_poll_until(volatile int *flag, uint64_t limit_ns)
 static void host_release(struct run *r, pthread_t t, unsigned int secs)
 {
 	__atomic_store_n(&r->release, 1, __ATOMIC_RELEASE);
-	guest_poll_until(&r->host_done, bu_now_ns() + secs * 1000000000ull);
+	guest_poll_until(&r->host_done, vk_now_ns() + secs * 1000000000ull);
 	pthread_join(t, NULL);
 }
 
@@ -185,9 +185,9 @@ static double cpu_per_gb(uint64_t t0, uint64_t t1, uint64_t bytes)
 /* Let the back-end's teardown of the last connections reach the guest (up to 200 ms). */
 static void guest_settle(void)
 {
-	uint64_t until = bu_now_ns() + 200000000ull;
+	uint64_t until = vk_now_ns() + 200000000ull;
 
-	while (bu_now_ns() < until && bg_nconns(guest))
+	while (vk_now_ns() < until && bg_nconns(guest))
 		bg_poll(guest, 10);
 }
 
@@ -229,7 +229,7 @@ void wl_stream(size_t size, bool g2h, bool h2g)
 	int err = 0;
 
 	cur = &both;
-	start = bu_now_ns();
+	start = vk_now_ns();
 	deadline = start + (uint64_t)(o.seconds * 1e9);
 	cpu_ticks(&t0);
 	if (g2h) {
@@ -252,7 +252,7 @@ void wl_stream(size_t size, bool g2h, bool h2g)
 	}
 	/* the guest's side of both streams */
 	while (!err) {
-		uint64_t now = bu_now_ns();
+		uint64_t now = vk_now_ns();
 		size_t sent = 0;
 
 		/* stalls while the streams run (the end's waits for the host are not) */
@@ -378,7 +378,7 @@ void wl_rr(size_t size)
 		if (unix_s)
 			nunix += bu_unix_rtt(size, slice, unix_s + nunix, r.cap - nunix);
 		r.host_done = 0;
-		r.deadline = bu_now_ns() + (uint64_t)(slice * 1e9);
+		r.deadline = vk_now_ns() + (uint64_t)(slice * 1e9);
 		pthread_create(&t, NULL, host_rr, &r);
 		err = guest_poll_until(&r.host_done, r.deadline + 20ull * 1000000000ull);
 		pthread_join(t, NULL);
@@ -422,7 +422,7 @@ void wl_conn(void)
 
 	cur = &r;
 	r.port = next_port();
-	r.deadline = bu_now_ns() + (uint64_t)(o.seconds * 1e9);
+	r.deadline = vk_now_ns() + (uint64_t)(o.seconds * 1e9);
 	bg_listen(guest, r.port);
 	pthread_create(&t, NULL, host_conn, &r);
 	err = guest_poll_until(&r.host_done, r.deadline + 20ull * 1000000000ull);
@@ -435,9 +435,9 @@ void wl_conn(void)
 		 res.ok ? "" : "error; ", (unsigned long long)r.host_count);
 	add_result(&res);
 	{
-		uint64_t until = bu_now_ns() + 500000000ull;
+		uint64_t until = vk_now_ns() + 500000000ull;
 
-		while (bu_now_ns() < until && bg_nconns(guest))
+		while (vk_now_ns() < until && bg_nconns(guest))
 			bg_poll(guest, 10);
 	}
 	bg_unlisten(guest, r.port);
@@ -460,12 +460,12 @@ void wl_parallel(size_t size, unsigned int n)
 	bg_listen(guest, r.port);
 	cpu_ticks(&t0);
 	pthread_create(&t, NULL, host_parallel, &r);
-	err = guest_poll_until(&r.host_ready, bu_now_ns() + 60ull * 1000000000ull + (uint64_t)(o.seconds * 1e9));
+	err = guest_poll_until(&r.host_ready, vk_now_ns() + 60ull * 1000000000ull + (uint64_t)(o.seconds * 1e9));
 	/* the host half-closed every stream: wait until the guest saw them all end */
 	{
-		uint64_t until = bu_now_ns() + 10ull * 1000000000ull;
+		uint64_t until = vk_now_ns() + 10ull * 1000000000ull;
 
-		while (!err && r.closed < r.accepted && bu_now_ns() < until)
+		while (!err && r.closed < r.accepted && vk_now_ns() < until)
 			bg_poll(guest, 10);
 	}
 	cpu_ticks(&t1);
@@ -489,9 +489,9 @@ void wl_parallel(size_t size, unsigned int n)
 			 r.host_err ? ", host error" : "");
 	add_result(&res);
 	{
-		uint64_t until = bu_now_ns() + 2000000000ull;
+		uint64_t until = vk_now_ns() + 2000000000ull;
 
-		while (bu_now_ns() < until && bg_nconns(guest))
+		while (vk_now_ns() < until && bg_nconns(guest))
 			bg_poll(guest, 10);
 	}
 	bg_unlisten(guest, r.port);
@@ -522,18 +522,18 @@ void wl_idle(unsigned int n)
 	r.port = next_port();
 	bg_listen(guest, r.port);
 	pthread_create(&t, NULL, host_idle, &r);
-	guest_poll_until(&r.host_ready, bu_now_ns() + 120ull * 1000000000ull);
+	guest_poll_until(&r.host_ready, vk_now_ns() + 120ull * 1000000000ull);
 	/* settle, then: RSS, and CPU over one idle second */
-	until = bu_now_ns() + 300000000ull;
-	while (bu_now_ns() < until)
+	until = vk_now_ns() + 300000000ull;
+	while (vk_now_ns() < until)
 		bg_poll(guest, 10);
 	if (o.daemon_pid) {
 		bu_proc_rss_kib(o.daemon_pid, &rss);
 		bu_proc_rss_anon_kib(o.daemon_pid, &anon);
 		cpu_ticks(&c0);
 	}
-	until = bu_now_ns() + 1000000000ull;
-	while (bu_now_ns() < until)
+	until = vk_now_ns() + 1000000000ull;
+	while (vk_now_ns() < until)
 		bg_poll(guest, 100);
 	cpu_ticks(&c1);
 	host_release(&r, t, 60);
@@ -550,8 +550,8 @@ void wl_idle(unsigned int n)
 	res.limit = 2.0;
 	res.ratio = res.p50 / 2.0;
 	add_result(&res);
-	until = bu_now_ns() + 3000000000ull;
-	while (bu_now_ns() < until && bg_nconns(guest))
+	until = vk_now_ns() + 3000000000ull;
+	while (vk_now_ns() < until && bg_nconns(guest))
 		bg_poll(guest, 10);
 	bg_unlisten(guest, r.port);
 }
@@ -593,7 +593,7 @@ void wl_vms(size_t size)
 	}
 	memset(rs, 0, sizeof(rs));
 	cpu_ticks(&t0);
-	deadline = bu_now_ns() + (uint64_t)(o.seconds * 1e9);
+	deadline = vk_now_ns() + (uint64_t)(o.seconds * 1e9);
 	for (i = 0; i < n; i++) {
 		const char *uds = i ? o.xuds[i - 1] : o.uds;
 
@@ -613,7 +613,7 @@ void wl_vms(size_t size)
 		cs[i] = bg_connect(gs[i], rs[i].port);
 	}
 	for (;;) {
-		uint64_t now = bu_now_ns();
+		uint64_t now = vk_now_ns();
 		unsigned int done = 0;
 		size_t moved = 0;
 		int got = 0;

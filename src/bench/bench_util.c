@@ -19,14 +19,6 @@
 #include "bench/bench_util.h"
 #include "common/unix_sock.h"
 
-uint64_t bu_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 int bu_write_full(int fd, const void *p, size_t len)
 {
 	size_t done = 0;
@@ -282,9 +274,9 @@ double bu_unix_stream_gbps(size_t msg, double seconds, const uint8_t *(*pattern_
 	}
 	close(sv[1]);
 	sv[1] = -1;
-	start = bu_now_ns();
+	start = vk_now_ns();
 	deadline = start + (uint64_t)(seconds * 1e9);
-	while (bu_now_ns() < deadline) {
+	while (vk_now_ns() < deadline) {
 		/* the writer sends the pattern straight from memory, as the bench's senders do */
 		if (bu_write_full(sv[0], pattern_at ? pattern_at(total) : buf, msg) < 0)
 			break;
@@ -292,7 +284,7 @@ double bu_unix_stream_gbps(size_t msg, double seconds, const uint8_t *(*pattern_
 	}
 	shutdown(sv[0], SHUT_WR);
 	if (bu_read_full(sv[0], &total, sizeof(total)) == 0 && total) {
-		end = bu_now_ns();
+		end = vk_now_ns();
 		gbps = (double)total * 8.0 / (double)(end - start);
 	}
 	cpu_writer = thread_cpu_s() - cpu0;
@@ -326,15 +318,15 @@ size_t bu_unix_rtt(size_t msg, double seconds, uint64_t *s, size_t cap)
 		_exit(0);
 	}
 	close(sv[1]);
-	deadline = bu_now_ns() + (uint64_t)(seconds * 1e9);
+	deadline = vk_now_ns() + (uint64_t)(seconds * 1e9);
 	while (pid > 0 && n < cap) {
-		uint64_t t0 = bu_now_ns();
+		uint64_t t0 = vk_now_ns();
 
 		if (t0 >= deadline)
 			break;
 		if (bu_write_full(sv[0], buf, msg) < 0 || bu_read_full(sv[0], buf, msg) < 0)
 			break;
-		s[n++] = bu_now_ns() - t0;
+		s[n++] = vk_now_ns() - t0;
 	}
 	close(sv[0]);
 	if (pid > 0)

@@ -8,7 +8,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-uint64_t bu_now_ns(void);
+#include "common/clock.h"
+
 /* Connect to the hybrid socket @uds and do "CONNECT port\n" / "OK n\n"; fd or -errno. */
 int bu_host_connect(const char *uds, uint32_t port, int timeout_ms);
 /* Listen at "<uds>_<port>" (replacing a stale file); fd or -errno. */

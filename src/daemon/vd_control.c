@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "daemon/vd_internal.h"
 
@@ -41,10 +42,7 @@ static int vd_ctl_add(struct vd_dev *dev, int fd, enum vd_ev_type t)
 
 static int64_t vd_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)vk_now_ms();
 }
 
 static void vd_session_begin(struct vd_dev *dev, int fd)

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "daemon/vd_internal.h"
 
@@ -90,14 +91,6 @@ static void vd_worker_pending(struct vd_worker *w)
  */
 #define VD_POLL_START_NS 4000ull
 
-static uint64_t vd_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void vd_poll_grow(struct vd_worker *w, uint64_t max)
 {
 	w->poll_ns = w->poll_ns ? w->poll_ns * 2 : VD_POLL_START_NS;
@@ -114,7 +107,7 @@ static int vd_worker_wait(struct vd_worker *w, struct epoll_event *ev, int max_e
 
 	if (!max)
 		return epoll_wait(w->epfd, ev, max_ev, -1);
-	t0 = vd_now_ns();
+	t0 = vk_now_ns();
 	if (w->poll_ns) {
 		uint64_t until = t0 + w->poll_ns;
 
@@ -125,11 +118,11 @@ static int vd_worker_wait(struct vd_worker *w, struct epoll_event *ev, int max_e
 					__atomic_fetch_add(&w->polls_hit, 1, __ATOMIC_RELAXED);
 				return n;
 			}
-		} while (vd_now_ns() < until);
+		} while (vk_now_ns() < until);
 		__atomic_fetch_add(&w->polls_missed, 1, __ATOMIC_RELAXED);
 	}
 	n = epoll_wait(w->epfd, ev, max_ev, -1);
-	slept = vd_now_ns() - t0;
+	slept = vk_now_ns() - t0;
 	if (n > 0 && slept <= max)
 		vd_poll_grow(w, max);
 	else

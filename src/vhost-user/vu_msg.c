@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "vhost-user/vu_msg.h"
 
@@ -427,10 +428,7 @@ int vu_msg_validate(struct vu_msg *msg, const struct vu_msg_ctx *ctx)
 
 static int64_t vu_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)vk_now_ms();   /* signed: -1 is "no deadline" */
 }
 
 /* Wait for @events on @sock; 0, -ETIMEDOUT, -ECANCELED or -errno. */

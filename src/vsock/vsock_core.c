@@ -28,6 +28,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/compiler.h"
 #include "common/log.h"
 #include "vsock/vsock_core.h"
@@ -1119,10 +1120,7 @@ void vsock_core_host_connected(struct vsock_core *core, struct vsock_conn *c, in
 
 static uint32_t core_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint32_t)((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
+	return (uint32_t)vk_now_ms();   /* deadlines compare in 32 bits, wrap-safe */
 }
 
 /* Room for one more pending connect: 0 or -ENOMEM. */

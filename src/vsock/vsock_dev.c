@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "daemon/daemon.h"
 #include "vhost-user/vu_proto.h"
@@ -78,14 +79,6 @@ struct vsock_daemon {
 	unsigned int sib_stall_ms;
 	bool started;
 };
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static struct vsock_vm *vm_of(void *opaque)
 {
@@ -216,7 +209,7 @@ static int route_sibling(struct vsock_vm *vm, const struct vsock_pkt *p)
 	}
 	full = to->inq_len >= VSOCK_SIB_QLEN ||
 	       (to->inq_len && to->inq_bytes + p->hdr.len > VSOCK_SIB_QBYTES);
-	now = mono_ms();
+	now = vk_now_ms();
 	if (full) {
 		stalled = now - to->inq_progress_ms;
 		if (stalled < vm->d->sib_stall_ms)
@@ -283,7 +276,7 @@ static int sib_fill(struct vsock_vm *vm, const struct iovec *iov, unsigned int n
 	r->off += chunk;
 	if (last) {
 		pthread_mutex_lock(&vm->lock);
-		vm->inq_progress_ms = mono_ms();
+		vm->inq_progress_ms = vk_now_ms();
 		vm->inq_head = r->next;
 		if (!vm->inq_head)
 			vm->inq_tail = NULL;

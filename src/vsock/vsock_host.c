@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <linux/vm_sockets.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/unix_sock.h"
 #include "vsock/vsock_host.h"
@@ -69,14 +70,6 @@ struct vsock_host {
 };
 
 #define CONN_REGISTERED 1u
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* ------------------------------------------------------------ fd table */
 
@@ -216,7 +209,7 @@ static void hs_add(struct vsock_host *h, int fd, uint16_t type)
 	}
 	hs->fd = fd;
 	hs->type = type;
-	hs->deadline_ms = now_ms() + h->cfg.hs_timeout_ms;
+	hs->deadline_ms = vk_now_ms() + h->cfg.hs_timeout_ms;
 	hs->prev = h->hs_tail;
 	if (h->hs_tail)
 		h->hs_tail->next = hs;
@@ -317,7 +310,7 @@ static void listeners_poll(struct vsock_host *h, bool on);
 
 static void hs_expire(struct vsock_host *h)
 {
-	uint64_t now = now_ms(), v;
+	uint64_t now = vk_now_ms(), v;
 
 	if (read(h->timer_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		vk_dbg("%s: timerfd: %s", h->name, strerror(errno));
