@@ -789,6 +789,23 @@ static void test_siblings_apart(void **state)
 	assert_false(grecv(b, &h, NULL, 200));
 }
 
+/*
+ * Guest @a sends numbered @len-byte packets (chunk[0] = number) to guest 4
+ * port 80 until a TX slot stays busy for @wait_ms, at most 1000; how many.
+ */
+static unsigned int flood_guest4(struct guest *a, uint8_t *chunk, uint32_t len, int wait_ms)
+{
+	unsigned int sent = 0;
+
+	while (sent < 1000) {
+		chunk[0] = (uint8_t)sent;
+		if (!gsend_try(a, 4, 40000, 80, VIRTIO_VSOCK_OP_RW, 0, chunk, len, wait_ms))
+			break;
+		sent++;
+	}
+	return sent;
+}
+
 static void test_sibling_backpressure(void **state)
 {
 	struct ctx *t = *state;
@@ -800,16 +817,11 @@ static void test_sibling_backpressure(void **state)
 	uint64_t bytes = 0;
 	/* the sender's index among the VMs of the process */
 	unsigned int va = t->o.nvms - t->nguests;
-	unsigned int sent = 0;
+	unsigned int sent;
 
 	/* guest 4 takes nothing: its RX buffers, the bounded queue and then our
 	 * TX ring fill up; the sender stops instead of dropping */
-	while (sent < 1000) {
-		chunk[0] = (uint8_t)sent;
-		if (!gsend_try(a, 4, 40000, 80, VIRTIO_VSOCK_OP_RW, 0, chunk, sizeof(chunk), 500))
-			break;
-		sent++;
-	}
+	sent = flood_guest4(a, chunk, sizeof(chunk), 500);
 	assert_true(sent < 1000);
 	vsock_daemon_vm_stats(t->d, va, &st);
 	assert_true(st.sib_blocked > 0);
@@ -835,18 +847,13 @@ static void test_sibling_stalled(void **state)
 	static uint8_t chunk[4000];
 	struct vsock_vm_stats st;
 	struct vsock_hdr h;
-	unsigned int sent = 0, i, rst = 0;
+	unsigned int sent, i, rst = 0;
 	uint32_t lport;
 	char buf[8];
 	int hfd = host_connect(t, a, 5000, &lport);
 
 	/* guest 4 takes nothing: its RX buffers, its queue and then guest 3's TX ring fill up */
-	while (sent < 1000) {
-		chunk[0] = (uint8_t)sent;
-		if (!gsend_try(a, 4, 40000, 80, VIRTIO_VSOCK_OP_RW, 0, chunk, sizeof(chunk), 100))
-			break;
-		sent++;
-	}
+	sent = flood_guest4(a, chunk, sizeof(chunk), 100);
 	assert_true(sent < 1000);
 	/* guest 3's host connection still works: the waiting stops after 300 ms */
 	gsend(a, 5000, lport, VIRTIO_VSOCK_OP_RW, 0, "alive", 5);
