@@ -8,6 +8,7 @@
  * handler that finds the connection unusable calls vu_dev_fail().
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -400,11 +401,23 @@ static int vu_get_vring_base(struct vu_dev *dev, struct vu_msg *msg, struct vu_m
 	return 0;
 }
 
-/* SET_VRING_KICK/CALL/ERR: replace @fd by the message's fd, or by -1 if it says "no fd". */
+/*
+ * SET_VRING_KICK/CALL/ERR: replace @fd by the message's fd, or by -1 if it
+ * says "no fd".  The fd is made non-blocking: QEMU's eventfds already are,
+ * but a front-end may pass a pipe, and a write to a full pipe nobody reads
+ * would hold the worker that signals it (and whoever joins that worker)
+ * for good.  A signal dropped on a full pipe loses nothing: the reader
+ * still has the earlier ones pending.
+ */
 static void vu_vring_set_fd(struct vu_msg *msg, int *fd)
 {
+	int fl;
+
 	vu_close(fd);
 	*fd = (msg->payload.u64 & VU_VRING_NOFD_MASK) ? -1 : vu_msg_take_fd(msg, 0);
+	if (*fd >= 0 && (fl = fcntl(*fd, F_GETFL)) >= 0 && !(fl & O_NONBLOCK) &&
+	    fcntl(*fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		vk_dbg("vu: vring fd %d: O_NONBLOCK: %s", *fd, strerror(errno));
 }
 
 static int vu_set_vring_kick(struct vu_dev *dev, struct vu_msg *msg, struct vu_msg *reply)

@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -474,6 +475,48 @@ static void test_hostile_then_good(void **state)
 	good_session(c);
 }
 
+/*
+ * A front-end that passes a blocking pipe as a call fd and never reads it:
+ * once the pipe is full, a blocking write would hold the device's worker
+ * (and the control thread that joins it on disconnect) for good.  Calls
+ * past a full pipe are dropped instead (the reader has one pending), the
+ * ring keeps completing, and the daemon serves the next front-end.
+ */
+static void test_blocking_call_pipe(void **state)
+{
+	struct tctx *c = *state;
+	struct vut_fe fe;
+	int p[2], i, done = 0, before, disc;
+	char *buf;
+	uint32_t len;
+
+	signal(SIGPIPE, SIG_IGN);   /* as vhost-device-vsock runs */
+	vut_init(&fe, vut_connect(c->path));
+	assert_true(fe.sock >= 0);
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	/* one page: 512 calls fill it */
+	assert_true(fcntl(p[1], F_SETPIPE_SZ, 4096) >= 4096);
+	close(fe.call[1]);
+	fe.call[1] = p[1];
+	assert_int_equal(vut_qemu_vsock_start(&fe, 0), 0);
+	buf = vut_alloc(&fe, 64);
+	before = __atomic_load_n(&c->dev.completed, __ATOMIC_SEQ_CST);
+	disc = __atomic_load_n(&c->dev.disconnected, __ATOMIC_SEQ_CST);
+	for (i = 0; i < 1200; i++) {
+		if (vut_add_out(&fe, 1, buf, 16) || !wait_for(&c->dev.completed, before + i + 1))
+			break;
+		if (vqdrv_get_used(&fe.drv[1], &len) != buf)
+			break;
+		done++;
+	}
+	/* a worker stuck in write(2) gets EPIPE once the read end is gone */
+	close(p[0]);
+	assert_int_equal(done, 1200);
+	vut_cleanup(&fe);
+	assert_true(wait_for(&c->dev.disconnected, disc + 1));
+	good_session(c);
+}
+
 static void test_no_fd_leak(void **state)
 {
 	struct tctx *c = *state;
@@ -726,6 +769,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_many_connections, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_then_good, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_fd_leak, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blocking_call_pipe, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_mode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_mode_full_backlog, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_workers_and_device_fds, setup, teardown),
