@@ -215,7 +215,12 @@ static void set_status(struct xvm_mmio *m, uint32_t val)
 	}
 	add = val & ~m->status;
 	if (add & VIRTIO_STATUS_FEATURES_OK) {
-		if (!(m->driver_features & (1ull << XVM_F_VERSION_1))) {
+		if (m->driver_features & ~m->device_features) {
+			/* not a subset of the offer: fail FEATURES_OK (virtio 1.2, 2.2.2) */
+			vk_dbg("xvm: FEATURES_OK with features 0x%" PRIx64 " not offered: refused",
+			       m->driver_features & ~m->device_features);
+			val &= ~VIRTIO_STATUS_FEATURES_OK;
+		} else if (!(m->driver_features & (1ull << XVM_F_VERSION_1))) {
 			vk_dbg("xvm: FEATURES_OK without VERSION_1: refused");
 			val &= ~VIRTIO_STATUS_FEATURES_OK;
 		} else if ((m->device_features & (1ull << XVM_F_ACCESS_PLATFORM)) &&
@@ -258,8 +263,7 @@ static void reg_write(struct xvm_mmio *m, uint64_t off, uint32_t val)
 					     ((uint64_t)val << 32);
 		else
 			m->driver_features = (m->driver_features & ~0xffffffffull) | val;
-		/* the driver cannot accept what was not offered */
-		m->driver_features &= m->device_features;
+		/* kept as written: FEATURES_OK checks it against the offer */
 		return;
 	case VIRTIO_MMIO_QUEUE_SEL:
 		m->queue_sel = val;

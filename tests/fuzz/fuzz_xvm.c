@@ -74,7 +74,8 @@ static void check(const struct xvm_mmio *m)
 	if ((m->status & VIRTIO_STATUS_DRIVER_OK) && !(m->status & VIRTIO_STATUS_FEATURES_OK))
 		abort();
 	if ((m->status & VIRTIO_STATUS_FEATURES_OK) &&
-	    !(m->driver_features & (1ull << XVM_F_VERSION_1)))
+	    (!(m->driver_features & (1ull << XVM_F_VERSION_1)) ||
+	     (m->driver_features & ~m->device_features)))
 		abort();
 	for (unsigned int i = 0; i < m->nqueues; i++) {
 		const struct xvm_mmio_queue *q = &m->q[i];

@@ -140,7 +140,7 @@ static void test_identity(void **state)
 
 static void test_negotiation_and_notify(void **state)
 {
-	negotiate(F_V1 | F_EVENT_IDX | (1ull << 34) /* not offered: masked */);
+	negotiate(F_V1 | F_EVENT_IDX);
 	assert_int_equal(rec.features_ok, 1);
 	assert_true(rec.features == (F_V1 | F_EVENT_IDX));
 	assert_true(rd(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK);
@@ -256,6 +256,25 @@ static void test_hostile_status(void **state)
 	   VIRTIO_STATUS_DRIVER_OK);
 	assert_false(rd(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DRIVER_OK);
 	assert_int_equal(rec.driver_ok, 0);
+	/*
+	 * A feature the device did not offer (bit 34 is offered by the
+	 * back-end but dropped by the transport): not a valid subset, so
+	 * FEATURES_OK fails (virtio 1.2, 2.2.2), as QEMU's transports do,
+	 * and the back-end is not asked.  The same driver with a valid set
+	 * after a reset is accepted.
+	 */
+	wr(VIRTIO_MMIO_STATUS, 0);
+	negotiate(F_V1 | F_EVENT_IDX | (1ull << 34));
+	assert_false(rd(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK);
+	assert_int_equal(rec.features_ok, 0);
+	wr(VIRTIO_MMIO_STATUS, 0);
+	negotiate(F_V1 | (1ull << 1) /* a device bit vsock does not offer */);
+	assert_false(rd(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK);
+	wr(VIRTIO_MMIO_STATUS, 0);
+	negotiate(F_V1 | F_EVENT_IDX);
+	assert_true(rd(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK);
+	assert_int_equal(rec.features_ok, 1);
+	rec.features_ok = 0;
 	/* the back-end refuses the features */
 	wr(VIRTIO_MMIO_STATUS, 0);
 	rec.refuse_features = 1;
