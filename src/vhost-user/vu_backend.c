@@ -1004,7 +1004,7 @@ int vu_dev_backend_send(struct vu_dev *dev, struct vu_msg *msg, bool need_reply)
 		ret = -ENOTCONN;
 		goto out;
 	}
-	ret = vu_msg_send_timeout(dev->backend_fd, msg, dev->cfg.msg_timeout_ms);
+	ret = vu_msg_send_cancel(dev->backend_fd, msg, dev->cfg.msg_timeout_ms, dev->cancel_fd);
 	if (ret || !need_reply)
 		goto out;
 	r = malloc(sizeof(*r));

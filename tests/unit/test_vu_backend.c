@@ -634,6 +634,32 @@ static void test_backend_channel_late_reply(void **state)
 	assert_false(vu_dev_broken(t->dev));
 }
 
+/*
+ * A front-end that never reads its back-end channel: once the socket is
+ * full, a send waits for room up to the message timeout.  The exit event
+ * (the cancel fd the daemon sets) ends that wait at once, as it ends the
+ * waits on the main socket, so stopping the daemon does not wait it out.
+ */
+static void test_backend_channel_cancel(void **state)
+{
+	struct tdev *t = *state;
+	int efd = eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK), ret = 0, i;
+
+	assert_true(efd >= 0);
+	assert_int_equal(vut_qemu_vsock_start(&t->fe, CID), 0);
+	vu_dev_set_cancel_fd(t->dev, efd);
+	/* the exit event is already set: sends go on while there is room */
+	for (i = 0; i < 100000 && !ret; i++)
+		ret = vu_dev_backend_config_changed(t->dev, false);
+	assert_true(i > 1);
+	/* full: given up at once (the 200 ms timeout would say -ETIMEDOUT) */
+	assert_int_equal(ret, -ECANCELED);
+	/* out of step: the channel was closed */
+	assert_int_equal(vu_dev_backend_config_changed(t->dev, false), -ENOTCONN);
+	vu_dev_set_cancel_fd(t->dev, -1);
+	close(efd);
+}
+
 static void test_dirty_log(void **state)
 {
 	struct tdev *t = *state;
@@ -961,6 +987,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reset_device, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backend_channel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backend_channel_late_reply, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backend_channel_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dirty_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inflight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xen_mmap_layout, setup, teardown),
