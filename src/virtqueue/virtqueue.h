@@ -61,8 +61,13 @@
  * not be mapped into VQ_ELEM_MAX_IOV iovecs anyway.
  */
 #define VQ_INDIRECT_MAX VQ_ELEM_MAX_IOV
-/* Per-access mappings one chain may hold (descriptors outside mapped memory). */
-#define VQ_CHAIN_MAX_PINS 16u
+/*
+ * Per-access mappings one chain may hold (descriptors outside mapped
+ * memory, each its own grant mapping).  Linux's virtio-vsock sends a
+ * MSG_ZEROCOPY skb as the header plus one descriptor per page fragment:
+ * MAX_SKB_FRAGS (17 by default, up to 45) + 1.
+ */
+#define VQ_CHAIN_MAX_PINS 64u
 /* Most recent pops (not yet pushed) that vq_unpop can give back. */
 #define VQ_UNPOP_MAX 64u
 /* Dirty log granularity (vhost-user VHOST_LOG_PAGE). */

@@ -17,10 +17,46 @@
 #include "common/log.h"
 #include "vq_internal.h"
 
+/*
+ * Pins of one head.  Most chains need one or two (header and payload);
+ * a zero-copy send needs one per page fragment, so the rest live in
+ * @more, grown on demand up to VQ_CHAIN_MAX_PINS and kept for the head's
+ * next chain.
+ */
+#define VQ_CHAIN_PINS_INLINE 4u
+
 struct vq_chain_pins {
-	uint16_t n;
-	struct gmem_pin pin[VQ_CHAIN_MAX_PINS];
+	uint16_t n;                                  /* pins held */
+	uint16_t cap;                                /* room in @more */
+	struct gmem_pin pin[VQ_CHAIN_PINS_INLINE];
+	struct gmem_pin *more;
 };
+
+static struct gmem_pin *cp_slot(struct vq_chain_pins *cp, unsigned int i)
+{
+	return i < VQ_CHAIN_PINS_INLINE ? &cp->pin[i] : &cp->more[i - VQ_CHAIN_PINS_INLINE];
+}
+
+/* Room for one more pin: 0, -E2BIG past VQ_CHAIN_MAX_PINS, -ENOMEM. */
+static int cp_reserve(struct vq_chain_pins *cp)
+{
+	unsigned int cap;
+	struct gmem_pin *p;
+
+	if (cp->n == VQ_CHAIN_MAX_PINS)
+		return -E2BIG;
+	if (cp->n < VQ_CHAIN_PINS_INLINE + cp->cap)
+		return 0;
+	cap = cp->cap ? cp->cap * 2u : VQ_CHAIN_PINS_INLINE;
+	if (cap > VQ_CHAIN_MAX_PINS - VQ_CHAIN_PINS_INLINE)
+		cap = VQ_CHAIN_MAX_PINS - VQ_CHAIN_PINS_INLINE;
+	p = realloc(cp->more, cap * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	cp->more = p;
+	cp->cap = (uint16_t)cap;
+	return 0;
+}
 
 void *vq_pin_ring(const struct vq *vq, const struct gmem_table *mem, uint64_t addr, uint64_t len,
 		  struct gmem_pin *pin)
@@ -47,6 +83,7 @@ void *vq_pin_chain(struct vq *vq, const struct gmem_table *mem, uint16_t head, u
 	struct vq_chain_pins *cp;
 	struct gmem_pin pin;
 	void *host;
+	int err;
 
 	/* only memory that is mapped per access; anything else stays unmapped */
 	if (!r || r->host || head >= vq->num)
@@ -62,13 +99,14 @@ void *vq_pin_chain(struct vq *vq, const struct gmem_table *mem, uint16_t head, u
 		}
 		vq->chain_pins_num = vq->num;
 	}
-	if (head >= vq->chain_pins_num || vq->chain_pins[head].n == VQ_CHAIN_MAX_PINS) {
+	err = head < vq->chain_pins_num ? cp_reserve(&vq->chain_pins[head]) : -ERANGE;
+	if (err) {
 		gmem_unpin(&pin);
-		errno = E2BIG;
+		errno = -err;
 		return NULL;
 	}
 	cp = &vq->chain_pins[head];
-	cp->pin[cp->n++] = pin;
+	*cp_slot(cp, cp->n++) = pin;
 	return host;
 }
 
@@ -79,8 +117,10 @@ void vq_pin_chain_release(struct vq *vq, uint16_t head)
 	if (!vq->chain_pins || head >= vq->chain_pins_num)
 		return;
 	cp = &vq->chain_pins[head];
-	while (cp->n)
-		gmem_unpin(&cp->pin[--cp->n]);
+	while (cp->n) {
+		cp->n--;
+		gmem_unpin(cp_slot(cp, cp->n));
+	}
 }
 
 bool vq_pin_chain_held(const struct vq *vq, uint16_t head)
@@ -95,8 +135,10 @@ void vq_pin_release_all(struct vq *vq)
 	memset(none, 0, sizeof(none));
 	vq_pin_rings_set(vq, none);
 	if (vq->chain_pins) {
-		for (unsigned int h = 0; h < vq->chain_pins_num; h++)
+		for (unsigned int h = 0; h < vq->chain_pins_num; h++) {
 			vq_pin_chain_release(vq, (uint16_t)h);
+			free(vq->chain_pins[h].more);
+		}
 		free(vq->chain_pins);
 		vq->chain_pins = NULL;
 		vq->chain_pins_num = 0;
