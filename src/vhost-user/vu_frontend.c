@@ -34,7 +34,6 @@ struct vu_fe_ring {
 
 struct vu_fe_kept_region {
 	struct vu_fe_region r;  /* r.fd is our dup */
-	bool sent;              /* part of the table the back-end has */
 };
 
 struct vu_fe {
@@ -62,6 +61,13 @@ struct vu_fe {
 	/* memory */
 	unsigned int nregions;
 	struct vu_fe_kept_region *regions;   /* [VU_FE_MAX_REGIONS] */
+	/*
+	 * What the back-end holds (fd -1): updated one acknowledged message at
+	 * a time, so a table change refused part-way is retried as the
+	 * difference to what it really has.
+	 */
+	unsigned int nheld;
+	struct vu_fe_region *held;           /* [VU_FE_MAX_REGIONS] */
 
 	/* inflight */
 	int inflight_fd;
@@ -95,7 +101,10 @@ struct vu_fe *vu_fe_new(const struct vu_fe_ops *ops, void *opaque)
 	if (!fe)
 		return NULL;
 	fe->regions = calloc(VU_FE_MAX_REGIONS, sizeof(*fe->regions));
-	if (!fe->regions) {
+	fe->held = calloc(VU_FE_MAX_REGIONS, sizeof(*fe->held));
+	if (!fe->regions || !fe->held) {
+		free(fe->regions);
+		free(fe->held);
 		free(fe);
 		return NULL;
 	}
@@ -137,6 +146,7 @@ void vu_fe_free(struct vu_fe *fe)
 		munmap(fe->inflight_area, fe->inflight_size);
 	fe_close(&fe->inflight_fd);
 	free(fe->regions);
+	free(fe->held);
 	free(fe->path);
 	free(fe);
 }
@@ -472,8 +482,11 @@ static int fe_send_mem_table(struct vu_fe *fe)
 	free(msg);
 	if (err < 0)
 		return err;
-	for (i = 0; i < n; i++)
-		fe->regions[i].sent = true;
+	for (i = 0; i < n; i++) {
+		fe->held[i] = fe->regions[i].r;
+		fe->held[i].fd = -1;
+	}
+	fe->nheld = n;
 	return 0;
 }
 
@@ -524,7 +537,27 @@ static int fe_validate_regions(const struct vu_fe_region *r, unsigned int n)
 }
 
 /* Send the kept table: whole, or as differences to what the back-end has. */
-static int fe_sync_mem(struct vu_fe *fe, struct vu_fe_kept_region *old, unsigned int nold)
+static bool fe_wants(const struct vu_fe *fe, const struct vu_fe_region *r)
+{
+	for (unsigned int j = 0; j < fe->nregions; j++)
+		if (fe_same_region(r, &fe->regions[j].r))
+			return true;
+	return false;
+}
+
+static bool fe_holds(const struct vu_fe *fe, const struct vu_fe_region *r)
+{
+	for (unsigned int i = 0; i < fe->nheld; i++)
+		if (fe_same_region(&fe->held[i], r))
+			return true;
+	return false;
+}
+
+/*
+ * Bring the back-end's table to fe->regions: the whole table, or with
+ * CONFIGURE_MEM_SLOTS the difference to what it holds (fe->held).
+ */
+static int fe_sync_mem(struct vu_fe *fe)
 {
 	unsigned int i, j;
 	int err;
@@ -534,34 +567,22 @@ static int fe_sync_mem(struct vu_fe *fe, struct vu_fe_kept_region *old, unsigned
 	if (fe->nregions > fe->max_mem_slots)
 		return -E2BIG;
 	/* removals first, so slots are free for the additions */
-	for (i = 0; i < nold; i++) {
-		bool keep = false;
-
-		if (!old[i].sent)
+	for (i = fe->nheld; i-- > 0;) {
+		if (fe_wants(fe, &fe->held[i]))
 			continue;
-		for (j = 0; j < fe->nregions; j++)
-			if (fe_same_region(&old[i].r, &fe->regions[j].r))
-				keep = true;
-		if (keep)
-			continue;
-		err = fe_send_single(fe, VU_REM_MEM_REG, &old[i].r);
+		err = fe_send_single(fe, VU_REM_MEM_REG, &fe->held[i]);
 		if (err < 0)
 			return err;
+		fe->held[i] = fe->held[--fe->nheld];
 	}
 	for (j = 0; j < fe->nregions; j++) {
-		bool have = false;
-
-		for (i = 0; i < nold; i++)
-			if (old[i].sent && fe_same_region(&old[i].r, &fe->regions[j].r))
-				have = true;
-		if (have) {
-			fe->regions[j].sent = true;
+		if (fe_holds(fe, &fe->regions[j].r))
 			continue;
-		}
 		err = fe_send_single(fe, VU_ADD_MEM_REG, &fe->regions[j].r);
 		if (err < 0)
 			return err;
-		fe->regions[j].sent = true;
+		fe->held[fe->nheld] = fe->regions[j].r;
+		fe->held[fe->nheld++].fd = -1;
 	}
 	return 0;
 }
@@ -588,7 +609,6 @@ int vu_fe_set_mem_table(struct vu_fe *fe, const struct vu_fe_region *r, unsigned
 	memcpy(old, fe->regions, nold * sizeof(*old));
 	for (i = 0; i < n; i++) {
 		fe->regions[i].r = r[i];
-		fe->regions[i].sent = false;
 		fe->regions[i].r.fd = fcntl(r[i].fd, F_DUPFD_CLOEXEC, 3);
 		if (fe->regions[i].r.fd < 0) {
 			err = -errno;
@@ -600,7 +620,7 @@ int vu_fe_set_mem_table(struct vu_fe *fe, const struct vu_fe_region *r, unsigned
 		}
 	}
 	fe->nregions = n;
-	err = fe->sock >= 0 ? fe_sync_mem(fe, old, nold) : 0;
+	err = fe->sock >= 0 ? fe_sync_mem(fe) : 0;
 	for (i = 0; i < nold; i++)
 		fe_close(&old[i].r.fd);
 	free(old);
@@ -1201,8 +1221,7 @@ int vu_fe_reconnect(struct vu_fe *fe, int fd, unsigned int attempts, unsigned in
 	}
 	if (err < 0)
 		return err;
-	for (i = 0; i < fe->nregions; i++)
-		fe->regions[i].sent = false;
+	fe->nheld = 0;   /* a new back-end holds nothing */
 	if (!fe->negotiated)
 		return 0;
 	err = fe_do_negotiate(fe);
@@ -1216,7 +1235,7 @@ int vu_fe_reconnect(struct vu_fe *fe, int fd, unsigned int attempts, unsigned in
 			return err;
 	}
 	if (fe->nregions) {
-		err = fe_sync_mem(fe, NULL, 0);
+		err = fe_sync_mem(fe);
 		if (err < 0)
 			return err;
 	}

@@ -294,6 +294,78 @@ static void test_mem_slots_too_many(void **state)
 	vu_fe_guest_mem_free(&gm);
 }
 
+/*
+ * Replay the mock's log of ADD/REM_MEM_REG from @from on (the refused
+ * one excluded) over the gpa list @have: what the back-end holds now.
+ */
+static unsigned int be_regions(const struct mock_be *m, unsigned int from, uint64_t *have,
+			       unsigned int n, int refused)
+{
+	for (unsigned int i = from; i < m->nlog; i++) {
+		const struct mock_entry *e = &m->log[i];
+		struct vu_mem_region r;
+		unsigned int k;
+
+		if ((int)i == refused || (e->req != VU_ADD_MEM_REG && e->req != VU_REM_MEM_REG))
+			continue;
+		memcpy(&r, e->payload + 8, sizeof(r));
+		for (k = 0; k < n && have[k] != r.guest_addr; k++)
+			;
+		if (e->req == VU_ADD_MEM_REG) {
+			assert_int_equal(k, n);   /* never added twice */
+			have[n++] = r.guest_addr;
+		} else {
+			assert_true(k < n);       /* only what it has is removed */
+			have[k] = have[--n];
+		}
+	}
+	return n;
+}
+
+/*
+ * A table change the back-end refuses part-way (a REM_MEM_REG nacked):
+ * the front-end must still know what the back-end holds, so the retry
+ * removes what is left over, adds only what is missing, and the back-end
+ * ends with exactly the new table.
+ */
+static void test_mem_slots_refused_midway(void **state)
+{
+	struct ctx *c = *state;
+	struct vu_fe_guest_mem gm;
+	struct vu_fe_region r[3];
+	uint64_t have[8];
+	unsigned int n;
+	int refused;
+
+	vu_fe_guest_mem_init(&gm);
+	assert_int_equal(vu_fe_guest_mem_add(&gm, 0, 1 << 16), 0);
+	assert_int_equal(vu_fe_guest_mem_add(&gm, 1 << 20, 1 << 16), 0);
+	assert_int_equal(vu_fe_guest_mem_add(&gm, 1 << 21, 1 << 16), 0);
+	c->m.pf &= ~(1ull << VU_PF_XEN_MMAP);
+	c->m.fault_req = VU_REM_MEM_REG;
+	c->m.fault = MOCK_NACK;
+	ctx_open(c);
+	assert_int_equal(vu_fe_negotiate(c->fe, F_V1, ALL_PF, 2), 0);
+	assert_int_equal(vu_fe_guest_mem_regions(&gm, r, 3), 3);
+	/* {0, 1} -> {2}: removing region 0 is refused */
+	assert_int_equal(vu_fe_set_mem_table(c->fe, r, 2), 0);
+	assert_int_equal(vu_fe_set_mem_table(c->fe, r + 2, 1), -EIO);
+	assert_true(vu_fe_connected(c->fe));
+	/* the retry goes through */
+	assert_int_equal(vu_fe_set_mem_table(c->fe, r + 2, 1), 0);
+	/* and {2} -> {1, 2} adds region 1 only */
+	assert_int_equal(vu_fe_set_mem_table(c->fe, r + 1, 2), 0);
+	ctx_close(c);
+
+	refused = mock_find(&c->m, VU_REM_MEM_REG, 0);
+	assert_true(refused >= 0);
+	n = be_regions(&c->m, 0, have, 0, refused);
+	assert_int_equal(n, 2);
+	assert_true((have[0] == 1 << 20 && have[1] == 1 << 21) ||
+		    (have[1] == 1 << 20 && have[0] == 1 << 21));
+	vu_fe_guest_mem_free(&gm);
+}
+
 static void test_xen_regions(void **state)
 {
 	struct ctx *c = *state;
@@ -828,6 +900,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_mem_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mem_slots, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mem_slots_too_many, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mem_slots_refused_midway, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xen_regions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_status_reset_inflight, setup, teardown),
