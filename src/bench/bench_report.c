@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench/vsock_bench.h"
@@ -224,9 +225,39 @@ int write_json(const char *path)
 	return fclose(f) ? -errno : 0;
 }
 
+/* Run gnuplot on @script inside @dir, no shell: any directory name works. */
+static int run_gnuplot(const char *dir, const char *script)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		if (chdir(dir) == 0)
+			execlp("gnuplot", "gnuplot", script, (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
+}
+
+/* A file in @dir; -ENAMETOOLONG rather than a truncated name. */
+static FILE *open_in(const char *dir, const char *name)
+{
+	char path[4096];
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return NULL;
+	}
+	return fopen(path, "we");
+}
+
 int write_plots(const char *dir)
 {
-	char path[512], cmd[1200];
 	FILE *f;
 	unsigned int i;
 	size_t k;
@@ -235,9 +266,9 @@ int write_plots(const char *dir)
 		fprintf(stderr, "vsock-bench: gnuplot not installed (Debian: gnuplot-nox): no charts\n");
 		return 0;
 	}
-	mkdir(dir, 0755);
-	snprintf(path, sizeof(path), "%s/throughput.dat", dir);
-	f = fopen(path, "we");
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	f = open_in(dir, "throughput.dat");
 	if (!f)
 		return -errno;
 	fprintf(f, "# size g2h h2g limit\n");
@@ -255,28 +286,26 @@ int write_plots(const char *dir)
 		fprintf(f, "%zu %.4f %.4f %.4f\n", o.sizes[k], g, h, l);
 	}
 	fclose(f);
-	snprintf(path, sizeof(path), "%s/rtt.dat", dir);
-	f = fopen(path, "we");
+	f = open_in(dir, "rtt.dat");
 	if (!f)
 		return -errno;
 	for (k = 0; k < nrtt; k++)
 		fprintf(f, "%.3f %.6f\n", (double)rtt_samples[k] / 1000.0, (double)(k + 1) / (double)nrtt);
 	fclose(f);
-	snprintf(path, sizeof(path), "%s/plot.gp", dir);
-	f = fopen(path, "we");
+	/* names relative to @dir, where gnuplot runs: nothing to quote */
+	f = open_in(dir, "plot.gp");
 	if (!f)
 		return -errno;
 	fprintf(f, "set terminal png size 900,600\nset grid\n"
-		"set output '%s/throughput.png'\nset logscale x 2\nset xlabel 'message size (bytes)'\n"
+		"set output 'throughput.png'\nset logscale x 2\nset xlabel 'message size (bytes)'\n"
 		"set ylabel 'Gbit/s'\nset title 'vsock-bench: throughput vs message size'\n"
-		"plot '%s/throughput.dat' u 1:2 w lp t 'guest->host', '' u 1:3 w lp t 'host->guest', "
-		"'' u 1:4 w lp t 'Unix socket limit'\n", dir, dir);
+		"plot 'throughput.dat' u 1:2 w lp t 'guest->host', '' u 1:3 w lp t 'host->guest', "
+		"'' u 1:4 w lp t 'Unix socket limit'\n");
 	if (nrtt)
-		fprintf(f, "set output '%s/latency_cdf.png'\nunset logscale x\nset logscale x 10\n"
+		fprintf(f, "set output 'latency_cdf.png'\nunset logscale x\nset logscale x 10\n"
 			"set xlabel 'round trip (us)'\nset ylabel 'fraction'\n"
 			"set title 'vsock-bench: request/response latency CDF'\n"
-			"plot '%s/rtt.dat' u 1:2 w l t 'rr'\n", dir, dir);
+			"plot 'rtt.dat' u 1:2 w l t 'rr'\n");
 	fclose(f);
-	snprintf(cmd, sizeof(cmd), "gnuplot '%s/plot.gp'", dir);
-	return system(cmd) == 0 ? 0 : -EIO;
+	return run_gnuplot(dir, "plot.gp");
 }

@@ -25,10 +25,16 @@ pid=$!
 for _ in $(seq 100); do [ -S "$tmp/vhost4.sock" ] && break; sleep 0.05; done
 timeout 120 "$bench" --smoke --tap --socket "$tmp/vhost.sock" --uds-path "$tmp/vsock.uds" \
 	--socket "$tmp/vhost4.sock" --uds-path "$tmp/vsock4.uds" \
-	--daemon-pid "$pid" --json "$tmp/bench.json" 2>"$tmp/bench.err"
+	--daemon-pid "$pid" --json "$tmp/bench.json" --plot "$tmp/charts of it's run" 2>"$tmp/bench.err"
 rc=$?
 if [ $rc -gt 1 ]; then
 	echo "# vsock-bench exit $rc"; sed 's/^/# /' "$tmp/bench.err" "$tmp/daemon.log" | tail -n 30
 	exit $rc
+fi
+# --plot, into a directory whose name has a space and a quote
+if command -v gnuplot >/dev/null 2>&1 &&
+   ! [ -s "$tmp/charts of it's run/throughput.png" ] && ! grep -q 'no charts' "$tmp/bench.err"; then
+	echo "Bail out! --plot wrote no charts"; sed 's/^/# /' "$tmp/bench.err" | tail -n 10
+	exit 1
 fi
 exit 0
