@@ -79,7 +79,8 @@ VK_EXPORT void gmem_free(struct gmem *m);
  * delivers them).  On error the current table is left unchanged.  Every
  * successful change publishes a new table with the next generation.
  * Returns 0 or -errno:
- * -EINVAL overlapping (gpa or uva)/zero-size/overflowing regions,
+ * -EINVAL overlapping (gpa or uva)/zero-size/overflowing regions or, for
+ * Xen regions, bad flags or a domid that is not a guest's,
  * -E2BIG too many, -EFAULT an fd that cannot be mapped or too short for
  * offset+size, -EOPNOTSUPP xen_flags this build cannot map,
  * -ENOENT no such region (remove), -ENOMEM.

@@ -23,7 +23,8 @@
  *                           users map ranges while they need them with
  *                           gmem_pin(), through a bounded per-region cache.
  *
- * Any other combination is refused with -EINVAL.
+ * Any other combination is refused with -EINVAL, and so is a domid that is
+ * not an ordinary domain's (>= DOMID_FIRST_RESERVED, 0x7ff0).
  *
  * Flag values: FOREIGN 0x1, GRANT 0x2, NO_ADVANCE_MAP 0x8 are the values
  * rust-vmm (vm-memory's Xen mmap flags, used by xen-vhost-frontend and the
@@ -299,6 +300,16 @@ int gmem_backend_map(const struct gmem_region_desc *d, int fd, const struct gmem
 		vk_err("gmem: region gpa 0x%" PRIx64 ": Xen mmap flags 0x%x are not one of"
 		       " FOREIGN (0x1), GRANT (0x2), GRANT|NO_ADVANCE_MAP (0xa)",
 		       d->gpa, d->xen_flags);
+		return -EINVAL;
+	}
+	/*
+	 * privcmd and gntdev hand Xen a 16-bit domid_t: a larger id would
+	 * silently name another domain, and the ids from DOMID_FIRST_RESERVED
+	 * on (DOMID_SELF, DOMID_IO, DOMID_XEN, ...) are not guests.
+	 */
+	if (d->xen_domid >= DOMID_FIRST_RESERVED) {
+		vk_err("gmem: region gpa 0x%" PRIx64 ": 0x%x is not a guest's domain id",
+		       d->gpa, d->xen_domid);
 		return -EINVAL;
 	}
 	ret = gx_check(d, &npages);

@@ -212,6 +212,52 @@ static void test_bad_flags(void **state)
 	gmem_free(m);
 }
 
+static void test_bad_domid(void **state)
+{
+	/*
+	 * privcmd and gntdev hand Xen a 16-bit domid_t: 0x10000 | DOM would
+	 * map guest DOM under another name, and the ids from
+	 * DOMID_FIRST_RESERVED (0x7ff0) up (DOMID_SELF, DOMID_IO, DOMID_XEN,
+	 * ..., DOMID_IDLE) are not guests at all.  Refused before any mapping.
+	 */
+	static const uint32_t bad[] = { 0x10000 | DOM, 0x7ff0, 0x7ff1, 0x7ff2, 0x7ff4,
+					0x7fff, 0xffff, 0xffffffff };
+	static const uint32_t flags[] = { GMEM_XEN_FOREIGN, GMEM_XEN_GRANT,
+					  GMEM_XEN_GRANT | GMEM_XEN_NO_ADVANCE_MAP };
+	struct gmem *m = gmem_new();
+	long before = xsim_fmap_pages(hv);
+	struct gmem_region_desc d;
+	int fd, keep;
+
+	assert_int_equal(xsim_grant(hv, DOM, 600, 9, false), 0);
+	for (unsigned int f = 0; f < sizeof(flags) / sizeof(flags[0]); f++) {
+		for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			bool grant = flags[f] != GMEM_XEN_FOREIGN;
+
+			d = (struct gmem_region_desc){ .gpa = grant ? GBIT | (600 * PG) : 0,
+						       .size = PG, .uva = GBIT | (600 * PG),
+						       .xen_flags = flags[f], .xen_domid = bad[i] };
+			fd = keep = devnull();
+			assert_int_equal(gmem_set_table(m, &d, &fd, 1), -EINVAL);
+			assert_closed(keep);
+			fd = keep = devnull();
+			assert_int_equal(gmem_add_region(m, &d, fd), -EINVAL);
+			assert_closed(keep);
+		}
+	}
+	assert_int_equal(gmem_generation(m), 0);
+	assert_int_equal(xsim_fmap_pages(hv), before);
+	assert_int_equal(xsim_grant_total_maps(hv, DOM), 0);
+	/* the guest's own id is fine */
+	d.xen_domid = DOM;
+	fd = devnull();
+	assert_int_equal(gmem_set_table(m, &d, &fd, 1), 0);
+	gmem_clear(m);
+	assert_int_equal(xsim_grant_total_maps(hv, DOM), 0);
+	assert_int_equal(xsim_grant_end(hv, DOM, 600), 0);
+	gmem_free(m);
+}
+
 static void test_plain_mmap_still_works(void **state)
 {
 	struct gmem_region_desc d = { .gpa = 0x100000, .size = 2 * PG, .uva = 0x7000000 };
@@ -432,6 +478,7 @@ int main(void)
 		cmocka_unit_test(test_foreign_hole_refused),
 		cmocka_unit_test(test_foreign_holes_per_request),
 		cmocka_unit_test(test_bad_flags),
+		cmocka_unit_test(test_bad_domid),
 		cmocka_unit_test(test_plain_mmap_still_works),
 		cmocka_unit_test(test_grant_advance),
 		cmocka_unit_test(test_grant_per_request),

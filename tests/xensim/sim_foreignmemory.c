@@ -60,10 +60,14 @@ XSIM_API void *xenforeignmemory_map2(xenforeignmemory_handle *h, uint32_t dom, v
 				     int prot, int flags, size_t pages,
 				     const xen_pfn_t arr[], int err[])
 {
-	struct xsim_msg ram = { .op = XSIM_OP_RAM, .dom = dom };
+	struct xsim_msg ram = { .op = XSIM_OP_RAM };
 	uint8_t *base;
 	size_t i, run;
 	int fd, bad = 0;
+
+	/* privcmd's mmapbatch carries a domid_t: the real library drops the high bits */
+	dom = (uint16_t)dom;
+	ram.dom = dom;
 
 	if (!pages || pages > (1ull << 40) / PG) {
 		errno = EINVAL;

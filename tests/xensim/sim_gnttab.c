@@ -122,7 +122,8 @@ static void *gnt_map(xengnttab_handle *h, uint32_t count, const uint32_t *domids
 		struct xsim_msg ram = { .op = XSIM_OP_RAM };
 		int fd;
 
-		g->domids[i] = domids ? domids[i] : domid;
+		/* gntdev hands the domid to Xen as a domid_t: the high bits are dropped */
+		g->domids[i] = (uint16_t)(domids ? domids[i] : domid);
 		g->refs[i] = refs[i];
 		m.dom = g->domids[i];
 		m.a[0] = refs[i];
