@@ -21,7 +21,13 @@
  *                           libxengnttab;
  *   GRANT | NO_ADVANCE_MAP  nothing is mapped up front (region host == NULL);
  *                           users map ranges while they need them with
- *                           gmem_pin(), through a bounded per-region cache.
+ *                           gmem_pin(), through a bounded per-region table
+ *                           of mappings that concurrent holders share; a
+ *                           grant is unmapped with its last holder, since
+ *                           the guest ends it and reuses its reference once
+ *                           the request is completed (a lazy foreign region
+ *                           keeps idle mappings cached: its frames change
+ *                           only with a new memory table).
  *
  * Any other combination is refused with -EINVAL, and so is a domid that is
  * not an ordinary domain's (>= DOMID_FIRST_RESERVED, 0x7ff0).
@@ -499,8 +505,16 @@ void gmem_backend_unpin(struct gmem_map *map, void *cookie)
 	if (!x || !e)
 		return;
 	pthread_mutex_lock(&x->lock);
-	if (e->refs)
-		e->refs--;
+	if (e->refs && --e->refs == 0 && x->kind == GX_GRANT_LAZY) {
+		/*
+		 * The guest takes a grant back once its request is completed
+		 * (and may grant another page under the same reference): a
+		 * grant is mapped only while someone holds it.
+		 */
+		gx_unmap_ent(x, e);
+		x->cached_pages -= e->npages;
+		e->used = false;
+	}
 	pthread_mutex_unlock(&x->lock);
 }
 

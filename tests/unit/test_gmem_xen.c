@@ -358,7 +358,7 @@ static void test_grant_per_request(void **state)
 	/* outside the region */
 	assert_null(gmem_pin(t, GBIT | (4096 * PG), 4, &pins[0]));
 
-	/* many requests: the cache stays bounded, idle entries are reused */
+	/* many requests: the mappings stay bounded (none outlives its request) */
 	for (int round = 0; round < 3; round++)
 		for (uint32_t ref = 100; ref < 200; ref++) {
 			struct gmem_pin pin;
@@ -389,6 +389,59 @@ static void test_grant_per_request(void **state)
 	assert_int_equal(xsim_grant_total_maps(hv, DOM), 0);
 	for (uint32_t ref = 100; ref < 200; ref++)
 		assert_int_equal(xsim_grant_end(hv, DOM, ref), 0);
+	gmem_free(m);
+}
+
+static void test_grant_released_after_use(void **state)
+{
+	/*
+	 * Per-request grants are the guest's to take back once the request
+	 * is completed: Linux's grant DMA ops end the access at dma_unmap and
+	 * hand the reference out again for another page.  A grant still
+	 * mapped after the last unpin keeps the guest from ending it and,
+	 * once the reference is reused, serves the next request from the
+	 * old page.
+	 */
+	struct gmem_region_desc d = { .gpa = GBIT, .size = 4096 * PG, .uva = GBIT,
+				      .xen_flags = GMEM_XEN_GRANT | GMEM_XEN_NO_ADVANCE_MAP,
+				      .xen_domid = DOM };
+	uint8_t *ram = xsim_dom_ram(hv, DOM);
+	struct gmem *m = gmem_new();
+	const struct gmem_region *r;
+	struct gmem_pin a, b;
+	struct gmem_table *t;
+	uint8_t *p;
+	int fd = devnull();
+
+	assert_int_equal(gmem_set_table(m, &d, &fd, 1), 0);
+	t = gmem_get(m);
+	r = gmem_find(t, GBIT);
+	memcpy(ram + 20 * PG, "old page", 8);
+	memcpy(ram + 21 * PG, "new page", 8);
+	assert_int_equal(xsim_grant(hv, DOM, 700, 20, false), 0);
+	p = gmem_pin(t, GBIT | (700 * PG), 8, &a);
+	assert_non_null(p);
+	assert_memory_equal(p, "old page", 8);
+	gmem_unpin(&a);
+	/* the request is done: nothing of it stays mapped */
+	assert_int_equal(xsim_grant_total_maps(hv, DOM), 0);
+	assert_int_equal(gmem_backend_cached_pages(r->map), 0);
+	assert_int_equal(xsim_grant_end(hv, DOM, 700), 0);
+	/* the reference now grants another page: that is what the next request sees */
+	assert_int_equal(xsim_grant(hv, DOM, 700, 21, false), 0);
+	p = gmem_pin(t, GBIT | (700 * PG), 8, &a);
+	assert_non_null(p);
+	assert_memory_equal(p, "new page", 8);
+	/* concurrent holders share one mapping; it goes with the last of them */
+	assert_ptr_equal(gmem_pin(t, GBIT | (700 * PG + 4), 4, &b), p + 4);
+	assert_int_equal(xsim_grant_mapcount(hv, DOM, 700), 1);
+	gmem_unpin(&a);
+	assert_int_equal(xsim_grant_mapcount(hv, DOM, 700), 1);
+	assert_memory_equal(p + 4, "page", 4);
+	gmem_unpin(&b);
+	assert_int_equal(xsim_grant_mapcount(hv, DOM, 700), 0);
+	assert_int_equal(xsim_grant_end(hv, DOM, 700), 0);
+	gmem_put(t);
 	gmem_free(m);
 }
 
@@ -482,6 +535,7 @@ int main(void)
 		cmocka_unit_test(test_plain_mmap_still_works),
 		cmocka_unit_test(test_grant_advance),
 		cmocka_unit_test(test_grant_per_request),
+		cmocka_unit_test(test_grant_released_after_use),
 		cmocka_unit_test(test_pin_plain_region),
 		cmocka_unit_test(test_readonly_grant),
 		cmocka_unit_test(test_whole_grant_space),
