@@ -132,16 +132,16 @@ VK_EXPORT const struct gmem_region *gmem_find(const struct gmem_table *t, uint64
  * NO_ADVANCE_MAP) have no permanent mapping: a user maps a range for as
  * long as it needs it (a ring: while the queue runs; a buffer: until the
  * request is completed) and releases it.  Works for every region, so
- * callers need not care which kind they hold (plain regions just return
- * their host address).  [gpa, gpa+len) must lie in one region.  Returns
- * the host address or NULL (-EFAULT not mapped, -ENOBUFS the region's
- * bounded mapping cache is full of held entries, -E2BIG range too large:
- * see errno).  A pin keeps its mapping alive by itself: it may be held
- * across gmem_put and table changes (a ring pinned while the queue runs)
- * until gmem_unpin.
+ * callers need not care which kind they hold (a region with a host
+ * mapping returns its host address).  [gpa, gpa+len) must lie in one
+ * region.  Returns the host address or NULL (-EFAULT not mapped, -ENOBUFS
+ * the region's bounded mapping cache is full of held entries, -E2BIG range
+ * too large: see errno).  A pin keeps its mapping alive by itself, for
+ * every kind of region: it may be held across gmem_put and table changes
+ * (a ring pinned while the queue runs) until gmem_unpin.
  */
 struct gmem_pin {
-	struct gmem_map *map;    /* NULL: nothing to release */
+	struct gmem_map *map;    /* the region's map, held; NULL: nothing to release */
 	void *cookie;
 };
 VK_EXPORT void *gmem_pin(const struct gmem_table *t, uint64_t gpa, uint64_t len,

@@ -4,6 +4,8 @@
  *
  * Regions with a host mapping answer from it; regions without one (Xen
  * grants with NO_ADVANCE_MAP) ask their backend to map the range for now.
+ * Either way the pin holds a reference to the region's map, so what it
+ * points to stays mapped until gmem_unpin.
  */
 #include <errno.h>
 
@@ -28,14 +30,19 @@ void *gmem_pin(const struct gmem_table *t, uint64_t gpa, uint64_t len, struct gm
 		errno = EFAULT;
 		return NULL;
 	}
-	if (r->host)
-		return r->host + off;
-	ret = gmem_backend_pin(r->map, off, len, &host, &pin->cookie);
-	if (ret < 0) {
-		errno = -ret;
-		return NULL;
+	if (r->host) {
+		host = r->host + off;
+	} else {
+		ret = gmem_backend_pin(r->map, off, len, &host, &pin->cookie);
+		if (ret < 0) {
+			errno = -ret;
+			return NULL;
+		}
 	}
-	/* the mapping must outlive the snapshot: a pin holds the region's map */
+	/*
+	 * The mapping must outlive the snapshot, whatever kind of region it
+	 * is: a pin holds the region's map (a mapped region's too).
+	 */
 	__atomic_add_fetch(&r->map->refcnt, 1, __ATOMIC_RELAXED);
 	pin->map = r->map;
 	return host;

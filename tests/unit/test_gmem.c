@@ -734,6 +734,41 @@ static void test_unaligned_offset(void **state)
 }
 
 /* Hundreds of set/replace/add/remove/clear cycles leak neither fds nor maps. */
+static void test_pin_outlives_table(void **state)
+{
+	/*
+	 * gmem.h: a pin keeps its mapping alive by itself, across gmem_put
+	 * and table changes, for every kind of region.  Plain mmap regions
+	 * included: a pinned range must still be there after the region was
+	 * removed and the table dropped.
+	 */
+	int ram = make_ram("gm-pin", 64 * KIB);
+	struct gmem *m = gmem_new();
+	struct gmem_region_desc d = desc(0x100000, 64 * KIB, 0x1000000, 0);
+	struct gmem_table *t;
+	struct gmem_pin pin;
+	uint8_t *p;
+
+	(void)state;
+	assert_int_equal(gmem_add_region(m, &d, xdup(ram)), 0);
+	t = gmem_get(m);
+	p = gmem_pin(t, 0x100000 + 8 * KIB, 16, &pin);
+	assert_non_null(p);
+	assert_ptr_equal(p, gmem_gpa_to_host(t, 0x100000 + 8 * KIB, 16));
+	gmem_put(t);
+	assert_int_equal(gmem_remove_region(m, &d), 0);
+	gmem_clear(m);
+	gmem_free(m);
+	/* still mapped, still the guest's RAM */
+	assert_int_equal(mapped("gm-pin"), 64 * KIB);
+	assert_int_equal(p[5], pattern(8 * KIB + 5));
+	gmem_unpin(&pin);
+	assert_int_equal(mapped("gm-pin"), 0);
+	/* releasing twice is harmless */
+	gmem_unpin(&pin);
+	close(ram);
+}
+
 static void test_fd_lifecycle(void **state)
 {
 	int ram = make_ram("gm-life", 256 * KIB);
@@ -949,6 +984,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_xen_flags, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_add_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unaligned_offset, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pin_outlives_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fd_lifecycle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_readers, setup, teardown),
 	};
