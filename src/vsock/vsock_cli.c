@@ -45,11 +45,20 @@ const char *vsock_key_name(int key)
 	return key >= 0 && key < VSOCK_K_COUNT ? vsock_key_names[key] : "?";
 }
 
-/* Strict unsigned decimal. */
+/**
+ * parse_u64() - strict unsigned decimal, as Rust's str::parse::<u64>()
+ * @s: the text; digits only, with an optional leading '+'
+ * @max: largest value accepted
+ * @out: the value, set only on success
+ *
+ * Return: 0, -EINVAL if @s is not a number, -ERANGE if it is above @max.
+ */
 static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 {
 	uint64_t v = 0;
 
+	if (s && *s == '+')
+		s++;
 	if (!s || !*s)
 		return -EINVAL;
 	for (; *s; s++) {

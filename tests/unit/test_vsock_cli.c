@@ -299,6 +299,38 @@ static void test_yaml_errors(void **state)
 	       "- guest_cid: 4294967295\n  socket: /a\n  uds_path: /b\n");
 }
 
+/* Numbers as Rust's str::parse reads them: an optional leading '+'. */
+static void test_plus_sign(void **state)
+{
+	struct vsock_opts o;
+	char e[VSOCK_ERR_LEN];
+
+	(void)state;
+	assert_int_equal(run(&o, e, "--guest-cid", "+5", "--socket", "/s", "--uds-path", "/u",
+			     "--tx-buffer-size", "+4096", "--queue-size", "+256", NULL), 0);
+	assert_int_equal(o.vms[0].guest_cid, 5);
+	assert_int_equal(o.vms[0].tx_buffer_size, 4096);
+	assert_int_equal(o.vms[0].queue_size, 256);
+	vsock_opts_free(&o);
+	assert_int_equal(run(&o, e, "--vm", "guest-cid=+6,socket=/s,forward-cid=+1,forward-listen=9001+9002",
+			     NULL), 0);
+	assert_int_equal(o.vms[0].guest_cid, 6);
+	assert_int_equal(o.vms[0].forward_cid, 1);
+	assert_int_equal(o.vms[0].n_forward_listen, 2);
+	assert_int_equal(o.vms[0].forward_listen[0], 9001);
+	vsock_opts_free(&o);
+	assert_int_equal(yaml(&o, e, "- guest_cid: +7\n  socket: /a\n  uds_path: /b\n  queue_size: '+64'\n"), 0);
+	assert_int_equal(o.vms[0].guest_cid, 7);
+	assert_int_equal(o.vms[0].queue_size, 64);
+	vsock_opts_free(&o);
+
+	FAILS("--guest-cid: '+' is not a number", "--guest-cid", "+", "--socket", "/s", "--uds-path", "/u");
+	FAILS("--guest-cid: '++5' is not a number", "--guest-cid", "++5", "--socket", "/s", "--uds-path", "/u");
+	FAILS("--guest-cid: '+-5' is not a number", "--guest-cid", "+-5", "--socket", "/s", "--uds-path", "/u");
+	FAILS("--vm: tx-buffer-size: '+0' is not a number in 1..4294967295",
+	      "--vm", "socket=/s,uds-path=/u,tx-buffer-size=+0");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -307,6 +339,7 @@ int main(void)
 		cmocka_unit_test(test_cli_errors),
 		cmocka_unit_test(test_yaml_good),
 		cmocka_unit_test(test_yaml_errors),
+		cmocka_unit_test(test_plus_sign),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
