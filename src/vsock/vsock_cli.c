@@ -74,6 +74,24 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 	return 0;
 }
 
+/**
+ * trim() - cut the white space at both ends, as Rust's str::trim()
+ * @s: the text, changed in place
+ *
+ * Return: @s past its leading white space.
+ */
+static char *trim(char *s)
+{
+	size_t n;
+
+	while (*s == ' ' || (*s >= '\t' && *s <= '\r'))
+		s++;
+	n = strlen(s);
+	while (n && (s[n - 1] == ' ' || (s[n - 1] >= '\t' && s[n - 1] <= '\r')))
+		s[--n] = '\0';
+	return s;
+}
+
 static void free_groups(struct vsock_vm_cfg *vm)
 {
 	unsigned int i;
@@ -279,7 +297,8 @@ int vsock_vm_parse_kv(const char *s, struct vsock_vm_cfg *vm, char *err, size_t 
 	memset(vm, 0, sizeof(*vm));
 	if (!dup)
 		return -ENOMEM;
-	for (tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+	/* as vhost-device-vsock: the ends of the whole value, not of each pair */
+	for (tok = strtok_r(trim(dup), ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		char *eq = strchr(tok, '=');
 		int key;
 

@@ -331,6 +331,26 @@ static void test_plus_sign(void **state)
 	      "--vm", "socket=/s,uds-path=/u,tx-buffer-size=+0");
 }
 
+/* Rust trims the whole --vm value before splitting it at the commas. */
+static void test_vm_trimmed(void **state)
+{
+	struct vsock_opts o;
+	char e[VSOCK_ERR_LEN];
+
+	(void)state;
+	assert_int_equal(run(&o, e, "--vm", " guest-cid=4,socket=/s,uds-path=/u ",
+			     "--vm", "\tguest-cid=5,socket=/t,uds-path=/v,queue-size=64\n", NULL), 0);
+	assert_int_equal(o.nvms, 2);
+	assert_int_equal(o.vms[0].guest_cid, 4);
+	assert_string_equal(o.vms[0].uds_path, "/u");
+	assert_int_equal(o.vms[1].guest_cid, 5);
+	assert_int_equal(o.vms[1].queue_size, 64);
+	vsock_opts_free(&o);
+	FAILS("--vm: empty value", "--vm", "  ");
+	/* only the ends: a space after a comma is still part of the key */
+	FAILS("--vm: unknown key ' uds-path'", "--vm", "socket=/s, uds-path=/u");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -340,6 +360,7 @@ int main(void)
 		cmocka_unit_test(test_yaml_good),
 		cmocka_unit_test(test_yaml_errors),
 		cmocka_unit_test(test_plus_sign),
+		cmocka_unit_test(test_vm_trimmed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
