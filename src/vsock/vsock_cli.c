@@ -314,11 +314,7 @@ int vsock_vm_parse_kv(const char *s, struct vsock_vm_cfg *vm, char *err, size_t 
 			r = -EINVAL;
 			break;
 		}
-		if (seen & (1u << key)) {
-			vk_seterr(err, errlen, "--vm: key '%s' given twice", vsock_key_name(key));
-			r = -EINVAL;
-			break;
-		}
+		/* a repeated key: the last one counts, as in vhost-device-vsock */
 		seen |= 1u << key;
 		r = vsock_vm_set(vm, key, eq + 1, sub, sizeof(sub));
 		if (r) {
