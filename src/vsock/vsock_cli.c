@@ -199,13 +199,21 @@ int vsock_vm_set(struct vsock_vm_cfg *vm, int key, const char *val, char *err, s
 		}
 		vm->queue_size = (uint32_t)v;
 		return 0;
-	case VSOCK_K_GROUPS:
+	case VSOCK_K_GROUPS: {
+		/* as vhost-device-vsock: the ends of the whole list are trimmed */
+		char *dup = strdup(val);
+
+		if (!dup)
+			return -ENOMEM;
 		free_groups(vm);
-		if (split_plus(val, &vm->groups, &vm->ngroups, VSOCK_MAX_GROUPS)) {
+		r = split_plus(trim(dup), &vm->groups, &vm->ngroups, VSOCK_MAX_GROUPS);
+		free(dup);
+		if (r) {
 			vk_seterr(err, errlen, "groups: '%s' is not a '+'-separated list of names", val);
 			return -EINVAL;
 		}
 		return 0;
+	}
 	case VSOCK_K_FORWARD_CID:
 		r = parse_u64(val, UINT32_MAX, &v);
 		if (r) {

@@ -379,6 +379,30 @@ static void test_vm_repeated_key(void **state)
 	FAILS("--socket given twice", "--socket", "/s", "--socket", "/t", "--uds-path", "/u");
 }
 
+/* --groups and YAML groups are trimmed as a whole, as Rust trims them. */
+static void test_groups_trimmed(void **state)
+{
+	struct vsock_opts o;
+	char e[VSOCK_ERR_LEN];
+
+	(void)state;
+	assert_int_equal(run(&o, e, "--socket", "/s", "--uds-path", "/u", "--groups", " a+b ", NULL), 0);
+	assert_int_equal(o.vms[0].ngroups, 2);
+	assert_string_equal(o.vms[0].groups[0], "a");
+	assert_string_equal(o.vms[0].groups[1], "b");
+	vsock_opts_free(&o);
+	/* a quoted YAML value keeps its blanks until we trim it */
+	assert_int_equal(yaml(&o, e, "- guest_cid: 4\n  socket: /a\n  uds_path: /b\n  groups: ' x+y '\n"
+				     "- guest_cid: 5\n  socket: /c\n  uds_path: /d\n  groups: \"y\\t\"\n"), 0);
+	assert_string_equal(o.vms[0].groups[0], "x");
+	assert_string_equal(o.vms[0].groups[1], "y");
+	assert_string_equal(o.vms[1].groups[0], "y");
+	assert_true(vsock_vm_groups_intersect(&o.vms[0], &o.vms[1]));
+	vsock_opts_free(&o);
+	FAILS("--groups: ' ' is not a '+'-separated list of names",
+	      "--socket", "/s", "--uds-path", "/u", "--groups", " ");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -390,6 +414,7 @@ int main(void)
 		cmocka_unit_test(test_plus_sign),
 		cmocka_unit_test(test_vm_trimmed),
 		cmocka_unit_test(test_vm_repeated_key),
+		cmocka_unit_test(test_groups_trimmed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
