@@ -44,6 +44,103 @@ static const char *scalar(const yaml_node_t *n)
 	return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
 }
 
+/* What a scalar is under YAML 1.2's core schema, as serde_yaml reads it. */
+enum yaml_kind {
+	YK_TEXT,     /* a string, a number or anything else given as text */
+	YK_NULL,     /* ~, null, Null, NULL, nothing, or tagged !!null */
+	YK_BOOL,     /* true/True/TRUE, false/False/FALSE, or tagged !!bool */
+	YK_BAD_TAG,  /* an application tag such as !path */
+};
+
+#define YAML_CORE_TAG "tag:yaml.org,2002:"
+
+/**
+ * yaml_kind() - classify a scalar node
+ * @n: a scalar node
+ *
+ * Plain scalars are resolved as YAML 1.2's core schema (and serde_yaml, so
+ * vhost-device-vsock) resolves them; a quoted or block scalar is text.
+ * libyaml gives an untagged scalar the !!str tag, so an explicit !!str on a
+ * plain "true" cannot be told apart: quoting is the way to write it.
+ *
+ * Return: an enum yaml_kind.
+ */
+static enum yaml_kind yaml_kind(const yaml_node_t *n)
+{
+	static const char *const nulls[] = { "", "~", "null", "Null", "NULL" };
+	static const char *const bools[] = { "true", "True", "TRUE", "false", "False", "FALSE" };
+	const char *tag = (const char *)n->tag, *v = (const char *)n->data.scalar.value;
+	size_t i;
+
+	if (tag && strncmp(tag, YAML_CORE_TAG, strlen(YAML_CORE_TAG)))
+		return YK_BAD_TAG;
+	if (tag && !strcmp(tag, YAML_NULL_TAG))
+		return YK_NULL;
+	if (tag && !strcmp(tag, YAML_BOOL_TAG))
+		return YK_BOOL;
+	if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return YK_TEXT;
+	for (i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++)
+		if (!strcmp(v, nulls[i]))
+			return YK_NULL;
+	for (i = 0; i < sizeof(bools) / sizeof(bools[0]); i++)
+		if (!strcmp(v, bools[i]))
+			return YK_BOOL;
+	return YK_TEXT;
+}
+
+/* What a key's value is, for messages; NULL for the numeric keys. */
+static const char *key_noun(int key)
+{
+	switch (key) {
+	case VSOCK_K_SOCKET:
+	case VSOCK_K_UDS_PATH:
+		return "path";
+	case VSOCK_K_GROUPS:
+		return "list of group names";
+	case VSOCK_K_FORWARD_LISTEN:
+		return "list of ports";
+	default:
+		return NULL;
+	}
+}
+
+/**
+ * check_kind() - refuse a null, a boolean or an unknown tag as a value
+ * @v: the value node (a scalar)
+ * @key: the key it belongs to (enum vsock_key)
+ * @name: file name for the message
+ * @err: message buffer
+ * @errlen: its size
+ *
+ * vhost-device-vsock reads a null as an absent key (so a default, or a
+ * refusal for socket and uds_path) and refuses a boolean: neither may
+ * become a file called "~" or "true" here, nor a silent default.
+ *
+ * Return: 0 if @v is text, else -EINVAL with a message in @err.
+ */
+static int check_kind(const yaml_node_t *v, int key, const char *name, char *err, size_t errlen)
+{
+	const char *vs = (const char *)v->data.scalar.value, *noun = key_noun(key);
+	const char *hint = noun ? " (quote it to use the text)" : "";
+	enum yaml_kind k = yaml_kind(v);
+
+	if (k == YK_BAD_TAG) {
+		yerr(err, errlen, name, v, "%s: unsupported tag '%s'", vsock_key_name(key), (const char *)v->tag);
+		return -EINVAL;
+	}
+	if (k == YK_NULL && (!noun || !*vs)) {
+		yerr(err, errlen, name, v, "%s: no value", vsock_key_name(key));
+		return -EINVAL;
+	}
+	if (k == YK_NULL || k == YK_BOOL) {
+		yerr(err, errlen, name, v, "%s: '%s' is a YAML %s, not a %s%s", vsock_key_name(key), vs,
+		     k == YK_NULL ? "null" : "boolean", noun ? noun : "number", hint);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int parse_vm(yaml_document_t *doc, yaml_node_t *map, const char *name, struct vsock_vm_cfg *vm,
 		    char *err, size_t errlen)
 {
@@ -81,6 +178,8 @@ static int parse_vm(yaml_document_t *doc, yaml_node_t *map, const char *name, st
 			goto fail;
 		}
 		seen |= 1u << key;
+		if (check_kind(v, key, name, err, errlen))
+			goto fail;
 		if (vsock_vm_set(vm, key, vs, sub, sizeof(sub))) {
 			yerr(err, errlen, name, v, "%s", sub);
 			goto fail;

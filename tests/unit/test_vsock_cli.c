@@ -403,6 +403,47 @@ static void test_groups_trimmed(void **state)
 	      "--socket", "/s", "--uds-path", "/u", "--groups", " ");
 }
 
+/*
+ * YAML's null and booleans are not text: 'uds_path: ~' is no path (Rust
+ * reads it as an absent key and refuses the VM), 'socket: true' no socket.
+ */
+static void test_yaml_null_bool(void **state)
+{
+	struct vsock_opts o;
+	char e[VSOCK_ERR_LEN];
+
+	(void)state;
+	YFAILS("vms.yaml:3: uds-path: '~' is a YAML null, not a path (quote it to use the text)",
+	       "- socket: /a\n  guest_cid: 4\n  uds_path: ~\n");
+	YFAILS("vms.yaml:1: uds-path: 'null' is a YAML null, not a path (quote it to use the text)",
+	       "- uds_path: null\n  socket: /a\n");
+	YFAILS("vms.yaml:1: socket: 'NULL' is a YAML null, not a path (quote it to use the text)",
+	       "- socket: NULL\n  uds_path: /b\n");
+	YFAILS("vms.yaml:1: socket: 'true' is a YAML boolean, not a path (quote it to use the text)",
+	       "- socket: true\n  uds_path: /b\n");
+	YFAILS("vms.yaml:3: groups: 'False' is a YAML boolean, not a list of group names (quote it to use the text)",
+	       "- socket: /a\n  uds_path: /b\n  groups: False\n");
+	YFAILS("vms.yaml:1: socket: no value", "- socket: !!null ''\n  uds_path: /b\n");
+	YFAILS("vms.yaml:2: uds-path: no value", "- socket: /a\n  uds_path:\n");
+	YFAILS("vms.yaml:1: guest-cid: no value", "- guest_cid:\n  socket: /a\n  uds_path: /b\n");
+	YFAILS("vms.yaml:1: guest-cid: no value", "- guest_cid: ~\n  socket: /a\n  uds_path: /b\n");
+	YFAILS("vms.yaml:1: guest-cid: 'true' is a YAML boolean, not a number",
+	       "- guest_cid: true\n  socket: /a\n  uds_path: /b\n");
+	YFAILS("vms.yaml:1: queue-size: 'yes' is a YAML boolean, not a number",
+	       "- queue_size: !!bool yes\n  socket: /a\n  uds_path: /b\n");
+	YFAILS("vms.yaml:1: socket: unsupported tag '!path'", "- socket: !path /a\n  uds_path: /b\n");
+	/* quoted, they are text */
+	assert_int_equal(yaml(&o, e, "- socket: 'true'\n  uds_path: \"~\"\n  groups: 'null+no'\n"), 0);
+	assert_string_equal(o.vms[0].socket, "true");
+	assert_string_equal(o.vms[0].uds_path, "~");
+	assert_string_equal(o.vms[0].groups[0], "null");
+	vsock_opts_free(&o);
+	/* 'yes', 'on' and the like are text in YAML 1.2 (and for serde_yaml) */
+	assert_int_equal(yaml(&o, e, "- socket: yes\n  uds_path: on\n"), 0);
+	assert_string_equal(o.vms[0].socket, "yes");
+	vsock_opts_free(&o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -415,6 +456,7 @@ int main(void)
 		cmocka_unit_test(test_vm_trimmed),
 		cmocka_unit_test(test_vm_repeated_key),
 		cmocka_unit_test(test_groups_trimmed),
+		cmocka_unit_test(test_yaml_null_bool),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
