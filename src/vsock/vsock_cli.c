@@ -150,20 +150,61 @@ fail:
 	return -EINVAL;
 }
 
-int vsock_vm_set(struct vsock_vm_cfg *vm, int key, const char *val, char *err, size_t errlen)
+int vsock_vm_set_num(struct vsock_vm_cfg *vm, int key, int perr, uint64_t v, const char *text,
+		     char *err, size_t errlen)
 {
-	uint64_t v;
-	int r;
-
 	switch (key) {
 	case VSOCK_K_GUEST_CID:
-		r = parse_u64(val, UINT64_MAX, &v);
-		if (r) {
-			vk_seterr(err, errlen, "guest-cid: '%s' is not a number", val);
+		if (perr) {
+			vk_seterr(err, errlen, "guest-cid: '%s' is not a number", text);
 			return -EINVAL;
 		}
 		vm->guest_cid = v;
 		return 0;
+	case VSOCK_K_TX_BUFFER_SIZE:
+		if (perr || v == 0 || v > UINT32_MAX) {
+			vk_seterr(err, errlen, "tx-buffer-size: '%s' is not a number in 1..4294967295", text);
+			return -EINVAL;
+		}
+		vm->tx_buffer_size = (uint32_t)v;
+		return 0;
+	case VSOCK_K_QUEUE_SIZE:
+		if (perr || v == 0 || v > 32768 || (v & (v - 1))) {
+			vk_seterr(err, errlen, "queue-size: '%s' is not a power of two in 1..32768", text);
+			return -EINVAL;
+		}
+		vm->queue_size = (uint32_t)v;
+		return 0;
+	case VSOCK_K_FORWARD_CID:
+		if (perr || v > UINT32_MAX) {
+			vk_seterr(err, errlen, "forward-cid: '%s' is not a 32-bit number", text);
+			return -EINVAL;
+		}
+		vm->forward_cid = (uint32_t)v;
+		vm->forward = true;
+		return 0;
+	default:
+		vk_seterr(err, errlen, "%s: not a numeric key", vsock_key_name(key));
+		return -EINVAL;
+	}
+}
+
+bool vsock_key_is_num(int key)
+{
+	return key == VSOCK_K_GUEST_CID || key == VSOCK_K_TX_BUFFER_SIZE || key == VSOCK_K_QUEUE_SIZE ||
+	       key == VSOCK_K_FORWARD_CID;
+}
+
+int vsock_vm_set(struct vsock_vm_cfg *vm, int key, const char *val, char *err, size_t errlen)
+{
+	uint64_t v = 0;
+	int r;
+
+	if (vsock_key_is_num(key)) {
+		r = parse_u64(val, UINT64_MAX, &v);
+		return vsock_vm_set_num(vm, key, r, v, val, err, errlen);
+	}
+	switch (key) {
 	case VSOCK_K_SOCKET:
 	case VSOCK_K_UDS_PATH: {
 		char **dst = key == VSOCK_K_SOCKET ? &vm->socket : &vm->uds_path;
@@ -183,22 +224,6 @@ int vsock_vm_set(struct vsock_vm_cfg *vm, int key, const char *val, char *err, s
 		*dst = strdup(val);
 		return *dst ? 0 : -ENOMEM;
 	}
-	case VSOCK_K_TX_BUFFER_SIZE:
-		r = parse_u64(val, UINT32_MAX, &v);
-		if (r || v == 0) {
-			vk_seterr(err, errlen, "tx-buffer-size: '%s' is not a number in 1..4294967295", val);
-			return -EINVAL;
-		}
-		vm->tx_buffer_size = (uint32_t)v;
-		return 0;
-	case VSOCK_K_QUEUE_SIZE:
-		r = parse_u64(val, 32768, &v);
-		if (r || v == 0 || (v & (v - 1))) {
-			vk_seterr(err, errlen, "queue-size: '%s' is not a power of two in 1..32768", val);
-			return -EINVAL;
-		}
-		vm->queue_size = (uint32_t)v;
-		return 0;
 	case VSOCK_K_GROUPS: {
 		/* as vhost-device-vsock: the ends of the whole list are trimmed */
 		char *dup = strdup(val);
@@ -214,15 +239,6 @@ int vsock_vm_set(struct vsock_vm_cfg *vm, int key, const char *val, char *err, s
 		}
 		return 0;
 	}
-	case VSOCK_K_FORWARD_CID:
-		r = parse_u64(val, UINT32_MAX, &v);
-		if (r) {
-			vk_seterr(err, errlen, "forward-cid: '%s' is not a 32-bit number", val);
-			return -EINVAL;
-		}
-		vm->forward_cid = (uint32_t)v;
-		vm->forward = true;
-		return 0;
 	case VSOCK_K_FORWARD_LISTEN: {
 		char **items;
 		unsigned int n, i;

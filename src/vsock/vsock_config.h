@@ -91,6 +91,15 @@ int vsock_key_lookup(const char *name);
 const char *vsock_key_name(int key);
 /* Set one key from a string value; 0 or -EINVAL ("<what>" is not included in err). */
 int vsock_vm_set(struct vsock_vm_cfg *vm, int key, const char *val, char *err, size_t errlen);
+/* True for the keys whose value is a number (guest-cid, sizes, forward-cid). */
+bool vsock_key_is_num(int key);
+/*
+ * Set a numeric key from a value already parsed: @perr is the parser's
+ * 0, -EINVAL or -ERANGE, @text the value as written (for the message).
+ * 0 or -EINVAL (range checked here).
+ */
+int vsock_vm_set_num(struct vsock_vm_cfg *vm, int key, int perr, uint64_t v, const char *text,
+		     char *err, size_t errlen);
 /* Defaults and required/conflicting keys, given the set of keys seen. */
 int vsock_vm_finish(struct vsock_vm_cfg *vm, unsigned int seen, bool as_option, char *err,
 		    size_t errlen);

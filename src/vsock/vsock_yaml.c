@@ -14,6 +14,8 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +143,100 @@ static int check_kind(const yaml_node_t *v, int key, const char *name, char *err
 	return 0;
 }
 
+/**
+ * yaml_uint() - a plain scalar as an unsigned integer, as serde_yaml reads it
+ * @s: the scalar's text
+ * @out: the value, set only on success
+ *
+ * Decimal, or 0x/0o/0b followed by digits of that base, after an optional
+ * '+'.  A decimal with a leading zero ("010") is text for serde_yaml (and
+ * YAML 1.2), octal for YAML 1.1 readers: it is refused, not guessed.
+ *
+ * Return: 0, -EINVAL if @s is not an integer, -EDOM for a leading zero,
+ * -ERANGE if it does not fit in 64 bits.
+ */
+static int yaml_uint(const char *s, uint64_t *out)
+{
+	unsigned int base = 10;
+	bool range = false;
+	uint64_t v = 0;
+
+	if (*s == '+')
+		s++;
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'o' || s[1] == 'b')) {
+		base = s[1] == 'x' ? 16 : s[1] == 'o' ? 8 : 2;
+		s += 2;
+	} else if (s[0] == '0' && s[1]) {
+		return strspn(s, "0123456789") == strlen(s) ? -EDOM : -EINVAL;
+	}
+	if (!*s)
+		return -EINVAL;
+	for (; *s; s++) {
+		unsigned int d;
+
+		if (*s >= '0' && *s <= '9')
+			d = (unsigned int)(*s - '0');
+		else if (*s >= 'a' && *s <= 'f')
+			d = (unsigned int)(*s - 'a' + 10);
+		else if (*s >= 'A' && *s <= 'F')
+			d = (unsigned int)(*s - 'A' + 10);
+		else
+			return -EINVAL;
+		if (d >= base)
+			return -EINVAL;
+		if (v > (UINT64_MAX - d) / base)
+			range = true;
+		else
+			v = v * base + d;
+	}
+	if (range)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+/**
+ * set_value() - set one key of @vm from its YAML value
+ * @vm: the VM
+ * @key: enum vsock_key
+ * @v: the value node, a scalar already checked by check_kind()
+ * @name: file name for messages
+ * @err: message buffer
+ * @errlen: its size
+ *
+ * A plain number is read as YAML (and vhost-device-vsock) reads it; a
+ * quoted one, and every other value, as on the command line.
+ *
+ * Return: 0, or -EINVAL with a message in @err.
+ */
+static int set_value(struct vsock_vm_cfg *vm, int key, const yaml_node_t *v, const char *name,
+		     char *err, size_t errlen)
+{
+	const char *vs = (const char *)v->data.scalar.value;
+	char sub[VSOCK_ERR_LEN];
+	uint64_t n = 0;
+	int r;
+
+	if (vsock_key_is_num(key) && v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+		r = yaml_uint(vs, &n);
+		if (r == -EDOM) {
+			const char *d = vs + strspn(vs, "+0");
+
+			yerr(err, errlen, name, v, "%s: '%s' is not a number (YAML reads a leading zero as text: "
+			     "write %s, or 0o%s for octal)", vsock_key_name(key), vs, d, d);
+			return -EINVAL;
+		}
+		r = vsock_vm_set_num(vm, key, r, n, vs, sub, sizeof(sub));
+	} else {
+		r = vsock_vm_set(vm, key, vs, sub, sizeof(sub));
+	}
+	if (r) {
+		yerr(err, errlen, name, v, "%s", sub);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int parse_vm(yaml_document_t *doc, yaml_node_t *map, const char *name, struct vsock_vm_cfg *vm,
 		    char *err, size_t errlen)
 {
@@ -178,12 +274,8 @@ static int parse_vm(yaml_document_t *doc, yaml_node_t *map, const char *name, st
 			goto fail;
 		}
 		seen |= 1u << key;
-		if (check_kind(v, key, name, err, errlen))
+		if (check_kind(v, key, name, err, errlen) || set_value(vm, key, v, name, err, errlen))
 			goto fail;
-		if (vsock_vm_set(vm, key, vs, sub, sizeof(sub))) {
-			yerr(err, errlen, name, v, "%s", sub);
-			goto fail;
-		}
 	}
 	r = vsock_vm_finish(vm, seen, false, sub, sizeof(sub));
 	if (r) {

@@ -444,6 +444,49 @@ static void test_yaml_null_bool(void **state)
 	vsock_opts_free(&o);
 }
 
+/*
+ * Plain YAML integers as serde_yaml reads them for vhost-device-vsock:
+ * 0x, 0o and 0b forms, an optional '+'; a leading zero ('010') makes text
+ * there, so it is refused rather than read as 10 (or as YAML 1.1's 8).
+ */
+static void test_yaml_int_forms(void **state)
+{
+	struct vsock_opts o;
+	char e[VSOCK_ERR_LEN];
+
+	(void)state;
+	assert_int_equal(yaml(&o, e, "- guest_cid: 0x10\n  socket: /a\n  uds_path: /b\n"
+				     "  queue_size: 0o400\n  tx_buffer_size: 0b1000000000000\n"
+				     "- guest_cid: +0x1F\n  socket: /c\n  forward_cid: 0x2\n"), 0);
+	assert_int_equal(o.vms[0].guest_cid, 16);
+	assert_int_equal(o.vms[0].queue_size, 256);
+	assert_int_equal(o.vms[0].tx_buffer_size, 4096);
+	assert_int_equal(o.vms[1].guest_cid, 31);
+	assert_int_equal(o.vms[1].forward_cid, 2);
+	vsock_opts_free(&o);
+	/* zero alone is zero */
+	YFAILS("guest-cid 0 is reserved or out of range (use 3..4294967294)",
+	       "- guest_cid: 0\n  socket: /a\n  uds_path: /b\n");
+	YFAILS("vms.yaml:1: guest-cid: '010' is not a number (YAML reads a leading zero as text: "
+	       "write 10, or 0o10 for octal)", "- guest_cid: 010\n  socket: /a\n  uds_path: /b\n");
+	YFAILS("vms.yaml:1: guest-cid: '0x' is not a number", "- guest_cid: 0x\n  socket: /a\n  uds_path: /b\n");
+	YFAILS("vms.yaml:1: guest-cid: '0X10' is not a number", "- guest_cid: 0X10\n  socket: /a\n  uds_path: /b\n");
+	YFAILS("vms.yaml:1: guest-cid: '0x+5' is not a number", "- guest_cid: 0x+5\n  socket: /a\n  uds_path: /b\n");
+	YFAILS("vms.yaml:1: guest-cid: '0o8' is not a number", "- guest_cid: 0o8\n  socket: /a\n  uds_path: /b\n");
+	YFAILS("vms.yaml:1: guest-cid: '1_000' is not a number", "- guest_cid: 1_000\n  socket: /a\n  uds_path: /b\n");
+	YFAILS("vms.yaml:1: guest-cid: '4.0' is not a number", "- guest_cid: 4.0\n  socket: /a\n  uds_path: /b\n");
+	YFAILS("vms.yaml:1: guest-cid: '-0x5' is not a number", "- guest_cid: -0x5\n  socket: /a\n  uds_path: /b\n");
+	YFAILS("vms.yaml:1: tx-buffer-size: '0x100000000' is not a number in 1..4294967295",
+	       "- tx_buffer_size: 0x100000000\n  socket: /a\n  uds_path: /b\n");
+	YFAILS("vms.yaml:1: queue-size: '0x10000000000000000' is not a power of two in 1..32768",
+	       "- queue_size: 0x10000000000000000\n  socket: /a\n  uds_path: /b\n");
+	/* quoted, a number is read as on the command line: decimal only */
+	assert_int_equal(yaml(&o, e, "- guest_cid: '010'\n  socket: /a\n  uds_path: /b\n"), 0);
+	assert_int_equal(o.vms[0].guest_cid, 10);
+	vsock_opts_free(&o);
+	YFAILS("vms.yaml:1: guest-cid: '0x10' is not a number", "- guest_cid: '0x10'\n  socket: /a\n  uds_path: /b\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -457,6 +500,7 @@ int main(void)
 		cmocka_unit_test(test_vm_repeated_key),
 		cmocka_unit_test(test_groups_trimmed),
 		cmocka_unit_test(test_yaml_null_bool),
+		cmocka_unit_test(test_yaml_int_forms),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
