@@ -348,26 +348,44 @@ static int parse_doc(yaml_document_t *doc, const char *name, struct vsock_opts *
 	return 0;
 }
 
+static void malformed(const yaml_parser_t *parser, const char *name, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "%s:%lu: malformed YAML: %s%s%s", name,
+		 (unsigned long)(parser->problem_mark.line + 1),
+		 parser->problem ? parser->problem : "parse error",
+		 parser->context ? " " : "", parser->context ? parser->context : "");
+}
+
 int vsock_yaml_load_string(const char *buf, size_t len, const char *name, struct vsock_opts *o,
 			   char *err, size_t errlen)
 {
 	yaml_parser_t parser;
-	yaml_document_t doc;
-	int r;
+	yaml_document_t doc, next;
+	yaml_node_t *root;
+	int r = -EINVAL;
 
 	if (!yaml_parser_initialize(&parser))
 		return -ENOMEM;
 	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
 	if (!yaml_parser_load(&parser, &doc)) {
-		snprintf(err, errlen, "%s:%lu: malformed YAML: %s%s%s", name,
-			 (unsigned long)(parser.problem_mark.line + 1),
-			 parser.problem ? parser.problem : "parse error",
-			 parser.context ? " " : "", parser.context ? parser.context : "");
-		yaml_parser_delete(&parser);
-		return -EINVAL;
+		malformed(&parser, name, err, errlen);
+		goto out_parser;
 	}
-	r = parse_doc(&doc, name, o, err, errlen);
+	/* the rest of the file: nothing but comments and markers (serde_yaml
+	 * refuses a second document; ignoring it would drop VMs silently) */
+	if (!yaml_parser_load(&parser, &next)) {
+		malformed(&parser, name, err, errlen);
+		goto out_doc;
+	}
+	root = yaml_document_get_root_node(&next);
+	if (root)
+		yerr(err, errlen, name, root, "more than one YAML document (a --config file holds one)");
+	yaml_document_delete(&next);
+	if (!root)
+		r = parse_doc(&doc, name, o, err, errlen);
+out_doc:
 	yaml_document_delete(&doc);
+out_parser:
 	yaml_parser_delete(&parser);
 	return r;
 }

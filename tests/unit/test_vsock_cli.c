@@ -487,6 +487,27 @@ static void test_yaml_int_forms(void **state)
 	YFAILS("vms.yaml:1: guest-cid: '0x10' is not a number", "- guest_cid: '0x10'\n  socket: /a\n  uds_path: /b\n");
 }
 
+/* One YAML document per file, as serde_yaml (so vhost-device-vsock) wants. */
+static void test_yaml_one_document(void **state)
+{
+	struct vsock_opts o;
+	char e[VSOCK_ERR_LEN];
+
+	(void)state;
+	YFAILS("vms.yaml:4: more than one YAML document (a --config file holds one)",
+	       "- socket: /a\n  uds_path: /b\n---\n- socket: /c\n  uds_path: /d\n");
+	YFAILS("vms.yaml:3: more than one YAML document (a --config file holds one)",
+	       "- socket: /a\n  uds_path: /b\n--- 5\n");
+	YFAILS("vms.yaml:4: malformed YAML: did not find expected <document start>",
+	       "vms:\n  - socket: /a\n    uds_path: /b\n... garbage\n");
+	YFAILS("vms.yaml:4: malformed YAML: did not find expected node content while parsing a block node",
+	       "- socket: /a\n  uds_path: /b\n---\n]\n");
+	/* explicit start and end markers, comments after the end: one document */
+	assert_int_equal(yaml(&o, e, "%YAML 1.2\n---\n- socket: /a\n  uds_path: /b\n...\n# end\n"), 0);
+	assert_int_equal(o.nvms, 1);
+	vsock_opts_free(&o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -501,6 +522,7 @@ int main(void)
 		cmocka_unit_test(test_groups_trimmed),
 		cmocka_unit_test(test_yaml_null_bool),
 		cmocka_unit_test(test_yaml_int_forms),
+		cmocka_unit_test(test_yaml_one_document),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
