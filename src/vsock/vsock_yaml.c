@@ -407,6 +407,13 @@ int vsock_yaml_load_file(const char *path, struct vsock_opts *o, char *err, size
 		return -ENOMEM;
 	}
 	n = fread(buf, 1, VSOCK_YAML_MAX_BYTES + 1, f);
+	if (ferror(f)) {
+		/* a directory opens but does not read: say so, not "empty file" */
+		snprintf(err, errlen, "--config %s: %s", path, strerror(errno));
+		fclose(f);
+		free(buf);
+		return -EINVAL;
+	}
 	fclose(f);
 	if (n > VSOCK_YAML_MAX_BYTES) {
 		snprintf(err, errlen, "--config %s: file larger than %u bytes", path, VSOCK_YAML_MAX_BYTES);

@@ -508,6 +508,14 @@ static void test_yaml_one_document(void **state)
 	vsock_opts_free(&o);
 }
 
+/* A --config that cannot be read says why, not "empty file". */
+static void test_config_unreadable(void **state)
+{
+	(void)state;
+	FAILS("--config /: Is a directory", "--config", "/");
+	FAILS("--config /nonexistent.yaml: No such file or directory", "--config", "/nonexistent.yaml");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -523,6 +531,7 @@ int main(void)
 		cmocka_unit_test(test_yaml_null_bool),
 		cmocka_unit_test(test_yaml_int_forms),
 		cmocka_unit_test(test_yaml_one_document),
+		cmocka_unit_test(test_config_unreadable),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
