@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "vsock/vsock_config.h"
@@ -372,6 +373,165 @@ bool vsock_vm_groups_intersect(const struct vsock_vm_cfg *a, const struct vsock_
 	return false;
 }
 
+/* "a//b/./c" -> "a/b/c", in place (no "..": a symbolic link may follow). */
+static void clean_path(char *p)
+{
+	char *w = p, *r = p;
+
+	while (*r) {
+		if (r[0] == '/' && (r[1] == '/' || (r[1] == '.' && (r[2] == '/' || !r[2])))) {
+			r += r[1] == '/' ? 1 : 2;
+			continue;
+		}
+		*w++ = *r++;
+	}
+	if (w > p + 1 && w[-1] == '/')
+		w--;
+	if (w == p)
+		*w++ = '/';
+	*w = '\0';
+}
+
+/**
+ * path_id() - the file a socket path names, for comparing two paths
+ * @path: as given: absolute, or relative to the current directory
+ * @suffix: appended to the file name ("" or ".seqpacket")
+ *
+ * The directory is resolved with realpath() when it exists (symbolic
+ * links, "..", relative paths), else cleaned of "//" and "/./"; the file
+ * name itself is kept, since the socket does not exist yet.
+ *
+ * Return: a new string, or NULL when out of memory.
+ */
+static char *path_id(const char *path, const char *suffix)
+{
+	char *abs, *slash, *dir, *id = NULL;
+	const char *base;
+
+	if (path[0] == '/') {
+		abs = strdup(path);
+	} else {
+		char *cwd = getcwd(NULL, 0);
+
+		if (cwd && asprintf(&abs, "%s/%s", cwd, path) < 0)
+			abs = NULL;
+		else if (!cwd)
+			abs = strdup(path);
+		free(cwd);
+	}
+	if (!abs)
+		return NULL;
+	clean_path(abs);
+	slash = strrchr(abs, '/');
+	base = slash ? slash + 1 : abs;
+	if (slash == abs) {
+		dir = strdup("/");
+	} else if (slash) {
+		*slash = '\0';
+		dir = realpath(abs, NULL);
+		if (!dir)
+			dir = strdup(abs);
+	} else {
+		dir = strdup(".");
+	}
+	if (dir && asprintf(&id, "%s%s%s%s", dir, strcmp(dir, "/") ? "/" : "", base, suffix) < 0)
+		id = NULL;
+	free(dir);
+	free(abs);
+	return id;
+}
+
+enum { NAME_SOCKET, NAME_UDS, NAME_SEQ };
+
+/* One file that a VM creates. */
+struct vm_name {
+	char *id;                   /* path_id() */
+	const char *given;          /* as written, for messages */
+	const struct vsock_vm_cfg *vm;
+	int kind;                   /* NAME_* */
+	unsigned int order;         /* rank in the configuration */
+};
+
+static int name_cmp(const void *x, const void *y)
+{
+	const struct vm_name *a = x, *b = y;
+	int c = strcmp(a->id, b->id);
+
+	return c ? c : a->order < b->order ? -1 : a->order > b->order;
+}
+
+static const char *const name_kind[] = {
+	[NAME_SOCKET] = "socket", [NAME_UDS] = "uds-path", [NAME_SEQ] = "uds-path's .seqpacket socket",
+};
+
+/**
+ * check_names() - refuse two VMs' sockets (or one VM's two) on one file
+ * @o: the options, CIDs already checked
+ * @err: message buffer
+ * @errlen: its size
+ *
+ * Each VM creates its socket, and without forward-cid its uds-path and
+ * uds-path.seqpacket; any two of these on the same file would replace one
+ * another when created.  Spellings are compared through path_id(), in
+ * sorted order so that thousands of VMs cost no more than a sort.
+ *
+ * Return: 0, -EINVAL with a message in @err, or -ENOMEM.
+ */
+static int check_names(const struct vsock_opts *o, char *err, size_t errlen)
+{
+	struct vm_name *n = calloc((size_t)o->nvms * 3, sizeof(*n));
+	unsigned int i, j, cnt = 0;
+	int r = 0;
+
+	if (!n)
+		return -ENOMEM;
+	for (i = 0; i < o->nvms; i++) {
+		const struct vsock_vm_cfg *vm = &o->vms[i];
+
+		n[cnt] = (struct vm_name){ path_id(vm->socket, ""), vm->socket, vm, NAME_SOCKET, cnt };
+		cnt++;
+		if (vm->uds_path) {
+			n[cnt] = (struct vm_name){ path_id(vm->uds_path, ""), vm->uds_path, vm, NAME_UDS, cnt };
+			cnt++;
+			n[cnt] = (struct vm_name){ path_id(vm->uds_path, ".seqpacket"), NULL, vm, NAME_SEQ, cnt };
+			cnt++;
+		}
+	}
+	for (i = 0; i < cnt; i++)
+		if (!n[i].id) {
+			r = -ENOMEM;
+			goto out;
+		}
+	qsort(n, cnt, sizeof(*n), name_cmp);
+	for (j = 1; j < cnt; j++) {
+		const struct vm_name *a = &n[j - 1], *b = &n[j];
+		/* a .seqpacket name has no spelling of its own: show the other */
+		const char *shown = a->given ? a->given : b->given ? b->given : a->id;
+
+		if (strcmp(a->id, b->id))
+			continue;
+		if (a->kind == b->kind && a->kind != NAME_SEQ && !strcmp(a->given, b->given))
+			vk_seterr(err, errlen, "%s %s is used by two VMs", name_kind[a->kind], a->given);
+		else if (a->kind == b->kind && a->kind != NAME_SEQ)
+			vk_seterr(err, errlen, "%s %s is used by two VMs (%s for guest-cid %llu)",
+			          name_kind[b->kind], b->given, a->given, (unsigned long long)a->vm->guest_cid);
+		else if (a->vm == b->vm)
+			vk_seterr(err, errlen, "%s is both the %s and the %s of guest-cid %llu",
+			          shown, name_kind[a->kind], name_kind[b->kind], (unsigned long long)a->vm->guest_cid);
+		else
+			vk_seterr(err, errlen, "%s is both the %s of guest-cid %llu and the %s of guest-cid %llu",
+			          shown, name_kind[a->kind], (unsigned long long)a->vm->guest_cid,
+			          name_kind[b->kind], (unsigned long long)b->vm->guest_cid);
+		r = -EINVAL;
+		break;
+	}
+out:
+	for (i = 0; i < cnt; i++)
+		free(n[i].id);
+	free(n);
+	return r;
+}
+
 int vsock_opts_validate(const struct vsock_opts *o, char *err, size_t errlen)
 {
 	unsigned int i, j;
@@ -396,17 +556,9 @@ int vsock_opts_validate(const struct vsock_opts *o, char *err, size_t errlen)
 				          (unsigned long long)a->guest_cid);
 				return -EINVAL;
 			}
-			if (!strcmp(a->socket, b->socket)) {
-				vk_seterr(err, errlen, "socket %s is used by two VMs", a->socket);
-				return -EINVAL;
-			}
-			if (a->uds_path && b->uds_path && !strcmp(a->uds_path, b->uds_path)) {
-				vk_seterr(err, errlen, "uds-path %s is used by two VMs", a->uds_path);
-				return -EINVAL;
-			}
 		}
 	}
-	return 0;
+	return check_names(o, err, errlen);
 }
 
 void vsock_opts_free(struct vsock_opts *o)

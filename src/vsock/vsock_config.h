@@ -68,7 +68,10 @@ int vsock_yaml_load_file(const char *path, struct vsock_opts *o, char *err, size
 int vsock_yaml_load_string(const char *buf, size_t len, const char *name, struct vsock_opts *o,
 			   char *err, size_t errlen);
 
-/* Cross-VM checks: reserved/duplicate CIDs, duplicate paths. */
+/*
+ * Cross-VM checks: reserved/duplicate CIDs; no two sockets (a socket, a
+ * uds-path or its .seqpacket, of one VM or two) on one file, however spelled.
+ */
 int vsock_opts_validate(const struct vsock_opts *o, char *err, size_t errlen);
 
 /* True if VMs @a and @b share a group. */

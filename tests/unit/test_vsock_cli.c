@@ -516,6 +516,47 @@ static void test_config_unreadable(void **state)
 	FAILS("--config /nonexistent.yaml: No such file or directory", "--config", "/nonexistent.yaml");
 }
 
+/*
+ * Every socket the VMs create is a different file: a socket and a
+ * uds-path (of one VM or two) may not meet, nor two spellings of one path.
+ */
+static void test_same_file(void **state)
+{
+	char dir[] = "/tmp/test_vsock_cli_dir_XXXXXX", link[64], cwd[4096], a[96], b[192], c[192];
+	char msg[VSOCK_ERR_LEN];
+
+	(void)state;
+	FAILS("/tmp/x is both the socket and the uds-path of guest-cid 3",
+	      "--socket", "/tmp/x", "--uds-path", "/tmp/x");
+	FAILS("/tmp/x is both the socket and the uds-path of guest-cid 3",
+	      "--vm", "socket=/tmp/x,uds-path=/tmp//x");
+	FAILS("/tmp/b is both the uds-path of guest-cid 4 and the socket of guest-cid 5",
+	      "--vm", "guest-cid=4,socket=/tmp/a,uds-path=/tmp/b", "--vm", "guest-cid=5,socket=/tmp/b,uds-path=/tmp/c");
+	FAILS("/tmp/b.seqpacket is both the uds-path's .seqpacket socket of guest-cid 4 and the socket of guest-cid 5",
+	      "--vm", "guest-cid=4,socket=/tmp/a,uds-path=/tmp/b",
+	      "--vm", "guest-cid=5,socket=/tmp/b.seqpacket,uds-path=/tmp/c");
+	FAILS("uds-path /tmp/./b is used by two VMs (/tmp/b for guest-cid 4)",
+	      "--vm", "guest-cid=4,socket=/tmp/a,uds-path=/tmp/b", "--vm", "guest-cid=5,socket=/tmp/c,uds-path=/tmp/./b");
+	FAILS("socket /tmp//a is used by two VMs (/tmp/a for guest-cid 4)",
+	      "--vm", "guest-cid=4,socket=/tmp/a,uds-path=/tmp/b", "--vm", "guest-cid=5,socket=/tmp//a,uds-path=/tmp/c");
+	/* relative to the current directory, and through a symbolic link */
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(chdir(dir), 0);
+	snprintf(link, sizeof(link), "%s.lnk", dir);
+	assert_int_equal(symlink(dir, link), 0);
+	snprintf(a, sizeof(a), "%s/vm.sock", dir);
+	snprintf(msg, sizeof(msg), "socket vm.sock is used by two VMs (%s for guest-cid 4)", a);
+	snprintf(b, sizeof(b), "guest-cid=4,socket=%s,uds-path=u1", a);
+	FAILS(msg, "--vm", b, "--vm", "guest-cid=5,socket=vm.sock,uds-path=u2");
+	snprintf(c, sizeof(c), "guest-cid=5,socket=s2,uds-path=%s/u1", link);
+	snprintf(msg, sizeof(msg), "uds-path %s/u1 is used by two VMs (u1 for guest-cid 4)", link);
+	FAILS(msg, "--vm", "guest-cid=4,socket=s1,uds-path=u1", "--vm", c);
+	assert_int_equal(chdir(cwd), 0);
+	unlink(link);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -532,6 +573,7 @@ int main(void)
 		cmocka_unit_test(test_yaml_int_forms),
 		cmocka_unit_test(test_yaml_one_document),
 		cmocka_unit_test(test_config_unreadable),
+		cmocka_unit_test(test_same_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

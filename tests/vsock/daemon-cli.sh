@@ -24,7 +24,7 @@ trap 'rm -rf "$T"' EXIT
 refused() {
 	local want=$1; shift
 	local out rc
-	out=$("$D" "$@" 2>&1 >/dev/null)
+	out=$(timeout 10 "$D" "$@" 2>&1 >/dev/null)
 	rc=$?
 	[ $rc -eq 1 ] || { echo "# exit $rc for: $*"; return 1; }
 	case $out in
@@ -46,6 +46,10 @@ printf 'vms:\n  - guest_cid: 3\n    socket: %s/s\n    uds_path: %s/u\n    bogus:
 check "YAML unknown key with its line" refused "bad.yaml:5: unknown key 'bogus'" --config "$T/bad.yaml"
 printf 'vms:\n  - guest_cid: 3\n   socket: x\n' > "$T/broken.yaml"
 check "malformed YAML with its line" refused "broken.yaml:3: malformed YAML" --config "$T/broken.yaml"
+check "one uds-path spelled two ways refused" refused "uds-path $T/./u is used by two VMs ($T/u for guest-cid 3)" \
+	--vm "guest-cid=3,socket=$T/s3,uds-path=$T/u" --vm "guest-cid=4,socket=$T/s4,uds-path=$T/./u"
+check "socket and uds-path on one file refused" refused "$T/x is both the socket and the uds-path of guest-cid 3" \
+	--socket "$T/x" --uds-path "$T/x"
 check "a second VM on a bad uds-path: nothing started" refused "uds-path" \
 	--vm "guest-cid=3,socket=$T/s3,uds-path=$T/u3" --vm "guest-cid=4,socket=$T/s4,uds-path=$T/nodir/u4"
 
