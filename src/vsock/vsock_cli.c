@@ -156,6 +156,10 @@ int vsock_vm_set_num(struct vsock_vm_cfg *vm, int key, int perr, uint64_t v, con
 {
 	switch (key) {
 	case VSOCK_K_GUEST_CID:
+		if (perr == -ERANGE) {
+			vk_seterr(err, errlen, "guest-cid: '%s' is out of range (use 3..4294967294)", text);
+			return -EINVAL;
+		}
 		if (perr) {
 			vk_seterr(err, errlen, "guest-cid: '%s' is not a number", text);
 			return -EINVAL;

@@ -557,6 +557,21 @@ static void test_same_file(void **state)
 	rmdir(dir);
 }
 
+/* A number too big for 64 bits is out of range, not "not a number". */
+static void test_huge_cid(void **state)
+{
+	(void)state;
+	FAILS("--guest-cid: '18446744073709551616' is out of range (use 3..4294967294)",
+	      "--guest-cid", "18446744073709551616", "--socket", "/s", "--uds-path", "/u");
+	FAILS("--vm: guest-cid: '99999999999999999999999' is out of range (use 3..4294967294)",
+	      "--vm", "guest-cid=99999999999999999999999,socket=/s,uds-path=/u");
+	YFAILS("vms.yaml:1: guest-cid: '0x10000000000000000' is out of range (use 3..4294967294)",
+	       "- guest_cid: 0x10000000000000000\n  socket: /a\n  uds_path: /b\n");
+	/* within 64 bits, the range check names it the same way */
+	FAILS("guest-cid 18446744073709551615 is reserved or out of range (use 3..4294967294)",
+	      "--guest-cid", "18446744073709551615", "--socket", "/s", "--uds-path", "/u");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -574,6 +589,7 @@ int main(void)
 		cmocka_unit_test(test_yaml_one_document),
 		cmocka_unit_test(test_config_unreadable),
 		cmocka_unit_test(test_same_file),
+		cmocka_unit_test(test_huge_cid),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
