@@ -113,12 +113,22 @@ void vsock_vm_cfg_free(struct vsock_vm_cfg *vm)
 	memset(vm, 0, sizeof(*vm));
 }
 
-/* "a+b+c" -> list; empty items refused. */
+/**
+ * split_plus() - "a+b+c" -> a list of strings
+ * @val: the text
+ * @out: the new list (each item and the array to be freed)
+ * @n: its length
+ * @max: most items accepted
+ *
+ * Return: 0, -EINVAL for an empty item (or @val empty), -E2BIG for more
+ * than @max items, -ENOMEM.
+ */
 static int split_plus(const char *val, char ***out, unsigned int *n, unsigned int max)
 {
 	const char *p = val;
 	char **v = NULL;
 	unsigned int k = 0;
+	int r = -EINVAL;
 
 	if (!*val)
 		return -EINVAL;
@@ -127,8 +137,15 @@ static int split_plus(const char *val, char ***out, unsigned int *n, unsigned in
 		size_t l = e ? (size_t)(e - p) : strlen(p);
 		char **nv;
 
-		if (!l || k >= max)
+		if (!l) {
+			r = -EINVAL;
 			goto fail;
+		}
+		if (k >= max) {
+			r = -E2BIG;
+			goto fail;
+		}
+		r = -ENOMEM;
 		nv = realloc(v, (k + 1) * sizeof(*v));
 		if (!nv)
 			goto fail;
@@ -148,7 +165,7 @@ fail:
 	while (k)
 		free(v[--k]);
 	free(v);
-	return -EINVAL;
+	return r;
 }
 
 int vsock_vm_set_num(struct vsock_vm_cfg *vm, int key, int perr, uint64_t v, const char *text,
@@ -238,6 +255,12 @@ int vsock_vm_set(struct vsock_vm_cfg *vm, int key, const char *val, char *err, s
 		free_groups(vm);
 		r = split_plus(trim(dup), &vm->groups, &vm->ngroups, VSOCK_MAX_GROUPS);
 		free(dup);
+		if (r == -ENOMEM)
+			return r;
+		if (r == -E2BIG) {
+			vk_seterr(err, errlen, "groups: more than %u group names", VSOCK_MAX_GROUPS);
+			return -EINVAL;
+		}
 		if (r) {
 			vk_seterr(err, errlen, "groups: '%s' is not a '+'-separated list of names", val);
 			return -EINVAL;
@@ -248,7 +271,14 @@ int vsock_vm_set(struct vsock_vm_cfg *vm, int key, const char *val, char *err, s
 		char **items;
 		unsigned int n, i;
 
-		if (split_plus(val, &items, &n, VSOCK_MAX_FORWARD_LISTEN)) {
+		r = split_plus(val, &items, &n, VSOCK_MAX_FORWARD_LISTEN);
+		if (r == -ENOMEM)
+			return r;
+		if (r == -E2BIG) {
+			vk_seterr(err, errlen, "forward-listen: more than %u ports", VSOCK_MAX_FORWARD_LISTEN);
+			return -EINVAL;
+		}
+		if (r) {
 			vk_seterr(err, errlen, "forward-listen: '%s' is not a '+'-separated list of ports", val);
 			return -EINVAL;
 		}

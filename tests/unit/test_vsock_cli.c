@@ -572,6 +572,28 @@ static void test_huge_cid(void **state)
 	      "--guest-cid", "18446744073709551615", "--socket", "/s", "--uds-path", "/u");
 }
 
+/* Past the limits on list lengths, the message says so. */
+static void test_list_limits(void **state)
+{
+	struct vsock_opts o;
+	char e[VSOCK_ERR_LEN], groups[64 * 4 + 8], ports[257 * 6 + 8];
+	size_t n = 0;
+	unsigned int i;
+
+	(void)state;
+	for (i = 0; i < 64; i++)
+		n += (size_t)snprintf(groups + n, sizeof(groups) - n, "%sg%u", i ? "+" : "", i);
+	assert_int_equal(run(&o, e, "--socket", "/s", "--uds-path", "/u", "--groups", groups, NULL), 0);
+	assert_int_equal(o.vms[0].ngroups, 64);
+	vsock_opts_free(&o);
+	snprintf(groups + n, sizeof(groups) - n, "+g64");
+	FAILS("--groups: more than 64 group names", "--socket", "/s", "--uds-path", "/u", "--groups", groups);
+	for (i = 0, n = 0; i < 257; i++)
+		n += (size_t)snprintf(ports + n, sizeof(ports) - n, "%s%u", i ? "+" : "", 1000 + i);
+	FAILS("--forward-listen: more than 256 ports", "--socket", "/s", "--forward-cid", "1",
+	      "--forward-listen", ports);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -590,6 +612,7 @@ int main(void)
 		cmocka_unit_test(test_config_unreadable),
 		cmocka_unit_test(test_same_file),
 		cmocka_unit_test(test_huge_cid),
+		cmocka_unit_test(test_list_limits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
