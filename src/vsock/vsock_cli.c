@@ -566,9 +566,77 @@ out:
 	return r;
 }
 
+/* One forward-listen port of one VM. */
+struct vm_port {
+	uint32_t port;
+	unsigned int vm;            /* index in o->vms */
+	unsigned int pos;           /* index in its list */
+};
+
+static int port_cmp(const void *x, const void *y)
+{
+	const struct vm_port *a = x, *b = y;
+
+	if (a->port != b->port)
+		return a->port < b->port ? -1 : 1;
+	if (a->vm != b->vm)
+		return a->vm < b->vm ? -1 : 1;
+	return a->pos < b->pos ? -1 : a->pos > b->pos;
+}
+
+/**
+ * check_ports() - refuse a forward-listen port listed twice
+ * @o: the options
+ * @err: message buffer
+ * @errlen: its size
+ *
+ * Each port is bound on VMADDR_CID_ANY, so it can serve one VM once;
+ * a repeat would only fail at start, as "Address already in use".
+ * Sorted, so that a long list costs no more than its sort.
+ *
+ * Return: 0, -EINVAL with a message in @err, or -ENOMEM.
+ */
+static int check_ports(const struct vsock_opts *o, char *err, size_t errlen)
+{
+	struct vm_port *p;
+	size_t cnt = 0, i;
+	unsigned int v, k;
+	int r = 0;
+
+	for (v = 0; v < o->nvms; v++)
+		cnt += o->vms[v].n_forward_listen;
+	if (cnt < 2)
+		return 0;
+	p = calloc(cnt, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	for (v = 0, i = 0; v < o->nvms; v++)
+		for (k = 0; k < o->vms[v].n_forward_listen; k++)
+			p[i++] = (struct vm_port){ o->vms[v].forward_listen[k], v, k };
+	qsort(p, cnt, sizeof(*p), port_cmp);
+	for (i = 1; i < cnt; i++) {
+		const struct vm_port *a = &p[i - 1], *b = &p[i];
+
+		if (a->port != b->port)
+			continue;
+		if (a->vm == b->vm)
+			vk_seterr(err, errlen, "forward-listen port %u is given twice for guest-cid %llu", a->port,
+			          (unsigned long long)o->vms[a->vm].guest_cid);
+		else
+			vk_seterr(err, errlen, "forward-listen port %u is used by guest-cid %llu and guest-cid %llu",
+			          a->port, (unsigned long long)o->vms[a->vm].guest_cid,
+			          (unsigned long long)o->vms[b->vm].guest_cid);
+		r = -EINVAL;
+		break;
+	}
+	free(p);
+	return r;
+}
+
 int vsock_opts_validate(const struct vsock_opts *o, char *err, size_t errlen)
 {
 	unsigned int i, j;
+	int r;
 
 	if (!o->nvms) {
 		vk_seterr(err, errlen, "no VM configured");
@@ -592,7 +660,8 @@ int vsock_opts_validate(const struct vsock_opts *o, char *err, size_t errlen)
 			}
 		}
 	}
-	return check_names(o, err, errlen);
+	r = check_names(o, err, errlen);
+	return r ? r : check_ports(o, err, errlen);
 }
 
 void vsock_opts_free(struct vsock_opts *o)

@@ -594,6 +594,23 @@ static void test_list_limits(void **state)
 	      "--forward-listen", ports);
 }
 
+/* forward-listen ports are bound on every CID: each may be listed once. */
+static void test_forward_listen_twice(void **state)
+{
+	struct vsock_opts o;
+	char e[VSOCK_ERR_LEN];
+
+	(void)state;
+	FAILS("forward-listen port 9001 is given twice for guest-cid 3",
+	      "--socket", "/s", "--forward-cid", "1", "--forward-listen", "9001+9002+9001");
+	FAILS("forward-listen port 9002 is used by guest-cid 4 and guest-cid 5",
+	      "--vm", "guest-cid=4,socket=/s,forward-cid=1,forward-listen=9001+9002",
+	      "--vm", "guest-cid=5,socket=/t,forward-cid=1,forward-listen=9003+9002");
+	assert_int_equal(run(&o, e, "--vm", "guest-cid=4,socket=/s,forward-cid=1,forward-listen=9001",
+			     "--vm", "guest-cid=5,socket=/t,forward-cid=1,forward-listen=9002", NULL), 0);
+	vsock_opts_free(&o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -613,6 +630,7 @@ int main(void)
 		cmocka_unit_test(test_same_file),
 		cmocka_unit_test(test_huge_cid),
 		cmocka_unit_test(test_list_limits),
+		cmocka_unit_test(test_forward_listen_twice),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
