@@ -8,12 +8,14 @@
  * waits for SIGTERM/SIGINT on a signalfd; on either it stops every device
  * and removes the sockets it created.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -35,6 +37,59 @@ static void raise_nofile(void)
 		if (setrlimit(RLIMIT_NOFILE, &rl))
 			vk_dbg("setrlimit(RLIMIT_NOFILE): %s", strerror(errno));
 	}
+}
+
+/* One RUST_LOG level name; "off" is read as error, the least we print. */
+static int rust_level(const char *s)
+{
+	if (!strcasecmp(s, "off"))
+		return VK_LOG_ERR;
+	return vk_log_parse_level(s);
+}
+
+/**
+ * rust_log_level() - the level RUST_LOG asks for, read as env_logger reads it
+ * @s: comma-separated directives "level", "target" or "target=level",
+ *     then an optional "/filter"
+ *
+ * Every target is this program, so the most verbose directive wins
+ * (RUST_LOG=vhost_device_vsock=debug, or warn,vhost_device_vsock=info);
+ * a target without a level means every level.  A directive that is not
+ * understood is skipped, as env_logger skips it.
+ *
+ * Return: an enum vk_log_level, or -1 if no directive is understood.
+ */
+static int rust_log_level(const char *s)
+{
+	char *dup = strdup(s), *save = NULL, *d, *slash;
+	int best = -1;
+
+	if (!dup)
+		return -1;
+	slash = strchr(dup, '/');
+	if (slash)
+		*slash = '\0';
+	for (d = strtok_r(dup, ",", &save); d; d = strtok_r(NULL, ",", &save)) {
+		char *eq, *end;
+		int l;
+
+		while (isspace((unsigned char)*d))
+			d++;
+		end = d + strlen(d);
+		while (end > d && isspace((unsigned char)end[-1]))
+			*--end = '\0';
+		if (!*d)
+			continue;
+		eq = strchr(d, '=');
+		if (eq)
+			l = rust_level(eq + 1);
+		else if ((l = rust_level(d)) < 0)
+			l = VK_LOG_DEBUG;   /* a bare target: all its messages */
+		if (l > best)
+			best = l;
+	}
+	free(dup);
+	return best;
 }
 
 /* systemd socket activation: LISTEN_FDS sockets, one per VM in order. */
@@ -89,9 +144,9 @@ int main(int argc, char **argv)
 		vk_log_set_level((enum vk_log_level)o.log_level);
 	else if (o.verbose)
 		vk_log_set_level(o.verbose > 1 ? VK_LOG_DEBUG : VK_LOG_INFO);
-	/* RUST_LOG as the original honours it (error/warn/info/debug/trace) */
-	else if (getenv("RUST_LOG") && vk_log_parse_level(getenv("RUST_LOG")) >= 0)
-		vk_log_set_level((enum vk_log_level)vk_log_parse_level(getenv("RUST_LOG")));
+	/* RUST_LOG as the original's env_logger reads it */
+	else if (getenv("RUST_LOG") && rust_log_level(getenv("RUST_LOG")) >= 0)
+		vk_log_set_level((enum vk_log_level)rust_log_level(getenv("RUST_LOG")));
 
 	raise_nofile();
 	signal(SIGPIPE, SIG_IGN);

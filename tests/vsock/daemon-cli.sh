@@ -3,7 +3,8 @@
 # tests/vsock/daemon-cli.sh - the vhost-device-vsock program itself:
 # --help/--version, refusals with exit status 1 and a message naming the
 # option (nothing created), YAML line numbers, start with socket files
-# created, SIGTERM/SIGINT exit 0 and remove every socket it created.
+# created, SIGTERM/SIGINT exit 0 and remove every socket it created,
+# RUST_LOG read as env_logger reads it.
 set -u
 : "${top_builddir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 D=$top_builddir/vhost-device-vsock
@@ -81,6 +82,25 @@ for sig in TERM INT; do
 	kill $cl 2>/dev/null
 	wait $cl 2>/dev/null
 done
+# RUST_LOG as env_logger reads it: a bare level, or target=level directives
+for rl in info vhost_device_vsock=info "warn,vhost_device_vsock=debug" vhost_device_vsock; do
+	rm -f "$T"/*.sock "$T"/*.vsock*
+	RUST_LOG=$rl "$D" --socket "$T/rl.sock" --uds-path "$T/rl.vsock" 2>"$T/rl.log" &
+	pid=$!
+	i=0
+	while [ $i -lt 50 ] && ! [ -S "$T/rl.vsock" ]; do sleep 0.1; i=$((i + 1)); done
+	kill -TERM $pid
+	wait $pid
+	check "RUST_LOG=$rl: info messages" grep -q '^\[info\] 1 VM(s) ready' "$T/rl.log"
+done
+rm -f "$T"/*.sock "$T"/*.vsock*
+RUST_LOG=error,vhost_device_vsock=warn "$D" --socket "$T/rl.sock" --uds-path "$T/rl.vsock" 2>"$T/rl.log" &
+pid=$!
+i=0
+while [ $i -lt 50 ] && ! [ -S "$T/rl.vsock" ]; do sleep 0.1; i=$((i + 1)); done
+kill -TERM $pid
+wait $pid
+check "RUST_LOG=error,vhost_device_vsock=warn: no info messages" test ! -s "$T/rl.log"
 # systemd socket activation: the vhost-user socket comes as fd 3 (LISTEN_FDS)
 if command -v systemd-socket-activate >/dev/null && command -v python3 >/dev/null; then
 	rm -f "$T"/*.sock "$T"/*.vsock*
