@@ -108,6 +108,7 @@ struct xvm_bank {
 
 struct xvm_guest {
 	uint32_t domid;
+	int epfd;            /* the epoll its events go to */
 	unsigned int nr_vcpus;
 	xendevicemodel_handle *dm;
 	xenforeignmemory_handle *fm;
@@ -156,8 +157,14 @@ struct xvm {
 
 extern struct xvm xvm;
 
-int xvm_epoll_add(struct xvm_ev *ev, int fd, uint32_t events);
-void xvm_epoll_del(struct xvm_ev *ev);
+/*
+ * Register @ev (its fd @fd) on the epoll @epfd, after taking it off if it
+ * was registered; 0 or -errno.  An event belongs to one epoll: the
+ * process's (signals, xenstore) or its guest's (g->epfd).
+ */
+int xvm_epoll_add(int epfd, struct xvm_ev *ev, int fd, uint32_t events);
+/* Take @ev off the epoll @epfd it was added to (nothing if it is not). */
+void xvm_epoll_del(int epfd, struct xvm_ev *ev);
 
 /* xvm_guest.c */
 struct xvm_guest *xvm_guest_find(uint32_t domid);

@@ -92,6 +92,17 @@ out:
 	return ret;
 }
 
+/* A device's events are its guest's: on the guest's epoll. */
+static int dev_epoll_add(struct xvm_dev *d, struct xvm_ev *ev, int fd, uint32_t events)
+{
+	return xvm_epoll_add(d->g->epfd, ev, fd, events);
+}
+
+static void dev_epoll_del(struct xvm_dev *d, struct xvm_ev *ev)
+{
+	xvm_epoll_del(d->g->epfd, ev);
+}
+
 /* ------------------------------------------------------------ interrupts */
 
 int xvm_dev_pci_slot(unsigned int gsi)
@@ -242,12 +253,12 @@ static void dev_notify_on(struct xvm_dev *d, unsigned int q)
 	if (xvm_kn_queue_on(d, q) == 0)
 		return;
 	if (vu_fe_call_fd(d->fe, q) >= 0)
-		xvm_epoll_add(&d->ev_call[q], vu_fe_call_fd(d->fe, q), EPOLLIN);
+		dev_epoll_add(d, &d->ev_call[q], vu_fe_call_fd(d->fe, q), EPOLLIN);
 }
 
 static void dev_notify_off(struct xvm_dev *d, unsigned int q)
 {
-	xvm_epoll_del(&d->ev_call[q]);
+	dev_epoll_del(d, &d->ev_call[q]);
 	xvm_kn_queue_off(d, q);
 }
 
@@ -452,13 +463,13 @@ void xvm_dev_remap(struct xvm_dev *d)
 
 static void dev_watch_conn(struct xvm_dev *d, bool on)
 {
-	xvm_epoll_del(&d->ev_sock);
-	xvm_epoll_del(&d->ev_bch);
+	dev_epoll_del(d, &d->ev_sock);
+	dev_epoll_del(d, &d->ev_bch);
 	if (!on)
 		return;
-	xvm_epoll_add(&d->ev_sock, vu_fe_fd(d->fe), EPOLLIN | EPOLLRDHUP);
+	dev_epoll_add(d, &d->ev_sock, vu_fe_fd(d->fe), EPOLLIN | EPOLLRDHUP);
 	if (vu_fe_backend_fd(d->fe) >= 0)
-		xvm_epoll_add(&d->ev_bch, vu_fe_backend_fd(d->fe), EPOLLIN);
+		dev_epoll_add(d, &d->ev_bch, vu_fe_backend_fd(d->fe), EPOLLIN);
 }
 
 /* Negotiation and memory table on a connected front-end. */
@@ -543,7 +554,7 @@ int xvm_dev_init(struct xvm_dev *d)
 		d->wd_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 		if (d->wd_fd < 0)
 			return -errno;
-		ret = xvm_epoll_add(&d->ev_wd, d->wd_fd, EPOLLIN);
+		ret = dev_epoll_add(d, &d->ev_wd, d->wd_fd, EPOLLIN);
 		if (ret < 0)
 			return ret;
 	}
@@ -567,11 +578,11 @@ void xvm_dev_fini(struct xvm_dev *d)
 		vu_fe_free(d->fe);
 		d->fe = NULL;
 	}
-	xvm_epoll_del(&d->ev_timer);
+	dev_epoll_del(d, &d->ev_timer);
 	if (d->timer_fd >= 0)
 		close(d->timer_fd);
 	d->timer_fd = -1;
-	xvm_epoll_del(&d->ev_wd);
+	dev_epoll_del(d, &d->ev_wd);
 	if (d->wd_fd >= 0)
 		close(d->wd_fd);
 	d->wd_fd = -1;
@@ -593,7 +604,7 @@ static void dev_lost(struct xvm_dev *d)
 	vu_fe_disconnect(d->fe);
 	d->connected = false;
 	timerfd_settime(d->timer_fd, 0, &its, NULL);
-	xvm_epoll_add(&d->ev_timer, d->timer_fd, EPOLLIN);
+	dev_epoll_add(d, &d->ev_timer, d->timer_fd, EPOLLIN);
 }
 
 /*
@@ -644,7 +655,7 @@ static void dev_try_reconnect(struct xvm_dev *d)
 		return;
 	}
 	timerfd_settime(d->timer_fd, 0, &off, NULL);
-	xvm_epoll_del(&d->ev_timer);
+	dev_epoll_del(d, &d->ev_timer);
 	d->connected = true;
 	dev_watch_conn(d, true);
 	if (!d->rings_on && (d->mmio.status & VIRTIO_STATUS_DRIVER_OK) &&
@@ -713,7 +724,7 @@ void xvm_dev_event(struct xvm_ev *ev, uint32_t events)
 		break;
 	case XVM_EV_BACKEND_CH:
 		if (vu_fe_backend_channel_process(d->fe) < 0)
-			xvm_epoll_del(&d->ev_bch);
+			dev_epoll_del(d, &d->ev_bch);
 		break;
 	case XVM_EV_RECONNECT:
 		dev_try_reconnect(d);

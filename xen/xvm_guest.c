@@ -414,7 +414,7 @@ static bool guest_timer_at(struct xvm_guest *g, uint64_t now, uint64_t due)
 	if (g->ev_remap.fd < 0) {
 		int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 
-		if (fd < 0 || xvm_epoll_add(&g->ev_remap, fd, EPOLLIN) < 0) {
+		if (fd < 0 || xvm_epoll_add(g->epfd, &g->ev_remap, fd, EPOLLIN) < 0) {
 			if (fd >= 0)
 				close(fd);
 			return false;
@@ -541,6 +541,7 @@ int xvm_guest_start(uint32_t domid, const struct xvm_dev_cfg *cfg, unsigned int 
 	if (!g)
 		return -ENOMEM;
 	g->domid = domid;
+	g->epfd = xvm.epfd;
 	g->buf_port = -1;
 	g->ev_evtchn = (struct xvm_ev){ .type = XVM_EV_EVTCHN, .obj = g, .fd = -1 };
 	g->ev_remap = (struct xvm_ev){ .type = XVM_EV_REMAP, .obj = g, .fd = -1 };
@@ -599,7 +600,7 @@ int xvm_guest_start(uint32_t domid, const struct xvm_dev_cfg *cfg, unsigned int 
 	ret = guest_ioreq_server(g);
 	if (ret < 0)
 		goto fail;
-	ret = xvm_epoll_add(&g->ev_evtchn, xenevtchn_fd(g->xce), EPOLLIN);
+	ret = xvm_epoll_add(g->epfd, &g->ev_evtchn, xenevtchn_fd(g->xce), EPOLLIN);
 	if (ret < 0)
 		goto fail;
 	/* a request may have been posted before we listened */
@@ -622,11 +623,11 @@ void xvm_guest_stop(struct xvm_guest *g)
 			*pp = g->next;
 			break;
 		}
-	xvm_epoll_del(&g->ev_evtchn);
+	xvm_epoll_del(g->epfd, &g->ev_evtchn);
 	if (g->ev_remap.fd >= 0) {
 		int fd = g->ev_remap.fd;
 
-		xvm_epoll_del(&g->ev_remap);
+		xvm_epoll_del(g->epfd, &g->ev_remap);
 		close(fd);
 	}
 	for (unsigned int i = 0; i < g->ndevs; i++) {

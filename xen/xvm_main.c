@@ -19,13 +19,13 @@
 struct xvm xvm = { .epfd = -1, .privcmd = "/dev/xen/privcmd", .privcmd_fd = -1,
 		   .connect_attempts = 50, .irq_watchdog_ms = 20 };
 
-int xvm_epoll_add(struct xvm_ev *ev, int fd, uint32_t events)
+int xvm_epoll_add(int epfd, struct xvm_ev *ev, int fd, uint32_t events)
 {
 	struct epoll_event e = { .events = events, .data.ptr = ev };
 
 	if (ev->fd >= 0)
-		xvm_epoll_del(ev);
-	if (epoll_ctl(xvm.epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
+		xvm_epoll_del(epfd, ev);
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
 		vk_err("xvm: epoll: %s", strerror(errno));
 		return -errno;
 	}
@@ -33,11 +33,11 @@ int xvm_epoll_add(struct xvm_ev *ev, int fd, uint32_t events)
 	return 0;
 }
 
-void xvm_epoll_del(struct xvm_ev *ev)
+void xvm_epoll_del(int epfd, struct xvm_ev *ev)
 {
 	if (ev->fd < 0)
 		return;
-	epoll_ctl(xvm.epfd, EPOLL_CTL_DEL, ev->fd, NULL);
+	epoll_ctl(epfd, EPOLL_CTL_DEL, ev->fd, NULL);
 	ev->fd = -1;
 }
 
@@ -198,11 +198,11 @@ int main(int argc, char **argv)
 		vk_err("xvm: cannot start: %s", strerror(errno));
 		return 1;
 	}
-	xvm_epoll_add(&ev_sig, sfd, EPOLLIN);
+	xvm_epoll_add(xvm.epfd, &ev_sig, sfd, EPOLLIN);
 	xvm_kn_open();
 	/* xenstore: discovery and @releaseDomain (guests that go away) */
 	if (xvm_xs_init() == 0)
-		xvm_epoll_add(&ev_xs, xs_fileno(xvm.xs), EPOLLIN);
+		xvm_epoll_add(xvm.epfd, &ev_xs, xs_fileno(xvm.xs), EPOLLIN);
 	else if (xvm.discovery)
 		return 1;
 
@@ -274,7 +274,7 @@ int main(int argc, char **argv)
 out:
 	while (xvm.guests)
 		xvm_guest_stop(xvm.guests);
-	xvm_epoll_del(&ev_xs);
+	xvm_epoll_del(xvm.epfd, &ev_xs);
 	if (xvm.xs)
 		xs_close(xvm.xs);
 	xc_interface_close(xvm.xc);
