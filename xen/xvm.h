@@ -113,6 +113,7 @@ struct xvm_guest {
 	xendevicemodel_handle *dm;
 	xenforeignmemory_handle *fm;
 	xenevtchn_handle *xce;
+	xc_interface *xc;    /* its own: xvm.xc is the main loop's */
 	bool have_server;
 	ioservid_t ioservid;
 	xenforeignmemory_resource_handle *res, *res_buf;
@@ -143,7 +144,7 @@ struct xvm_guest {
 
 struct xvm {
 	int epfd;
-	xc_interface *xc;
+	xc_interface *xc;        /* the main loop's (domain states); guests have their own */
 	struct xs_handle *xs;
 	const char *privcmd;     /* path of the fd sent with foreign regions */
 	int privcmd_fd;          /* for the irqfd/ioeventfd ioctls, -1 if none */

@@ -141,7 +141,7 @@ static int guest_map_ram(struct xvm_guest *g)
 	 * "p2m_pod_demand_populate: Dom1 out of PoD memory!" while we probed).
 	 * Mapping all of RAM up front is what we do below, so refuse instead.
 	 */
-	if (xc_domain_get_pod_target(xvm.xc, g->domid, &pod_tot, &pod_cache, &pod_entries) == 0 &&
+	if (xc_domain_get_pod_target(g->xc, g->domid, &pod_tot, &pod_cache, &pod_entries) == 0 &&
 	    pod_entries > 0) {
 		vk_err("xvm: domain %u: %" PRIu64 " of its frames are populate-on-demand (memory"
 		       " below maxmem): mapping its RAM would make Xen populate them and crash it once"
@@ -150,7 +150,7 @@ static int guest_map_ram(struct xvm_guest *g)
 		       pod_entries, pod_cache);
 		return -EBUSY;
 	}
-	if (xc_domain_maximum_gpfn(xvm.xc, g->domid, &max_gpfn) < 0) {
+	if (xc_domain_maximum_gpfn(g->xc, g->domid, &max_gpfn) < 0) {
 		vk_err("xvm: domain %u: cannot read its highest frame: %s", g->domid,
 		       strerror(errno));
 		return -errno;
@@ -557,9 +557,10 @@ int xvm_guest_start(uint32_t domid, const struct xvm_dev_cfg *cfg, unsigned int 
 	g->dm = xendevicemodel_open(NULL, 0);
 	g->fm = xenforeignmemory_open(NULL, 0);
 	g->xce = xenevtchn_open(NULL, 0);
-	if (!g->dm || !g->fm || !g->xce) {
+	g->xc = xc_interface_open(NULL, NULL, 0);
+	if (!g->dm || !g->fm || !g->xce || !g->xc) {
 		vk_err("xvm: cannot open the Xen device model / foreign memory / event channel"
-		       " interfaces: %s", strerror(errno));
+		       " / control interfaces: %s", strerror(errno));
 		ret = -errno;
 		goto fail;
 	}
@@ -659,6 +660,8 @@ void xvm_guest_stop(struct xvm_guest *g)
 		xenforeignmemory_close(g->fm);
 	if (g->dm)
 		xendevicemodel_close(g->dm);
+	if (g->xc)
+		xc_interface_close(g->xc);
 	vk_info("xvm: domain %u: stopped", g->domid);
 	free(g);
 }
