@@ -8,11 +8,25 @@
  * banks mapped (to send them as XEN_MMAP foreign regions and to read ring
  * indices on a back-end reconnect).  Per device: the register emulation
  * (xvm_mmio.c) and a vhost-user front-end connection to the back-end
- * daemon.  Everything runs on one thread around one epoll.
+ * daemon.
+ *
+ * Threads.  Every vhost-user call waits for the back-end's reply (up to
+ * 5 s), so each guest is served by a thread of its own around an epoll of
+ * its own: its event channel, its devices' events (call eventfds,
+ * vhost-user socket, back-end channel, reconnect and watchdog timers) and
+ * its remap timer; a hung back-end stalls its guest only.  The main
+ * thread keeps signals and xenstore (discovery, @releaseDomain, the
+ * xenbus handshake), and creates and frees the guests: it asks a guest's
+ * thread to stop through the guest's stop eventfd, the thread releases
+ * what the guest holds in Xen and in its back-ends, says so through
+ * xvm.news_fd, and the main thread joins it and frees the guest.  Shared:
+ * the options in struct xvm (read-only once guests run), xvm.privcmd_fd
+ * (ioctls only), the log (one write per line).
  */
 #ifndef VK_XVM_H
 #define VK_XVM_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -31,15 +45,19 @@
 #define XVM_MAX_VCPUS 128
 
 enum xvm_ev_type {
+	/* on a guest's epoll, handled by the guest's thread */
 	XVM_EV_EVTCHN,       /* a guest's event channel fd */
 	XVM_EV_CALL,         /* a ring's call eventfd */
 	XVM_EV_VU_SOCK,      /* the vhost-user socket (idle: readable = closed) */
 	XVM_EV_BACKEND_CH,   /* the back-end channel */
 	XVM_EV_RECONNECT,    /* a device's reconnect timer */
 	XVM_EV_IRQ_WD,       /* a device's interrupt watchdog timer */
-	XVM_EV_XS,           /* xenstore watches */
 	XVM_EV_REMAP,        /* a ballooning guest's memory-table timer */
+	XVM_EV_STOP,         /* the guest's stop eventfd: the main thread wants it gone */
+	/* on the process's epoll, handled by the main thread */
+	XVM_EV_XS,           /* xenstore watches */
 	XVM_EV_SIGNAL,
+	XVM_EV_NEWS,         /* a guest's thread has news for the main thread (xvm_news) */
 };
 
 struct xvm_ev {
@@ -106,9 +124,24 @@ struct xvm_bank {
 	void *host;          /* our foreign mapping */
 };
 
+/*
+ * A guest is created by the main thread, served by its own thread and
+ * freed by the main thread once that thread has ended.  Only the main
+ * thread walks or changes the list (next), reads or writes the fields
+ * marked "main", and only after creation reads the ones set then (domid,
+ * nr_vcpus, devs[], ndevs, the devices' cfg and xs_be).  Everything else
+ * is the guest thread's, but dead and done (atomic, through the helpers
+ * below).  Handed over by pthread_create() and pthread_join().
+ */
 struct xvm_guest {
 	uint32_t domid;
-	int epfd;            /* the epoll its events go to */
+	int epfd;            /* its own epoll, -1 if none */
+	int stop_fd;         /* eventfd: the main thread stops its thread, -1 if none */
+	struct xvm_ev ev_stop;
+	pthread_t thread;    /* main */
+	bool have_thread;    /* main */
+	bool stopping;       /* main: its thread was asked to stop */
+	bool done;           /* atomic: its thread released the guest and ends */
 	unsigned int nr_vcpus;
 	xendevicemodel_handle *dm;
 	xenforeignmemory_handle *fm;
@@ -129,8 +162,8 @@ struct xvm_guest {
 	struct xvm_window win[XVM_MAX_DEVS];
 	struct xvm_ioreq_ctx ctx;
 	struct xvm_ev ev_evtchn;
-	struct xvm_guest *next;
-	bool dead;
+	struct xvm_guest *next;     /* main */
+	bool dead;                  /* atomic: the domain is gone (xvm_guest_dead) */
 	uint64_t invalidate_seen;   /* INVALIDATE ioreqs looked at */
 	bool ballooned;             /* frames of its RAM seen gone (INVALIDATE) */
 	struct xvm_ev ev_remap;     /* timerfd: the memory table again, coalesced */
@@ -143,7 +176,8 @@ struct xvm_guest {
 };
 
 struct xvm {
-	int epfd;
+	int epfd;                /* the main thread's: signals, xenstore, news */
+	int news_fd;             /* eventfd: guest threads wake the main thread (xvm_news) */
 	xc_interface *xc;        /* the main loop's (domain states); guests have their own */
 	struct xs_handle *xs;
 	const char *privcmd;     /* path of the fd sent with foreign regions */
@@ -158,6 +192,17 @@ struct xvm {
 
 extern struct xvm xvm;
 
+/* The domain of @g is gone (either thread): its thread ends, the main thread frees it. */
+static inline bool xvm_guest_dead(const struct xvm_guest *g)
+{
+	return __atomic_load_n(&g->dead, __ATOMIC_ACQUIRE);
+}
+
+static inline void xvm_guest_set_dead(struct xvm_guest *g)
+{
+	__atomic_store_n(&g->dead, true, __ATOMIC_RELEASE);
+}
+
 /*
  * Register @ev (its fd @fd) on the epoll @epfd, after taking it off if it
  * was registered; 0 or -errno.  An event belongs to one epoll: the
@@ -166,15 +211,23 @@ extern struct xvm xvm;
 int xvm_epoll_add(int epfd, struct xvm_ev *ev, int fd, uint32_t events);
 /* Take @ev off the epoll @epfd it was added to (nothing if it is not). */
 void xvm_epoll_del(int epfd, struct xvm_ev *ev);
+/* Wake the main thread: a guest started, died or ended (any thread). */
+void xvm_news(void);
 
-/* xvm_guest.c */
+/* xvm_guest.c (main thread: the guest's own thread lives there too) */
 struct xvm_guest *xvm_guest_find(uint32_t domid);
-/* Create the guest's ioreq server, map memory, connect every device in @cfg. */
+/*
+ * Create the guest's ioreq server, map memory, connect every device in
+ * @cfg, then serve it from its own thread.
+ */
 int xvm_guest_start(uint32_t domid, const struct xvm_dev_cfg *cfg, unsigned int ndev,
 		    char *const *xs_be);
+/* Ask the guest's thread to release it and end (no wait: see xvm_guest_done). */
 void xvm_guest_stop(struct xvm_guest *g);
-void xvm_guest_evtchn(struct xvm_guest *g);
-void xvm_guest_remap_timer(struct xvm_guest *g);
+/* Whether its thread has ended: xvm_guest_reap() then frees it at once. */
+bool xvm_guest_done(const struct xvm_guest *g);
+/* Join the guest's thread (waiting for it unless done) and free the guest. */
+void xvm_guest_reap(struct xvm_guest *g);
 /* Whether the domain still exists (not dying). */
 bool xvm_domain_alive(uint32_t domid);
 

@@ -188,7 +188,7 @@ static void dev_wd_expired(struct xvm_dev *d)
 	if (read(d->wd_fd, &ticks, sizeof(ticks)) < 0)
 		return;
 	d->wd_armed = false;
-	if (!d->mmio.irq_level || d->g->dead)
+	if (!d->mmio.irq_level || xvm_guest_dead(d->g))
 		return;
 	if (d->irq_raises != d->wd_raises) {
 		dev_wd_arm(d, xvm.irq_watchdog_ms);
@@ -571,7 +571,7 @@ void xvm_dev_fini(struct xvm_dev *d)
 			d->kicks_fwd, d->irqs_fwd, d->irq_pulses, d->irq_recovered,
 			d->irq_reconnect_pulses);
 		/* leave the line low, unless the domain is gone */
-		if (d->connected && !d->g->dead && d->mmio.irq_level)
+		if (d->connected && !xvm_guest_dead(d->g) && d->mmio.irq_level)
 			dev_irq_line(d, false);
 		dev_rings_stop(d);
 		dev_watch_conn(d, false);
@@ -676,7 +676,7 @@ static void dev_try_reconnect(struct xvm_dev *d)
 	 * is still high gets a fresh edge: its interrupt may have been lost
 	 * (and raising it again would be no change for Xen).
 	 */
-	if (d->mmio.irq_level && !d->g->dead) {
+	if (d->mmio.irq_level && !xvm_guest_dead(d->g)) {
 		d->irq_reconnect_pulses++;
 		vk_info("xvm: domain %u: IRQ %u still high on reconnect: re-pulsed", d->g->domid,
 			d->cfg.irq);
@@ -690,8 +690,8 @@ static void dev_try_reconnect(struct xvm_dev *d)
 /*
  * A vhost-user call that found the back-end gone (or broken) closed the
  * socket itself, and a closed fd leaves epoll without a hang-up event: the
- * main loop asks here after every round (seen on the real Xen: the daemon
- * killed while the master sent it a memory table, and no reconnect).
+ * guest's thread asks here after every round (seen on the real Xen: the
+ * daemon killed while the master sent it a memory table, and no reconnect).
  */
 void xvm_dev_check(struct xvm_dev *d)
 {

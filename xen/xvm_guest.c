@@ -6,7 +6,9 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -42,14 +44,6 @@ static bool pfn_reserved(uint64_t pfn)
 	(void)pfn;
 	return false;
 #endif
-}
-
-struct xvm_guest *xvm_guest_find(uint32_t domid)
-{
-	for (struct xvm_guest *g = xvm.guests; g; g = g->next)
-		if (g->domid == domid)
-			return g;
-	return NULL;
 }
 
 bool xvm_domain_alive(uint32_t domid)
@@ -327,8 +321,8 @@ static void win_write(void *opaque, uint64_t off, unsigned int size, uint64_t va
  * a foreign mapping holds it (tests/xen-real: 16 MiB ballooned out,
  * tot_pages unchanged through 58 INVALIDATEs).  A count maps every frame
  * once: done at the first INVALIDATE (at most once a second while none
- * are gone), then with each table sent, until the message; the ioreqs of
- * every guest wait meanwhile.
+ * are gone), then with each table sent, until the message; the guest's
+ * ioreqs wait meanwhile (its thread's, not the other guests').
  */
 #define XVM_BALLOON_SAY_PAGES 512u   /* 2 MiB */
 
@@ -441,7 +435,7 @@ static void guest_remap(struct xvm_guest *g)
 /*
  * Before any frame is found gone, INVALIDATEs make the master count them,
  * at most once per XVM_REMAP_GAP_NS: a count maps all of the guest's RAM
- * while every guest's ioreqs wait, and a guest can send INVALIDATEs as
+ * while its ioreqs wait, and a guest can send INVALIDATEs as
  * fast as it gives a page back and takes it again.  One inside the gap
  * arms the timer, so the last INVALIDATE is always followed by a count.
  */
@@ -464,7 +458,7 @@ static void guest_count_then_remap(struct xvm_guest *g)
 	guest_remap(g);
 }
 
-void xvm_guest_remap_timer(struct xvm_guest *g)
+static void guest_remap_timer(struct xvm_guest *g)
 {
 	uint64_t n;
 
@@ -494,13 +488,13 @@ static void guest_invalidated(struct xvm_guest *g)
 		guest_remap(g);
 }
 
-void xvm_guest_evtchn(struct xvm_guest *g)
+static void guest_evtchn(struct xvm_guest *g)
 {
 	xenevtchn_port_or_error_t port = xenevtchn_pending(g->xce);
 
 	if (port < 0) {
 		vk_err("xvm: domain %u: event channel: %s", g->domid, strerror(errno));
-		g->dead = true;
+		xvm_guest_set_dead(g);
 		return;
 	}
 	xenevtchn_unmask(g->xce, (evtchn_port_t)port);
@@ -522,6 +516,260 @@ void xvm_guest_evtchn(struct xvm_guest *g)
 	vk_dbg("xvm: domain %u: event on unknown port %d", g->domid, port);
 }
 
+/* ------------------------------------------------------------ the guest's thread */
+
+/*
+ * One event of the guest's epoll; false when the thread is to stop.  The
+ * main loop's events never come here (they are on its own epoll).
+ */
+static bool guest_dispatch(struct xvm_guest *g, struct xvm_ev *ev, uint32_t events)
+{
+	switch (ev->type) {
+	case XVM_EV_EVTCHN:
+		guest_evtchn(g);
+		break;
+	case XVM_EV_CALL:
+	case XVM_EV_VU_SOCK:
+	case XVM_EV_BACKEND_CH:
+	case XVM_EV_RECONNECT:
+	case XVM_EV_IRQ_WD:
+		xvm_dev_event(ev, events);
+		break;
+	case XVM_EV_REMAP:
+		guest_remap_timer(g);
+		break;
+	case XVM_EV_STOP:
+		return false;
+	case XVM_EV_XS:
+	case XVM_EV_SIGNAL:
+	case XVM_EV_NEWS:
+		vk_log_once(VK_LOG_ERR, "xvm: domain %u: an event of the main loop (%d) on the"
+			    " guest's epoll: ignored", g->domid, (int)ev->type);
+		break;
+	}
+	return true;
+}
+
+/* Serve the guest until the main thread asks us to stop or the guest is gone. */
+static void guest_loop(struct xvm_guest *g)
+{
+	bool run = true;
+
+	while (run && !xvm_guest_dead(g)) {
+		struct epoll_event evs[32];
+		int n = epoll_wait(g->epfd, evs, 32, -1);
+
+		if (n < 0 && errno != EINTR) {
+			vk_err("xvm: domain %u: epoll_wait: %s", g->domid, strerror(errno));
+			break;
+		}
+		for (int i = 0; i < n && run; i++)
+			run = guest_dispatch(g, evs[i].data.ptr, evs[i].events);
+		for (unsigned int i = 0; i < g->ndevs; i++)
+			xvm_dev_check(g->devs[i]);
+	}
+}
+
+/*
+ * Everything the guest holds in Xen and in its back-ends, released by the
+ * thread that served it (the back-end calls of a device's stop may wait
+ * for a hung daemon); what only the main thread touches stays, for
+ * guest_free().  Also the end of a start that failed before the thread.
+ */
+static void guest_release(struct xvm_guest *g)
+{
+	xvm_epoll_del(g->epfd, &g->ev_evtchn);
+	if (g->ev_remap.fd >= 0) {
+		int fd = g->ev_remap.fd;
+
+		xvm_epoll_del(g->epfd, &g->ev_remap);
+		close(fd);
+	}
+	for (unsigned int i = 0; i < g->ndevs; i++)
+		xvm_dev_fini(g->devs[i]);
+	if (g->have_server) {
+		/* fails harmlessly when the domain is already gone */
+		xendevicemodel_set_ioreq_server_state(g->dm, (domid_t)g->domid, g->ioservid, 0);
+		xendevicemodel_destroy_ioreq_server(g->dm, (domid_t)g->domid, g->ioservid);
+		g->have_server = false;
+	}
+	if (g->xce) {
+		for (unsigned int v = 0; v < g->nr_vcpus; v++)
+			if (g->vcpu_port[v])
+				xenevtchn_unbind(g->xce, g->vcpu_port[v]);
+		if (g->buf_port >= 0)
+			xenevtchn_unbind(g->xce, (evtchn_port_t)g->buf_port);
+		xenevtchn_close(g->xce);
+		g->xce = NULL;
+	}
+	if (g->res)
+		xenforeignmemory_unmap_resource(g->fm, g->res);
+	if (g->res_buf)
+		xenforeignmemory_unmap_resource(g->fm, g->res_buf);
+	g->res = g->res_buf = NULL;
+	for (unsigned int i = 0; i < g->nbanks; i++)
+		xenforeignmemory_unmap(g->fm, g->banks[i].host, g->banks[i].size >> XVM_PAGE_SHIFT);
+	g->nbanks = 0;
+	if (g->fm)
+		xenforeignmemory_close(g->fm);
+	if (g->dm)
+		xendevicemodel_close(g->dm);
+	if (g->xc)
+		xc_interface_close(g->xc);
+	g->fm = NULL;
+	g->dm = NULL;
+	g->xc = NULL;
+	vk_info("xvm: domain %u: stopped", g->domid);
+}
+
+static void *guest_thread(void *arg)
+{
+	struct xvm_guest *g = arg;
+
+	guest_loop(g);
+	guest_release(g);
+	/* the main thread may free @g from here on */
+	__atomic_store_n(&g->done, true, __ATOMIC_RELEASE);
+	xvm_news();
+	return NULL;
+}
+
+/* ------------------------------------------------------------ the main thread's side */
+
+struct xvm_guest *xvm_guest_find(uint32_t domid)
+{
+	for (struct xvm_guest *g = xvm.guests; g; g = g->next)
+		if (g->domid == domid)
+			return g;
+	return NULL;
+}
+
+/* Its own epoll, with the eventfd that stops its thread on it. */
+static int guest_epoll_open(struct xvm_guest *g)
+{
+	g->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (g->epfd < 0)
+		return -errno;
+	g->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (g->stop_fd < 0)
+		return -errno;
+	return xvm_epoll_add(g->epfd, &g->ev_stop, g->stop_fd, EPOLLIN);
+}
+
+/* A guest whose thread is not running any more (or never ran): gone for good. */
+static void guest_free(struct xvm_guest *g)
+{
+	struct xvm_guest **pp;
+
+	for (pp = &xvm.guests; *pp; pp = &(*pp)->next)
+		if (*pp == g) {
+			*pp = g->next;
+			break;
+		}
+	for (unsigned int i = 0; i < g->ndevs; i++) {
+		free(g->devs[i]->xs_be);
+		free(g->devs[i]->xs_fe_state);
+		free(g->devs[i]);
+	}
+	if (g->stop_fd >= 0) {
+		xvm_epoll_del(g->epfd, &g->ev_stop);
+		close(g->stop_fd);
+		g->stop_fd = -1;
+	}
+	if (g->epfd >= 0)
+		close(g->epfd);
+	g->epfd = -1;
+	free(g);
+}
+
+/* A new guest, its devices not set up yet, in the list. */
+static struct xvm_guest *guest_new(uint32_t domid, unsigned int nr_vcpus,
+				   const struct xvm_dev_cfg *cfg, unsigned int ndev,
+				   char *const *xs_be)
+{
+	struct xvm_guest *g = calloc(1, sizeof(*g));
+
+	if (!g)
+		return NULL;
+	g->domid = domid;
+	g->nr_vcpus = nr_vcpus;
+	g->epfd = -1;
+	g->stop_fd = -1;
+	g->buf_port = -1;
+	g->ev_evtchn = (struct xvm_ev){ .type = XVM_EV_EVTCHN, .obj = g, .fd = -1 };
+	g->ev_remap = (struct xvm_ev){ .type = XVM_EV_REMAP, .obj = g, .fd = -1 };
+	g->ev_stop = (struct xvm_ev){ .type = XVM_EV_STOP, .obj = g, .fd = -1 };
+	g->next = xvm.guests;
+	xvm.guests = g;
+	for (unsigned int i = 0; i < ndev; i++) {
+		struct xvm_dev *d = calloc(1, sizeof(*d));
+
+		if (!d || (xs_be && xs_be[i] && !(d->xs_be = strdup(xs_be[i])))) {
+			free(d);
+			guest_free(g);
+			return NULL;
+		}
+		d->g = g;
+		d->cfg = cfg[i];
+		d->timer_fd = -1;
+		d->wd_fd = -1;
+		/* xvm_dev_fini of a device never set up (a start that failed before) */
+		d->ev_timer.fd = -1;
+		d->ev_wd.fd = -1;
+		g->devs[g->ndevs++] = d;
+		g->win[i] = (struct xvm_window){ .base = cfg[i].base, .size = XVM_MMIO_SIZE,
+						 .read = win_read, .write = win_write, .opaque = d };
+	}
+	g->ctx.win = g->win;
+	g->ctx.nwin = g->ndevs;
+	return g;
+}
+
+/*
+ * Xen handles, RAM, back-end connections, ioreq server: everything the
+ * guest needs before its ioreqs are served.  What it got is released by
+ * guest_release(), also on failure.
+ */
+static int guest_setup(struct xvm_guest *g)
+{
+	int ret;
+
+	g->dm = xendevicemodel_open(NULL, 0);
+	g->fm = xenforeignmemory_open(NULL, 0);
+	g->xce = xenevtchn_open(NULL, 0);
+	g->xc = xc_interface_open(NULL, NULL, 0);
+	if (!g->dm || !g->fm || !g->xce || !g->xc) {
+		vk_err("xvm: cannot open the Xen device model / foreign memory / event channel"
+		       " / control interfaces: %s", strerror(errno));
+		return -errno;
+	}
+	if (guest_foreign(g)) {
+		ret = guest_map_ram(g);
+		if (ret < 0)
+			return ret;
+	} else {
+		vk_info("xvm: domain %u: grant mappings only: its RAM is not mapped", g->domid);
+	}
+	for (unsigned int i = 0; i < g->ndevs; i++) {
+		ret = xvm_dev_init(g->devs[i]);
+		if (ret < 0)
+			return ret;
+	}
+	ret = guest_ioreq_server(g);
+	if (ret < 0)
+		return ret;
+	ret = xvm_epoll_add(g->epfd, &g->ev_evtchn, xenevtchn_fd(g->xce), EPOLLIN);
+	if (ret < 0)
+		return ret;
+	/* a request may have been posted before we listened */
+	for (unsigned int v = 0; v < g->nr_vcpus; v++)
+		if (xvm_ioreq_process(&g->ctx, vcpu_slot(g, v)))
+			xenevtchn_notify(g->xce, g->vcpu_port[v]);
+	vk_info("xvm: domain %u: serving %u device(s), %u vCPU(s)", g->domid, g->ndevs,
+		g->nr_vcpus);
+	return 0;
+}
+
 int xvm_guest_start(uint32_t domid, const struct xvm_dev_cfg *cfg, unsigned int ndev,
 		    char *const *xs_be)
 {
@@ -537,131 +785,54 @@ int xvm_guest_start(uint32_t domid, const struct xvm_dev_cfg *cfg, unsigned int 
 		vk_err("xvm: no domain %u", domid);
 		return -ESRCH;
 	}
-	g = calloc(1, sizeof(*g));
-	if (!g)
-		return -ENOMEM;
-	g->domid = domid;
-	g->epfd = xvm.epfd;
-	g->buf_port = -1;
-	g->ev_evtchn = (struct xvm_ev){ .type = XVM_EV_EVTCHN, .obj = g, .fd = -1 };
-	g->ev_remap = (struct xvm_ev){ .type = XVM_EV_REMAP, .obj = g, .fd = -1 };
-	g->nr_vcpus = info.max_vcpu_id + 1;
-	if (g->nr_vcpus > XVM_MAX_VCPUS) {
-		vk_err("xvm: domain %u has %u vCPUs (at most %u)", domid, g->nr_vcpus,
+	if (info.max_vcpu_id + 1 > XVM_MAX_VCPUS) {
+		vk_err("xvm: domain %u has %u vCPUs (at most %u)", domid, info.max_vcpu_id + 1,
 		       XVM_MAX_VCPUS);
-		free(g);
 		return -E2BIG;
 	}
-	g->next = xvm.guests;
-	xvm.guests = g;
-	g->dm = xendevicemodel_open(NULL, 0);
-	g->fm = xenforeignmemory_open(NULL, 0);
-	g->xce = xenevtchn_open(NULL, 0);
-	g->xc = xc_interface_open(NULL, NULL, 0);
-	if (!g->dm || !g->fm || !g->xce || !g->xc) {
-		vk_err("xvm: cannot open the Xen device model / foreign memory / event channel"
-		       " / control interfaces: %s", strerror(errno));
-		ret = -errno;
+	g = guest_new(domid, info.max_vcpu_id + 1, cfg, ndev, xs_be);
+	if (!g)
+		return -ENOMEM;
+	ret = guest_epoll_open(g);
+	if (ret < 0) {
+		vk_err("xvm: domain %u: epoll: %s", domid, strerror(-ret));
 		goto fail;
 	}
-	for (unsigned int i = 0; i < ndev; i++) {
-		struct xvm_dev *d = calloc(1, sizeof(*d));
-
-		if (!d) {
-			ret = -ENOMEM;
-			goto fail;
-		}
-		d->g = g;
-		d->cfg = cfg[i];
-		d->timer_fd = -1;
-		d->wd_fd = -1;
-		/* xvm_dev_fini of a device never set up (a start that failed before) */
-		d->ev_timer.fd = -1;
-		d->ev_wd.fd = -1;
-		if (xs_be && xs_be[i])
-			d->xs_be = strdup(xs_be[i]);
-		g->devs[g->ndevs++] = d;
-		g->win[i] = (struct xvm_window){ .base = cfg[i].base, .size = XVM_MMIO_SIZE,
-						 .read = win_read, .write = win_write, .opaque = d };
-	}
-	g->ctx.win = g->win;
-	g->ctx.nwin = g->ndevs;
-	if (guest_foreign(g)) {
-		ret = guest_map_ram(g);
-		if (ret < 0)
-			goto fail;
-	} else {
-		vk_info("xvm: domain %u: grant mappings only: its RAM is not mapped", domid);
-	}
-	for (unsigned int i = 0; i < g->ndevs; i++) {
-		ret = xvm_dev_init(g->devs[i]);
-		if (ret < 0)
-			goto fail;
-	}
-	ret = guest_ioreq_server(g);
+	ret = guest_setup(g);
 	if (ret < 0)
 		goto fail;
-	ret = xvm_epoll_add(g->epfd, &g->ev_evtchn, xenevtchn_fd(g->xce), EPOLLIN);
-	if (ret < 0)
+	ret = -pthread_create(&g->thread, NULL, guest_thread, g);
+	if (ret < 0) {
+		vk_err("xvm: domain %u: cannot start its thread: %s", domid, strerror(-ret));
 		goto fail;
-	/* a request may have been posted before we listened */
-	for (unsigned int v = 0; v < g->nr_vcpus; v++)
-		if (xvm_ioreq_process(&g->ctx, vcpu_slot(g, v)))
-			xenevtchn_notify(g->xce, g->vcpu_port[v]);
-	vk_info("xvm: domain %u: serving %u device(s), %u vCPU(s)", domid, g->ndevs, g->nr_vcpus);
+	}
+	g->have_thread = true;
 	return 0;
 fail:
-	xvm_guest_stop(g);
+	guest_release(g);
+	guest_free(g);
 	return ret;
 }
 
 void xvm_guest_stop(struct xvm_guest *g)
 {
-	struct xvm_guest **pp;
+	uint64_t one = 1;
 
-	for (pp = &xvm.guests; *pp; pp = &(*pp)->next)
-		if (*pp == g) {
-			*pp = g->next;
-			break;
-		}
-	xvm_epoll_del(g->epfd, &g->ev_evtchn);
-	if (g->ev_remap.fd >= 0) {
-		int fd = g->ev_remap.fd;
+	if (g->stopping)
+		return;
+	g->stopping = true;
+	if (write(g->stop_fd, &one, sizeof(one)) < 0)
+		vk_err("xvm: domain %u: cannot stop its thread: %s", g->domid, strerror(errno));
+}
 
-		xvm_epoll_del(g->epfd, &g->ev_remap);
-		close(fd);
-	}
-	for (unsigned int i = 0; i < g->ndevs; i++) {
-		xvm_dev_fini(g->devs[i]);
-		free(g->devs[i]->xs_be);
-		free(g->devs[i]->xs_fe_state);
-		free(g->devs[i]);
-	}
-	if (g->have_server) {
-		/* fails harmlessly when the domain is already gone */
-		xendevicemodel_set_ioreq_server_state(g->dm, (domid_t)g->domid, g->ioservid, 0);
-		xendevicemodel_destroy_ioreq_server(g->dm, (domid_t)g->domid, g->ioservid);
-	}
-	if (g->xce) {
-		for (unsigned int v = 0; v < g->nr_vcpus; v++)
-			if (g->vcpu_port[v])
-				xenevtchn_unbind(g->xce, g->vcpu_port[v]);
-		if (g->buf_port >= 0)
-			xenevtchn_unbind(g->xce, (evtchn_port_t)g->buf_port);
-		xenevtchn_close(g->xce);
-	}
-	if (g->res)
-		xenforeignmemory_unmap_resource(g->fm, g->res);
-	if (g->res_buf)
-		xenforeignmemory_unmap_resource(g->fm, g->res_buf);
-	for (unsigned int i = 0; i < g->nbanks; i++)
-		xenforeignmemory_unmap(g->fm, g->banks[i].host, g->banks[i].size >> XVM_PAGE_SHIFT);
-	if (g->fm)
-		xenforeignmemory_close(g->fm);
-	if (g->dm)
-		xendevicemodel_close(g->dm);
-	if (g->xc)
-		xc_interface_close(g->xc);
-	vk_info("xvm: domain %u: stopped", g->domid);
-	free(g);
+bool xvm_guest_done(const struct xvm_guest *g)
+{
+	return __atomic_load_n(&g->done, __ATOMIC_ACQUIRE);
+}
+
+void xvm_guest_reap(struct xvm_guest *g)
+{
+	if (g->have_thread)
+		pthread_join(g->thread, NULL);
+	guest_free(g);
 }

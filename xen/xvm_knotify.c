@@ -148,10 +148,10 @@ int xvm_kn_queue_on(struct xvm_dev *d, unsigned int q)
 void xvm_kn_queue_off(struct xvm_dev *d, unsigned int q)
 {
 	/* a domain that is gone took its registrations with it */
-	if (d->kn_io[q] && kn_ioeventfd(d, q, false) < 0 && !d->g->dead)
+	if (d->kn_io[q] && kn_ioeventfd(d, q, false) < 0 && !xvm_guest_dead(d->g))
 		vk_dbg("xvm: domain %u: queue %u: ioeventfd deassign: %s", d->g->domid, q,
 		       strerror(errno));
-	if (d->kn_irq[q] && kn_irqfd(d, q, false) < 0 && !d->g->dead)
+	if (d->kn_irq[q] && kn_irqfd(d, q, false) < 0 && !xvm_guest_dead(d->g))
 		vk_dbg("xvm: domain %u: queue %u: irqfd deassign: %s", d->g->domid, q,
 		       strerror(errno));
 	d->kn_io[q] = false;

@@ -10,13 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "xvm.h"
 
-struct xvm xvm = { .epfd = -1, .privcmd = "/dev/xen/privcmd", .privcmd_fd = -1,
+struct xvm xvm = { .epfd = -1, .news_fd = -1, .privcmd = "/dev/xen/privcmd", .privcmd_fd = -1,
 		   .connect_attempts = 50, .irq_watchdog_ms = 20 };
 
 int xvm_epoll_add(int epfd, struct xvm_ev *ev, int fd, uint32_t events)
@@ -39,6 +40,81 @@ void xvm_epoll_del(int epfd, struct xvm_ev *ev)
 		return;
 	epoll_ctl(epfd, EPOLL_CTL_DEL, ev->fd, NULL);
 	ev->fd = -1;
+}
+
+void xvm_news(void)
+{
+	uint64_t one = 1;
+
+	/* (the counter cannot overflow: the main thread reads it at every wake-up) */
+	if (write(xvm.news_fd, &one, sizeof(one)) < 0)
+		vk_log_once(VK_LOG_ERR, "xvm: waking the main thread: %s", strerror(errno));
+}
+
+static void news_read(void)
+{
+	uint64_t n;
+
+	if (read(xvm.news_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		vk_dbg("xvm: news: %s", strerror(errno));
+}
+
+/*
+ * After every round of the main loop: a guest whose domain is gone is
+ * asked to stop (every one: a single @releaseDomain may stand for
+ * several), a guest whose thread has ended is freed.
+ */
+static void guests_tend(void)
+{
+	for (struct xvm_guest *g = xvm.guests, *next; g; g = next) {
+		next = g->next;
+		if (xvm_guest_dead(g))
+			xvm_guest_stop(g);
+		if (xvm_guest_done(g)) {
+			xvm_xs_guest_gone(g);
+			xvm_guest_reap(g);
+		}
+	}
+}
+
+/* Every guest's thread asked to stop, then each waited for and freed. */
+static void guests_stop_all(void)
+{
+	for (struct xvm_guest *g = xvm.guests; g; g = g->next)
+		xvm_guest_stop(g);
+	while (xvm.guests)
+		xvm_guest_reap(xvm.guests);
+}
+
+/* One event of the main thread's epoll; the guests' events are on their own. */
+static void main_dispatch(struct xvm_ev *ev, int sfd)
+{
+	struct signalfd_siginfo si;
+
+	switch (ev->type) {
+	case XVM_EV_XS:
+		xvm_xs_event();
+		break;
+	case XVM_EV_NEWS:
+		news_read();
+		break;
+	case XVM_EV_SIGNAL:
+		if (read(sfd, &si, sizeof(si)) > 0)
+			vk_info("xvm: signal %u: stopping", si.ssi_signo);
+		xvm.quit = true;
+		break;
+	case XVM_EV_EVTCHN:
+	case XVM_EV_CALL:
+	case XVM_EV_VU_SOCK:
+	case XVM_EV_BACKEND_CH:
+	case XVM_EV_RECONNECT:
+	case XVM_EV_IRQ_WD:
+	case XVM_EV_REMAP:
+	case XVM_EV_STOP:
+		vk_log_once(VK_LOG_ERR, "xvm: a guest's event (%d) on the main loop: ignored",
+			    (int)ev->type);
+		break;
+	}
 }
 
 static void usage(FILE *f)
@@ -95,6 +171,7 @@ int main(int argc, char **argv)
 	unsigned int nguests = 0;
 	struct xvm_ev ev_sig = { .type = XVM_EV_SIGNAL, .fd = -1 };
 	struct xvm_ev ev_xs = { .type = XVM_EV_XS, .fd = -1 };
+	struct xvm_ev ev_news = { .type = XVM_EV_NEWS, .fd = -1 };
 	sigset_t mask;
 	int c, sfd, ret = 0;
 
@@ -193,12 +270,14 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	xvm.epfd = epoll_create1(EPOLL_CLOEXEC);
+	xvm.news_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	xvm.xc = xc_interface_open(NULL, NULL, 0);
-	if (sfd < 0 || xvm.epfd < 0 || !xvm.xc) {
+	if (sfd < 0 || xvm.epfd < 0 || xvm.news_fd < 0 || !xvm.xc ||
+	    xvm_epoll_add(xvm.epfd, &ev_sig, sfd, EPOLLIN) < 0 ||
+	    xvm_epoll_add(xvm.epfd, &ev_news, xvm.news_fd, EPOLLIN) < 0) {
 		vk_err("xvm: cannot start: %s", strerror(errno));
 		return 1;
 	}
-	xvm_epoll_add(xvm.epfd, &ev_sig, sfd, EPOLLIN);
 	xvm_kn_open();
 	/* xenstore: discovery and @releaseDomain (guests that go away) */
 	if (xvm_xs_init() == 0)
@@ -223,63 +302,26 @@ int main(int argc, char **argv)
 			ret = -errno;
 			break;
 		}
-		for (int i = 0; i < n; i++) {
-			struct xvm_ev *ev = evs[i].data.ptr;
-
-			switch (ev->type) {
-			case XVM_EV_EVTCHN:
-				xvm_guest_evtchn(ev->obj);
-				break;
-			case XVM_EV_CALL:
-			case XVM_EV_VU_SOCK:
-			case XVM_EV_BACKEND_CH:
-			case XVM_EV_RECONNECT:
-			case XVM_EV_IRQ_WD:
-				xvm_dev_event(ev, evs[i].events);
-				break;
-			case XVM_EV_XS:
-				xvm_xs_event();
-				break;
-			case XVM_EV_REMAP:
-				xvm_guest_remap_timer(ev->obj);
-				break;
-			case XVM_EV_SIGNAL: {
-				struct signalfd_siginfo si;
-				if (read(sfd, &si, sizeof(si)) > 0)
-					vk_info("xvm: signal %u: stopping", si.ssi_signo);
-				xvm.quit = true;
-				break;
-			}
-			}
-			/* an event handler may have stopped a guest: the rest may be stale */
-			if (xvm.quit)
-				break;
-		}
-		for (struct xvm_guest *g = xvm.guests, *next; g; g = next) {
-			next = g->next;
-			if (g->dead) {
-				/* every one: a single @releaseDomain may stand for several */
-				xvm_xs_guest_gone(g);
-				xvm_guest_stop(g);
-				continue;
-			}
-			for (unsigned int i = 0; i < g->ndevs; i++)
-				xvm_dev_check(g->devs[i]);
-		}
+		for (int i = 0; i < n; i++)
+			main_dispatch(evs[i].data.ptr, sfd);
+		guests_tend();
 		if (!xvm.discovery && !xvm.guests) {
 			vk_info("xvm: no guest left");
 			break;
 		}
 	}
 out:
-	while (xvm.guests)
-		xvm_guest_stop(xvm.guests);
+	guests_stop_all();
 	xvm_epoll_del(xvm.epfd, &ev_xs);
+	xvm_epoll_del(xvm.epfd, &ev_news);
 	if (xvm.xs)
 		xs_close(xvm.xs);
 	xc_interface_close(xvm.xc);
 	xvm_kn_close();
+	close(xvm.news_fd);
+	xvm.news_fd = -1;
 	close(xvm.epfd);
+	xvm.epfd = -1;
 	close(sfd);
 	return ret < 0 ? 1 : 0;
 }

@@ -304,9 +304,9 @@ void xvm_xs_event(void)
 		return;
 	if (!strcmp(w[XS_WATCH_TOKEN], "release")) {
 		for (struct xvm_guest *g = xvm.guests; g; g = g->next)
-			if (!xvm_domain_alive(g->domid)) {
+			if (!xvm_guest_dead(g) && !xvm_domain_alive(g->domid)) {
 				vk_info("xvm: domain %u is gone", g->domid);
-				g->dead = true;
+				xvm_guest_set_dead(g);
 			}
 	} else if (xvm.discovery && !strcmp(w[XS_WATCH_TOKEN], "backend")) {
 		scan();

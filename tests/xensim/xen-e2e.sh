@@ -183,7 +183,7 @@ check "guest 1 still moves data after guest 2 died" gcmd_t 60 client 1 5000 echo
 
 # INVALIDATEs with nothing given back (a guest that takes each page back at
 # once): the master counts guest 1's frames for the first, then at most once
-# a second, not for every one (each count maps all of its RAM while every
+# a second, not for every one (each count maps all of its RAM while the
 # guest's ioreqs wait)
 fmap() { gcmd fmaptotal >/dev/null && echo "${REPLY#OK }"; }
 sleep 1.1
