@@ -14,7 +14,9 @@
  * 5 s), so each guest is served by a thread of its own around an epoll of
  * its own: its event channel, its devices' events (call eventfds,
  * vhost-user socket, back-end channel, reconnect and watchdog timers) and
- * its remap timer; a hung back-end stalls its guest only.  The main
+ * its remap timer; a hung back-end stalls its guest only.  The thread
+ * also sets its guest up (RAM, back-end connections, ioreq server) and
+ * tells the main thread how it went through xvm.news_fd.  The main
  * thread keeps signals and xenstore (discovery, @releaseDomain, the
  * xenbus handshake), and creates and frees the guests: it asks a guest's
  * thread to stop through the guest's stop eventfd, the thread releases
@@ -126,12 +128,13 @@ struct xvm_bank {
 
 /*
  * A guest is created by the main thread, served by its own thread and
- * freed by the main thread once that thread has ended.  Only the main
- * thread walks or changes the list (next), reads or writes the fields
- * marked "main", and only after creation reads the ones set then (domid,
- * nr_vcpus, devs[], ndevs, the devices' cfg and xs_be).  Everything else
- * is the guest thread's, but dead and done (atomic, through the helpers
- * below).  Handed over by pthread_create() and pthread_join().
+ * freed by the main thread once that thread has ended.  The list (next)
+ * and the fields marked "main" are the main thread's alone, and so are
+ * the devices' xs_fe_state; the ones set at creation (domid, nr_vcpus,
+ * discovered, devs[], ndevs, the devices' cfg and xs_be) are read by both
+ * and written by neither afterwards.  Everything else is the guest
+ * thread's, except dead, started (start_ret written before it) and done,
+ * which are atomic.  Handed over by pthread_create() and pthread_join().
  */
 struct xvm_guest {
 	uint32_t domid;
@@ -141,6 +144,11 @@ struct xvm_guest {
 	pthread_t thread;    /* main */
 	bool have_thread;    /* main */
 	bool stopping;       /* main: its thread was asked to stop */
+	bool discovered;     /* found in xenstore (its devices have xs_be) */
+	bool announced;      /* main: the result of its start was acted on */
+	bool xs_handshake;   /* main: its devices follow their front-ends' xenbus states */
+	int start_ret;       /* 0 or -errno, set by its thread before started */
+	bool started;        /* atomic: its thread has set it up (or failed to) */
 	bool done;           /* atomic: its thread released the guest and ends */
 	unsigned int nr_vcpus;
 	xendevicemodel_handle *dm;
@@ -217,17 +225,23 @@ void xvm_news(void);
 /* xvm_guest.c (main thread: the guest's own thread lives there too) */
 struct xvm_guest *xvm_guest_find(uint32_t domid);
 /*
- * Create the guest's ioreq server, map memory, connect every device in
- * @cfg, then serve it from its own thread.
+ * A new guest with the devices in @cfg (@xs_be: their xenstore back-end
+ * paths, or NULL), and its thread, which creates its ioreq server, maps its
+ * memory, connects every device and serves it.  0: the start is under way
+ * (xvm_guest_started tells how it went); -errno: no guest.
  */
 int xvm_guest_start(uint32_t domid, const struct xvm_dev_cfg *cfg, unsigned int ndev,
 		    char *const *xs_be);
+/* Whether its thread has finished setting it up; then *@ret is 0 or -errno. */
+bool xvm_guest_started(const struct xvm_guest *g, int *ret);
 /* Ask the guest's thread to release it and end (no wait: see xvm_guest_done). */
 void xvm_guest_stop(struct xvm_guest *g);
 /* Whether its thread has ended: xvm_guest_reap() then frees it at once. */
 bool xvm_guest_done(const struct xvm_guest *g);
 /* Join the guest's thread (waiting for it unless done) and free the guest. */
 void xvm_guest_reap(struct xvm_guest *g);
+/* The guest's thread: wait up to @ms for a stop; whether one was asked. */
+bool xvm_guest_stop_asked(struct xvm_guest *g, int ms);
 /* Whether the domain still exists (not dying). */
 bool xvm_domain_alive(uint32_t domid);
 
@@ -251,6 +265,8 @@ void xvm_kn_queue_off(struct xvm_dev *d, unsigned int q);
 /* xvm_xs.c */
 int xvm_xs_init(void);
 void xvm_xs_event(void);
+/* A guest found in xenstore has started (@ret 0) or failed to: its xenbus states. */
+void xvm_xs_guest_started(struct xvm_guest *g, int ret);
 void xvm_xs_guest_gone(struct xvm_guest *g);
 
 #endif

@@ -500,11 +500,30 @@ static int dev_handshake(struct xvm_dev *d)
 	return 0;
 }
 
+/*
+ * Reach the back-end: --connect-attempts tries 100 ms apart while it is not
+ * there yet (what vu_fe_connect_path() retries), given up when the guest
+ * is stopped meanwhile (-ECANCELED).
+ */
+static int dev_connect_retry(struct xvm_dev *d)
+{
+	int ret = -ENOENT;
+
+	for (unsigned int i = 0; i < xvm.connect_attempts; i++) {
+		if (i && xvm_guest_stop_asked(d->g, 100))
+			return -ECANCELED;
+		ret = vu_fe_connect_path(d->fe, d->cfg.socket, 1, 0);
+		if (ret != -ENOENT && ret != -ECONNREFUSED && ret != -EAGAIN)
+			break;
+	}
+	return ret;
+}
+
 static int dev_connect(struct xvm_dev *d)
 {
 	int ret;
 
-	ret = vu_fe_connect_path(d->fe, d->cfg.socket, xvm.connect_attempts, 100);
+	ret = dev_connect_retry(d);
 	if (ret < 0) {
 		vk_err("xvm: domain %u: cannot connect to the back-end at %s: %s", d->g->domid,
 		       d->cfg.socket, strerror(-ret));

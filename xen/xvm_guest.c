@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -573,8 +574,8 @@ static void guest_loop(struct xvm_guest *g)
 /*
  * Everything the guest holds in Xen and in its back-ends, released by the
  * thread that served it (the back-end calls of a device's stop may wait
- * for a hung daemon); what only the main thread touches stays, for
- * guest_free().  Also the end of a start that failed before the thread.
+ * for a hung daemon), after serving it or after a set-up that failed;
+ * what only the main thread touches stays, for guest_free().
  */
 static void guest_release(struct xvm_guest *g)
 {
@@ -622,16 +623,77 @@ static void guest_release(struct xvm_guest *g)
 	vk_info("xvm: domain %u: stopped", g->domid);
 }
 
+/*
+ * Xen handles, RAM, back-end connections, ioreq server: everything the
+ * guest needs before its ioreqs are served, on the guest's thread (a
+ * back-end may take its time to come up or to answer).  What it got is
+ * released by guest_release(), also on failure.
+ */
+static int guest_setup(struct xvm_guest *g)
+{
+	int ret;
+
+	g->dm = xendevicemodel_open(NULL, 0);
+	g->fm = xenforeignmemory_open(NULL, 0);
+	g->xce = xenevtchn_open(NULL, 0);
+	g->xc = xc_interface_open(NULL, NULL, 0);
+	if (!g->dm || !g->fm || !g->xce || !g->xc) {
+		vk_err("xvm: cannot open the Xen device model / foreign memory / event channel"
+		       " / control interfaces: %s", strerror(errno));
+		return -errno;
+	}
+	if (guest_foreign(g)) {
+		ret = guest_map_ram(g);
+		if (ret < 0)
+			return ret;
+	} else {
+		vk_info("xvm: domain %u: grant mappings only: its RAM is not mapped", g->domid);
+	}
+	for (unsigned int i = 0; i < g->ndevs; i++) {
+		ret = xvm_dev_init(g->devs[i]);
+		if (ret < 0)
+			return ret;
+	}
+	ret = guest_ioreq_server(g);
+	if (ret < 0)
+		return ret;
+	ret = xvm_epoll_add(g->epfd, &g->ev_evtchn, xenevtchn_fd(g->xce), EPOLLIN);
+	if (ret < 0)
+		return ret;
+	/* a request may have been posted before we listened */
+	for (unsigned int v = 0; v < g->nr_vcpus; v++)
+		if (xvm_ioreq_process(&g->ctx, vcpu_slot(g, v)))
+			xenevtchn_notify(g->xce, g->vcpu_port[v]);
+	vk_info("xvm: domain %u: serving %u device(s), %u vCPU(s)", g->domid, g->ndevs,
+		g->nr_vcpus);
+	return 0;
+}
+
+/*
+ * Set the guest up (the main thread learns how it went through
+ * xvm_guest_started), serve it, release it.
+ */
 static void *guest_thread(void *arg)
 {
 	struct xvm_guest *g = arg;
 
-	guest_loop(g);
+	g->start_ret = guest_setup(g);
+	__atomic_store_n(&g->started, true, __ATOMIC_RELEASE);
+	xvm_news();
+	if (!g->start_ret)
+		guest_loop(g);
 	guest_release(g);
 	/* the main thread may free @g from here on */
 	__atomic_store_n(&g->done, true, __ATOMIC_RELEASE);
 	xvm_news();
 	return NULL;
+}
+
+bool xvm_guest_stop_asked(struct xvm_guest *g, int ms)
+{
+	struct pollfd p = { .fd = g->stop_fd, .events = POLLIN };
+
+	return poll(&p, 1, ms) > 0;
 }
 
 /* ------------------------------------------------------------ the main thread's side */
@@ -699,6 +761,7 @@ static struct xvm_guest *guest_new(uint32_t domid, unsigned int nr_vcpus,
 	g->ev_evtchn = (struct xvm_ev){ .type = XVM_EV_EVTCHN, .obj = g, .fd = -1 };
 	g->ev_remap = (struct xvm_ev){ .type = XVM_EV_REMAP, .obj = g, .fd = -1 };
 	g->ev_stop = (struct xvm_ev){ .type = XVM_EV_STOP, .obj = g, .fd = -1 };
+	g->discovered = xs_be != NULL;
 	g->next = xvm.guests;
 	xvm.guests = g;
 	for (unsigned int i = 0; i < ndev; i++) {
@@ -723,51 +786,6 @@ static struct xvm_guest *guest_new(uint32_t domid, unsigned int nr_vcpus,
 	g->ctx.win = g->win;
 	g->ctx.nwin = g->ndevs;
 	return g;
-}
-
-/*
- * Xen handles, RAM, back-end connections, ioreq server: everything the
- * guest needs before its ioreqs are served.  What it got is released by
- * guest_release(), also on failure.
- */
-static int guest_setup(struct xvm_guest *g)
-{
-	int ret;
-
-	g->dm = xendevicemodel_open(NULL, 0);
-	g->fm = xenforeignmemory_open(NULL, 0);
-	g->xce = xenevtchn_open(NULL, 0);
-	g->xc = xc_interface_open(NULL, NULL, 0);
-	if (!g->dm || !g->fm || !g->xce || !g->xc) {
-		vk_err("xvm: cannot open the Xen device model / foreign memory / event channel"
-		       " / control interfaces: %s", strerror(errno));
-		return -errno;
-	}
-	if (guest_foreign(g)) {
-		ret = guest_map_ram(g);
-		if (ret < 0)
-			return ret;
-	} else {
-		vk_info("xvm: domain %u: grant mappings only: its RAM is not mapped", g->domid);
-	}
-	for (unsigned int i = 0; i < g->ndevs; i++) {
-		ret = xvm_dev_init(g->devs[i]);
-		if (ret < 0)
-			return ret;
-	}
-	ret = guest_ioreq_server(g);
-	if (ret < 0)
-		return ret;
-	ret = xvm_epoll_add(g->epfd, &g->ev_evtchn, xenevtchn_fd(g->xce), EPOLLIN);
-	if (ret < 0)
-		return ret;
-	/* a request may have been posted before we listened */
-	for (unsigned int v = 0; v < g->nr_vcpus; v++)
-		if (xvm_ioreq_process(&g->ctx, vcpu_slot(g, v)))
-			xenevtchn_notify(g->xce, g->vcpu_port[v]);
-	vk_info("xvm: domain %u: serving %u device(s), %u vCPU(s)", g->domid, g->ndevs,
-		g->nr_vcpus);
-	return 0;
 }
 
 int xvm_guest_start(uint32_t domid, const struct xvm_dev_cfg *cfg, unsigned int ndev,
@@ -798,9 +816,6 @@ int xvm_guest_start(uint32_t domid, const struct xvm_dev_cfg *cfg, unsigned int 
 		vk_err("xvm: domain %u: epoll: %s", domid, strerror(-ret));
 		goto fail;
 	}
-	ret = guest_setup(g);
-	if (ret < 0)
-		goto fail;
 	ret = -pthread_create(&g->thread, NULL, guest_thread, g);
 	if (ret < 0) {
 		vk_err("xvm: domain %u: cannot start its thread: %s", domid, strerror(-ret));
@@ -809,9 +824,16 @@ int xvm_guest_start(uint32_t domid, const struct xvm_dev_cfg *cfg, unsigned int 
 	g->have_thread = true;
 	return 0;
 fail:
-	guest_release(g);
 	guest_free(g);
 	return ret;
+}
+
+bool xvm_guest_started(const struct xvm_guest *g, int *ret)
+{
+	if (!__atomic_load_n(&g->started, __ATOMIC_ACQUIRE))
+		return false;
+	*ret = g->start_ret;
+	return true;
 }
 
 void xvm_guest_stop(struct xvm_guest *g)

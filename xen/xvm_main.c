@@ -60,14 +60,37 @@ static void news_read(void)
 }
 
 /*
- * After every round of the main loop: a guest whose domain is gone is
- * asked to stop (every one: a single @releaseDomain may stand for
- * several), a guest whose thread has ended is freed.
+ * A guest's thread has set it up, or failed to: a guest found in xenstore
+ * moves its xenbus states; one given on the command line that failed
+ * stops the master, as it did when guests were started one by one
+ * before the loop.  0 or -errno.
  */
-static void guests_tend(void)
+static int guest_announce(struct xvm_guest *g, int ret)
 {
+	g->announced = true;
+	if (g->discovered) {
+		xvm_xs_guest_started(g, ret);
+		return 0;
+	}
+	if (ret < 0)
+		vk_err("xvm: domain %u: %s", g->domid, strerror(-ret));
+	return ret;
+}
+
+/*
+ * After every round of the main loop: the start results, then a guest
+ * whose domain is gone is asked to stop (every one: a single
+ * @releaseDomain may stand for several), a guest whose thread has ended
+ * is freed.  0, or -errno when the master is to stop with an error.
+ */
+static int guests_tend(void)
+{
+	int ret = 0, r;
+
 	for (struct xvm_guest *g = xvm.guests, *next; g; g = next) {
 		next = g->next;
+		if (!g->announced && xvm_guest_started(g, &r) && guest_announce(g, r) < 0)
+			ret = r;
 		if (xvm_guest_dead(g))
 			xvm_guest_stop(g);
 		if (xvm_guest_done(g)) {
@@ -75,6 +98,7 @@ static void guests_tend(void)
 			xvm_guest_reap(g);
 		}
 	}
+	return ret;
 }
 
 /* Every guest's thread asked to stop, then each waited for and freed. */
@@ -304,7 +328,9 @@ int main(int argc, char **argv)
 		}
 		for (int i = 0; i < n; i++)
 			main_dispatch(evs[i].data.ptr, sfd);
-		guests_tend();
+		ret = guests_tend();
+		if (ret < 0)
+			break;
 		if (!xvm.discovery && !xvm.guests) {
 			vk_info("xvm: no guest left");
 			break;

@@ -8,8 +8,9 @@
  *                type "virtio,device<hex id>" (e.g. "virtio,device13": vsock)
  *   Xen 4.17     <dom0>/backend/virtio_disk/<domid>/<devid>/{base,irq} (decimal numbers)
  * A device is taken when its back-end state is Initialising (1): the
- * guest's ioreq server is set up, the back-end daemon connected, and the
- * state moves to InitWait (2); when the front-end reaches Initialised (3) or
+ * guest's ioreq server is set up, the back-end daemon connected (by the
+ * guest's thread, while the main thread goes on), and then the state
+ * moves to InitWait (2); when the front-end reaches Initialised (3) or
  * Connected (4) ours goes to Connected (4); a front-end Closing (5) or Closed
  * (6) moves ours to Closed (6).  Every step is driven by watches.
  */
@@ -170,7 +171,6 @@ static void scan_domain(const char *dir, bool legacy, uint32_t domid)
 {
 	struct xvm_dev_cfg cfg[XVM_MAX_DEVS];
 	char *be[XVM_MAX_DEVS] = { 0 };
-	struct xvm_guest *g;
 	char path[300], **ids;
 	unsigned int n = 0, nids = 0;
 	int ret;
@@ -222,24 +222,11 @@ static void scan_domain(const char *dir, bool legacy, uint32_t domid)
 	free(ids);
 	if (!n)
 		return;
+	/* the states move when the guest's thread has set it up: xvm_xs_guest_started() */
 	ret = xvm_guest_start(domid, cfg, n, be);
-	g = ret == 0 ? xvm_guest_find(domid) : NULL;
 	for (unsigned int i = 0; i < n; i++) {
-		if (be[i]) {
-			xs_put_state(be[i], ret < 0 ? XS_CLOSED : XS_INITWAIT);
-			if (g) {
-				char *fe = xs_get("%s/frontend", be[i]);
-				char p[600];
-
-				if (fe) {
-					snprintf(p, sizeof(p), "%s/state", fe);
-					/* kept: the toolstack removes the nodes before the domain */
-					if (xs_watch(xvm.xs, p, "frontend"))
-						g->devs[i]->xs_fe_state = strdup(p);
-					free(fe);
-				}
-			}
-		}
+		if (be[i] && ret < 0)
+			xs_put_state(be[i], XS_CLOSED);
 		free(be[i]);
 	}
 	if (ret < 0)
@@ -266,11 +253,14 @@ static void scan(void)
 	}
 }
 
-/* Front-end states drive ours (only for devices found in xenstore). */
+/*
+ * Front-end states drive ours (only for devices found in xenstore; not
+ * for guests still being set up: InitWait comes once they are).
+ */
 static void handshake(void)
 {
 	for (struct xvm_guest *g = xvm.guests; g; g = g->next) {
-		for (unsigned int i = 0; i < g->ndevs; i++) {
+		for (unsigned int i = 0; g->xs_handshake && i < g->ndevs; i++) {
 			struct xvm_dev *d = g->devs[i];
 			char p[300], *fe;
 			long long fst, bst;
@@ -293,6 +283,45 @@ static void handshake(void)
 				xs_put_state(d->xs_be, XS_CLOSED);
 		}
 	}
+}
+
+/*
+ * The front-end state of each device, watched (the watch is kept: the
+ * toolstack removes the nodes before the domain).
+ */
+static void watch_frontends(struct xvm_guest *g)
+{
+	for (unsigned int i = 0; i < g->ndevs; i++) {
+		struct xvm_dev *d = g->devs[i];
+		char *fe, p[600];
+
+		if (!d->xs_be)
+			continue;
+		fe = xs_get("%s/frontend", d->xs_be);
+		if (!fe)
+			continue;
+		snprintf(p, sizeof(p), "%s/state", fe);
+		free(fe);
+		if (xs_watch(xvm.xs, p, "frontend"))
+			d->xs_fe_state = strdup(p);
+	}
+}
+
+void xvm_xs_guest_started(struct xvm_guest *g, int ret)
+{
+	if (ret < 0)
+		vk_err("xvm: domain %u: %s", g->domid, strerror(-ret));
+	/* a domain gone meanwhile: its nodes are gone or going, a write would create them */
+	if (!xvm.xs || xvm_guest_dead(g))
+		return;
+	for (unsigned int i = 0; i < g->ndevs; i++)
+		if (g->devs[i]->xs_be)
+			xs_put_state(g->devs[i]->xs_be, ret < 0 ? XS_CLOSED : XS_INITWAIT);
+	if (ret < 0)
+		return;
+	watch_frontends(g);
+	g->xs_handshake = true;
+	handshake();
 }
 
 void xvm_xs_event(void)
