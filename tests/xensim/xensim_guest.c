@@ -99,7 +99,8 @@ struct gdev {
 	uint64_t base;
 	unsigned int irq;
 	uint64_t cid;
-	bool up, stop, grants;
+	bool up, grants;
+	bool stop;                       /* atomic: the device thread ends */
 	struct vqdrv_mem mem;
 	struct vqdrv vq[3];
 	uint8_t *txbuf[G_NTX];
@@ -115,7 +116,7 @@ struct gdev {
 	struct gconn conns[G_MAX_CONNS];
 	enum g_irq_mode irq_mode;
 	int race;                        /* interrupts still to get a call before their EOI */
-	unsigned long races, handled;
+	unsigned long races, handled;     /* atomic (read by the command loop) */
 };
 
 static struct xsim_hv *hv;
@@ -411,7 +412,7 @@ static void irq_race(struct gdev *d)
 	pthread_mutex_unlock(&d->lock);
 	if (sent && xsim_irq_wait(hv, d->dom, XSIM_IRQ_ISA, d->irq, 1, 2000) == 0) {
 		__atomic_sub_fetch(&d->race, 1, __ATOMIC_RELAXED);
-		d->races++;
+		__atomic_fetch_add(&d->races, 1, __ATOMIC_RELAXED);
 	}
 }
 
@@ -420,7 +421,7 @@ static void irq_handler(struct gdev *d)
 {
 	uint32_t isr;
 
-	d->handled++;
+	__atomic_fetch_add(&d->handled, 1, __ATOMIC_RELAXED);
 	if (d->irq_mode == G_IRQ_EDGE)
 		xsim_irq_eoi(hv, d->dom, XSIM_IRQ_ISA, d->irq);    /* irq_ack = eoi_pirq */
 	if (rd32(d, VIRTIO_MMIO_INTERRUPT_STATUS, &isr) == 0 && isr)
@@ -441,7 +442,7 @@ static void *dev_thread(void *arg)
 	struct gdev *d = arg;
 	uint8_t *buf = malloc(G_PAYLOAD);   /* one per device thread */
 
-	while (buf && !d->stop) {
+	while (buf && !__atomic_load_n(&d->stop, __ATOMIC_ACQUIRE)) {
 		struct pollfd pfd[2 + G_MAX_CONNS];
 		struct gconn *pc[G_MAX_CONNS];
 		unsigned int n = 2, nc = 0;
@@ -856,7 +857,7 @@ int main(int argc, char **argv)
 				struct gdev *dd = k ? d2 : d;
 
 				if (dd && dd->up) {
-					dd->stop = true;
+					__atomic_store_n(&dd->stop, true, __ATOMIC_RELEASE);
 					pthread_join(dd->thr, NULL);
 					dd->up = false;
 				}
@@ -864,7 +865,7 @@ int main(int argc, char **argv)
 			say(r ? "FAIL destroy %u: %s" : "OK destroyed %u", dom, strerror(-r));
 		} else if ((!strcmp(cmd, "reset") || !strcmp(cmd, "usedidx")) && d && n >= 2) {
 			if (!strcmp(cmd, "reset") && d->up) {
-				d->stop = true;
+				__atomic_store_n(&d->stop, true, __ATOMIC_RELEASE);
 				pthread_join(d->thr, NULL);
 				d->up = false;
 				wr32(d, VIRTIO_MMIO_STATUS, 0);
@@ -954,7 +955,8 @@ int main(int argc, char **argv)
 				say("FAIL irqstat %u: %s", dom, strerror(-r));
 			else
 				say("OK sent %lu merged %lu races %lu handled %lu", sent, merged,
-				    d ? d->races : 0, d ? d->handled : 0);
+				    d ? __atomic_load_n(&d->races, __ATOMIC_RELAXED) : 0,
+				    d ? __atomic_load_n(&d->handled, __ATOMIC_RELAXED) : 0);
 		} else if (!strcmp(cmd, "timeout") && n >= 2) {
 			xfer_timeout_ms = atoi(s1);
 			say("OK timeout %d", xfer_timeout_ms);
@@ -967,7 +969,7 @@ int main(int argc, char **argv)
 	}
 	for (unsigned int i = 0; i < ndevs; i++)
 		if (devs[i].up) {
-			devs[i].stop = true;
+			__atomic_store_n(&devs[i].stop, true, __ATOMIC_RELEASE);
 			pthread_join(devs[i].thr, NULL);
 		}
 	xsim_hv_stop(hv);
