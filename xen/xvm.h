@@ -254,6 +254,8 @@ void xvm_dev_event(struct xvm_ev *ev, uint32_t events);
 int xvm_dev_parse(const char *spec, struct xvm_dev_cfg *cfg);
 /* x86: the PCI slot whose INTA line Xen routes to GSI @gsi (>= 16), or -1 */
 int xvm_dev_pci_slot(unsigned int gsi);
+/* Whether the guest has an interrupt line @irq that the master can drive. */
+bool xvm_irq_ok(unsigned int irq);
 
 /* xvm_knotify.c: hand a started queue's call and kick eventfds to the kernel */
 void xvm_kn_open(void);

@@ -75,7 +75,7 @@ int xvm_dev_parse(const char *spec, struct xvm_dev_cfg *cfg)
 		if (!strcmp(tok, "base")) {
 			cfg->base = v;
 			have_base = true;
-		} else if (!strcmp(tok, "irq") && v < 1024) {
+		} else if (!strcmp(tok, "irq") && v < 1024 && xvm_irq_ok((unsigned int)v)) {
 			cfg->irq = (unsigned int)v;
 			have_irq = true;
 		} else if (!strcmp(tok, "grants") && v <= 1) {
@@ -111,6 +111,16 @@ int xvm_dev_pci_slot(unsigned int gsi)
 		if ((((unsigned int)dev * 4 + (unsigned int)dev / 8) & 31) + 16 == gsi)
 			return dev;
 	return -1;
+}
+
+bool xvm_irq_ok(unsigned int irq)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	/* an ISA line, or a GSI that some PCI slot's INTA is routed to (16..47) */
+	return irq < 16 || xvm_dev_pci_slot(irq) >= 0;
+#else
+	return irq < 1024;
+#endif
 }
 
 /* The guest's line, as Xen sees it. */

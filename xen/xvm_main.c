@@ -153,7 +153,7 @@ static void usage(FILE *f)
 "  --domid N             the guest the following --device options belong to\n"
 "  --device SPEC         TYPE,socket=PATH,base=ADDR,irq=N[,grants=1]\n"
 "                        TYPE: vsock; ADDR: the 0x200-byte MMIO window (page aligned);\n"
-"                        N: ISA IRQ (< 16) or GSI on x86, SPI on Arm\n"
+"                        N: ISA IRQ (< 16) or GSI (16..47) on x86, SPI on Arm\n"
 "  --serve TYPE=SOCKET   discover devices in xenstore (Xen >= 4.18 backend/virtio,\n"
 "                        Xen 4.17 backend/virtio_disk) and serve TYPE with SOCKET\n"
 "                        (%%d in SOCKET becomes the guest's domid)\n"

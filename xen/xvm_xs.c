@@ -202,7 +202,8 @@ static void scan_domain(const char *dir, bool legacy, uint32_t domid)
 		} else if (!sv) {
 			vk_dbg("xvm: domain %u device %s: type '%s' is not served", domid, ids[i],
 			       type ? type : "?");
-		} else if (ret < 0 || base <= 0 || (base & 0xfff) || irq < 0 || irq >= 1024) {
+		} else if (ret < 0 || base <= 0 || (base & 0xfff) || irq < 0 || irq >= 1024 ||
+			   !xvm_irq_ok((unsigned int)irq)) {
 			vk_warn("xvm: domain %u device %s: bad base/irq", domid, ids[i]);
 		} else {
 			memset(&cfg[n], 0, sizeof(cfg[n]));

@@ -17,10 +17,10 @@ XSIM_NEED=("$MASTER" "$DAEMON" "$GUEST")
 XSIM_TAG=xen-disc
 . "$(dirname "$0")/lib.sh"
 
-announce() { # domid: one vsock device, as libxl writes it for Xen >= 4.18
+announce() { # domid [irq]: one vsock device, as libxl writes it for Xen >= 4.18
 	local be=/local/domain/0/backend/virtio/$1/0 fe=/local/domain/$1/device/virtio/0 kv
 	for kv in "$be/frontend $fe" "$be/frontend-id $1" "$be/type virtio,device13" \
-		  "$be/base 0xfe000000" "$be/irq 5" "$be/transport mmio" "$be/grant_usage 0" \
+		  "$be/base 0xfe000000" "$be/irq ${2:-5}" "$be/transport mmio" "$be/grant_usage 0" \
 		  "$fe/backend $be" "$fe/state 1" "$be/state 1"; do
 		gcmd xs $kv >/dev/null
 	done
@@ -40,6 +40,14 @@ for v in junk -1 5x 4294967296; do
 	[ $? = 2 ] || bad="$bad $v"
 done
 check "--connect-attempts junk, -1, 5x and 2^32 are refused (accepted:${bad:- none})" test -z "$bad"
+# x86: an IRQ is an ISA line (< 16) or a GSI that is some PCI slot's INTA (16..47)
+bad=
+for v in 48 100 1023; do
+	timeout 5 $SIMENV "$MASTER" --connect-attempts 1 --domid 3 \
+		--device "vsock,socket=$T/none.sock,base=0xfe000000,irq=$v" >/dev/null 2>&1 </dev/null
+	[ $? = 2 ] || bad="$bad $v"
+done
+check "--device irq=48, 100 and 1023 are refused on x86 (accepted:${bad:- none})" test -z "$bad"
 
 gcmd dom 3 1 && gcmd dom 8 1 pod || { echo "Bail out! domains"; exit 1; }
 start_daemon 3 5
@@ -56,6 +64,13 @@ sleep 0.3
 announce 8
 check "a populate-on-demand guest announced in xenstore is refused (its back-end moves to Closed)" \
 	gcmd xswait /local/domain/0/backend/virtio/8/0/state 6
+# a device announced with an IRQ that no x86 guest line has is skipped
+gcmd dom 9 1 >/dev/null
+announce 9 48
+check "a device announced with IRQ 48 is skipped (bad base/irq, state stays Initialising)" \
+	bash -c "for i in \$(seq 50); do grep -q 'domain 9 device 0: bad base/irq' '$T/master.log' && exit 0; sleep 0.1; done; exit 1"
+gcmd xswait /local/domain/0/backend/virtio/9/0/state 1 >/dev/null
+check "... and its back-end state is still Initialising" test "${REPLY%% *}" = OK
 announce 3
 check "guest 3 announced in xenstore is served (InitWait)" \
 	gcmd xswait /local/domain/0/backend/virtio/3/0/state 2
