@@ -716,6 +716,13 @@ static void op_device_event(void *opaque, struct vd_dev *dev, unsigned int worke
 		vm_run(vm);
 }
 
+/*
+ * A sibling queued a packet for us or made room in its queue.  With the
+ * rings stopped nothing is done: a paused VM keeps its inbound queue for
+ * when it runs again (its connections live on; a sender that fills the
+ * queue meanwhile is refused after sib_stall_ms), and a VM whose session
+ * ended had it dropped by vm_down, after which nothing more is queued.
+ */
 static void op_wake(void *opaque, struct vd_dev *dev, unsigned int worker)
 {
 	struct vsock_vm *vm = vm_of(opaque);
@@ -724,8 +731,6 @@ static void op_wake(void *opaque, struct vd_dev *dev, unsigned int worker)
 	(void)worker;
 	if (vm->queues_up)
 		vm_run(vm);
-	else
-		inq_drop_all(vm);
 }
 
 static unsigned int op_queue_worker(void *opaque, unsigned int qidx)

@@ -776,6 +776,47 @@ static void test_siblings(void **state)
 	assert_int_equal(h.src_port, 40003);
 }
 
+/*
+ * A sibling paused (QEMU stop/cont, virsh suspend/resume) keeps its
+ * connections, so what its peers send meanwhile waits in its queue and
+ * arrives when it runs again; before, the wake-up that a queued packet
+ * caused while the rings were stopped dropped the whole queue, and a live
+ * stream silently lost the data.
+ */
+static void test_sibling_paused(void **state)
+{
+	struct ctx *t = *state;
+	struct guest *a = &t->g[0], *b = &t->g[1];
+	uint16_t base[VUT_NQ];
+	struct vsock_hdr h;
+	char buf[64];
+
+	gsend_to(a, 4, 40000, 80, VIRTIO_VSOCK_OP_REQUEST, 0, NULL, 0);
+	assert_true(grecv_op(b, &h, NULL, 3000));
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_REQUEST);
+	gsend_to(b, 3, 80, 40000, VIRTIO_VSOCK_OP_RESPONSE, 0, NULL, 0);
+	assert_true(grecv_op(a, &h, NULL, 3000));
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RESPONSE);
+
+	assert_int_equal(vut_qemu_vsock_pause(&b->fe, base), 0);
+	gsend_to(a, 4, 40000, 80, VIRTIO_VSOCK_OP_RW, 0, "during", 6);
+	gsend_to(a, 4, 40000, 80, VIRTIO_VSOCK_OP_RW, 0, "pause", 5);
+	assert_false(grecv(b, &h, buf, 300));
+	/* nothing came back to the sender: no reset for a paused peer */
+	assert_false(grecv(a, &h, NULL, 100));
+	assert_int_equal(vut_qemu_vsock_resume(&b->fe, base), 0);
+	assert_true(grecv_op(b, &h, buf, 3000));
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RW);
+	assert_int_equal(h.len, 6);
+	assert_memory_equal(buf, "during", 6);
+	assert_true(grecv_op(b, &h, buf, 3000));
+	assert_int_equal(h.len, 5);
+	assert_memory_equal(buf, "pause", 5);
+	gsend_to(a, 4, 40000, 80, VIRTIO_VSOCK_OP_RW, 0, "after", 5);
+	assert_true(grecv_op(b, &h, buf, 3000));
+	assert_memory_equal(buf, "after", 5);
+}
+
 static void test_siblings_apart(void **state)
 {
 	struct ctx *t = *state;
@@ -1200,6 +1241,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_event_queue_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_siblings, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_siblings_apart, setup2_apart, teardown),
+		cmocka_unit_test_setup_teardown(test_sibling_paused, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_sibling_backpressure, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_sibling_backpressure, setup2_late, teardown),
 		cmocka_unit_test_setup_teardown(test_sibling_stalled, setup2_short_stall, teardown),
