@@ -324,6 +324,7 @@ static struct vsock_conn *conn_new(struct vsock_core *core, uint32_t lport, uint
 		return NULL;
 	c->lport = lport;
 	c->pport = pport;
+	c->cid = VSOCK_CID_HOST;
 	c->type = type;
 	c->fd = -1;
 	vsock_hash_add(core, c);
@@ -334,7 +335,7 @@ static void fill_hdr(const struct vsock_core *core, struct vsock_conn *c, struct
 		     uint16_t op)
 {
 	memset(h, 0, sizeof(*h));
-	h->src_cid = VSOCK_CID_HOST;
+	h->src_cid = c->cid;
 	h->dst_cid = core->cfg.guest_cid;
 	h->src_port = c->lport;
 	h->dst_port = c->pport;
@@ -354,7 +355,7 @@ static int ctl_push(struct vsock_core *core, const struct vsock_hdr *in, uint16_
 		return -EAGAIN;
 	h = &core->ctl[(core->ctl_head + core->ctl_len) % VSOCK_CTL_RING];
 	memset(h, 0, sizeof(*h));
-	h->src_cid = VSOCK_CID_HOST;
+	h->src_cid = in->dst_cid;   /* from the CID the guest addressed */
 	h->dst_cid = core->cfg.guest_cid;
 	h->src_port = in->dst_port;
 	h->dst_port = in->src_port;
@@ -375,17 +376,10 @@ static void ctl_rst(struct vsock_core *core, const struct vsock_hdr *in)
 
 int vsock_core_reply_rst(struct vsock_core *core, const struct vsock_hdr *in)
 {
-	struct vsock_hdr h;
-
 	if (in->op == VIRTIO_VSOCK_OP_RST)
 		return 0;
-	if (core->ctl_len == VSOCK_CTL_RING)
+	if (ctl_push(core, in, VIRTIO_VSOCK_OP_RST))
 		return -EAGAIN;
-	h = *in;
-	if (ctl_push(core, &h, VIRTIO_VSOCK_OP_RST))
-		return -EAGAIN;
-	/* from the CID the guest addressed */
-	core->ctl[(core->ctl_head + core->ctl_len - 1) % VSOCK_CTL_RING].src_cid = in->dst_cid;
 	core->st.rst_sent++;
 	return 0;
 }
@@ -644,6 +638,7 @@ static void guest_request(struct vsock_core *core, const struct vsock_pkt *p)
 		ctl_rst(core, h);
 		return;
 	}
+	c->cid = h->dst_cid;
 	c->peer_buf_alloc = h->buf_alloc;
 	c->peer_fwd_cnt = h->fwd_cnt;
 	c->state = VSOCK_CS_CONNECTING;
@@ -684,6 +679,15 @@ int vsock_core_tx(struct vsock_core *core, const struct vsock_pkt *p)
 		return 0;
 	}
 	c = vsock_core_lookup(core, h->dst_port, h->src_port);
+	if (c && c->cid != h->dst_cid) {
+		/* forward mode: these ports towards another CID are not this connection */
+		vk_dbg("vsock: cid %llu: packet on %u:%u to cid %llu, connected to cid %llu",
+		       (unsigned long long)core->cfg.guest_cid, h->dst_port, h->src_port,
+		       (unsigned long long)h->dst_cid, (unsigned long long)c->cid);
+		core->st.bad_pkts++;
+		ctl_rst(core, h);
+		return 0;
+	}
 	if (!c) {
 		if (h->op == VIRTIO_VSOCK_OP_REQUEST)
 			guest_request(core, p);

@@ -4,7 +4,11 @@
  * credit flow control
  *
  * The core is the "host" end (CID 2) of every stream a guest opens to the
- * host, and the end of every stream the host opens to the guest.  It knows
+ * host, and the end of every stream the host opens to the guest.  In
+ * forward mode (--forward-cid) the caller also passes it the guest's
+ * packets to other CIDs: the core is then the end of those streams too,
+ * answering from the CID the guest addressed (vsock_conn.cid), as
+ * vhost-device-vsock does.  It knows
  * nothing about virtqueues, vhost-user or sockets:
  *  - guest packets come in through vsock_core_tx() (header + payload iovecs),
  *  - packets for the guest go out through vsock_core_rx(), which fills one
@@ -98,6 +102,11 @@ struct vsock_conn {
 	struct vsock_conn *rx_prev, *rx_next; /* RX list */
 	uint32_t lport;                      /* our (host) port */
 	uint32_t pport;                      /* guest port */
+	/*
+	 * The CID the guest sees at our end: 2, or in forward mode whatever
+	 * CID it connected to (the forward CID stands in for all of them).
+	 */
+	uint64_t cid;
 	uint16_t type;                       /* VIRTIO_VSOCK_TYPE_* */
 	uint8_t state;                       /* enum vsock_conn_state */
 	uint8_t pend;                        /* VSOCK_P_* */
@@ -189,7 +198,10 @@ void vsock_core_set_seqpacket(struct vsock_core *core, bool on);
 uint64_t vsock_core_guest_cid(const struct vsock_core *core);
 
 /*
- * A packet from the guest addressed to the host.  Returns 0 when consumed
+ * A packet from the guest addressed to the host (or, in forward mode, to
+ * any CID: replies come from the CID addressed; a connection is that CID
+ * and the two ports, a packet on the same ports to another CID gets an
+ * RST).  Returns 0 when consumed
  * (also when it was bad: it is answered or dropped), -EAGAIN when the core
  * cannot take it now because its reply ring is full (retry after draining
  * RX).

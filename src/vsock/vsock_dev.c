@@ -180,7 +180,8 @@ static int route_sibling(struct vsock_vm *vm, const struct vsock_pkt *p)
 	uint64_t now, stalled = 0;
 	bool full;
 
-	if (!to || to == vm || !vsock_vm_groups_intersect(vm->cfg, to->cfg) ||
+	/* a forward-mode VM sends its guest's replies to its forward CID: no sibling of anyone */
+	if (!to || to == vm || to->cfg->forward || !vsock_vm_groups_intersect(vm->cfg, to->cfg) ||
 	    !__atomic_load_n(&to->up, __ATOMIC_ACQUIRE)) {
 		vk_dbg("%s: no route to cid %llu", vm->name, (unsigned long long)p->hdr.dst_cid);
 		return vsock_core_reply_rst(vm->core, &p->hdr);
@@ -436,7 +437,8 @@ static enum tx_stop tx_drain(struct vsock_vm *vm, struct vq *vq, const struct gm
 		} else if (p.hdr.src_cid != vm->cfg->guest_cid) {
 			vk_dbg("%s: TX packet from cid %llu dropped", vm->name, (unsigned long long)p.hdr.src_cid);
 			__atomic_fetch_add(&vm->st.bad_pkts, 1, __ATOMIC_RELAXED);
-		} else if (p.hdr.dst_cid == VSOCK_CID_HOST) {
+		} else if (p.hdr.dst_cid == VSOCK_CID_HOST || vm->cfg->forward) {
+			/* forward mode: every CID is reached through the forward CID */
 			r = vsock_core_tx(vm->core, &p);
 		} else {
 			r = route_sibling(vm, &p);

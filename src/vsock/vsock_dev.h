@@ -11,7 +11,11 @@
  * so that the guest drops the connections of the previous session.
  *
  * Sibling VMs: a guest packet to the CID of another VM of this process is
- * copied into that VM's inbound queue when both share a group.  The queue
+ * copied into that VM's inbound queue when both share a group.  A VM in
+ * forward mode (--forward-cid) has no siblings, as in vhost-device-vsock:
+ * its guest's packets to any CID go to the protocol core and so to the
+ * forward CID, and packets for it from other VMs get an RST (its guest's
+ * answers would go to the forward CID, never back to them).  The queue
  * is bounded (packets and bytes; a packet larger than the byte bound gets
  * an RST, like one to an unknown CID); when it is full the sender stops taking
  * TX descriptors and registers as a waiter, and the receiving worker wakes

@@ -137,6 +137,58 @@ static void test_guest_connect_refused(void **state)
 	assert_int_equal(guest_recv(t->core, &h, NULL, 64), 0);
 }
 
+/*
+ * Forward mode (--forward-cid) takes a guest's packets to every CID, as
+ * vhost-device-vsock does: the forward CID stands in for whatever CID the
+ * guest addressed, and what comes back must come from that CID, or the
+ * guest's socket never matches it.
+ */
+static void test_guest_connect_other_cid(void **state)
+{
+	struct ctx *t = *state;
+	struct fake_conn *f;
+	struct vsock_hdr h;
+	char buf[64];
+
+	t->g.dst_cid = 10;
+	assert_int_equal(guest_send(t->core, &t->g, 5000, 1234, S, VIRTIO_VSOCK_OP_REQUEST, 0, NULL, 0), 0);
+	assert_int_equal(guest_recv(t->core, &h, NULL, 4096), 44);
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RESPONSE);
+	assert_int_equal(h.src_cid, 10);
+	assert_int_equal(h.dst_cid, GCID);
+	f = t->fh.conns[t->fh.nconns - 1];
+	assert_int_equal(guest_send(t->core, &t->g, 5000, 1234, S, VIRTIO_VSOCK_OP_RW, 0, "hi", 2), 0);
+	assert_int_equal(f->out_len, 2);
+	fake_host_write(&t->fh, f, "yo", 2);
+	assert_int_equal(guest_recv(t->core, &h, buf, sizeof(buf)), 44 + 2);
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RW);
+	assert_int_equal(h.src_cid, 10);
+
+	/* no connection on these ports: RST from the CID addressed */
+	assert_int_equal(guest_send(t->core, &t->g, 5001, 1234, S, VIRTIO_VSOCK_OP_RW, 0, "x", 1), 0);
+	assert_int_equal(guest_recv(t->core, &h, NULL, 64), 44);
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RST);
+	assert_int_equal(h.src_cid, 10);
+	t->fh.connect_result = -ECONNREFUSED;
+	assert_int_equal(guest_send(t->core, &t->g, 5002, 99, S, VIRTIO_VSOCK_OP_REQUEST, 0, NULL, 0), 0);
+	assert_int_equal(guest_recv(t->core, &h, NULL, 64), 44);
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RST);
+	assert_int_equal(h.src_cid, 10);
+	assert_int_equal(h.dst_port, 5002);
+
+	/* the same ports towards another CID are not that connection: RST from it, the first lives on */
+	t->g.dst_cid = 11;
+	assert_int_equal(guest_send(t->core, &t->g, 5000, 1234, S, VIRTIO_VSOCK_OP_RW, 0, "no", 2), 0);
+	assert_int_equal(guest_recv(t->core, &h, NULL, 64), 44);
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RST);
+	assert_int_equal(h.src_cid, 11);
+	assert_int_equal(f->out_len, 2);
+	assert_int_equal(stats(t).conns, 1);
+	t->g.dst_cid = 10;
+	assert_int_equal(guest_send(t->core, &t->g, 5000, 1234, S, VIRTIO_VSOCK_OP_RW, 0, "ok", 2), 0);
+	assert_int_equal(f->out_len, 4);
+}
+
 static void test_guest_connect_async(void **state)
 {
 	struct ctx *t = *state;
@@ -1036,6 +1088,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_guest_connect_and_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_guest_connect_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guest_connect_other_cid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_guest_connect_async, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_connect_hybrid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_connect_hybrid_slow_ok, setup, teardown),

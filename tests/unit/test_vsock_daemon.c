@@ -240,6 +240,8 @@ static ssize_t rd(int fd, void *buf, size_t len, int ms)
 
 /* The daemon's sibling stall limit for the next setup; 0: its default. */
 static unsigned int setup_sib_stall_ms;
+/* The next setup's guest 3 forwards to AF_VSOCK CID 1 (--forward-cid) instead of a uds-path. */
+static bool setup_forward0;
 
 /*
  * @nidle VMs without a front-end (CIDs from 100) come first on the command
@@ -273,8 +275,11 @@ static int setup_vms(void **state, unsigned int nidle, unsigned int nvm, const c
 	for (i = 0; i < nvm; i++) {
 		snprintf(t->sock[i], sizeof(t->sock[i]), "%s/vhost%u.sock", t->dir, 3 + i);
 		snprintf(t->uds[i], sizeof(t->uds[i]), "%s/vm%u.vsock", t->dir, 3 + i);
-		snprintf(arg[i], sizeof(arg[i]), "guest-cid=%u,socket=%s,uds-path=%s,groups=%s", 3 + i,
-			 t->sock[i], t->uds[i], i == 1 && groups1 ? groups1 : "default");
+		if (i == 0 && setup_forward0)
+			snprintf(arg[i], sizeof(arg[i]), "guest-cid=3,socket=%s,forward-cid=1", t->sock[i]);
+		else
+			snprintf(arg[i], sizeof(arg[i]), "guest-cid=%u,socket=%s,uds-path=%s,groups=%s", 3 + i,
+				 t->sock[i], t->uds[i], i == 1 && groups1 ? groups1 : "default");
 		argv[argc++] = (char *)"--vm";
 		argv[argc++] = arg[i];
 	}
@@ -335,6 +340,17 @@ static int setup2_short_stall(void **state)
 static int setup2_apart(void **state)
 {
 	return setup_n(state, 2, "other", 0);
+}
+
+/* Guest 3 in forward mode, guest 4 a plain VM; both in the default group. */
+static int setup2_forward(void **state)
+{
+	int r;
+
+	setup_forward0 = true;
+	r = setup_n(state, 2, NULL, 0);
+	setup_forward0 = false;
+	return r;
 }
 
 static int teardown(void **state)
@@ -817,6 +833,39 @@ static void test_sibling_paused(void **state)
 	assert_memory_equal(buf, "after", 5);
 }
 
+/*
+ * A --forward-cid VM, as in vhost-device-vsock, sends what its guest sends
+ * to any CID to the forward CID: it has no siblings, the forward CID
+ * stands in for every other VM.  Nothing runs at AF_VSOCK (1, 80) here
+ * (or AF_VSOCK is missing), so its connects get an RST, from the CID the
+ * guest addressed.  Its siblings cannot reach it either: its replies
+ * would go to the forward CID, so their packets get an RST at once.
+ */
+static void test_forward_vm_routing(void **state)
+{
+	struct ctx *t = *state;
+	struct guest *a = &t->g[0], *b = &t->g[1];
+	static const uint64_t cids[] = { 4, 99, 2, 3, 0, 1, 0xffffffffull };
+	struct vsock_hdr h;
+	unsigned int i;
+
+	for (i = 0; i < sizeof(cids) / sizeof(cids[0]); i++) {
+		gsend_to(a, cids[i], 40000 + i, 80, VIRTIO_VSOCK_OP_REQUEST, 0, NULL, 0);
+		assert_true(grecv_op(a, &h, NULL, 3000));
+		assert_int_equal(h.op, VIRTIO_VSOCK_OP_RST);
+		assert_int_equal(h.src_cid, cids[i]);
+		assert_int_equal(h.dst_port, 40000 + i);
+	}
+	/* guest 4 shares the default group with it, but saw none of that */
+	assert_false(grecv(b, &h, NULL, 200));
+
+	gsend_to(b, 3, 40100, 80, VIRTIO_VSOCK_OP_REQUEST, 0, NULL, 0);
+	assert_true(grecv_op(b, &h, NULL, 3000));
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RST);
+	assert_int_equal(h.src_cid, 3);
+	assert_false(grecv(a, &h, NULL, 200));
+}
+
 static void test_siblings_apart(void **state)
 {
 	struct ctx *t = *state;
@@ -1242,6 +1291,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_siblings, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_siblings_apart, setup2_apart, teardown),
 		cmocka_unit_test_setup_teardown(test_sibling_paused, setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_forward_vm_routing, setup2_forward, teardown),
 		cmocka_unit_test_setup_teardown(test_sibling_backpressure, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_sibling_backpressure, setup2_late, teardown),
 		cmocka_unit_test_setup_teardown(test_sibling_stalled, setup2_short_stall, teardown),

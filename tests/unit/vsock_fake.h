@@ -190,6 +190,7 @@ static __attribute__((unused)) void fake_host_write(struct fake_host *fh, struct
 
 struct fake_guest {
 	uint64_t cid;
+	uint64_t dst_cid;   /* 0: the host (2) */
 	uint32_t buf_alloc;
 	uint32_t fwd_cnt;
 };
@@ -206,7 +207,7 @@ static __attribute__((unused)) int guest_send(struct vsock_core *core, const str
 
 	memset(&h, 0, sizeof(h));
 	h.src_cid = g->cid;
-	h.dst_cid = VSOCK_CID_HOST;
+	h.dst_cid = g->dst_cid ? g->dst_cid : VSOCK_CID_HOST;
 	h.src_port = sport;
 	h.dst_port = dport;
 	h.len = len;
