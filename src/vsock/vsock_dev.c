@@ -180,8 +180,13 @@ static int route_sibling(struct vsock_vm *vm, const struct vsock_pkt *p)
 	uint64_t now, stalled = 0;
 	bool full;
 
-	/* a forward-mode VM sends its guest's replies to its forward CID: no sibling of anyone */
-	if (!to || to == vm || to->cfg->forward || !vsock_vm_groups_intersect(vm->cfg, to->cfg) ||
+	/*
+	 * A forward-mode VM sends its guest's replies to its forward CID: no
+	 * sibling of anyone.  Our own CID loops back through our own queue
+	 * (a guest without vsock_loopback talking to itself), as in
+	 * vhost-device-vsock, whose CID map holds the sender too.
+	 */
+	if (!to || to->cfg->forward || (to != vm && !vsock_vm_groups_intersect(vm->cfg, to->cfg)) ||
 	    !__atomic_load_n(&to->up, __ATOMIC_ACQUIRE)) {
 		vk_dbg("%s: no route to cid %llu", vm->name, (unsigned long long)p->hdr.dst_cid);
 		return vsock_core_reply_rst(vm->core, &p->hdr);
