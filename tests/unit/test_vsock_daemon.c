@@ -913,6 +913,53 @@ static void test_own_cid_loops_back(void **state)
 	}
 }
 
+/*
+ * The routing cases a guest can make up (doc/vsock.md, "Routing"): a
+ * spoofed source CID is dropped without an answer, the reserved and
+ * out-of-range CIDs get an RST from the CID addressed (vhost-device-vsock
+ * drops them and the guest's connect hangs until its timeout), an RST to
+ * nowhere gets nothing back, and a sibling gets whatever it is sent, a
+ * packet without a connection too: its own driver answers that.
+ */
+static void test_routing_edge_cases(void **state)
+{
+	struct ctx *t = *state;
+	struct guest *a = &t->g[0], *b = &t->g[1];
+	static const uint64_t nowhere[] = { 0, 1, 0xffffffffull, (1ull << 32) | 4 };
+	struct vsock_vm_stats st0, st1;
+	struct vsock_hdr h;
+	unsigned int i;
+
+	vsock_daemon_vm_stats(t->d, 0, &st0);
+	a->cid = 99;
+	gsend_to(a, 4, 40000, 80, VIRTIO_VSOCK_OP_REQUEST, 0, NULL, 0);
+	gsend_to(a, 2, 40000, 80, VIRTIO_VSOCK_OP_REQUEST, 0, NULL, 0);
+	a->cid = 3;
+	assert_false(grecv(b, &h, NULL, 200));
+	assert_false(grecv(a, &h, NULL, 100));
+	vsock_daemon_vm_stats(t->d, 0, &st1);
+	assert_int_equal(st1.bad_pkts, st0.bad_pkts + 2);
+
+	for (i = 0; i < sizeof(nowhere) / sizeof(nowhere[0]); i++) {
+		gsend_to(a, nowhere[i], 40001 + i, 0, VIRTIO_VSOCK_OP_REQUEST, 0, NULL, 0);
+		assert_true(grecv_op(a, &h, NULL, 3000));
+		assert_int_equal(h.op, VIRTIO_VSOCK_OP_RST);
+		assert_int_equal(h.src_cid, nowhere[i]);
+		assert_int_equal(h.dst_cid, 3);
+		assert_int_equal(h.src_port, 0);
+		assert_int_equal(h.dst_port, 40001 + i);
+	}
+	gsend_to(a, 99, 40010, 80, VIRTIO_VSOCK_OP_RST, 0, NULL, 0);
+	assert_false(grecv(a, &h, NULL, 200));
+
+	gsend_to(a, 4, 40011, 80, VIRTIO_VSOCK_OP_CREDIT_REQUEST, 0, NULL, 0);
+	assert_true(grecv(b, &h, NULL, 3000));
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_CREDIT_REQUEST);
+	assert_int_equal(h.src_cid, 3);
+	assert_int_equal(h.src_port, 40011);
+	assert_false(grecv(b, &h, NULL, 100));
+}
+
 static void test_siblings_apart(void **state)
 {
 	struct ctx *t = *state;
@@ -1340,6 +1387,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sibling_paused, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_forward_vm_routing, setup2_forward, teardown),
 		cmocka_unit_test_setup_teardown(test_own_cid_loops_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_routing_edge_cases, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_sibling_backpressure, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_sibling_backpressure, setup2_late, teardown),
 		cmocka_unit_test_setup_teardown(test_sibling_stalled, setup2_short_stall, teardown),
