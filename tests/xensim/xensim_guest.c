@@ -35,6 +35,11 @@
  *                                  call between their INTERRUPT_ACK and their end (EOI)
  *   irqstat ID                     interrupts sent / merged, races injected, handler runs
  *   timeout MS                     the xfer clients' and servers' I/O timeout
+ *   xsread PATH                    a xenstore node's value ("FAIL" when there is none)
+ *   hang PATH                      a back-end that hangs: a Unix listener at PATH whose
+ *                                  backlog takes one connection and that never accepts
+ *                                  (a second connect blocks, or fails when non-blocking)
+ *   unhang                         close that listener (PATH stays)
  *   quit
  */
 #include <errno.h>
@@ -47,6 +52,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -124,6 +130,7 @@ static struct gdev devs[G_MAX_DOMS];
 static unsigned int ndevs;
 static struct { uint32_t dom; enum g_irq_mode mode; } irq_modes[G_MAX_DOMS];
 static unsigned int nirq_modes;
+static int hang_fd = -1;          /* the listener of "hang", -1 if none */
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
@@ -960,6 +967,30 @@ int main(int argc, char **argv)
 		} else if (!strcmp(cmd, "timeout") && n >= 2) {
 			xfer_timeout_ms = atoi(s1);
 			say("OK timeout %d", xfer_timeout_ms);
+		} else if (!strcmp(cmd, "xsread") && n >= 2) {
+			char *v = xsim_xs_read(hv, s1);
+
+			say(v ? "OK %s" : "FAIL no %s", v ? v : s1);
+			free(v);
+		} else if (!strcmp(cmd, "hang") && n >= 2 && hang_fd < 0) {
+			struct sockaddr_un sa = { .sun_family = AF_UNIX };
+			int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+			snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", s1);
+			unlink(s1);
+			if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+			    listen(fd, 0) < 0) {
+				say("FAIL hang %s: %s", s1, strerror(errno));
+				if (fd >= 0)
+					close(fd);
+			} else {
+				hang_fd = fd;
+				say("OK hang %s", s1);
+			}
+		} else if (!strcmp(cmd, "unhang") && hang_fd >= 0) {
+			close(hang_fd);
+			hang_fd = -1;
+			say("OK unhang");
 		} else if (!strcmp(cmd, "irqlevel") && n >= 3) {
 			say("OK level %d", xsim_irq_level(hv, dom, XSIM_IRQ_ISA,
 							   (unsigned int)strtoul(s2, NULL, 0)));
