@@ -80,6 +80,8 @@ TESTS += tests/xensim/xen-lost-edge.sh
 TESTS += tests/xensim/xen-discovery.sh
 # One hung back-end (SIGSTOP) does not stall the master's other guests.
 TESTS += tests/xensim/xen-isolation.sh
+# A guest's thread busy (set-up, release) while the toolstack acts.
+TESTS += tests/xensim/xen-threads.sh
 
 XENSIM_BUILT = $(filter tests/xensim/lib%, $(check_PROGRAMS))
 # cmocka tests that call Xen: link the real libraries, run the simulated ones.
@@ -134,7 +136,7 @@ endif
 
 EXTRA_DIST += doc/xen-vhost-master.8 doc/xen-vhost-master.service tests/xensim/xen-e2e.sh \
 	tests/xensim/xen-lost-edge.sh tests/xensim/xen-discovery.sh tests/xensim/lib.sh \
-	tests/xensim/xen-isolation.sh \
+	tests/xensim/xen-isolation.sh tests/xensim/xen-threads.sh \
 	tests/xensim/xen-e2e-userspace.sh tests/xensim/xen-notify-bench.sh \
 	tests/xensim/devicemodel.map tests/xensim/foreignmemory.map tests/xensim/evtchn.map \
 	tests/xensim/gnttab.map tests/xensim/store.map tests/xensim/ctrl.map tests/xensim/privcmd.map

@@ -270,5 +270,7 @@ void xvm_xs_event(void);
 /* A guest found in xenstore has started (@ret 0) or failed to: its xenbus states. */
 void xvm_xs_guest_started(struct xvm_guest *g, int ret);
 void xvm_xs_guest_gone(struct xvm_guest *g);
+/* Discovery again (after a guest found in xenstore was freed): domains not served yet. */
+void xvm_xs_rescan(void);
 
 #endif

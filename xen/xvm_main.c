@@ -81,10 +81,15 @@ static int guest_announce(struct xvm_guest *g, int ret)
  * After every round of the main loop: the start results, then a guest
  * whose domain is gone is asked to stop (every one: a single
  * @releaseDomain may stand for several), a guest whose thread has ended
- * is freed.  0, or -errno when the master is to stop with an error.
+ * is freed.  Once a guest found in xenstore is freed, xenstore is looked
+ * at again: discovery skipped its domid while the guest was there, and a
+ * domain created again with that domid (its devices announced while the
+ * old guest was being released) has no other event to be found by.  0,
+ * or -errno when the master is to stop with an error.
  */
 static int guests_tend(void)
 {
+	bool rescan = false;
 	int ret = 0, r;
 
 	for (struct xvm_guest *g = xvm.guests, *next; g; g = next) {
@@ -94,10 +99,13 @@ static int guests_tend(void)
 		if (xvm_guest_dead(g))
 			xvm_guest_stop(g);
 		if (xvm_guest_done(g)) {
+			rescan |= g->discovered;
 			xvm_xs_guest_gone(g);
 			xvm_guest_reap(g);
 		}
 	}
+	if (rescan && !ret)
+		xvm_xs_rescan();
 	return ret;
 }
 

@@ -353,3 +353,11 @@ void xvm_xs_guest_gone(struct xvm_guest *g)
 		if (g->devs[i]->xs_fe_state)
 			xs_unwatch(xvm.xs, g->devs[i]->xs_fe_state, "frontend");
 }
+
+void xvm_xs_rescan(void)
+{
+	if (!xvm.xs || !xvm.discovery || !dom0_path)
+		return;
+	scan();
+	handshake();
+}

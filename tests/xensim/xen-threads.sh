@@ -1,0 +1,88 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# xen-threads.sh - the lifetime of a guest served by its own thread of
+# xen-vhost-master, against the Xen simulator, in discovery mode (--serve),
+# where the main thread (xenstore, guest creation and reaping) and a guest's
+# thread (its set-up, its back-end calls, its release) overlap.  A stopped
+# daemon (SIGSTOP: it accepts connections and answers nothing, every call
+# waits 5 s) keeps a guest's thread busy while the toolstack acts:
+#
+#  - a domain is destroyed the way libxl does it while its thread releases
+#    it (waiting for its stopped daemon), and the same domid is created and
+#    announced again at once (xl destroy + create with a fixed domid): the
+#    new domain must be served once the old guest is gone.
+#
+# Prints TAP.
+
+B=${top_builddir:-.}
+SIM=$B/tests/xensim
+MASTER=$B/xen-vhost-master
+DAEMON=$B/vhost-device-vsock
+GUEST=$SIM/xensim-guest
+
+XSIM_NEED=("$MASTER" "$DAEMON" "$GUEST")
+
+XSIM_TAG=xen-thr
+. "$(dirname "$0")/lib.sh"
+
+BE=/local/domain/0/backend/virtio
+
+announce() { # domid: one vsock device, as libxl writes it for Xen >= 4.18
+	local be=$BE/$1/0 fe=/local/domain/$1/device/virtio/0 kv
+	for kv in "$be/frontend $fe" "$be/frontend-id $1" "$be/type virtio,device13" \
+		  "$be/base 0xfe000000" "$be/irq 5" "$be/transport mmio" "$be/grant_usage 0" \
+		  "$fe/backend $be" "$fe/state 1" "$be/state 1"; do
+		gcmd xs $kv >/dev/null
+	done
+}
+
+# libxl's teardown: the device nodes, the domain's directory, then the domain
+unannounce() { gcmd xsrm $BE/$1 >/dev/null; gcmd xsrm /local/domain/$1 >/dev/null; }
+
+master_says() { # count pattern: wait up to 15 s for the count-th line matching pattern
+	local i
+	for i in $(seq 150); do
+		[ "$(grep -c "$2" "$T/master.log")" -ge "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+gcmd dom 3 1 || { echo "Bail out! domains"; exit 1; }
+start_daemon 3 5
+for i in $(seq 100); do
+	[ -S "$T/vsd3.sock" ] && break
+	sleep 0.05
+done
+
+$SIMENV "$MASTER" --privcmd /dev/null --log-level info --serve "vsock=$T/vsd%d.sock" \
+	>"$T/master.log" 2>&1 &
+MPID=$!
+PIDS+=($MPID)
+sleep 0.3
+
+announce 3
+check "guest 3 announced: InitWait" gcmd xswait $BE/3/0/state 2
+check "guest 3 starts its device" gcmd probe 3 0xfe000000 5
+
+# ---- guest 3 destroyed as libxl does, the same domid back at once; the
+# old guest's release (GET_VRING_BASE) waits for its stopped daemon
+kill -STOP "$D3"
+unannounce 3
+gcmd destroy 3 >/dev/null
+master_says 1 'domain 3 is gone'
+gcmd dom 3 1 >/dev/null
+announce 3
+sleep 0.5
+kill -CONT "$D3"
+master_says 1 'domain 3: stopped'
+check "domain 3 destroyed and created again while the old guest was being released: the new one is served (InitWait)" \
+	gcmd xswait $BE/3/0/state 2
+check "the new guest 3 starts its device" gcmd probe 3 0xfe000000 5
+
+kill -TERM $MPID
+wait $MPID
+check "xen-vhost-master exits cleanly on SIGTERM" test $? -eq 0
+check "no sanitizer report from the master or the daemons" \
+	bash -c "! grep -l -E 'Sanitizer|runtime error' '$T'/master*.log '$T'/daemon*.log"
