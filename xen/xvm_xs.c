@@ -69,14 +69,46 @@ static char *xs_get(const char *fmt, ...)
 	return xs_read(xvm.xs, XBT_NULL, path, &len);
 }
 
+/*
+ * @be/state = @state, only while that node exists: the toolstack removes
+ * a domain's device nodes before it destroys the domain, and a write into
+ * a removed directory creates it again (nodes left behind for a domain
+ * that is gone, found by the next domain with its domid).  The check and
+ * the write are one transaction, tried again when it conflicts.
+ */
 static void xs_put_state(const char *be, int state)
 {
 	char path[256], v[4];
 
 	snprintf(path, sizeof(path), "%s/state", be);
 	snprintf(v, sizeof(v), "%d", state);
-	if (!xs_write(xvm.xs, XBT_NULL, path, v, (unsigned int)strlen(v)))
-		vk_warn("xvm: xenstore write %s: %s", path, strerror(errno));
+	for (unsigned int tries = 0; tries < 16; tries++) {
+		xs_transaction_t t = xs_transaction_start(xvm.xs);
+		unsigned int len;
+		char *cur;
+
+		if (t == XBT_NULL)
+			break;
+		cur = xs_read(xvm.xs, t, path, &len);
+		if (!cur) {
+			xs_transaction_end(xvm.xs, t, true);
+			vk_dbg("xvm: %s is gone: not written", path);
+			return;
+		}
+		free(cur);
+		if (!xs_write(xvm.xs, t, path, v, (unsigned int)strlen(v))) {
+			int err = errno;
+
+			xs_transaction_end(xvm.xs, t, true);
+			errno = err;
+			break;
+		}
+		if (xs_transaction_end(xvm.xs, t, false))
+			return;
+		if (errno != EAGAIN)
+			break;
+	}
+	vk_warn("xvm: xenstore write %s: %s", path, strerror(errno));
 }
 
 static int xs_get_int(const char *path, long long *v)

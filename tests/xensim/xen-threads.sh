@@ -11,7 +11,10 @@
 #  - a domain is destroyed the way libxl does it while its thread releases
 #    it (waiting for its stopped daemon), and the same domid is created and
 #    announced again at once (xl destroy + create with a fixed domid): the
-#    new domain must be served once the old guest is gone.
+#    new domain must be served once the old guest is gone;
+#  - the device nodes of a domain are removed while its set-up waits for
+#    its stopped daemon: the master must not write them back (a state
+#    written into a removed directory creates it again).
 #
 # Prints TAP.
 
@@ -49,10 +52,11 @@ master_says() { # count pattern: wait up to 15 s for the count-th line matching 
 	return 1
 }
 
-gcmd dom 3 1 || { echo "Bail out! domains"; exit 1; }
+gcmd dom 3 1 && gcmd dom 4 1 || { echo "Bail out! domains"; exit 1; }
 start_daemon 3 5
+start_daemon 4 6
 for i in $(seq 100); do
-	[ -S "$T/vsd3.sock" ] && break
+	[ -S "$T/vsd3.sock" ] && [ -S "$T/vsd4.sock" ] && break
 	sleep 0.05
 done
 
@@ -80,6 +84,18 @@ master_says 1 'domain 3: stopped'
 check "domain 3 destroyed and created again while the old guest was being released: the new one is served (InitWait)" \
 	gcmd xswait $BE/3/0/state 2
 check "the new guest 3 starts its device" gcmd probe 3 0xfe000000 5
+
+# ---- guest 4's device nodes go while its set-up waits for its stopped daemon (5 s)
+kill -STOP "$D4"
+announce 4
+master_says 1 'domain 4: RAM'
+unannounce 4
+master_says 1 'domain 4: stopped'
+gcmd xsread $BE/4/0/state
+check "guest 4's device nodes removed during its set-up: the master did not write them back ($REPLY)" \
+	test "$REPLY" = "FAIL no $BE/4/0/state"
+gcmd destroy 4 >/dev/null
+kill -CONT "$D4"
 
 kill -TERM $MPID
 wait $MPID
