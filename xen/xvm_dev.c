@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/unix_sock.h"
 #include "xvm.h"
 
 #define XVM_QUEUE_MAX 256u
@@ -511,9 +512,26 @@ static int dev_handshake(struct xvm_dev *d)
 }
 
 /*
+ * Connect @fe to the back-end's socket without blocking.  A daemon that
+ * hangs (stopped, stuck) leaves the connections made to it in its listen
+ * backlog, and once the backlog is full a blocking connect() waits until
+ * the daemon accepts: for ever, and with it the guest's thread, its stop
+ * and the master's exit.  0, -EAGAIN (backlog full), -ENOENT or
+ * -ECONNREFUSED (no back-end there), or -errno.
+ */
+static int dev_sock_connect(struct xvm_dev *d, struct vu_fe *fe)
+{
+	int fd = vk_unix_connect(d->cfg.socket, SOCK_STREAM | SOCK_NONBLOCK);
+
+	if (fd < 0)
+		return fd;
+	return vu_fe_connect_fd(fe, fd);
+}
+
+/*
  * Reach the back-end: --connect-attempts tries 100 ms apart while it is not
- * there yet (what vu_fe_connect_path() retries), given up when the guest
- * is stopped meanwhile (-ECANCELED).
+ * there yet (or its backlog is full), given up when the guest is stopped
+ * meanwhile (-ECANCELED).
  */
 static int dev_connect_retry(struct xvm_dev *d)
 {
@@ -522,7 +540,7 @@ static int dev_connect_retry(struct xvm_dev *d)
 	for (unsigned int i = 0; i < xvm.connect_attempts; i++) {
 		if (i && xvm_guest_stop_asked(d->g, 100))
 			return -ECANCELED;
-		ret = vu_fe_connect_path(d->fe, d->cfg.socket, 1, 0);
+		ret = dev_sock_connect(d, d->fe);
 		if (ret != -ENOENT && ret != -ECONNREFUSED && ret != -EAGAIN)
 			break;
 	}
@@ -654,7 +672,7 @@ static int dev_reconnect_fresh(struct xvm_dev *d)
 		d->fe = old;
 		return -ENOMEM;
 	}
-	r = vu_fe_connect_path(d->fe, d->cfg.socket, 1, 0);
+	r = dev_sock_connect(d, d->fe);
 	if (!r)
 		r = dev_handshake(d);
 	if (!r && (d->mmio.status & VIRTIO_STATUS_FEATURES_OK))
@@ -677,7 +695,14 @@ static void dev_try_reconnect(struct xvm_dev *d)
 
 	if (read(d->timer_fd, &ticks, sizeof(ticks)) < 0)
 		return;
-	r = d->rings_on ? vu_fe_reconnect(d->fe, -1, 1, 0) : dev_reconnect_fresh(d);
+	if (d->rings_on) {
+		/* (vu_fe_reconnect() would connect blocking) */
+		r = vk_unix_connect(d->cfg.socket, SOCK_STREAM | SOCK_NONBLOCK);
+		if (r >= 0)
+			r = vu_fe_reconnect(d->fe, r, 1, 0);
+	} else {
+		r = dev_reconnect_fresh(d);
+	}
 	if (r < 0) {
 		vk_dbg("xvm: domain %u: reconnect to %s: %s", d->g->domid, d->cfg.socket,
 		       strerror(-r));

@@ -14,7 +14,11 @@
 #    new domain must be served once the old guest is gone;
 #  - the device nodes of a domain are removed while its set-up waits for
 #    its stopped daemon: the master must not write them back (a state
-#    written into a removed directory creates it again).
+#    written into a removed directory creates it again);
+#  - a guest's back-end is replaced by one that hangs for good (its listen
+#    backlog full, it never accepts): the guest's reconnect attempts must
+#    not block its thread (its register reads are answered) nor the
+#    master's exit.
 #
 # Prints TAP.
 
@@ -42,6 +46,8 @@ announce() { # domid: one vsock device, as libxl writes it for Xen >= 4.18
 
 # libxl's teardown: the device nodes, the domain's directory, then the domain
 unannounce() { gcmd xsrm $BE/$1 >/dev/null; gcmd xsrm /local/domain/$1 >/dev/null; }
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 master_says() { # count pattern: wait up to 15 s for the count-th line matching pattern
 	local i
@@ -97,8 +103,34 @@ check "guest 4's device nodes removed during its set-up: the master did not writ
 gcmd destroy 4 >/dev/null
 kill -CONT "$D4"
 
+# ---- guest 3's back-end hangs for good: its listen backlog is full
+kill -KILL "$D3"
+gcmd hang "$T/vsd3.sock" >/dev/null
+master_says 1 'domain 3: back-end .* went away'
+# the first reconnect attempt fills the backlog and waits for an answer
+# (up to 5 s); the attempts after it find the backlog full
+sleep 6
+t0=$(now_ms)
+gcmd ioreqbench 3 1
+r=$?
+dt=$(($(now_ms) - t0))
+check "guest 3's back-end hangs with its listen backlog full: guest 3's register read is answered ($dt ms)" \
+	test $r = 0 -a $dt -le 1000
+gcmd unhang >/dev/null
+rm -f "$T/vsd3.sock"
+start_daemon 3 5
+check "guest 3's back-end started again: the master reconnects to it" \
+	master_says 1 'domain 3: back-end .* is back'
+
 kill -TERM $MPID
-wait $MPID
-check "xen-vhost-master exits cleanly on SIGTERM" test $? -eq 0
+for i in $(seq 100); do kill -0 $MPID 2>/dev/null || break; sleep 0.1; done
+if kill -0 $MPID 2>/dev/null; then
+	notok "xen-vhost-master exits cleanly on SIGTERM (still running after 10 s)"
+	kill -KILL $MPID
+	wait $MPID
+else
+	wait $MPID
+	check "xen-vhost-master exits cleanly on SIGTERM" test $? -eq 0
+fi
 check "no sanitizer report from the master or the daemons" \
 	bash -c "! grep -l -E 'Sanitizer|runtime error' '$T'/master*.log '$T'/daemon*.log"
