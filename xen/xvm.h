@@ -99,7 +99,9 @@ struct xvm_dev {
 	struct xvm_mmio mmio;
 	struct xvm_ev ev_sock, ev_bch, ev_timer;
 	struct xvm_ev ev_call[XVM_MMIO_MAX_QUEUES];
-	int timer_fd;
+	int timer_fd;        /* reconnect timer (one-shot) */
+	unsigned int reconnect_ms;   /* the delay it was last armed with (backoff) */
+	bool reconnect_said;         /* said the back-end does not answer (once per outage) */
 	char *xs_be;         /* xenstore back-end path (discovery), or NULL */
 	char *xs_fe_state;   /* the front-end's state node we watch, or NULL */
 	enum xvm_knotify knotify;

@@ -19,7 +19,18 @@
 #include "xvm.h"
 
 #define XVM_QUEUE_MAX 256u
-#define XVM_RECONNECT_MS 200
+/*
+ * A back-end that went away is tried again after XVM_RECONNECT_MS, then
+ * after twice the delay of the attempt before, up to XVM_RECONNECT_MAX_MS,
+ * until one succeeds.  An attempt runs on the guest's thread, its vCPUs'
+ * MMIO accesses wait meanwhile: a back-end that hangs (stopped: its
+ * backlog takes the connection, nothing answers) is given
+ * XVM_RECONNECT_ANSWER_MS for its first reply, not the 5 s of the calls
+ * on a connection it has answered on.
+ */
+#define XVM_RECONNECT_MS 200u
+#define XVM_RECONNECT_MAX_MS 2000u
+#define XVM_RECONNECT_ANSWER_MS 250u
 #define XVM_GRANT_BASE (1ull << 63)
 /* 2^32 grant references of 4 KiB */
 #define XVM_GRANT_SPACE (1ull << 44)
@@ -637,20 +648,29 @@ void xvm_dev_fini(struct xvm_dev *d)
 	d->connected = false;
 }
 
-static void dev_lost(struct xvm_dev *d)
+/* The next reconnect attempt in @ms. */
+static void dev_reconnect_arm(struct xvm_dev *d, unsigned int ms)
 {
 	struct itimerspec its = {
-		.it_value = { 0, XVM_RECONNECT_MS * 1000000L },
-		.it_interval = { 0, XVM_RECONNECT_MS * 1000000L },
+		.it_value = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L },
 	};
 
+	d->reconnect_ms = ms;
+	if (timerfd_settime(d->timer_fd, 0, &its, NULL) < 0)
+		vk_err("xvm: domain %u: reconnect timer: %s", d->g->domid, strerror(errno));
+}
+
+static void dev_lost(struct xvm_dev *d)
+{
 	vk_warn("xvm: domain %u: back-end %s went away: reconnecting", d->g->domid,
 		d->cfg.socket);
 	dev_calls_watch(d, false);
 	dev_watch_conn(d, false);
 	vu_fe_disconnect(d->fe);
+	vu_fe_set_connect_timeout(d->fe, XVM_RECONNECT_ANSWER_MS);
 	d->connected = false;
-	timerfd_settime(d->timer_fd, 0, &its, NULL);
+	d->reconnect_said = false;
+	dev_reconnect_arm(d, XVM_RECONNECT_MS);
 	dev_epoll_add(d, &d->ev_timer, d->timer_fd, EPOLLIN);
 }
 
@@ -672,6 +692,7 @@ static int dev_reconnect_fresh(struct xvm_dev *d)
 		d->fe = old;
 		return -ENOMEM;
 	}
+	vu_fe_set_connect_timeout(d->fe, XVM_RECONNECT_ANSWER_MS);
 	r = dev_sock_connect(d, d->fe);
 	if (!r)
 		r = dev_handshake(d);
@@ -706,11 +727,19 @@ static void dev_try_reconnect(struct xvm_dev *d)
 	if (r < 0) {
 		vk_dbg("xvm: domain %u: reconnect to %s: %s", d->g->domid, d->cfg.socket,
 		       strerror(-r));
+		if (r == -ETIMEDOUT && !d->reconnect_said) {
+			d->reconnect_said = true;
+			vk_warn("xvm: domain %u: back-end %s takes connections but does not answer"
+				" (hung?): trying again, up to every %u ms", d->g->domid,
+				d->cfg.socket, XVM_RECONNECT_MAX_MS);
+		}
+		dev_reconnect_arm(d, VK_MIN(2 * d->reconnect_ms, XVM_RECONNECT_MAX_MS));
 		return;
 	}
 	timerfd_settime(d->timer_fd, 0, &off, NULL);
 	dev_epoll_del(d, &d->ev_timer);
 	d->connected = true;
+	d->reconnect_ms = 0;
 	dev_watch_conn(d, true);
 	if (!d->rings_on && (d->mmio.status & VIRTIO_STATUS_DRIVER_OK) &&
 	    !(d->mmio.status & VIRTIO_STATUS_NEEDS_RESET)) {

@@ -42,6 +42,8 @@ struct vu_fe {
 	int sock;
 	int backend_fd;         /* our end of the back-end channel */
 	unsigned int timeout_ms;
+	unsigned int connect_timeout_ms;  /* until the first reply after a connect, 0: timeout_ms */
+	bool answered;          /* a reply came since the connect */
 	char *path;
 
 	/* wishes (replayed on reconnect) */
@@ -156,6 +158,18 @@ void vu_fe_set_timeout(struct vu_fe *fe, unsigned int ms)
 	fe->timeout_ms = ms ? ms : VU_FE_DEFAULT_TIMEOUT_MS;
 }
 
+void vu_fe_set_connect_timeout(struct vu_fe *fe, unsigned int ms)
+{
+	fe->connect_timeout_ms = ms;
+}
+
+/* The timeout of the current call's send and reply. */
+static int fe_timeout(const struct vu_fe *fe)
+{
+	return (int)(!fe->answered && fe->connect_timeout_ms ? fe->connect_timeout_ms :
+		     fe->timeout_ms);
+}
+
 void vu_fe_disconnect(struct vu_fe *fe)
 {
 	unsigned int i;
@@ -217,6 +231,7 @@ int vu_fe_connect_fd(struct vu_fe *fe, int fd)
 		return -EBADF;
 	vu_fe_disconnect(fe);
 	fe->sock = fd;
+	fe->answered = false;
 	return 0;
 }
 
@@ -266,7 +281,7 @@ static int fe_transact(struct vu_fe *fe, struct vu_msg *msg)
 	vu_msg_expects_reply(msg, fe->pf, &body);
 	if (!body && fe_ack_wanted(fe))
 		msg->hdr.flags |= VU_FLAG_NEED_REPLY;
-	err = connected ? vu_msg_send_timeout(fe->sock, msg, (int)fe->timeout_ms) : -ENOTCONN;
+	err = connected ? vu_msg_send_timeout(fe->sock, msg, fe_timeout(fe)) : -ENOTCONN;
 	/* the request's fds are the caller's (sent or not): forget them here */
 	for (i = 0; i < VU_MAX_FDS; i++)
 		msg->fds[i] = -1;
@@ -277,9 +292,10 @@ static int fe_transact(struct vu_fe *fe, struct vu_msg *msg)
 		return fe_broken(fe, err, vu_req_name(req));
 	if (!vu_msg_expects_reply(msg, fe->pf, &body))
 		return 0;
-	err = vu_msg_read(fe->sock, msg, (int)fe->timeout_ms, -1);
+	err = vu_msg_read(fe->sock, msg, fe_timeout(fe), -1);
 	if (err < 0)
 		return fe_broken(fe, err, vu_req_name(req));
+	fe->answered = true;
 	ctx.reply_to = req;
 	ctx.reply_body = body;
 	err = vu_msg_validate(msg, &ctx);

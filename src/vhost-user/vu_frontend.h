@@ -73,6 +73,14 @@ VK_EXPORT struct vu_fe *vu_fe_new(const struct vu_fe_ops *ops, void *opaque);
 VK_EXPORT void vu_fe_free(struct vu_fe *fe);
 /* Reply timeout in ms (0: default). */
 VK_EXPORT void vu_fe_set_timeout(struct vu_fe *fe, unsigned int ms);
+/*
+ * Timeout in ms for the first reply after a connect (0: the reply timeout,
+ * the default).  A back-end that hangs still has its connections queued
+ * in its listen backlog, and a reconnect attempt to it would wait the
+ * whole reply timeout; one that has answered once gets the reply timeout
+ * (a memory table can take it to map).
+ */
+VK_EXPORT void vu_fe_set_connect_timeout(struct vu_fe *fe, unsigned int ms);
 
 /*
  * Connect to a listening back-end at @path, trying up to @attempts times

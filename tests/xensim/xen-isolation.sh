@@ -28,6 +28,8 @@ DAEMON=$B/vhost-device-vsock
 HOST=$B/tests/e2e/vsock-host
 GUEST=$SIM/xensim-guest
 BOUND=${XEN_ISO_BOUND_MS:-2000}
+# guest A's register reads while its daemon is stopped
+A_BOUND=${XEN_ISO_A_BOUND_MS:-1000}
 # guest B's transfer: 2 connections, SIZE both ways each
 SIZE=128K
 
@@ -54,6 +56,19 @@ b_loop() {
 	while [ "$(now_ms)" -lt "$end" ]; do
 		b_xfer $seed >>"$2"
 		seed=$((seed + 1))
+	done
+}
+
+# guest A's register reads (one every 100 ms) for $1 seconds: "ms rc" lines in $2
+a_reads() {
+	local end=$(($(now_ms) + $1 * 1000)) t0 rc
+	: >"$2"
+	while [ "$(now_ms)" -lt "$end" ]; do
+		t0=$(now_ms)
+		gcmd_t 10 ioreqbench 1 1 >/dev/null
+		rc=$?
+		echo "$(($(now_ms) - t0)) $rc" >>"$2"
+		sleep 0.1
 	done
 }
 
@@ -129,6 +144,15 @@ check "the master's calls to guest A's stopped daemon timed out (it took the bac
 check "guest A's daemon stopped, guest A resetting its device: guest B's transfers each finish within $BOUND ms ($stopped)" \
 	b_ok "$T/b-stopped.txt" 3
 echo "# guest B with A's daemon stopped: $stopped (before: $base); $(($(now_ms) - t_stop)) ms stopped"
+# guest A's own register reads while the master's reconnect attempts find
+# its daemon still stopped (connected into its backlog, never answered)
+a_reads 3 "$T/a-reads.txt"
+areads=$(b_summary "$T/a-reads.txt" | sed 's/transfers/reads/')
+check "guest A's daemon stopped, the master reconnecting: guest A's register reads are answered within $A_BOUND ms ($areads)" \
+	awk -v b="$A_BOUND" '{ n++; if ($1 > b || $2 != 0) bad++ } END { exit !(n >= 5 && !bad) }' "$T/a-reads.txt"
+
+check "the master said once that guest A's daemon does not answer ($(grep -c 'domain 1: back-end .* does not answer' "$T/master.log") times)" \
+	test "$(grep -c 'domain 1: back-end .* does not answer' "$T/master.log")" -eq 1
 
 # ---- the daemon continues: guest A is served again
 kill -CONT "$D1"
