@@ -286,6 +286,16 @@ static void scan(void)
 	}
 }
 
+/* The path of a discovered device's front-end state node; false if none. */
+static bool fe_state_path(const struct xvm_dev *d, char *p, size_t n)
+{
+	char *fe = d->xs_be ? xs_get("%s/frontend", d->xs_be) : NULL;
+	bool ok = fe && (size_t)snprintf(p, n, "%s/state", fe) < n;
+
+	free(fe);
+	return ok;
+}
+
 /*
  * Front-end states drive ours (only for devices found in xenstore; not
  * for guests still being set up: InitWait comes once they are).
@@ -295,17 +305,10 @@ static void handshake(void)
 	for (struct xvm_guest *g = xvm.guests; g; g = g->next) {
 		for (unsigned int i = 0; g->xs_handshake && i < g->ndevs; i++) {
 			struct xvm_dev *d = g->devs[i];
-			char p[300], *fe;
+			char p[600];
 			long long fst, bst;
 
-			if (!d->xs_be)
-				continue;
-			fe = xs_get("%s/frontend", d->xs_be);
-			if (!fe)
-				continue;
-			snprintf(p, sizeof(p), "%s/state", fe);
-			free(fe);
-			if (xs_get_int(p, &fst) < 0)
+			if (!fe_state_path(d, p, sizeof(p)) || xs_get_int(p, &fst) < 0)
 				continue;
 			snprintf(p, sizeof(p), "%s/state", d->xs_be);
 			if (xs_get_int(p, &bst) < 0)
@@ -326,16 +329,9 @@ static void watch_frontends(struct xvm_guest *g)
 {
 	for (unsigned int i = 0; i < g->ndevs; i++) {
 		struct xvm_dev *d = g->devs[i];
-		char *fe, p[600];
+		char p[600];
 
-		if (!d->xs_be)
-			continue;
-		fe = xs_get("%s/frontend", d->xs_be);
-		if (!fe)
-			continue;
-		snprintf(p, sizeof(p), "%s/state", fe);
-		free(fe);
-		if (xs_watch(xvm.xs, p, "frontend"))
+		if (fe_state_path(d, p, sizeof(p)) && xs_watch(xvm.xs, p, "frontend"))
 			d->xs_fe_state = strdup(p);
 	}
 }

@@ -65,3 +65,25 @@ start_daemon() {
 
 read -t 10 -r REPLY <&"${G[0]}"
 [[ $REPLY == "OK ready" ]] || { echo "Bail out! simulated host did not start"; exit 1; }
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# count pattern [seconds]: wait (default 20 s) for the count-th line of the master's log matching pattern
+master_says() {
+	local i
+	for i in $(seq $((${3:-20} * 10))); do
+		[ "$(grep -c "$2" "$T/master.log")" -ge "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# domid [irq]: one vsock device of the guest announced in xenstore, as libxl writes it for Xen >= 4.18
+announce() {
+	local be=/local/domain/0/backend/virtio/$1/0 fe=/local/domain/$1/device/virtio/0 kv
+	for kv in "$be/frontend $fe" "$be/frontend-id $1" "$be/type virtio,device13" \
+		  "$be/base 0xfe000000" "$be/irq ${2:-5}" "$be/transport mmio" "$be/grant_usage 0" \
+		  "$fe/backend $be" "$fe/state 1" "$be/state 1"; do
+		gcmd xs $kv >/dev/null
+	done
+}

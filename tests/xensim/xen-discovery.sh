@@ -17,21 +17,6 @@ XSIM_NEED=("$MASTER" "$DAEMON" "$GUEST")
 XSIM_TAG=xen-disc
 . "$(dirname "$0")/lib.sh"
 
-announce() { # domid [irq]: one vsock device, as libxl writes it for Xen >= 4.18
-	local be=/local/domain/0/backend/virtio/$1/0 fe=/local/domain/$1/device/virtio/0 kv
-	for kv in "$be/frontend $fe" "$be/frontend-id $1" "$be/type virtio,device13" \
-		  "$be/base 0xfe000000" "$be/irq ${2:-5}" "$be/transport mmio" "$be/grant_usage 0" \
-		  "$fe/backend $be" "$fe/state 1" "$be/state 1"; do
-		gcmd xs $kv >/dev/null
-	done
-}
-
-master_says() { # pattern: wait up to 5 s for it in the master's log
-	local i
-	for i in $(seq 50); do grep -q "$1" "$T/master.log" && return 0; sleep 0.1; done
-	return 1
-}
-
 # command-line values are checked before anything starts
 bad=
 for v in junk -1 5x 4294967296; do
@@ -93,7 +78,7 @@ before=${REPLY#OK }
 gcmd xsrm /local/domain/0/backend/virtio/3 >/dev/null
 gcmd xsrm /local/domain/3 >/dev/null
 gcmd destroy 3 >/dev/null
-master_says 'domain 3: stopped'
+master_says 1 'domain 3: stopped' 5
 gcmd xswatches /local/domain/3 >/dev/null
 check "guest 3 torn down as libxl does: the master removed its watch on the front-end's state ($before before, ${REPLY#OK } after)" \
 	test "$before" = 1 -a "$REPLY" = "OK 0"

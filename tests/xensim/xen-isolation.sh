@@ -38,8 +38,6 @@ XSIM_NEED=("$MASTER" "$DAEMON" "$HOST" "$GUEST")
 XSIM_TAG=xen-iso
 . "$(dirname "$0")/lib.sh"
 
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-
 # one transfer host <-> guest B (domain 2, CID 4): prints its milliseconds
 b_xfer() {
 	local t0 rc
@@ -76,24 +74,6 @@ a_reads() {
 b_summary() { awk '{ n++; if ($1 > m) m = $1; if ($2 != 0) f++ } END { printf "%d transfers, slowest %d ms, %d failed", n, m, f }' "$1"; }
 # all transfers of a b_loop file succeeded, at least $2 of them, each within BOUND
 b_ok() { awk -v b="$BOUND" -v min="$2" '{ n++; if ($1 > b || $2 != 0) bad++ } END { exit !(n >= min && !bad) }' "$1"; }
-
-master_says() { # count pattern: wait up to 20 s for the count-th line matching pattern
-	local i
-	for i in $(seq 200); do
-		[ "$(grep -c "$2" "$T/master.log")" -ge "$1" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
-announce() { # domid: one vsock device, as libxl writes it for Xen >= 4.18
-	local be=/local/domain/0/backend/virtio/$1/0 fe=/local/domain/$1/device/virtio/0 kv
-	for kv in "$be/frontend $fe" "$be/frontend-id $1" "$be/type virtio,device13" \
-		  "$be/base 0xfe000000" "$be/irq 5" "$be/transport mmio" "$be/grant_usage 0" \
-		  "$fe/backend $be" "$fe/state 1" "$be/state 1"; do
-		gcmd xs $kv >/dev/null
-	done
-}
 
 gcmd dom 1 1 && gcmd dom 2 1 && gcmd dom 3 1 && gcmd dom 4 1 || { echo "Bail out! domains"; exit 1; }
 start_daemon 1 3

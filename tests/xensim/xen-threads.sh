@@ -35,28 +35,8 @@ XSIM_TAG=xen-thr
 
 BE=/local/domain/0/backend/virtio
 
-announce() { # domid: one vsock device, as libxl writes it for Xen >= 4.18
-	local be=$BE/$1/0 fe=/local/domain/$1/device/virtio/0 kv
-	for kv in "$be/frontend $fe" "$be/frontend-id $1" "$be/type virtio,device13" \
-		  "$be/base 0xfe000000" "$be/irq 5" "$be/transport mmio" "$be/grant_usage 0" \
-		  "$fe/backend $be" "$fe/state 1" "$be/state 1"; do
-		gcmd xs $kv >/dev/null
-	done
-}
-
 # libxl's teardown: the device nodes, the domain's directory, then the domain
 unannounce() { gcmd xsrm $BE/$1 >/dev/null; gcmd xsrm /local/domain/$1 >/dev/null; }
-
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-
-master_says() { # count pattern: wait up to 15 s for the count-th line matching pattern
-	local i
-	for i in $(seq 150); do
-		[ "$(grep -c "$2" "$T/master.log")" -ge "$1" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 gcmd dom 3 1 && gcmd dom 4 1 || { echo "Bail out! domains"; exit 1; }
 start_daemon 3 5
