@@ -47,13 +47,13 @@ static void vd_cb_queue_start(void *opaque, unsigned int q)
 		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = vd_cookie(VD_EV_KICK, q) };
 		/* Our own descriptor: epoll keys on it, so one eventfd may kick several rings. */
 		int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-		int fl = dfd >= 0 ? fcntl(dfd, F_GETFL) : -1;
-
-		/* A kick fd is drained with read(): never let that block the worker. */
+		/*
+		 * A kick fd that is not an eventfd is drained with read(): the
+		 * vhost-user layer made it non-blocking when it was received
+		 * (vu_vring_set_fd), which our dup shares.
+		 */
 		bool et = dfd >= 0 && vd_fd_is_eventfd(dfd);
 
-		if (fl >= 0 && !(fl & O_NONBLOCK))
-			fcntl(dfd, F_SETFL, fl | O_NONBLOCK);
 		if (et)
 			ev.events |= EPOLLET;
 		if (dfd >= 0 && epoll_ctl(w->epfd, EPOLL_CTL_ADD, dfd, &ev) == 0) {
