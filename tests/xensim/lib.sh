@@ -1,15 +1,24 @@
 # SPDX-License-Identifier: MIT
 #
 # lib.sh - the harness of the xensim shell tests, sourced after the test has
-# set B, SIM, GUEST (and DAEMON) and listed the binaries it needs in
-# XSIM_NEED (skipped when one is not built): a scratch directory $T with
+# named the binaries it needs in XSIM_NEED (MASTER DAEMON HOST GUEST SHIM,
+# paths below; skipped when one is not built): a scratch directory $T with
 # the simulator's socket, TAP counters (ok/notok/check/skip; the plan is
 # printed at exit), cleanup of every pid in PIDS (logs of $T shown on
 # failure or with KEEP=1), the simulated guests as coprocess G (ready when
 # this returns), gcmd / gcmd_t to talk to them and start_daemon.  XSIM_TAG
 # names the scratch directory.
 
-for f in "${XSIM_NEED[@]}"; do
+B=${top_builddir:-.}
+SIM=$B/tests/xensim
+MASTER=$B/xen-vhost-master
+DAEMON=$B/vhost-device-vsock
+HOST=$B/tests/e2e/vsock-host
+GUEST=$SIM/xensim-guest
+SHIM=$SIM/libxensim-privcmd.so
+
+for v in "${XSIM_NEED[@]}"; do
+	f=${!v}
 	if [ ! -x "$f" ]; then
 		echo "1..0 # SKIP $f is not built"
 		exit 0

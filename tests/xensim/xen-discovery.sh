@@ -6,13 +6,7 @@
 # serves and that the toolstack tears down the way libxl does (device and
 # domain nodes removed, then the domain destroyed).  Prints TAP.
 
-B=${top_builddir:-.}
-SIM=$B/tests/xensim
-MASTER=$B/xen-vhost-master
-DAEMON=$B/vhost-device-vsock
-GUEST=$SIM/xensim-guest
-
-XSIM_NEED=("$MASTER" "$DAEMON" "$GUEST")
+XSIM_NEED=(MASTER DAEMON GUEST)
 
 XSIM_TAG=xen-disc
 . "$(dirname "$0")/lib.sh"

@@ -14,16 +14,9 @@
 # XEN_E2E_NOTIFY=user: --privcmd /dev/null, whose ENOTTY is what an older
 # kernel answers: queue notifies and interrupts go through the master.
 
-B=${top_builddir:-.}
-SIM=$B/tests/xensim
-MASTER=$B/xen-vhost-master
-DAEMON=$B/vhost-device-vsock
-HOST=$B/tests/e2e/vsock-host
-GUEST=$SIM/xensim-guest
-SHIM=$SIM/libxensim-privcmd.so
 MODE=${XEN_E2E_NOTIFY:-kernel}
 
-XSIM_NEED=("$MASTER" "$DAEMON" "$HOST" "$GUEST" "$SHIM")
+XSIM_NEED=(MASTER DAEMON HOST GUEST SHIM)
 
 XSIM_TAG=xen-e2e
 . "$(dirname "$0")/lib.sh"

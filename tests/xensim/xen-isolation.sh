@@ -21,19 +21,13 @@
 #
 # Prints TAP; the figures (guest B's slowest transfer) in the test names.
 
-B=${top_builddir:-.}
-SIM=$B/tests/xensim
-MASTER=$B/xen-vhost-master
-DAEMON=$B/vhost-device-vsock
-HOST=$B/tests/e2e/vsock-host
-GUEST=$SIM/xensim-guest
 BOUND=${XEN_ISO_BOUND_MS:-2000}
 # guest A's register reads while its daemon is stopped
 A_BOUND=${XEN_ISO_A_BOUND_MS:-1000}
 # guest B's transfer: 2 connections, SIZE both ways each
 SIZE=128K
 
-XSIM_NEED=("$MASTER" "$DAEMON" "$HOST" "$GUEST")
+XSIM_NEED=(MASTER DAEMON HOST GUEST)
 
 XSIM_TAG=xen-iso
 . "$(dirname "$0")/lib.sh"

@@ -14,14 +14,7 @@
 # is merged into the pending event and wiped at the EOI, the line stays high
 # and no further interrupt ever comes - unless the master re-pulses it.
 
-B=${top_builddir:-.}
-SIM=$B/tests/xensim
-MASTER=$B/xen-vhost-master
-DAEMON=$B/vhost-device-vsock
-HOST=$B/tests/e2e/vsock-host
-GUEST=$SIM/xensim-guest
-
-XSIM_NEED=("$MASTER" "$DAEMON" "$HOST" "$GUEST")
+XSIM_NEED=(MASTER DAEMON HOST GUEST)
 
 XSIM_TAG=xen-edge
 . "$(dirname "$0")/lib.sh"

@@ -22,13 +22,7 @@
 #
 # Prints TAP.
 
-B=${top_builddir:-.}
-SIM=$B/tests/xensim
-MASTER=$B/xen-vhost-master
-DAEMON=$B/vhost-device-vsock
-GUEST=$SIM/xensim-guest
-
-XSIM_NEED=("$MASTER" "$DAEMON" "$GUEST")
+XSIM_NEED=(MASTER DAEMON GUEST)
 
 XSIM_TAG=xen-thr
 . "$(dirname "$0")/lib.sh"
