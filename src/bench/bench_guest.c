@@ -64,6 +64,8 @@ struct bg {
 	unsigned int nctrl;
 	unsigned int *cu;          /* slots wanting a CREDIT_UPDATE */
 	unsigned int ncu;
+	struct pollfd wait[BG_WAIT_MAX];   /* also end a bg_poll wait */
+	unsigned int nwait;
 };
 
 static uint8_t bg_pattern_buf[BG_PATTERN_PERIOD + BG_PATTERN_RUN];
@@ -547,6 +549,13 @@ static void bg_rx_add(struct bg *g, uint8_t *buf)
 	vqdrv_add(&g->rx, NULL, 0, &in, 1, buf);
 }
 
+void bg_set_wait(struct bg *g, const struct pollfd *fds, unsigned int n)
+{
+	g->nwait = n < BG_WAIT_MAX ? n : BG_WAIT_MAX;
+	if (g->nwait)
+		memcpy(g->wait, fds, g->nwait * sizeof(*fds));
+}
+
 int bg_poll(struct bg *g, int timeout_ms)
 {
 	int n = 0, round;
@@ -556,6 +565,11 @@ int bg_poll(struct bg *g, int timeout_ms)
 		uint32_t len;
 		bool rx_added = false;
 
+		/*
+		 * No calls while we are looking anyway (Linux's RX worker
+		 * does the same): only a wait below enables them.
+		 */
+		vqdrv_disable_cb(&g->rx);
 		bg_reap_tx(g);
 		while ((tok = vqdrv_get_used(&g->rx, &len))) {
 			bg_rx_packet(g, tok, len);
@@ -572,7 +586,7 @@ int bg_poll(struct bg *g, int timeout_ms)
 		if (n || timeout_ms == 0 || round)
 			break;
 		{
-			struct pollfd pf[2] = {
+			struct pollfd pf[2 + BG_WAIT_MAX] = {
 				{ .fd = vhf_call_fd(g->h, BG_RX), .events = POLLIN },
 				{ .fd = vhf_call_fd(g->h, BG_TX), .events = POLLIN },
 			};
@@ -589,7 +603,8 @@ int bg_poll(struct bg *g, int timeout_ms)
 				vqdrv_disable_cb(&g->tx);
 				continue;
 			}
-			int pr = poll(pf, 2, timeout_ms);
+			memcpy(pf + 2, g->wait, g->nwait * sizeof(*pf));
+			int pr = poll(pf, 2 + g->nwait, timeout_ms);
 
 			if (pr < 0 && errno != EINTR)
 				return -errno;

@@ -11,6 +11,7 @@
 #ifndef VK_BENCH_GUEST_H
 #define VK_BENCH_GUEST_H
 
+#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
@@ -128,6 +129,12 @@ void bg_flush(struct bg *g);
  * Returns packets processed or -errno (the device broke the rules).
  */
 int bg_poll(struct bg *g, int timeout_ms);
+/*
+ * A bg_poll wait also ends when one of @fds (up to BG_WAIT_MAX) has its
+ * events: the host programs that share the guest's thread (n 0: none).
+ */
+#define BG_WAIT_MAX 2
+void bg_set_wait(struct bg *g, const struct pollfd *fds, unsigned int n);
 /* Wait up to @timeout_ms for a notification on any of @n guests (then call bg_poll(g, 0) on each). */
 int bg_wait_multi(struct bg **gs, unsigned int n, int timeout_ms);
 /* Connections in use. */

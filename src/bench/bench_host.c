@@ -130,6 +130,141 @@ out:
 	return host_finish(r, fd, buf);
 }
 
+/*
+ * The stream ends that share the guest driver's thread (the default; the
+ * threads above with --host-thread).  vsock-bench is then one thread
+ * with one poll loop, on one CPU, and the back-end has the other CPU of a
+ * two-CPU machine to itself, as the limit's reader has: what the ratio
+ * compares is the back-end with a plain Unix-socket reader, not how the
+ * scheduler shares two CPUs among three busy threads.  Each step moves
+ * what the socket takes without blocking, at most HOST_STEP_MSGS messages,
+ * and says in @want what to wait for (fd -1: nothing).
+ */
+#define HOST_STEP_MSGS 1
+
+/* host -> guest: only the CONNECT here (the guest must answer it). */
+void *host_h2g_connect(void *arg)
+{
+	struct run *r = arg;
+	int fd = bu_host_connect(o.uds, r->port, 10000);
+
+	if (fd < 0) {
+		r->host_err = fd;
+		__atomic_store_n(&r->host_done, 1, __ATOMIC_RELEASE);
+		return NULL;
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+		r->host_err = -errno;
+		close(fd);
+		__atomic_store_n(&r->host_done, 1, __ATOMIC_RELEASE);
+		return NULL;
+	}
+	r->fd = fd;
+	r->host_t_first = vk_now_ns();
+	__atomic_store_n(&r->host_ready, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* host -> guest: write until the deadline, half-close at a message boundary, wait for EOF. */
+size_t host_h2g_step(struct run *r, struct pollfd *want)
+{
+	size_t moved = 0;
+	unsigned int k;
+	char c;
+
+	want->fd = -1;
+	if (!__atomic_load_n(&r->host_ready, __ATOMIC_ACQUIRE) || r->host_done)
+		return 0;
+	if (r->shut) {
+		ssize_t n = read(r->fd, &c, 1);
+
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			close(r->fd);
+			r->fd = -1;
+			__atomic_store_n(&r->host_done, 1, __ATOMIC_RELEASE);
+			return 0;
+		}
+		*want = (struct pollfd){ .fd = r->fd, .events = POLLIN };
+		return 0;
+	}
+	for (k = 0; k < HOST_STEP_MSGS; k++) {
+		const uint8_t *src = r->buf + r->part;
+		ssize_t n;
+
+		/* the pattern straight from memory where it runs long enough */
+		if (o.verify && r->size <= BG_PATTERN_RUN)
+			src = bg_pattern_at(r->host_bytes);
+		else if (o.verify && !r->part)
+			fill_pattern(r->buf, r->host_bytes, r->size);
+		n = send(r->fd, src, r->size - r->part, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			break;
+		if (n <= 0) {
+			r->host_err = -EPIPE;
+			close(r->fd);
+			r->fd = -1;
+			__atomic_store_n(&r->host_done, 1, __ATOMIC_RELEASE);
+			return moved;
+		}
+		moved += (size_t)n;
+		r->host_bytes += (uint64_t)n;
+		r->part += (size_t)n;
+		if (r->part == r->size)
+			r->part = 0;
+		if (!r->part && vk_now_ns() >= r->deadline) {
+			shutdown(r->fd, SHUT_WR);
+			r->shut = true;
+			*want = (struct pollfd){ .fd = r->fd, .events = POLLIN };
+			return moved;
+		}
+	}
+	*want = (struct pollfd){ .fd = r->fd, .events = POLLOUT };
+	return moved;
+}
+
+/* guest -> host: accept the guest's connection (@r->lfd non-blocking), read to EOF. */
+size_t host_g2h_step(struct run *r, struct pollfd *want)
+{
+	size_t moved = 0;
+	unsigned int k;
+
+	want->fd = -1;
+	if (r->host_done)
+		return 0;
+	if (r->fd < 0) {
+		r->fd = accept4(r->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (r->fd < 0) {
+			*want = (struct pollfd){ .fd = r->lfd, .events = POLLIN };
+			return 0;
+		}
+	}
+	for (k = 0; k < HOST_STEP_MSGS; k++) {
+		ssize_t n = read(r->fd, r->buf, r->size);
+		uint64_t now;
+
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			break;
+		if (n <= 0) {
+			if (n < 0)
+				r->host_err = -errno;
+			close(r->fd);
+			r->fd = -1;
+			__atomic_store_n(&r->host_done, 1, __ATOMIC_RELEASE);
+			return moved;
+		}
+		now = vk_now_ns();
+		if (!r->host_t_first)
+			r->host_t_first = now;
+		r->host_t_last = now;
+		if (o.verify && !r->host_verify_failed && !verify_chunk(r->host_bytes, r->buf, (size_t)n))
+			r->host_verify_failed = true;
+		r->host_bytes += (uint64_t)n;
+		moved += (size_t)n;
+	}
+	*want = (struct pollfd){ .fd = r->fd, .events = POLLIN };
+	return moved;
+}
+
 /* request/response: the guest echoes. */
 void *host_rr(void *arg)
 {

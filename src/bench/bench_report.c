@@ -201,8 +201,9 @@ int write_json(const char *path)
 	if (!f)
 		return -errno;
 	fprintf(f, "{\n  \"tool\": \"vsock-bench\",\n  \"params\": {\"queue_size\": %u, \"credit\": %u, "
-		"\"rx_buf\": %u, \"seconds\": %.2f, \"daemon_pid\": %d, \"cpus\": %u},\n",
-		o.queue_size, o.credit, o.rx_buf, o.seconds, (int)o.daemon_pid, bu_ncpus());
+		"\"rx_buf\": %u, \"seconds\": %.2f, \"daemon_pid\": %d, \"cpus\": %u, \"host_thread\": %s},\n",
+		o.queue_size, o.credit, o.rx_buf, o.seconds, (int)o.daemon_pid, bu_ncpus(),
+		o.host_thread ? "true" : "false");
 	fprintf(f, "  \"unix_rtt_us\": {\"p50\": %.2f, \"p99\": %.2f},\n", unix_rtt_p50, unix_rtt_p99);
 	fprintf(f, "  \"daemon_idle_rss_kib\": %llu,\n  \"results\": [\n", (unsigned long long)rss_idle0);
 	for (i = 0; i < nresults; i++) {

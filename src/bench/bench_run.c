@@ -228,6 +228,13 @@ void wl_stream(size_t size, bool g2h, bool h2g)
 	bool stalls_counted = false;
 	int err = 0;
 
+	rg.fd = rh.fd = -1;
+	if (!o.host_thread && (!(rg.buf = calloc(1, size)) || !(rh.buf = calloc(1, size)))) {
+		fprintf(stderr, "vsock-bench: %s\n", strerror(ENOMEM));
+		free(rg.buf);
+		any_failed = true;
+		return;
+	}
 	cur = &both;
 	start = vk_now_ns();
 	deadline = start + (uint64_t)(o.seconds * 1e9);
@@ -238,9 +245,14 @@ void wl_stream(size_t size, bool g2h, bool h2g)
 		if (rg.lfd < 0) {
 			fprintf(stderr, "vsock-bench: listen %s_%u: %s\n", o.uds, rg.port, strerror(-rg.lfd));
 			any_failed = true;
+			free(rg.buf);
+			free(rh.buf);
 			return;
 		}
-		pthread_create(&tg, NULL, host_g2h, &rg);
+		if (o.host_thread)
+			pthread_create(&tg, NULL, host_g2h, &rg);
+		else
+			fcntl(rg.lfd, F_SETFL, fcntl(rg.lfd, F_GETFL) | O_NONBLOCK);
 		c = bg_connect(guest, rg.port);
 	}
 	if (h2g) {
@@ -248,12 +260,12 @@ void wl_stream(size_t size, bool g2h, bool h2g)
 		rh.deadline = deadline;
 		if (bg_listen(guest, rh.port))
 			fprintf(stderr, "vsock-bench: guest port %u: too many listening ports\n", rh.port);
-		pthread_create(&th, NULL, host_h2g, &rh);
+		pthread_create(&th, NULL, o.host_thread ? host_h2g : host_h2g_connect, &rh);
 	}
-	/* the guest's side of both streams */
+	/* the guest's side of both streams, and by default the host's */
 	while (!err) {
 		uint64_t now = vk_now_ns();
-		size_t sent = 0;
+		size_t sent = 0, moved = 0;
 
 		/* stalls while the streams run (the end's waits for the host are not) */
 		if (now >= deadline && !stalls_counted) {
@@ -287,15 +299,39 @@ void wl_stream(size_t size, bool g2h, bool h2g)
 			err = -ETIMEDOUT;
 			break;
 		}
-		if (bg_poll(guest, sent ? 0 : STREAM_POLL_MS) < 0)
+		if (!o.host_thread) {
+			struct pollfd want[2];
+			unsigned int nw = 0;
+
+			if (g2h) {
+				moved += host_g2h_step(&rg, &want[nw]);
+				nw += want[nw].fd >= 0;
+			}
+			if (h2g) {
+				moved += host_h2g_step(&rh, &want[nw]);
+				nw += want[nw].fd >= 0;
+			}
+			bg_set_wait(guest, want, nw);
+		}
+		if (bg_poll(guest, sent || moved ? 0 : STREAM_POLL_MS) < 0)
 			err = -EIO;
 	}
+	bg_set_wait(guest, NULL, 0);
 	if (!stalls_counted)
 		stalls = bg_stalls(guest) - stalls0;
 	cpu_ticks(&t1);
+	if (h2g)
+		pthread_join(th, NULL);   /* before rh.fd: the CONNECT thread sets it */
+	if (rg.fd >= 0)
+		close(rg.fd);
+	if (rh.fd >= 0)
+		close(rh.fd);
+	free(rg.buf);
+	free(rh.buf);
 	if (g2h) {
 		shutdown(rg.lfd, SHUT_RDWR);
-		pthread_join(tg, NULL);
+		if (o.host_thread)
+			pthread_join(tg, NULL);
 		close(rg.lfd);
 		{
 			char path[256];
@@ -321,7 +357,6 @@ void wl_stream(size_t size, bool g2h, bool h2g)
 		add_result(&res);
 	}
 	if (h2g) {
-		pthread_join(th, NULL);
 		res = stream_result(g2h ? "both:h2g" : "h2g", size, both.rx_bytes, both.t_first, both.t_last,
 				    limit, t0, t1, both.rx_bytes + (g2h ? rg.host_bytes : 0));
 		res.ok = !err && !rh.host_err && both.rx_bytes > 0 && !both.verify_failed &&

@@ -73,6 +73,9 @@ static void usage(FILE *f)
 		"  --guest-copy         the guest copies each payload into its TX buffer (default:\n"
 		"                       zero-copy, the payload descriptor points at the data, as\n"
 		"                       Linux's MSG_ZEROCOPY for virtio-vsock does)\n"
+		"  --host-thread        run each stream's host program in a thread of its own (default:\n"
+		"                       it shares the guest driver's thread and poll loop, so that\n"
+		"                       vsock-bench needs one CPU and the back-end has the other)\n"
 		"  --smoke              short run: small sizes, exit 1 on zero throughput or bad data\n"
 		"  --tap                also print one TAP line per result (for make check)\n"
 		"  -v                   more log output\n");
@@ -115,7 +118,7 @@ int main(int argc, char **argv)
 		{ "no-verify", no_argument, NULL, 'V' }, { "no-event-idx", no_argument, NULL, 'E' },
 		{ "tx-split", no_argument, NULL, 'X' }, { "guest-copy", no_argument, NULL, 'G' },
 		{ "repeat", required_argument, NULL, 'N' }, { "smoke", no_argument, NULL, 'k' },
-		{ "tap", no_argument, NULL, 'T' },
+		{ "tap", no_argument, NULL, 'T' }, { "host-thread", no_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	size_t k;
@@ -184,6 +187,7 @@ int main(int argc, char **argv)
 		case 'N': o.repeat = (unsigned int)strtoul(optarg, NULL, 0); break;
 		case 'k': o.smoke = true; break;
 		case 'T': o.tap = true; break;
+		case 'H': o.host_thread = true; break;
 		case 'v': vk_log_set_level(VK_LOG_DEBUG); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -240,9 +244,10 @@ int main(int argc, char **argv)
 		o.daemon_pid = bu_peer_pid(bg_vhost_fd(guest));
 	if (o.daemon_pid)
 		bu_proc_rss_kib(o.daemon_pid, &rss_idle0);
-	printf("vsock-bench: back-end %s (pid %d), guest CID %llu, queue %u, credit %u, RX buffers %u bytes, %.1f s per run\n",
+	printf("vsock-bench: back-end %s (pid %d), guest CID %llu, queue %u, credit %u, RX buffers %u bytes, %.1f s per run, "
+	       "stream host programs %s\n",
 	       o.socket, (int)o.daemon_pid, (unsigned long long)bg_cid(guest), o.queue_size, o.credit,
-	       o.rx_buf, o.seconds);
+	       o.rx_buf, o.seconds, o.host_thread ? "in threads of their own" : "on the guest's thread");
 
 	for (rep = 0; rep < o.repeat; rep++) {
 		for (k = 0; k < o.nsizes; k++) {

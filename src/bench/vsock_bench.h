@@ -10,6 +10,7 @@
 #ifndef VK_VSOCK_BENCH_H
 #define VK_VSOCK_BENCH_H
 
+#include <poll.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -60,6 +61,7 @@ struct opts {
 	unsigned int repeat;
 	bool smoke;
 	bool tap;
+	bool host_thread;   /* stream host ends in their own threads */
 };
 
 struct result {
@@ -94,6 +96,11 @@ struct run {
 	uint64_t host_bytes, host_t_first, host_t_last, host_count;
 	int lfd;
 	uint32_t port;
+	/* a stream end on the guest's thread (host_*_step) */
+	int fd;
+	uint8_t *buf;
+	size_t part;            /* bytes of the current message already written */
+	bool shut;
 	uint64_t deadline;
 	bool host_verify_failed;
 	uint64_t *samples;
@@ -115,6 +122,9 @@ extern uint64_t rss_idle0;        /* the daemon's RSS before the first workload,
 /* bench_host.c */
 void *host_g2h(void *arg);
 void *host_h2g(void *arg);
+void *host_h2g_connect(void *arg);
+size_t host_h2g_step(struct run *r, struct pollfd *want);
+size_t host_g2h_step(struct run *r, struct pollfd *want);
 void *host_rr(void *arg);
 void *host_conn(void *arg);
 void *host_parallel(void *arg);

@@ -25,12 +25,26 @@ pid=$!
 for _ in $(seq 100); do [ -S "$tmp/vhost4.sock" ] && break; sleep 0.05; done
 timeout 120 "$bench" --smoke --tap --socket "$tmp/vhost.sock" --uds-path "$tmp/vsock.uds" \
 	--socket "$tmp/vhost4.sock" --uds-path "$tmp/vsock4.uds" \
-	--daemon-pid "$pid" --json "$tmp/bench.json" --plot "$tmp/charts of it's run" 2>"$tmp/bench.err"
+	--daemon-pid "$pid" --json "$tmp/bench.json" --plot "$tmp/charts of it's run" \
+	>"$tmp/out1" 2>"$tmp/bench.err"
 rc=$?
-if [ $rc -gt 1 ]; then
-	echo "# vsock-bench exit $rc"; sed 's/^/# /' "$tmp/bench.err" "$tmp/daemon.log" | tail -n 30
-	exit $rc
-fi
+# the streams again with each host program in a thread of its own
+timeout 60 "$bench" --smoke --tap --host-thread --workloads g2h,h2g,both --size 4096 \
+	--socket "$tmp/vhost.sock" --uds-path "$tmp/vsock.uds" --daemon-pid "$pid" \
+	>"$tmp/out2" 2>>"$tmp/bench.err"
+rc2=$?
+# one TAP stream: the second run's tests numbered after the first's
+n1=$(grep -cE '^(not )?ok ' "$tmp/out1")
+grep -v '^1\.\.' "$tmp/out1"
+awk -v n="$n1" '/^(not )?ok [0-9]+ /{ for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+$/) { $i = $i + n; break }
+	sub(/ - /, " - host thread: "); print; next } !/^1\.\./' "$tmp/out2"
+echo "1..$((n1 + $(grep -cE '^(not )?ok ' "$tmp/out2")))"
+for r in $rc $rc2; do
+	if [ "$r" -gt 1 ]; then
+		echo "# vsock-bench exit $r"; sed 's/^/# /' "$tmp/bench.err" "$tmp/daemon.log" | tail -n 30
+		exit "$r"
+	fi
+done
 # --plot, into a directory whose name has a space and a quote
 if command -v gnuplot >/dev/null 2>&1 &&
    ! [ -s "$tmp/charts of it's run/throughput.png" ] && ! grep -q 'no charts' "$tmp/bench.err"; then
