@@ -29,6 +29,8 @@
 #define VSOCK_RX_BURST 16u
 /* device_event cookie of the sibling-stall timer (the host side's are fds, below 2^31) */
 #define VSOCK_EV_SIB_TIMER (1ull << 32)
+/* A packet for a sibling that found no memory for its copy is tried again this much later. */
+#define VSOCK_SIB_NOMEM_RETRY_MS 10u
 
 /* A packet for a sibling VM, copied out of the sender's TX ring. */
 struct vsock_raw {
@@ -52,7 +54,9 @@ struct vsock_vm {
 	struct iovec *data_iov;
 
 	/* worker side */
-	int sib_timer_fd;        /* wakes a sender stuck on a sibling at its stall deadline; -1 */
+	int sib_timer_fd;        /* wakes a sender stuck on a sibling (stall deadline, no memory); -1 */
+	bool sib_nomem;          /* the last packet to a sibling found no memory for its copy */
+	uint64_t sib_nomem_ms;   /* when that packet first found none */
 	bool queues_up;
 	/* RX/TX stopped within a session (a paused VM?): where, to compare at the restart */
 	bool ring_stopped[2];
@@ -147,38 +151,88 @@ static void wake_waiters(struct vsock_vm *vm, bool force)
 	pthread_mutex_unlock(&vm->lock);
 }
 
-/*
- * Wake the sender (our worker) @ms from now to look at a stalled sibling
- * again; without a timer it waits for the sibling's wake-up alone.
+/**
+ * sib_timer_arm() - wake the sender (our worker) to look at its TX ring again
+ * @vm: the sending VM
+ * @ms: how much later
+ *
+ * Return: 0, or -errno when there is no timer: a sender stuck on a full
+ * sibling then waits for the sibling's wake-up alone.
  */
-static void sib_timer_arm(struct vsock_vm *vm, uint64_t ms)
+static int sib_timer_arm(struct vsock_vm *vm, uint64_t ms)
 {
 	struct itimerspec its = { .it_value = { .tv_sec = (time_t)(ms / 1000),
 						.tv_nsec = (long)(ms % 1000) * 1000000L } };
+	int fd = -1, r;
 
 	if (vm->sib_timer_fd < 0) {
-		int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-
+		fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 		if (fd < 0)
-			return;
-		if (vd_dev_add_fd(vm->dev, 0, fd, EPOLLIN, VSOCK_EV_SIB_TIMER) < 0) {
-			close(fd);
-			return;
-		}
+			return -errno;
+		r = vd_dev_add_fd(vm->dev, 0, fd, EPOLLIN, VSOCK_EV_SIB_TIMER);
+		if (r < 0)
+			goto fail;
 		vm->sib_timer_fd = fd;
+		fd = -1;
 	}
 	if (!ms)
 		its.it_value.tv_nsec = 1;
-	timerfd_settime(vm->sib_timer_fd, 0, &its, NULL);
+	if (timerfd_settime(vm->sib_timer_fd, 0, &its, NULL) < 0)
+		return -errno;
+	return 0;
+fail:
+	close(fd);
+	return r;
 }
 
-/* 0 delivered (or answered), -EAGAIN: the sibling's queue is full, retry when woken. */
+/**
+ * sib_nomem() - no memory to copy a packet for a sibling
+ * @vm: the sending VM
+ * @p: the packet, still in its TX chain
+ * @again: the previous packet routed to a sibling was this one, and found
+ *	no memory either (TX stops at it: the next one routed is the same)
+ *
+ * Nothing else would take the packet up again: the sibling's queue has
+ * room, so no wake-up comes.  The chain goes back to the ring and a timer
+ * tries it again VSOCK_SIB_NOMEM_RETRY_MS later, so no byte is lost; memory
+ * short for the sibling stall limit (the sender's host connections and
+ * other siblings wait meanwhile), or no timer to try again with, and the
+ * sender gets an RST for it instead.
+ *
+ * Return: -EAGAIN (retry when woken), or what vsock_core_reply_rst() returns.
+ */
+static int sib_nomem(struct vsock_vm *vm, const struct vsock_pkt *p, bool again)
+{
+	uint64_t now = vk_now_ms();
+
+	if (!again)
+		vm->sib_nomem_ms = now;
+	vk_log_once(VK_LOG_WARN, "%s: no memory for a %u-byte packet to cid %llu: tried again for up"
+		    " to %u ms, then reset", vm->name, p->hdr.len, (unsigned long long)p->hdr.dst_cid,
+		    vm->d->sib_stall_ms);
+	if (now - vm->sib_nomem_ms < vm->d->sib_stall_ms &&
+	    !sib_timer_arm(vm, VSOCK_SIB_NOMEM_RETRY_MS)) {
+		vm->sib_nomem = true;
+		return -EAGAIN;
+	}
+	vk_dbg("%s: packet for cid %llu reset: no memory for it", vm->name,
+	       (unsigned long long)p->hdr.dst_cid);
+	return vsock_core_reply_rst(vm->core, &p->hdr);
+}
+
+/*
+ * 0 delivered (or answered), -EAGAIN: the sibling's queue is full or there
+ * was no memory for the copy, retry when woken (by the sibling or the timer).
+ */
 static int route_sibling(struct vsock_vm *vm, const struct vsock_pkt *p)
 {
 	struct vsock_vm *to = find_vm(vm->d, p->hdr.dst_cid);
+	bool nomem_again = vm->sib_nomem;
 	struct vsock_raw *r;
 	uint64_t now, stalled = 0;
 	bool full;
+
+	vm->sib_nomem = false;   /* set again if this copy finds no memory either */
 
 	/*
 	 * A forward-mode VM sends its guest's replies to its forward CID: no
@@ -200,7 +254,7 @@ static int route_sibling(struct vsock_vm *vm, const struct vsock_pkt *p)
 	}
 	r = malloc(sizeof(*r) + p->hdr.len);
 	if (!r)
-		return -EAGAIN;
+		return sib_nomem(vm, p, nomem_again);
 	r->next = NULL;
 	r->hdr = p->hdr;
 	r->off = 0;
@@ -554,6 +608,7 @@ static void vm_down(struct vsock_vm *vm)
 {
 	__atomic_store_n(&vm->up, 0, __ATOMIC_RELEASE);
 	vm->queues_up = false;
+	vm->sib_nomem = false;
 	vm->ring_stopped[VSOCK_VQ_RX] = vm->ring_stopped[VSOCK_VQ_TX] = false;
 	vsock_host_set_up(vm->host, false);
 	vsock_host_reset(vm->host);

@@ -22,8 +22,10 @@
  * it (vd_dev_wake) once it has drained the queue below half.  A sibling
  * that takes nothing for VSOCK_SIB_STALL_MS while its queue is full gets
  * no more waiting: packets for it are answered with an RST until it takes
- * some again.  The two guests run their own credit flow control through
- * these packets.
+ * some again.  A packet whose copy finds no memory goes back to the
+ * sender's ring too and is tried again every few milliseconds; memory short
+ * for VSOCK_SIB_STALL_MS, and it gets an RST.  The two guests run their own
+ * credit flow control through these packets.
  */
 #ifndef VK_VSOCK_DEV_H
 #define VK_VSOCK_DEV_H

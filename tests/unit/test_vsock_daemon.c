@@ -8,6 +8,7 @@
  * listener, half-close, credit overrun -> RST, 1,000 connections, VMM
  * disconnect/reconnect, sibling VMs.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -42,6 +43,46 @@
 #define NTX 32u
 #define BIG_OFF 0xc0000u
 #define BIG_LEN 0x10000u
+
+/*
+ * Linked with -Wl,--wrap=malloc: while malloc_fail_len is set, allocations
+ * a little larger than that payload length (the daemon's copy of a packet
+ * for a sibling: its header and the payload) fail, malloc_fail_left of
+ * them (-1: every one); malloc_failed counts those that did.  All atomic:
+ * the daemon's workers allocate.
+ */
+void *__real_malloc(size_t size);
+void *__wrap_malloc(size_t size);
+static size_t malloc_fail_len;
+static int malloc_fail_left;
+static unsigned int malloc_failed;
+
+void *__wrap_malloc(size_t size)
+{
+	size_t len = __atomic_load_n(&malloc_fail_len, __ATOMIC_ACQUIRE);
+	int left;
+
+	if (!len || size <= len || size > len + 128)
+		return __real_malloc(size);
+	left = __atomic_load_n(&malloc_fail_left, __ATOMIC_ACQUIRE);
+	while (left) {
+		if (left < 0 || __atomic_compare_exchange_n(&malloc_fail_left, &left, left - 1, false,
+							    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			__atomic_fetch_add(&malloc_failed, 1, __ATOMIC_RELAXED);
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
+	return __real_malloc(size);
+}
+
+/* Fail @times (-1: all) allocations for a @len-byte sibling packet from now; 0: none. */
+static void malloc_fail(size_t len, int times)
+{
+	__atomic_store_n(&malloc_failed, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&malloc_fail_left, times, __ATOMIC_RELEASE);
+	__atomic_store_n(&malloc_fail_len, len, __ATOMIC_RELEASE);
+}
 
 struct guest {
 	struct vut_fe fe;
@@ -359,6 +400,7 @@ static int teardown(void **state)
 	struct stat st;
 	unsigned int i;
 
+	malloc_fail(0, 0);
 	for (i = 0; i < t->nguests; i++)
 		vut_cleanup(&t->g[i].fe);
 	vsock_daemon_free(t->d);
@@ -1099,6 +1141,91 @@ static void test_sibling_packet_too_big(void **state)
 	assert_int_equal(h.src_port, 40001);
 }
 
+/* Guest 3 connects from port 40000 to guest 4 port 80. */
+static void sibling_connect(struct guest *a, struct guest *b)
+{
+	struct vsock_hdr h;
+
+	gsend_to(a, 4, 40000, 80, VIRTIO_VSOCK_OP_REQUEST, 0, NULL, 0);
+	assert_true(grecv_op(b, &h, NULL, 3000));
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_REQUEST);
+	gsend_to(b, 3, 80, 40000, VIRTIO_VSOCK_OP_RESPONSE, 0, NULL, 0);
+	assert_true(grecv_op(a, &h, NULL, 3000));
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RESPONSE);
+}
+
+/*
+ * No memory for the copy of a packet to a sibling: the packet waits in the
+ * sender's TX ring and is tried again a little later, it arrives whole and
+ * the sender goes on.  Before, the chain went back to the ring as if the
+ * sibling's queue were full, but no timer was armed and no waiter set (the
+ * queue had room: nobody would wake the sender), so the stream stopped
+ * until something unrelated woke the sender's worker.
+ */
+static void test_sibling_nomem_retried(void **state)
+{
+	struct ctx *t = *state;
+	struct guest *a = &t->g[0], *b = &t->g[1];
+	static uint8_t chunk[3001], buf[4096];
+	struct vsock_hdr h;
+	unsigned int i;
+
+	sibling_connect(a, b);
+	for (i = 0; i < sizeof(chunk); i++)
+		chunk[i] = (uint8_t)(i * 7);
+	/* the kicks of the handshake are taken: nothing else runs guest 3's TX */
+	assert_false(grecv(a, &h, NULL, 200));
+	malloc_fail(sizeof(chunk), 1);
+	gsend_to(a, 4, 40000, 80, VIRTIO_VSOCK_OP_RW, 0, chunk, sizeof(chunk));
+	assert_true(grecv_op(b, &h, buf, 3000));
+	assert_int_equal(__atomic_load_n(&malloc_failed, __ATOMIC_RELAXED), 1);
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RW);
+	assert_int_equal(h.len, sizeof(chunk));
+	assert_memory_equal(buf, chunk, sizeof(chunk));
+	/* no reset for it, and the stream goes on */
+	assert_false(grecv(a, &h, NULL, 100));
+	gsend_to(a, 4, 40000, 80, VIRTIO_VSOCK_OP_RW, 0, "after", 5);
+	assert_true(grecv_op(b, &h, buf, 3000));
+	assert_int_equal(h.len, 5);
+	assert_memory_equal(buf, "after", 5);
+}
+
+/*
+ * Memory stays short for longer than the sibling stall limit (300 ms
+ * here): the sender gets an RST for that packet, as when the sibling takes
+ * nothing, instead of its TX ring waiting for as long as memory is short;
+ * nothing half-copied reaches the sibling, and once memory is back the
+ * sender reaches the sibling again.
+ */
+static void test_sibling_nomem_persistent(void **state)
+{
+	struct ctx *t = *state;
+	struct guest *a = &t->g[0], *b = &t->g[1];
+	static uint8_t chunk[3001];
+	struct vsock_hdr h;
+	double t0;
+
+	sibling_connect(a, b);
+	assert_false(grecv(a, &h, NULL, 200));
+	malloc_fail(sizeof(chunk), -1);
+	t0 = now_s();
+	gsend_to(a, 4, 40000, 80, VIRTIO_VSOCK_OP_RW, 0, chunk, sizeof(chunk));
+	assert_true(grecv_op(a, &h, NULL, 3000));
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RST);
+	assert_int_equal(h.src_cid, 4);
+	assert_int_equal(h.src_port, 80);
+	assert_int_equal(h.dst_port, 40000);
+	/* tried again meanwhile: not at the first failure */
+	assert_true(now_s() - t0 >= 0.25);
+	assert_true(__atomic_load_n(&malloc_failed, __ATOMIC_RELAXED) > 1);
+	assert_false(grecv(b, &h, NULL, 100));
+	malloc_fail(0, 0);
+	gsend_to(a, 4, 40001, 80, VIRTIO_VSOCK_OP_REQUEST, 0, NULL, 0);
+	assert_true(grecv_op(b, &h, NULL, 3000));
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_REQUEST);
+	assert_int_equal(h.src_port, 40001);
+}
+
 /* A front-end that also drives the event queue (3 rings, as xen-vhost-master does). */
 struct evq {
 	struct vqdrv drv;
@@ -1392,6 +1519,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sibling_backpressure, setup2_late, teardown),
 		cmocka_unit_test_setup_teardown(test_sibling_stalled, setup2_short_stall, teardown),
 		cmocka_unit_test_setup_teardown(test_sibling_packet_too_big, setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_sibling_nomem_retried, setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_sibling_nomem_persistent, setup2_short_stall, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
