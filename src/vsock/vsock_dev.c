@@ -27,8 +27,8 @@
  * 64 KiB read, as a Unix-socket reader would do it.
  */
 #define VSOCK_RX_BURST 16u
-/* device_event cookie of the sibling-stall timer (the host side's are fds, below 2^31) */
-#define VSOCK_EV_SIB_TIMER (1ull << 32)
+/* device_event cookie of the sibling-stall timer (the host side's are below VSOCK_HOST_EV_END) */
+#define VSOCK_EV_SIB_TIMER VSOCK_HOST_EV_END
 /* A packet for a sibling that found no memory for its copy is tried again this much later. */
 #define VSOCK_SIB_NOMEM_RETRY_MS 10u
 

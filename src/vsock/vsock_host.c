@@ -36,8 +36,12 @@ enum fdt_type {
 struct fdt_ent {
 	uint8_t type;
 	uint32_t port;       /* FDT_LISTEN_VSOCK */
+	uint32_t gen;        /* bumped for every new owner, kept when cleared */
 	void *ptr;
 };
+
+/* Generations wrap within the event data's bits 32..54 (VSOCK_HOST_EV_END). */
+#define FDT_GEN_MASK ((uint32_t)(VSOCK_HOST_EV_END >> 32) - 1u)
 
 struct vsock_hs {
 	struct vsock_hs *prev, *next;
@@ -93,18 +97,40 @@ static int fdt_set(struct vsock_host *h, int fd, uint8_t type, void *ptr, uint32
 	h->fdt[fd].type = type;
 	h->fdt[fd].ptr = ptr;
 	h->fdt[fd].port = port;
+	h->fdt[fd].gen = (h->fdt[fd].gen + 1) & FDT_GEN_MASK;
 	return 0;
 }
 
+/* The fd is closed; the generation stays, so its number's next owner gets another one. */
 static void fdt_clear(struct vsock_host *h, int fd)
 {
-	if (fd >= 0 && (unsigned int)fd < h->fdt_size)
-		memset(&h->fdt[fd], 0, sizeof(h->fdt[fd]));
+	struct fdt_ent *e;
+
+	if (fd < 0 || (unsigned int)fd >= h->fdt_size)
+		return;
+	e = &h->fdt[fd];
+	e->type = FDT_NONE;
+	e->ptr = NULL;
+	e->port = 0;
+}
+
+/**
+ * fdt_cookie() - the event data of @fd: its number and its owner's generation
+ * @h: the host side
+ * @fd: an fd set in the table (fdt_set() comes before it is polled)
+ *
+ * Return: the data vsock_host_event() takes back, below VSOCK_HOST_EV_END.
+ */
+static uint64_t fdt_cookie(const struct vsock_host *h, int fd)
+{
+	uint32_t gen = (unsigned int)fd < h->fdt_size ? h->fdt[fd].gen : 0;
+
+	return ((uint64_t)gen << 32) | (uint32_t)fd;
 }
 
 static int ep_ctl(struct vsock_host *h, int op, int fd, uint32_t events)
 {
-	return h->ep.ctl(h->ep.opaque, op, fd, events, (uint64_t)fd);
+	return h->ep.ctl(h->ep.opaque, op, fd, events, fdt_cookie(h, fd));
 }
 
 /* ------------------------------------------------------------ handshakes */
@@ -673,21 +699,23 @@ static void conn_event(struct vsock_host *h, struct vsock_conn *c, uint32_t even
 
 void vsock_host_event(struct vsock_host *h, uint64_t data, uint32_t events)
 {
-	int fd = (int)data;
+	uint32_t fd = (uint32_t)data;
 	struct fdt_ent *e;
 
-	if (data > (uint64_t)INT32_MAX || (unsigned int)fd >= h->fdt_size)
+	if (data >= VSOCK_HOST_EV_END || fd > INT32_MAX || fd >= h->fdt_size)
 		return;
 	e = &h->fdt[fd];
+	if (e->gen != (uint32_t)(data >> 32))
+		return;   /* closed earlier in this epoll batch, the number reused since */
 	switch ((enum fdt_type)e->type) {
 	case FDT_LISTEN_STREAM:
-		accept_unix(h, fd, VIRTIO_VSOCK_TYPE_STREAM);
+		accept_unix(h, (int)fd, VIRTIO_VSOCK_TYPE_STREAM);
 		break;
 	case FDT_LISTEN_SEQ:
-		accept_unix(h, fd, VIRTIO_VSOCK_TYPE_SEQPACKET);
+		accept_unix(h, (int)fd, VIRTIO_VSOCK_TYPE_SEQPACKET);
 		break;
 	case FDT_LISTEN_VSOCK:
-		accept_vsock(h, fd, e->port);
+		accept_vsock(h, (int)fd, e->port);
 		break;
 	case FDT_TIMER:
 		hs_expire(h);

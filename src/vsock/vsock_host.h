@@ -32,9 +32,12 @@
  * AF_VSOCK ports Pi are forwarded to guest port Pi.
  *
  * Every fd is polled through a caller-supplied epoll hook (the daemon's
- * worker epoll, or a plain epoll in tests) with the fd number as the event
- * data; a per-host fd table maps it back, so events for an fd closed in the
- * same epoll batch are recognised and ignored.
+ * worker epoll, or a plain epoll in tests) with the fd number and a
+ * generation as the event data; a per-host fd table maps it back.  The
+ * generation of a table entry changes whenever its fd gets a new owner, so
+ * an event for an fd closed earlier in the same epoll batch is ignored,
+ * also when the fd number went to a new connection meanwhile (an accept,
+ * or a connect for the guest, in the same batch).
  */
 #ifndef VK_VSOCK_HOST_H
 #define VK_VSOCK_HOST_H
@@ -50,8 +53,15 @@
 #define VSOCK_HS_MAX_PENDING 1024u
 #define VSOCK_SEQPACKET_SUFFIX ".seqpacket"
 
+/*
+ * Event data of the host side's fds is below this (the fd in the low 32
+ * bits, its generation above): a caller polling fds of its own on the same
+ * epoll gives them data from here up.  Fits the daemon's 56 bits.
+ */
+#define VSOCK_HOST_EV_END (1ull << 55)
+
 struct vsock_host_epoll {
-	/* op: EPOLL_CTL_ADD/MOD/DEL; data is the fd.  0 or -errno. */
+	/* op: EPOLL_CTL_ADD/MOD/DEL; data for vsock_host_event().  0 or -errno. */
 	int (*ctl)(void *opaque, int op, int fd, uint32_t events, uint64_t data);
 	void *opaque;
 };
@@ -87,7 +97,7 @@ struct vsock_host *vsock_host_new(const struct vsock_host_cfg *cfg, const struct
 int vsock_host_attach(struct vsock_host *h, struct vsock_core *core);
 /* Guest present (queues running): accept connections; else accepted ones are closed. */
 void vsock_host_set_up(struct vsock_host *h, bool up);
-/* An fd event from the epoll hook (data as given to ctl). */
+/* An fd event from the epoll hook (data as given to ctl); stale ones are ignored. */
 void vsock_host_event(struct vsock_host *h, uint64_t data, uint32_t events);
 /* Drop pending handshakes (the core is reset separately). */
 void vsock_host_reset(struct vsock_host *h);

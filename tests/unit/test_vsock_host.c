@@ -568,6 +568,120 @@ static void test_out_of_fds_no_spin(void **state)
 	close(c);
 }
 
+/*
+ * The batch epoll_wait returns when a host program closes its end of guest
+ * connection X (guest port 40000 -> host port 5000): X's event alone.
+ * Returns X's fd; the listener of <uds>_5000 in *@l, its path in @path.
+ */
+static int stale_batch(struct ctx *t, struct epoll_event *ev, char *path, size_t pathlen, int *l)
+{
+	struct vsock_conn *x;
+	int s = guest_to_listener(t, 40000, 5000, S, path, pathlen, l), xfd;
+
+	x = vsock_core_lookup(t->core, 5000, 40000);
+	assert_non_null(x);
+	xfd = x->fd;
+	close(s);
+	assert_int_equal(epoll_wait(t->epfd, ev, 8, 1000), 1);
+	assert_true(ev[0].events & EPOLLHUP);
+	return xfd;
+}
+
+/*
+ * Within one epoll batch, a TX kick handled before X's event (the daemon
+ * runs the guest's TX after every event) has the guest reset X and
+ * connect to another host port: X's fd is closed and the new connection's
+ * socket gets the same number.  X's event, handled next, must not reach
+ * the new connection.  Here it is harmless enough (the new connection is
+ * marked as having EOF pending and read once more than needed), but it is
+ * the wrong connection's state.
+ */
+static void test_stale_event_fd_reused_by_guest_connect(void **state)
+{
+	struct ctx *t = *state;
+	char path[160], path2[160], buf[64];
+	struct epoll_event ev[8];
+	struct vsock_conn *y;
+	struct vsock_hdr h;
+	int l, l2, s2, xfd;
+
+	snprintf(path2, sizeof(path2), "%s_%u", t->uds, 5001);
+	l2 = ulisten(path2, SOCK_STREAM);
+	xfd = stale_batch(t, ev, path, sizeof(path), &l);
+	/* the kick: RST for X, REQUEST to host port 5001 */
+	assert_int_equal(guest_send(t->core, &t->g, 40000, 5000, S, VIRTIO_VSOCK_OP_RST, 0, NULL, 0), 0);
+	assert_null(vsock_core_lookup(t->core, 5000, 40000));
+	assert_int_equal(guest_send(t->core, &t->g, 40001, 5001, S, VIRTIO_VSOCK_OP_REQUEST, 0, NULL, 0), 0);
+	assert_int_equal(guest_recv(t->core, &h, NULL, 4096), 44);
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RESPONSE);
+	y = vsock_core_lookup(t->core, 5001, 40001);
+	assert_non_null(y);
+	assert_int_equal(y->fd, xfd);
+	s2 = accept(l2, NULL, NULL);
+	assert_true(s2 >= 0);
+	/* X's event, from the same batch */
+	vsock_host_event(t->host, ev[0].data.u64, ev[0].events);
+	assert_false(y->flags & VSOCK_F_H_RDHUP);
+	/* the new connection works both ways */
+	assert_int_equal(write(s2, "fresh", 5), 5);
+	pump(t, 100);
+	assert_int_equal(guest_recv(t->core, &h, buf, 4096), 49);
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RW);
+	assert_memory_equal(buf, "fresh", 5);
+	assert_int_equal(guest_send(t->core, &t->g, 40001, 5001, S, VIRTIO_VSOCK_OP_RW, 0, "back", 4), 0);
+	assert_int_equal(rd(s2, buf, sizeof(buf), 1000), 4);
+	assert_memory_equal(buf, "back", 4);
+	close(s2);
+	close(l2);
+	unlink(path2);
+	close(l);
+	unlink(path);
+}
+
+/*
+ * X's fd closed and taken by a host client's connection that waits for
+ * the guest's answer (REQ_SENT).  In forward mode that happens within one
+ * batch (accept_vsock() makes the connection at once, on the listener's
+ * event); a hybrid connection gets there after its CONNECT line, so the
+ * test holds X's event over the handshake.  X's HUP, handled then, reset
+ * the new connection: an RST to the guest and the client closed, though
+ * nothing was wrong with it.
+ */
+static void test_stale_event_fd_reused_by_host_connect(void **state)
+{
+	struct ctx *t = *state;
+	char path[160], buf[32];
+	struct epoll_event ev[8];
+	struct vsock_conn *y;
+	struct vsock_hdr h;
+	int l, c, xfd;
+
+	xfd = stale_batch(t, ev, path, sizeof(path), &l);
+	/* a client connects (its own fd is not X's) and sends its line */
+	c = vk_unix_connect(t->uds, SOCK_STREAM);
+	assert_true(c >= 0 && c != xfd);
+	assert_int_equal(write(c, "CONNECT 90\n", 11), 11);
+	/* the guest resets X, the client is accepted on X's fd number */
+	assert_int_equal(guest_send(t->core, &t->g, 40000, 5000, S, VIRTIO_VSOCK_OP_RST, 0, NULL, 0), 0);
+	pump(t, 100);
+	assert_int_equal(guest_recv(t->core, &h, NULL, 4096), 44);
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_REQUEST);
+	assert_int_equal(h.dst_port, 90);
+	y = vsock_core_lookup(t->core, h.src_port, 90);
+	assert_non_null(y);
+	assert_int_equal(y->fd, xfd);
+	/* X's event */
+	vsock_host_event(t->host, ev[0].data.u64, ev[0].events);
+	assert_int_equal(guest_recv(t->core, &h, NULL, 4096), 0);
+	/* the guest accepts: the client gets its OK */
+	assert_int_equal(guest_send(t->core, &t->g, 90, y->lport, S, VIRTIO_VSOCK_OP_RESPONSE, 0, NULL, 0), 0);
+	assert_int_equal(rd(c, buf, sizeof(buf), 1000), 6);
+	assert_memory_equal(buf, "OK 90\n", 6);
+	close(c);
+	close(l);
+	unlink(path);
+}
+
 static void test_uds_path_not_a_socket(void **state)
 {
 	struct ctx *t = *state;
@@ -618,6 +732,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_seqpacket_both_ways, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seqpacket_empty_host_message, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_out_of_fds_no_spin, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stale_event_fd_reused_by_guest_connect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stale_event_fd_reused_by_host_connect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uds_path_not_a_socket, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forward_vsock, setup, teardown),
 	};
