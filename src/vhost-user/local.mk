@@ -49,6 +49,8 @@ check_PROGRAMS += tests/unit/test_vu_fe_kernel
 TESTS += tests/unit/test_vu_fe_kernel
 tests_unit_test_vu_fe_kernel_SOURCES = tests/unit/test_vu_fe_kernel.c
 tests_unit_test_vu_fe_kernel_CFLAGS = $(TEST_CFLAGS)
+# write() wrapped: a model of the kernel's vDPA IOTLB takes the IOTLB messages
+tests_unit_test_vu_fe_kernel_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=write
 tests_unit_test_vu_fe_kernel_LDADD = $(TEST_LIBS)
 endif
 

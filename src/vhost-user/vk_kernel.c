@@ -267,9 +267,20 @@ static int vk_vdpa_set_mem(struct vhf *h, const struct vu_fe_region *r, unsigned
 				(uintptr_t)r[i].host, VHOST_ACCESS_RW, 0);
 		err = vk_write_iotlb(h->fd, &m);
 		if (err < 0)
-			return err;
+			goto unmap;
 	}
 	return 0;
+unmap:
+	/*
+	 * The caller keeps its old table, already unmapped above: take back
+	 * what this one mapped, or the kernel refuses the next UPDATE of these
+	 * ranges (EEXIST) and the device cannot be given memory again.
+	 */
+	while (i--) {
+		vhf_build_iotlb(&m, VHOST_IOTLB_INVALIDATE, r[i].gpa, r[i].size, 0, 0, 0);
+		vk_write_iotlb(h->fd, &m);
+	}
+	return err;
 }
 
 static int vk_vdpa_ring_setup(struct vhf *h, unsigned int idx, unsigned int num,

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
  * test_vu_fe_kernel.c - the kernel vhost / vDPA front-end transports:
- * message builders, and error paths on an fd that is not a vhost device.
+ * message builders, error paths on an fd that is not a vhost device, and
+ * the vDPA IOTLB against a model of the kernel's (write() is wrapped at
+ * link time: writes to the model's fd go to the model).
  * The devices themselves: vhost_kernel_dev.sh (TAP SKIP without the node).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,7 +21,69 @@
 #include <linux/vhost.h>
 
 #include "vhost-user/vhost_fe.h"
+#include "vhost-user/vhost_fe_priv.h"
 #include "../common/fd_count.h"
+
+/*
+ * The IOTLB of vhost-vdpa as far as a front-end sees it: an UPDATE whose
+ * range overlaps a mapping is refused with EEXIST, an INVALIDATE removes
+ * every mapping it overlaps.  iotlb_fail_at: the write with this number
+ * (1-based; 0 never) fails with ENOMEM and changes nothing.
+ */
+#define IOTLB_MAX 16
+static struct { uint64_t iova, size; } iotlb[IOTLB_MAX];
+static unsigned int iotlb_n, iotlb_writes, iotlb_fail_at;
+static int iotlb_fd = -1;
+
+ssize_t __real_write(int fd, const void *buf, size_t n);
+ssize_t __wrap_write(int fd, const void *buf, size_t n);
+
+static bool iotlb_overlaps(unsigned int i, uint64_t iova, uint64_t size)
+{
+	return iova < iotlb[i].iova + iotlb[i].size && iotlb[i].iova < iova + size;
+}
+
+ssize_t __wrap_write(int fd, const void *buf, size_t n)
+{
+	const struct vhost_msg_v2 *m = buf;
+	unsigned int i;
+
+	if (fd != iotlb_fd || fd < 0)
+		return __real_write(fd, buf, n);
+	if (n != sizeof(*m) || m->type != VHOST_IOTLB_MSG_V2) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (++iotlb_writes == iotlb_fail_at) {
+		errno = ENOMEM;
+		return -1;
+	}
+	switch (m->iotlb.type) {
+	case VHOST_IOTLB_UPDATE:
+		for (i = 0; i < iotlb_n; i++)
+			if (iotlb_overlaps(i, m->iotlb.iova, m->iotlb.size)) {
+				errno = EEXIST;
+				return -1;
+			}
+		if (iotlb_n == IOTLB_MAX) {
+			errno = ENOMEM;
+			return -1;
+		}
+		iotlb[iotlb_n].iova = m->iotlb.iova;
+		iotlb[iotlb_n++].size = m->iotlb.size;
+		return (ssize_t)n;
+	case VHOST_IOTLB_INVALIDATE:
+		for (i = 0; i < iotlb_n;)
+			if (iotlb_overlaps(i, m->iotlb.iova, m->iotlb.size))
+				iotlb[i] = iotlb[--iotlb_n];
+			else
+				i++;
+		return (ssize_t)n;
+	default:
+		errno = EINVAL;
+		return -1;
+	}
+}
 
 static void test_build_vhost_memory(void **state)
 {
@@ -129,12 +194,77 @@ static void test_not_a_device(void **state)
 	assert_int_equal(test_count_fds(), before);
 }
 
+/* Is [iova, iova + size) mapped, as one mapping? */
+static bool iotlb_has(uint64_t iova, uint64_t size)
+{
+	unsigned int i;
+
+	for (i = 0; i < iotlb_n; i++)
+		if (iotlb[i].iova == iova && iotlb[i].size == size)
+			return true;
+	return false;
+}
+
+/*
+ * A memory table whose IOTLB update fails part-way (say the kernel is out
+ * of memory for its second mapping) must leave nothing behind that makes
+ * the next table fail: the kernel refuses an UPDATE over a mapped range
+ * with EEXIST, so the mapping made before the failure has to go, and a
+ * retry of the same table must then succeed.
+ */
+static void test_vdpa_set_mem_fails_midway(void **state)
+{
+	struct vu_fe_region a[2] = {
+		{ .gpa = 0, .size = 0x10000, .host = (void *)0x7f0000000000ull },
+		{ .gpa = 0x100000, .size = 0x10000, .host = (void *)0x7f0000100000ull },
+	};
+	struct vu_fe_region b[3] = {
+		{ .gpa = 0, .size = 0x20000, .host = (void *)0x7f1000000000ull },
+		{ .gpa = 0x100000, .size = 0x20000, .host = (void *)0x7f1000100000ull },
+		{ .gpa = 0x200000, .size = 0x10000, .host = (void *)0x7f1000200000ull },
+	};
+	int p[2];
+	struct vhf *h;
+
+	(void)state;
+	assert_int_equal(pipe(p), 0);
+	iotlb_fd = p[1];
+	iotlb_n = iotlb_writes = iotlb_fail_at = 0;
+	h = vhf_new_fd(VHF_VDPA, p[1]);
+	assert_non_null(h);
+	assert_int_equal(vhf_set_mem(h, a, 2), 0);
+	assert_int_equal(iotlb_n, 2);
+
+	/* table b: 2 invalidations, b[0] mapped, b[1] refused */
+	iotlb_writes = 0;
+	iotlb_fail_at = 4;
+	assert_int_equal(vhf_set_mem(h, b, 3), -ENOMEM);
+	assert_false(iotlb_has(b[0].gpa, b[0].size));
+	assert_int_equal(iotlb_n, 0);
+
+	/* the same table again: every range mapped once */
+	iotlb_fail_at = 0;
+	assert_int_equal(vhf_set_mem(h, b, 3), 0);
+	assert_int_equal(iotlb_n, 3);
+	assert_true(iotlb_has(b[0].gpa, b[0].size) && iotlb_has(b[2].gpa, b[2].size));
+	assert_true(vhf_gpa_to_host(h, 0x200000, 16) == b[2].host);
+
+	/* and back to a, through invalidations of b */
+	assert_int_equal(vhf_set_mem(h, a, 2), 0);
+	assert_int_equal(iotlb_n, 2);
+	assert_true(iotlb_has(a[1].gpa, a[1].size));
+	vhf_free(h);   /* closes p[1] */
+	iotlb_fd = -1;
+	close(p[0]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_build_vhost_memory),
 		cmocka_unit_test(test_build_iotlb),
 		cmocka_unit_test(test_not_a_device),
+		cmocka_unit_test(test_vdpa_set_mem_fails_midway),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
