@@ -37,7 +37,10 @@ int gmem_mmap_region(const struct gmem_region_desc *d, int fd, struct gmem_map *
 		ret = -EINVAL;
 		goto err;
 	}
-	/* A region reaching past the end of its file would SIGBUS on access. */
+	/*
+	 * A region reaching past the end of its file or block device would
+	 * SIGBUS on access.
+	 */
 	ret = vk_fd_covers(fd, end, &fsize);
 	if (ret == -EINVAL) {
 		vk_err("gmem: region gpa 0x%" PRIx64 ": mmap_offset 0x%" PRIx64 " + size 0x%" PRIx64
@@ -46,7 +49,7 @@ int gmem_mmap_region(const struct gmem_region_desc *d, int fd, struct gmem_map *
 		ret = -EFAULT;
 		goto err;
 	} else if (ret < 0) {
-		vk_err("gmem: region gpa 0x%" PRIx64 ": fstat of its fd failed: %s",
+		vk_err("gmem: region gpa 0x%" PRIx64 ": the size of its fd cannot be read: %s",
 		       d->gpa, strerror(-ret));
 		ret = -EFAULT;
 		goto err;

@@ -23,12 +23,14 @@ tests_unit_test_gmem_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_gmem_LDADD = $(TEST_LIBS)
 endif
 
-# close() and mmap() wrapped: counts every close, injects mmap failures.
+# close() and mmap() wrapped: counts every close, injects mmap failures;
+# fstat() and ioctl() wrapped: an fd passes for a block device.
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_gmem_fds
 TESTS += tests/unit/test_gmem_fds
 tests_unit_test_gmem_fds_SOURCES = tests/unit/test_gmem_fds.c
 tests_unit_test_gmem_fds_CFLAGS = $(TEST_CFLAGS)
-tests_unit_test_gmem_fds_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=close -Wl,--wrap=mmap
+tests_unit_test_gmem_fds_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=close -Wl,--wrap=mmap \
+	-Wl,--wrap=fstat -Wl,--wrap=ioctl
 tests_unit_test_gmem_fds_LDADD = $(TEST_LIBS)
 endif

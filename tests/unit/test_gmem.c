@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "memory/gmem.h"
 #include "../common/fd_count.h"
+#include "../common/loop_dev.h"
 
 #define KIB 1024ull
 #define PAGE 4096ull
@@ -524,6 +525,52 @@ static void test_short_file(void **state)
 	close(ram);
 }
 
+/*
+ * A block device as guest RAM (a memory-backend-file on a device node): its
+ * st_size is 0, its size is BLKGETSIZE64's, and a mapping past that end
+ * faults with SIGBUS just as one past the end of a file.  A region reaching
+ * past it is refused and its fd closed; the device's own size fits.
+ * Needs a loop device (root): skipped without one.
+ */
+static void test_block_device(void **state)
+{
+	int ram = make_ram("gm-blk", 64 * KIB);
+	struct gmem *m = gmem_new();
+	struct gmem_region_desc d;
+	struct gmem_table *t;
+	int blk, fd, base;
+
+	(void)state;
+	blk = test_loop_attach(ram);
+	if (blk < 0) {
+		print_message("# SKIP no loop device here: %s\n", strerror(-blk));
+		goto out;
+	}
+	base = test_count_fds();
+	d = desc(0x0, 64 * KIB, 0x1000000, 32 * KIB);
+	expect_refused(m, &d, 1, blk, -EFAULT, "past the end");
+	d = desc(0x0, 64 * KIB + PAGE, 0x1000000, 0);
+	expect_refused(m, &d, 1, blk, -EFAULT, "past the end");
+	d = desc(0x0, PAGE, 0x1000000, 1024 * KIB);
+	expect_refused(m, &d, 1, blk, -EFAULT, "past the end");
+	fd = xdup(blk);
+	assert_int_equal(gmem_add_region(m, &d, fd), -EFAULT);
+	assert_false(fd_open(fd));
+	assert_int_equal(test_count_fds(), base);
+	assert_int_equal(gmem_generation(m), 0);
+
+	/* The whole device, to its last byte. */
+	d = desc(0x0, 64 * KIB, 0x1000000, 0);
+	assert_int_equal(gmem_add_region(m, &d, xdup(blk)), 0);
+	t = gmem_get(m);
+	assert_int_equal(*(uint8_t *)gmem_gpa_to_host(t, 64 * KIB - 1, 1), pattern(64 * KIB - 1));
+	gmem_put(t);
+	close(blk);
+out:
+	gmem_free(m);
+	close(ram);
+}
+
 static void test_unmappable_fd(void **state)
 {
 	struct gmem *m = gmem_new();
@@ -980,6 +1027,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_regions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_max_regions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_short_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_block_device, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unmappable_fd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xen_flags, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_add_remove, setup, teardown),

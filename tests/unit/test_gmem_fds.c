@@ -3,7 +3,10 @@
  * test_gmem_fds.c - every fd handed to gmem is closed exactly once, on every
  * path.  Linked with -Wl,--wrap=close,--wrap=mmap: close() calls made by
  * gmem (and by this file) are counted, a close of an fd that is not open
- * is a failure, and mmap can be made to fail at the Nth call.
+ * is a failure, and mmap can be made to fail at the Nth call.  Also
+ * --wrap=fstat,--wrap=ioctl: one chosen fd can pass for a block device of
+ * a chosen size (BLKGETSIZE64), or one whose size cannot be read, without
+ * the root a real one (test_gmem's loop device) needs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -28,6 +33,11 @@ int __real_close(int fd);
 int __wrap_close(int fd);
 void *__real_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+
+int __real_fstat(int fd, struct stat *st);
+int __wrap_fstat(int fd, struct stat *st);
+int __real_ioctl(int fd, unsigned long req, ...);
+int __wrap_ioctl(int fd, unsigned long req, ...);
 
 static unsigned long n_close;      /* close() calls */
 static unsigned long n_bad_close;  /* close() of an fd that was not open */
@@ -48,6 +58,39 @@ void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 		return MAP_FAILED;
 	}
 	return __real_mmap(addr, len, prot, flags, fd, off);
+}
+
+static int fake_blk_fd = -1;       /* this fd passes for a block device... */
+static int64_t fake_blk_size;      /* ...of this many bytes (BLKGETSIZE64), or -errno */
+
+int __wrap_fstat(int fd, struct stat *st)
+{
+	int ret = __real_fstat(fd, st);
+
+	if (ret == 0 && fake_blk_fd >= 0 && fd == fake_blk_fd) {
+		st->st_mode = S_IFBLK | 0600;
+		st->st_size = 0;
+	}
+	return ret;
+}
+
+int __wrap_ioctl(int fd, unsigned long req, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, req);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	if (fake_blk_fd >= 0 && fd == fake_blk_fd && req == BLKGETSIZE64) {
+		if (fake_blk_size < 0) {
+			errno = (int)-fake_blk_size;
+			return -1;
+		}
+		*(uint64_t *)arg = (uint64_t)fake_blk_size;
+		return 0;
+	}
+	return __real_ioctl(fd, req, arg);
 }
 
 static int ram_fd;
@@ -81,6 +124,7 @@ static int setup(void **state)
 	vk_log_set_sink(quiet, NULL);
 	n_close = n_bad_close = 0;
 	mmap_fail_at = -1;
+	fake_blk_fd = -1;
 	return 0;
 }
 
@@ -89,6 +133,7 @@ static int teardown(void **state)
 	(void)state;
 	vk_log_set_sink(NULL, NULL);
 	mmap_fail_at = -1;
+	fake_blk_fd = -1;
 	return 0;
 }
 
@@ -271,6 +316,44 @@ static void test_add_paths(void **state)
 	assert_int_equal(n_bad_close, 0);
 }
 
+/*
+ * A block device (st_size 0): sized by BLKGETSIZE64.  Past its end, or when
+ * its size cannot be read: refused, closed once; within it: mapped.
+ */
+static void test_block_device(void **state)
+{
+	struct gmem *m = gmem_new();
+	struct gmem_region_desc d[8];
+	int fds[8], i;
+
+	(void)state;
+	eight(d, fds);
+	for (i = 1; i < 8; i++)
+		__real_close(fds[i]);
+	/* d[0]: 64K at offset 448K; the device holds 448K + 64K - 1 */
+	fake_blk_fd = fds[0];
+	fake_blk_size = 512 * KIB - 1;
+	assert_int_equal(gmem_add_region(m, &d[0], fds[0]), -EFAULT);
+	assert_int_equal(n_close, 1);
+	fake_blk_fd = fds[0] = xdup();
+	fake_blk_size = -ENOTTY;
+	assert_int_equal(gmem_add_region(m, &d[0], fds[0]), -EFAULT);
+	assert_int_equal(n_close, 2);
+	/* an ioctl failing with EINVAL is not taken for "too short" either */
+	fake_blk_fd = fds[0] = xdup();
+	fake_blk_size = -EINVAL;
+	assert_int_equal(gmem_add_region(m, &d[0], fds[0]), -EFAULT);
+	assert_int_equal(n_close, 3);
+	assert_int_equal(gmem_generation(m), 0);
+	fake_blk_fd = fds[0] = xdup();
+	fake_blk_size = 512 * KIB;
+	assert_int_equal(gmem_add_region(m, &d[0], fds[0]), 0);
+	assert_int_equal(n_close, 4);
+	fake_blk_fd = -1;
+	gmem_free(m);
+	assert_int_equal(n_bad_close, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -278,6 +361,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_set_mmap_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_add_paths, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_block_device, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -20,6 +20,7 @@
 #include "vhost-user/vu_backend.h"
 #include "vu_test_fe.h"
 #include "../common/fd_count.h"
+#include "../common/loop_dev.h"
 
 #define CID 42ull
 
@@ -444,6 +445,51 @@ static void test_bad_memory(void **state)
 	/* and a good one still works */
 	assert_int_equal(t_mem_table(t, r, 1, fds), 0);
 	assert_int_equal(t->mem_updates, 1);
+	assert_false(vu_dev_broken(t->dev));
+}
+
+/*
+ * A block device as guest RAM, the region reaching past its end: refused
+ * (non-zero REPLY_ACK) for SET_MEM_TABLE and ADD_MEM_REG alike, the fd the
+ * back-end received closed, and the device serves on.  Needs a loop device
+ * (root): skipped without one.
+ */
+static void test_block_device_memory(void **state)
+{
+	struct tdev *t = *state;
+	struct vu_mem_region_xen r = { .r = { VUT_GPA, VUT_MEM_SIZE, VUT_UVA, 0 } };
+	struct vu_msg m;
+	int before, blk, half;
+
+	half = memfd_create("vu-blk", MFD_CLOEXEC);
+	assert_true(half >= 0);
+	assert_int_equal(ftruncate(half, VUT_MEM_SIZE / 2), 0);
+	blk = test_loop_attach(half);
+	if (blk < 0) {
+		print_message("# SKIP no loop device here: %s\n", strerror(-blk));
+		close(half);
+		return;
+	}
+	t_negotiate(t);
+	before = test_count_fds();
+	assert_int_equal(t_mem_table(t, &r, 1, &blk), 1);
+	vu_msg_init(&m, VU_ADD_MEM_REG, 0, 0);
+	vu_msg_set_single_region(&m, t->fe.pf, &r);
+	vu_msg_add_fd(&m, blk);
+	assert_int_equal(vut_ack(&t->fe, &m), 1);
+	assert_int_equal(test_count_fds(), before);
+	assert_int_equal(t->mem_updates, 0);
+	assert_false(vu_dev_broken(t->dev));
+	/* what the device holds fits */
+	r.r.size = VUT_MEM_SIZE / 2;
+	assert_int_equal(t_mem_table(t, &r, 1, &blk), 0);
+	assert_int_equal(t->mem_updates, 1);
+	close(blk);
+	close(half);
+	/* and the front-end's real RAM replaces it */
+	r.r.size = VUT_MEM_SIZE;
+	assert_int_equal(t_mem_table(t, &r, 1, &t->fe.memfd), 0);
+	assert_int_equal(t->mem_updates, 2);
 	assert_false(vu_dev_broken(t->dev));
 }
 
@@ -982,6 +1028,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_too_many_fds_breaks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_framing_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_memory, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_block_device_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_rings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mem_update_running, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_device, setup, teardown),
