@@ -82,6 +82,43 @@ static void vd_session_end(struct vd_dev *dev)
 		dev->ops.disconnected(dev->opaque, dev);
 }
 
+/* Whether the session's current memory table lost a region's backing (gmem.h). */
+static bool vd_mem_lost(struct vd_dev *dev)
+{
+	struct gmem_table *t;
+	bool lost;
+
+	if (vu_dev_socket(dev->vu) < 0)
+		return false;
+	t = gmem_get(vu_dev_gmem(dev->vu));
+	lost = gmem_table_lost(t);
+	gmem_put(t);
+	return lost;
+}
+
+/*
+ * A worker found guest memory that lost its backing (the front-end shrank
+ * a memory file under us): nothing of that session can be served any more,
+ * drop the front-end (it may connect again, with memory that stays).  The
+ * event may be stale: the session already over, or its table replaced by
+ * one that is whole.
+ */
+static void vd_session_mem_lost(struct vd_dev *dev)
+{
+	uint64_t v;
+
+	if (read(dev->drop_fd, &v, sizeof(v)) < 0 && errno != EAGAIN && errno != EINTR)
+		vk_dbg("%s: drop eventfd: %s", dev->name, strerror(errno));
+	if (!vd_mem_lost(dev))
+		return;
+	vk_log_once(VK_LOG_WARN, "%s: guest memory shrank under its mapping (SIGBUS): "
+		    "front-end dropped (logged once)", dev->name);
+	vk_dbg("%s: guest memory lost its backing: front-end dropped", dev->name);
+	vd_session_end(dev);
+	if (!dev->cfg.client)
+		vd_ctl_add(dev, dev->listen_fd, VD_EV_LISTEN);
+}
+
 /* One message from the front-end; false when the session is over. */
 static bool vd_session_message(struct vd_dev *dev)
 {
@@ -103,7 +140,8 @@ void *vd_control_main(void *arg)
 	bool stop = false;
 
 	dev->ctl_epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (dev->ctl_epfd < 0 || vd_ctl_add(dev, dev->exit_fd, VD_EV_EXIT)) {
+	if (dev->ctl_epfd < 0 || vd_ctl_add(dev, dev->exit_fd, VD_EV_EXIT) ||
+	    vd_ctl_add(dev, dev->drop_fd, VD_EV_DROP)) {
 		vk_err("%s: control epoll: %s", dev->name, strerror(errno));
 		return NULL;
 	}
@@ -190,6 +228,9 @@ void *vd_control_main(void *arg)
 				vd_session_end(dev);
 				if (!dev->cfg.client)
 					vd_ctl_add(dev, dev->listen_fd, VD_EV_LISTEN);
+				break;
+			case VD_EV_DROP:
+				vd_session_mem_lost(dev);
 				break;
 			case VD_EV_WAKE:
 			case VD_EV_KICK:

@@ -189,7 +189,7 @@ struct vd_dev *vd_dev_new(const struct vd_backend_ops *ops, void *opaque,
 	dev->ops = *ops;
 	dev->opaque = opaque;
 	dev->cfg = *cfg;
-	dev->exit_fd = dev->listen_fd = dev->ctl_epfd = -1;
+	dev->exit_fd = dev->drop_fd = dev->listen_fd = dev->ctl_epfd = -1;
 	snprintf(dev->name, sizeof(dev->name), "%s", cfg->name ? cfg->name : "vhost-user");
 	dev->cfg.name = dev->name;
 	if (cfg->socket_path) {
@@ -231,7 +231,8 @@ struct vd_dev *vd_dev_new(const struct vd_backend_ops *ops, void *opaque,
 		dev->queue_kick_fd[i] = -1;
 	}
 	dev->exit_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (dev->exit_fd < 0)
+	dev->drop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (dev->exit_fd < 0 || dev->drop_fd < 0)
 		goto err;
 	for (i = 0; i < dev->nworkers; i++)
 		if (vd_worker_init(dev, &dev->workers[i], i))
@@ -311,6 +312,8 @@ void vd_dev_free(struct vd_dev *dev)
 	vu_dev_free(dev->vu);
 	if (dev->exit_fd >= 0)
 		close(dev->exit_fd);
+	if (dev->drop_fd >= 0)
+		close(dev->drop_fd);
 	free(dev->msg);
 	free(dev->queue_worker);
 	free(dev->queue_on);

@@ -28,6 +28,7 @@ enum vd_ev_type {
 	VD_EV_WAKE,       /* a worker's wake eventfd */
 	VD_EV_KICK,       /* a ring's kick eventfd; data = queue index */
 	VD_EV_DEVICE,     /* a device fd; data = the device's 56 bits */
+	VD_EV_DROP,       /* drop_fd: a worker found guest memory lost */
 };
 
 #define VD_DATA_MASK ((1ull << 56) - 1)
@@ -65,6 +66,8 @@ struct vd_dev {
 
 	struct vu_dev *vu;
 	int exit_fd;
+	int drop_fd;                   /* eventfd: guest memory lost its backing (gmem.h),
+					* the control thread drops the front-end */
 	int listen_fd;
 	bool listen_owned;             /* we created the socket file */
 	uint64_t listen_ino;

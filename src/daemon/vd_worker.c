@@ -57,6 +57,14 @@ static void vd_drain(int fd)
 		vk_dbg("vd: eventfd %d read: %s", fd, strerror(errno));
 }
 
+static void vd_worker_mem_lost(struct vd_worker *w)
+{
+	uint64_t one = 1;
+
+	if (write(w->dev->drop_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		vk_dbg("%s: worker %u: drop: %s", w->dev->name, w->idx, strerror(errno));
+}
+
 /* Rings of this worker with a pending (re)run. */
 static void vd_worker_pending(struct vd_worker *w)
 {
@@ -183,6 +191,13 @@ static void *vd_worker_main(void *arg)
 				break;
 			}
 		}
+		/*
+		 * A region of this snapshot lost its backing while we used it
+		 * (the front-end shrank a memory file): the session cannot go
+		 * on; the control thread drops it.
+		 */
+		if (gmem_table_lost(w->mem))
+			vd_worker_mem_lost(w);
 		gmem_put(w->mem);
 		w->mem = NULL;
 		pthread_mutex_unlock(&w->lock);

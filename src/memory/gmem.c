@@ -523,7 +523,7 @@ void *gmem_gpa_to_host(const struct gmem_table *t, uint64_t gpa, uint64_t len)
 	const struct gmem_region *r = gmem_find(t, gpa);
 	uint64_t off;
 
-	if (!r || !r->host) {
+	if (!r || !r->host || gmem_map_lost(r->map)) {
 		vk_dbg("gmem: gpa 0x%" PRIx64 " is not mapped", gpa);
 		return NULL;
 	}
@@ -557,7 +557,7 @@ int gmem_gpa_to_iov(const struct gmem_table *t, uint64_t gpa, uint64_t len,
 		const struct gmem_region *r = gmem_find(t, gpa);
 		uint64_t off, chunk;
 
-		if (!r || !r->host) {
+		if (!r || !r->host || gmem_map_lost(r->map)) {
 			vk_dbg("gmem: gpa 0x%" PRIx64 " is not mapped", gpa);
 			return -EFAULT;
 		}
@@ -618,9 +618,21 @@ void *gmem_uva_to_host(const struct gmem_table *t, uint64_t uva, uint64_t len)
 {
 	const struct gmem_region *r = find_uva(t, uva, len);
 
-	if (!r || !r->host) {
+	if (!r || !r->host || gmem_map_lost(r->map)) {
 		vk_dbg("gmem: uva 0x%" PRIx64 " len 0x%" PRIx64 " is not mapped", uva, len);
 		return NULL;
 	}
 	return r->host + (uva - r->uva);
+}
+
+bool gmem_table_lost(const struct gmem_table *t)
+{
+	unsigned int i;
+
+	if (!t || !gmem_sigbus_any_lost())
+		return false;
+	for (i = 0; i < t->nregions; i++)
+		if (gmem_map_lost(t->regions[i].map))
+			return true;
+	return false;
 }

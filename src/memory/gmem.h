@@ -128,6 +128,26 @@ VK_EXPORT void *gmem_uva_to_host(const struct gmem_table *t, uint64_t uva, uint6
 VK_EXPORT const struct gmem_region *gmem_find(const struct gmem_table *t, uint64_t gpa);
 
 /*
+ * A front-end that shrinks (ftruncate) a memory file after we mapped it
+ * makes our next access to the lost pages fault with SIGBUS, which would
+ * kill the process and every VM it serves.  Instead, the first region
+ * mapped installs a process-wide SIGBUS handler (chained to the one found
+ * there): a fault (BUS_ADRERR) inside a mapped region replaces the whole
+ * region with zero pages, and the access goes on reading zeros (untrusted
+ * bytes like any guest's).  From then on the region translates no more
+ * (the functions above fail as for unmapped memory) and gmem_table_lost()
+ * is true for every snapshot holding it: the owner must drop the
+ * front-end (the daemon framework does).  Any other SIGBUS goes to the
+ * previous handler or keeps its default action.  A program that installs
+ * its own SIGBUS handler after mapping guest memory must chain to the
+ * one it replaces.
+ *
+ * gmem_table_lost(): whether a region of @t has lost its backing; cheap
+ * (one load) as long as no region of the process ever did.
+ */
+VK_EXPORT bool gmem_table_lost(const struct gmem_table *t);
+
+/*
  * Per-access mappings.  Regions whose host is NULL (Xen grants with
  * NO_ADVANCE_MAP) have no permanent mapping: a user maps a range for as
  * long as it needs it (a ring: while the queue runs; a buffer: until the

@@ -6,23 +6,44 @@
  * mapping keeps the file alive by itself), so a map holds no fd and a table
  * of 509 regions does not hold 509 descriptors.  On every error the fd is
  * closed before returning: each fd is closed exactly once, here.
+ *
+ * Every mapping is watched for SIGBUS (gmem_sigbus.c): a front-end that
+ * shrinks the file later costs its region, not the process.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/mman.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "common/fd_map.h"
 #include "common/log.h"
 #include "memory/gmem_backend.h"
 
+/*
+ * The length the kernel gives a mapping of @len bytes of @fd: whole pages,
+ * and on hugetlbfs whole huge pages (mmap rounds the length up to them;
+ * munmap and MAP_FIXED over it must cover them whole).
+ */
+static size_t gmem_mmap_vma_len(int fd, size_t len, size_t page)
+{
+	struct statfs sfs;
+
+	if (fstatfs(fd, &sfs) == 0 && sfs.f_type == HUGETLBFS_MAGIC &&
+	    (size_t)sfs.f_bsize > page && !((size_t)sfs.f_bsize & ((size_t)sfs.f_bsize - 1)))
+		page = (size_t)sfs.f_bsize;
+	return (len + page - 1) & ~(page - 1);
+}
+
 int gmem_mmap_region(const struct gmem_region_desc *d, int fd, struct gmem_map **out)
 {
 	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
 	uint64_t end, rem, off, len, fsize;
 	struct gmem_map *map;
+	size_t vma_len;
 	void *base;
 	int ret;
 
@@ -57,7 +78,7 @@ int gmem_mmap_region(const struct gmem_region_desc *d, int fd, struct gmem_map *
 	/* mmap wants a page-aligned offset: map from below and skip the rest. */
 	rem = d->mmap_offset & (page - 1);
 	off = d->mmap_offset - rem;
-	if (vk_add_overflow_u64(d->size, rem, &len) || len > SIZE_MAX || off > INT64_MAX) {
+	if (vk_add_overflow_u64(d->size, rem, &len) || len > SIZE_MAX / 2 || off > INT64_MAX) {
 		vk_err("gmem: region gpa 0x%" PRIx64 ": size 0x%" PRIx64 " / mmap_offset 0x%" PRIx64
 		       " cannot be mapped", d->gpa, d->size, d->mmap_offset);
 		ret = -EINVAL;
@@ -78,12 +99,19 @@ int gmem_mmap_region(const struct gmem_region_desc *d, int fd, struct gmem_map *
 		ret = -EFAULT;
 		goto err;
 	}
+	vma_len = gmem_mmap_vma_len(fd, (size_t)len, (size_t)page);
 	close(fd);
 	map->refcnt = 1;
 	map->fd = -1;
 	map->base = base;
-	map->len = (size_t)len;
+	map->len = vma_len;
 	map->host = (uint8_t *)base + rem;
+	ret = gmem_sigbus_watch(map, base, vma_len);
+	if (ret < 0) {
+		munmap(base, vma_len);
+		free(map);
+		return ret;
+	}
 	*out = map;
 	return 0;
 err:
@@ -95,6 +123,8 @@ void gmem_munmap_region(struct gmem_map *map)
 {
 	if (!map)
 		return;
+	/* Before munmap: the handler must never replace what is no longer ours. */
+	gmem_sigbus_unwatch(map);
 	if (map->base)
 		munmap(map->base, map->len);
 	if (map->fd >= 0)

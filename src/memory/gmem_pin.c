@@ -21,7 +21,7 @@ void *gmem_pin(const struct gmem_table *t, uint64_t gpa, uint64_t len, struct gm
 	pin->map = NULL;
 	pin->cookie = NULL;
 	r = gmem_find(t, gpa);
-	if (!r || !len) {
+	if (!r || !len || gmem_map_lost(r->map)) {
 		errno = EFAULT;
 		return NULL;
 	}

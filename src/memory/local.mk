@@ -4,7 +4,8 @@ libvhost_core_la_SOURCES += \
 	src/memory/gmem_backend.h \
 	src/memory/gmem.c \
 	src/memory/gmem_mmap.c \
-	src/memory/gmem_pin.c
+	src/memory/gmem_pin.c \
+	src/memory/gmem_sigbus.c
 
 # Exactly one region backend (gmem_backend.h).
 if ENABLE_XEN
@@ -33,4 +34,15 @@ tests_unit_test_gmem_fds_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_gmem_fds_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=close -Wl,--wrap=mmap \
 	-Wl,--wrap=fstat -Wl,--wrap=ioctl
 tests_unit_test_gmem_fds_LDADD = $(TEST_LIBS)
+endif
+
+# A front-end truncating guest memory under the mapping (SIGBUS): each case
+# in a child process; the last one runs the daemon framework.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_gmem_sigbus
+TESTS += tests/unit/test_gmem_sigbus
+tests_unit_test_gmem_sigbus_SOURCES = tests/unit/test_gmem_sigbus.c tests/unit/vu_test_fe.c \
+	tests/unit/vu_test_fe.h
+tests_unit_test_gmem_sigbus_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/tests/unit
+tests_unit_test_gmem_sigbus_LDADD = $(TEST_LIBS)
 endif

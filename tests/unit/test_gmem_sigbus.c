@@ -1,0 +1,552 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_gmem_sigbus.c - a front-end that shrinks a memory file under the
+ * daemon's mapping: the next access faults with SIGBUS.  That must cost the
+ * one device its memory, never the process (which serves other VMs).
+ *
+ * Every case runs in a child process with the default SIGBUS action, as a
+ * daemon has it (cmocka swaps its own handler in around each test, and the
+ * gmem handler is installed once per process): the parent only looks at
+ * how the child ended.  This file maps nothing through gmem itself.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/log.h"
+#include "daemon/daemon.h"
+#include "memory/gmem.h"
+#include "vu_test_fe.h"
+
+#define KIB 1024ull
+
+/* ---------------------------------------------------------------- helpers */
+
+static uint8_t pattern(uint64_t off)
+{
+	return (uint8_t)(off ^ (off >> 8) ^ 0x5a);
+}
+
+/* A memfd of @size bytes holding pattern(file offset); -1 on error. */
+static int make_ram(const char *name, size_t size)
+{
+	uint8_t *p;
+	size_t i;
+	int fd;
+
+	fd = memfd_create(name, MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, (off_t)size) < 0)
+		return -1;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return -1;
+	for (i = 0; i < size; i++)
+		p[i] = pattern(i);
+	munmap(p, size);
+	return fd;
+}
+
+static struct gmem_region_desc desc(uint64_t gpa, uint64_t size, uint64_t uva)
+{
+	struct gmem_region_desc d = { .gpa = gpa, .size = size, .uva = uva };
+
+	return d;
+}
+
+/* In a child: the check that failed, as its exit status (1..). */
+#define CHILD_CHECK(n, cond) do {					\
+	if (!(cond)) {							\
+		fprintf(stderr, "child check %d failed: %s\n", (n), #cond);	\
+		return (n);						\
+	}								\
+} while (0)
+
+/*
+ * Run @fn in a child with SIGBUS at its default action; the child's wait
+ * status.
+ */
+static int run_child(int (*fn)(void *), void *arg)
+{
+	int status = 0;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		signal(SIGBUS, SIG_DFL);
+		_exit(fn(arg));
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return status;
+}
+
+static void expect_exit_0(int status)
+{
+	if (WIFSIGNALED(status))
+		fail_msg("child killed by signal %d (%s)", WTERMSIG(status),
+			 strsignal(WTERMSIG(status)));
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail_msg("child exited with %d", WEXITSTATUS(status));
+}
+
+static void expect_sigbus(int status)
+{
+	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGBUS)
+		fail_msg("child not killed by SIGBUS (status 0x%x)", status);
+}
+
+/* ------------------------------------------------------------------ cases */
+
+/*
+ * Two regions, two memfds; the front-end truncates the first to 0 while a
+ * snapshot, a host pointer and a pin into it are held.  Touching it must
+ * not kill the process; the region then translates no more; the other
+ * region is untouched.
+ */
+static int truncated_region(void *arg)
+{
+	struct gmem_region_desc d[2];
+	struct gmem *m = gmem_new();
+	struct gmem_table *t;
+	struct gmem_pin pin, pin2;
+	struct iovec iov[2];
+	volatile uint8_t *h;
+	int a = make_ram("sb-a", 64 * KIB), b = make_ram("sb-b", 64 * KIB);
+	int fds[2];
+	uint8_t *hb;
+
+	(void)arg;
+	CHILD_CHECK(1, m && a >= 0 && b >= 0);
+	d[0] = desc(0x0, 64 * KIB, 0x1000000);
+	d[1] = desc(0x100000, 64 * KIB, 0x2000000);
+	fds[0] = fcntl(a, F_DUPFD_CLOEXEC, 0);
+	fds[1] = fcntl(b, F_DUPFD_CLOEXEC, 0);
+	CHILD_CHECK(2, gmem_set_table(m, d, fds, 2) == 0);
+	t = gmem_get(m);
+	h = gmem_gpa_to_host(t, 0x1000, 16);
+	CHILD_CHECK(3, h && h[0] == pattern(0x1000));
+	CHILD_CHECK(4, gmem_pin(t, 0x2000, 16, &pin) != NULL);
+	CHILD_CHECK(14, !gmem_table_lost(t));
+
+	CHILD_CHECK(5, ftruncate(a, 0) == 0);
+	/* The access that used to kill the process: reads zeros now. */
+	CHILD_CHECK(6, h[0] == 0);
+	h[1] = 0x77;
+	CHILD_CHECK(7, h[1] == 0x77);
+	/* The region is gone for every translation. */
+	CHILD_CHECK(8, gmem_gpa_to_host(t, 0x1000, 1) == NULL);
+	CHILD_CHECK(9, gmem_gpa_to_iov(t, 0x0, 16, iov, 2) == -EFAULT);
+	CHILD_CHECK(10, gmem_uva_to_host(t, 0x1000000, 1) == NULL);
+	CHILD_CHECK(11, gmem_pin(t, 0x3000, 8, &pin2) == NULL);
+	/* The other region is not. */
+	hb = gmem_gpa_to_host(t, 0x100007, 1);
+	CHILD_CHECK(12, hb && *hb == pattern(7));
+	CHILD_CHECK(13, gmem_gpa_to_iov(t, 0x100000, 16, iov, 2) == 1);
+	/* The snapshot (and the current table) says so; a table without it does not. */
+	CHILD_CHECK(15, gmem_table_lost(t));
+	{
+		struct gmem_table *cur = gmem_get(m);
+
+		CHILD_CHECK(16, gmem_table_lost(cur));
+		gmem_put(cur);
+	}
+	CHILD_CHECK(17, gmem_remove_region(m, &d[0]) == 0);
+	{
+		struct gmem_table *cur = gmem_get(m);
+
+		CHILD_CHECK(18, !gmem_table_lost(cur));
+		gmem_put(cur);
+	}
+	/* Everything is released as usual. */
+	gmem_unpin(&pin);
+	gmem_put(t);
+	gmem_free(m);
+	close(a);
+	close(b);
+	return 0;
+}
+
+static void test_truncated_region(void **state)
+{
+	(void)state;
+	expect_exit_0(run_child(truncated_region, NULL));
+}
+
+struct toucher {
+	volatile uint8_t *p;
+	uint8_t seen;
+};
+
+static void *touch(void *arg)
+{
+	struct toucher *tc = arg;
+
+	tc->seen = tc->p[100];
+	return NULL;
+}
+
+/* The fault taken on another thread than the one that mapped (a worker). */
+static int truncated_in_thread(void *arg)
+{
+	struct gmem_region_desc d = desc(0x0, 64 * KIB, 0x1000000);
+	struct gmem *m = gmem_new();
+	struct toucher tc = { .seen = 0xff };
+	struct gmem_table *t;
+	pthread_t th;
+	int a = make_ram("sb-thread", 64 * KIB);
+
+	(void)arg;
+	CHILD_CHECK(1, m && a >= 0);
+	CHILD_CHECK(2, gmem_add_region(m, &d, fcntl(a, F_DUPFD_CLOEXEC, 0)) == 0);
+	t = gmem_get(m);
+	tc.p = gmem_gpa_to_host(t, 0x8000, 4096);
+	CHILD_CHECK(3, tc.p != NULL);
+	CHILD_CHECK(4, ftruncate(a, 16 * KIB) == 0);   /* the page at 32K is gone */
+	CHILD_CHECK(5, pthread_create(&th, NULL, touch, &tc) == 0);
+	CHILD_CHECK(6, pthread_join(th, NULL) == 0);
+	CHILD_CHECK(7, tc.seen == 0);
+	CHILD_CHECK(8, gmem_gpa_to_host(t, 0x8000, 1) == NULL);
+	CHILD_CHECK(9, gmem_table_lost(t));
+	gmem_put(t);
+	gmem_free(m);
+	close(a);
+	return 0;
+}
+
+static void test_truncated_in_thread(void **state)
+{
+	(void)state;
+	expect_exit_0(run_child(truncated_in_thread, NULL));
+}
+
+#define CHILD_SKIP 77
+
+/*
+ * hugetlbfs: a 1M region of a 2M huge page file is a 2M mapping to the
+ * kernel (mmap rounds hugetlbfs lengths up), which can only be replaced
+ * and unmapped whole.  Without huge pages reserved, a touch faults with
+ * SIGBUS even before the truncation; with them, after it.
+ */
+static int truncated_hugetlb(void *arg)
+{
+	struct gmem_region_desc d = desc(0x0, 1024 * KIB, 0x1000000);
+	struct gmem *m = gmem_new();
+	struct gmem_table *t;
+	volatile uint8_t *h;
+	unsigned char vec;
+	int a = memfd_create("sb-huge", MFD_CLOEXEC | MFD_HUGETLB);
+
+	(void)arg;
+	if (a < 0 || ftruncate(a, 2048 * KIB) < 0) {
+		fprintf(stderr, "no hugetlbfs memfd here: %s\n", strerror(errno));
+		return CHILD_SKIP;
+	}
+	CHILD_CHECK(1, m != NULL);
+	CHILD_CHECK(2, gmem_add_region(m, &d, fcntl(a, F_DUPFD_CLOEXEC, 0)) == 0);
+	t = gmem_get(m);
+	h = gmem_gpa_to_host(t, 0x0, 1024 * KIB);
+	CHILD_CHECK(3, h != NULL);
+	CHILD_CHECK(4, ftruncate(a, 0) == 0);
+	CHILD_CHECK(5, h[4096] == 0);
+	CHILD_CHECK(6, gmem_table_lost(t));
+	gmem_put(t);
+	gmem_free(m);
+	/* Unmapped whole: nothing left at the region's address. */
+	CHILD_CHECK(7, mincore((void *)h, 4096, &vec) < 0 && errno == ENOMEM);
+	CHILD_CHECK(8, mincore((void *)(h + 1024 * KIB), 4096, &vec) < 0 && errno == ENOMEM);
+	close(a);
+	return 0;
+}
+
+static void test_truncated_hugetlb(void **state)
+{
+	int status;
+
+	(void)state;
+	status = run_child(truncated_hugetlb, NULL);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == CHILD_SKIP) {
+		print_message("# SKIP no hugetlbfs memfd here\n");
+		return;
+	}
+	expect_exit_0(status);
+}
+
+/* gmem maps a region, then @how raises a SIGBUS that is none of its business. */
+static int foreign_sigbus(void *arg)
+{
+	struct gmem_region_desc d = desc(0x0, 64 * KIB, 0x1000000);
+	struct gmem *m = gmem_new();
+	const char *how = arg;
+	int a = make_ram("sb-gmem", 64 * KIB), own = make_ram("sb-own", 64 * KIB);
+	volatile uint8_t *p;
+
+	CHILD_CHECK(1, m && a >= 0 && own >= 0);
+	CHILD_CHECK(2, gmem_add_region(m, &d, fcntl(a, F_DUPFD_CLOEXEC, 0)) == 0);
+	if (strcmp(how, "kill") == 0) {
+		kill(getpid(), SIGBUS);
+	} else {
+		/* A mapping of the program's own, truncated under it. */
+		p = mmap(NULL, 64 * KIB, PROT_READ | PROT_WRITE, MAP_SHARED, own, 0);
+		CHILD_CHECK(3, p != MAP_FAILED);
+		CHILD_CHECK(4, ftruncate(own, 0) == 0);
+		(void)p[0];
+	}
+	return 50;   /* still alive: the SIGBUS was swallowed */
+}
+
+/* A SIGBUS outside guest memory keeps its default action: the process dies. */
+static void test_foreign_sigbus_default(void **state)
+{
+	(void)state;
+	expect_sigbus(run_child(foreign_sigbus, "fault"));
+	expect_sigbus(run_child(foreign_sigbus, "kill"));
+}
+
+static sigjmp_buf own_jmp;
+static volatile sig_atomic_t own_calls;
+static volatile sig_atomic_t own_code;
+
+static void own_handler(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	own_calls++;
+	own_code = si->si_code;
+	if (si->si_code == BUS_ADRERR)
+		siglongjmp(own_jmp, 1);
+}
+
+/* The program had a SIGBUS handler before gmem came: it still gets its SIGBUSes. */
+static int chained_sigbus(void *arg)
+{
+	struct gmem_region_desc d = desc(0x0, 64 * KIB, 0x1000000);
+	struct sigaction sa;
+	struct gmem *m;
+	struct gmem_table *t;
+	volatile uint8_t *p, *g;
+	int a = make_ram("sb-chain-gmem", 64 * KIB), own = make_ram("sb-chain-own", 64 * KIB);
+
+	(void)arg;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = own_handler;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	CHILD_CHECK(1, sigaction(SIGBUS, &sa, NULL) == 0);
+	m = gmem_new();
+	CHILD_CHECK(2, m && a >= 0 && own >= 0);
+	CHILD_CHECK(3, gmem_add_region(m, &d, fcntl(a, F_DUPFD_CLOEXEC, 0)) == 0);
+
+	raise(SIGBUS);
+	CHILD_CHECK(4, own_calls == 1 && own_code == SI_TKILL);
+	p = mmap(NULL, 64 * KIB, PROT_READ | PROT_WRITE, MAP_SHARED, own, 0);
+	CHILD_CHECK(5, p != MAP_FAILED);
+	CHILD_CHECK(6, ftruncate(own, 0) == 0);
+	if (!sigsetjmp(own_jmp, 1)) {
+		(void)p[0];
+		CHILD_CHECK(7, 0);   /* the fault must not return here */
+	}
+	CHILD_CHECK(8, own_calls == 2 && own_code == BUS_ADRERR);
+	/* A fault in guest memory is still gmem's, not the program's. */
+	t = gmem_get(m);
+	g = gmem_gpa_to_host(t, 0x0, 1);
+	CHILD_CHECK(9, g != NULL);
+	CHILD_CHECK(10, ftruncate(a, 0) == 0);
+	if (!sigsetjmp(own_jmp, 1))
+		CHILD_CHECK(11, g[0] == 0);
+	CHILD_CHECK(12, own_calls == 2);
+	gmem_put(t);
+	gmem_free(m);
+	return 0;
+}
+
+static void test_foreign_sigbus_chained(void **state)
+{
+	(void)state;
+	expect_exit_0(run_child(chained_sigbus, NULL));
+}
+
+/* ------------------------------------------------------------------ daemon */
+
+struct ddev {
+	struct vq_elem elem;
+};
+
+static void d_kick(void *o, struct vd_dev *d, unsigned int q)
+{
+	struct ddev *dd = o;
+	struct vq *vq = vd_dev_queue(d, q);
+	const struct gmem_table *mem = vd_dev_queue_mem(d, q);
+	int n = 0;
+
+	if (!vq || !mem)
+		return;
+	while (vq_pop(vq, mem, &dd->elem) == 1) {
+		vq_push(vq, &dd->elem, 0);
+		n++;
+	}
+	if (n) {
+		vq_flush(vq);
+		vd_dev_notify(d, q);
+	}
+}
+
+static int d_get_config(void *o, uint8_t *buf, uint32_t off, uint32_t len)
+{
+	(void)o;
+	(void)off;
+	memset(buf, 0, len);
+	return 0;
+}
+
+static const struct vd_backend_ops d_ops = {
+	.num_queues = VUT_NQ,
+	.max_queue_size = 1024,
+	.num_workers = 1,
+	.features = 1ull << VIRTIO_F_VERSION_1,
+	.get_config = d_get_config,
+	.queue_kick = d_kick,
+};
+
+struct dchild {
+	char path[96];
+	int ctl[2];   /* the parent closes [1]: stop */
+};
+
+/* The daemon, in the child: serves until the parent closes its end of ctl. */
+static int daemon_child(void *arg)
+{
+	struct dchild *dc = arg;
+	struct vd_config cfg = {
+		.socket_path = dc->path, .listen_fd = -1, .name = "sigbus",
+		.msg_timeout_ms = 2000,
+	};
+	struct ddev *dd = calloc(1, sizeof(*dd));
+	struct vd_dev *vd;
+	char c;
+
+	close(dc->ctl[1]);
+	vd = vd_dev_new(&d_ops, dd, &cfg);
+	CHILD_CHECK(1, vd != NULL);
+	CHILD_CHECK(2, vd_dev_start(vd) == 0);
+	while (read(dc->ctl[0], &c, 1) < 0 && errno == EINTR)
+		;
+	vd_dev_stop(vd);
+	vd_dev_free(vd);
+	free(dd);
+	return 0;
+}
+
+/* True once @fd reads EOF (or a reset) within @ms. */
+static bool wait_eof(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char buf[256];
+	ssize_t n;
+
+	for (;;) {
+		if (poll(&p, 1, ms) != 1)
+			return false;
+		n = read(fd, buf, sizeof(buf));
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			return true;
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return false;
+	}
+}
+
+/*
+ * The whole daemon: a front-end starts the rings, truncates its RAM and
+ * kicks.  The daemon survives, drops that front-end (it cannot serve it
+ * any more), and serves the next one.
+ */
+static void test_daemon_drops_frontend(void **state)
+{
+	struct dchild dc;
+	struct vut_fe fe;
+	struct pollfd p;
+	uint64_t one = 1;
+	uint32_t len;
+	int status;
+	pid_t pid;
+	char *buf;
+
+	(void)state;
+	snprintf(dc.path, sizeof(dc.path), "/tmp/vk-test-sigbus-%d.sock", (int)getpid());
+	unlink(dc.path);
+	assert_int_equal(pipe2(dc.ctl, O_CLOEXEC), 0);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		signal(SIGBUS, SIG_DFL);
+		_exit(daemon_child(&dc));
+	}
+	close(dc.ctl[0]);
+
+	vut_init(&fe, vut_connect(dc.path));
+	assert_true(fe.sock >= 0);
+	assert_int_equal(vut_qemu_vsock_start(&fe, 0), 0);
+	/* The VMM shrinks guest RAM under the daemon (we touch it no more). */
+	assert_int_equal(ftruncate(fe.memfd, 0), 0);
+	assert_int_equal(write(fe.kick[1], &one, sizeof(one)), (ssize_t)sizeof(one));
+	if (!wait_eof(fe.sock, 5000)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		unlink(dc.path);
+		fail_msg("the daemon did not drop the front-end");
+	}
+	/* EOF also comes from a process that dies: it must still be there. */
+	usleep(200 * 1000);
+	if (waitpid(pid, &status, WNOHANG) == pid) {
+		unlink(dc.path);
+		fail_msg("the daemon died (%s)", WIFSIGNALED(status) ?
+			 strsignal(WTERMSIG(status)) : "exited");
+	}
+	vut_cleanup(&fe);
+
+	/* The next front-end is served. */
+	vut_init(&fe, vut_connect(dc.path));
+	assert_true(fe.sock >= 0);
+	assert_int_equal(vut_qemu_vsock_start(&fe, 0), 0);
+	buf = vut_alloc(&fe, 64);
+	assert_int_equal(vut_add_out(&fe, 1, buf, 16), 0);
+	p.fd = fe.call[1];
+	p.events = POLLIN;
+	assert_int_equal(poll(&p, 1, 5000), 1);
+	assert_ptr_equal(vqdrv_get_used(&fe.drv[1], &len), buf);
+	vut_cleanup(&fe);
+
+	close(dc.ctl[1]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	expect_exit_0(status);
+	unlink(dc.path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_truncated_region),
+		cmocka_unit_test(test_truncated_in_thread),
+		cmocka_unit_test(test_truncated_hugetlb),
+		cmocka_unit_test(test_foreign_sigbus_default),
+		cmocka_unit_test(test_foreign_sigbus_chained),
+		cmocka_unit_test(test_daemon_drops_frontend),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
