@@ -21,7 +21,11 @@
  * xenbus handshake), and creates and frees the guests: it asks a guest's
  * thread to stop through the guest's stop eventfd, the thread releases
  * what the guest holds in Xen and in its back-ends, says so through
- * xvm.news_fd, and the main thread joins it and frees the guest.  Shared:
+ * xvm.news_fd, and the main thread joins it and frees the guest.  The
+ * stop eventfd, once written, stays readable, and it is the cancel fd of
+ * the guest's vhost-user front-ends (vu_fe_set_cancel_fd): a call in
+ * progress and every call after it fail at once, so a stop never waits
+ * for a hung back-end (the back-ends see their connection close).  Shared:
  * the options in struct xvm (read-only once guests run), xvm.privcmd_fd
  * (ioctls only), the log (one write per line).
  */
@@ -141,7 +145,8 @@ struct xvm_bank {
 struct xvm_guest {
 	uint32_t domid;
 	int epfd;            /* its own epoll, -1 if none */
-	int stop_fd;         /* eventfd: the main thread stops its thread, -1 if none */
+	int stop_fd;         /* eventfd: the main thread stops its thread (never read: it
+			      * stays readable and cancels the back-end calls), -1 if none */
 	struct xvm_ev ev_stop;
 	pthread_t thread;    /* main */
 	bool have_thread;    /* main */

@@ -429,6 +429,21 @@ static const struct vu_fe_ops dev_fe_ops = {
 	.config_change = fe_config_change,
 };
 
+/*
+ * A front-end for @d whose calls the guest's stop cancels: a back-end that
+ * hangs would otherwise hold a destroyed guest's release, or the master's
+ * exit, for the reply timeout (5 s) of the call in progress and of the
+ * first call of the release.  NULL when out of memory.
+ */
+static struct vu_fe *dev_fe_new(struct xvm_dev *d)
+{
+	struct vu_fe *fe = vu_fe_new(&dev_fe_ops, d);
+
+	if (fe)
+		vu_fe_set_cancel_fd(fe, d->g->stop_fd);
+	return fe;
+}
+
 static int dev_mem_table(struct xvm_dev *d)
 {
 	struct vu_fe_region r[XVM_MAX_BANKS];
@@ -596,7 +611,7 @@ int xvm_dev_init(struct xvm_dev *d)
 	d->ev_wd = (struct xvm_ev){ .type = XVM_EV_IRQ_WD, .obj = d, .fd = -1 };
 	for (unsigned int q = 0; q < XVM_MMIO_MAX_QUEUES; q++)
 		d->ev_call[q] = (struct xvm_ev){ .type = XVM_EV_CALL, .obj = d, .idx = q, .fd = -1 };
-	d->fe = vu_fe_new(&dev_fe_ops, d);
+	d->fe = dev_fe_new(d);
 	if (!d->fe)
 		return -ENOMEM;
 	ret = dev_connect(d);
@@ -687,7 +702,7 @@ static int dev_reconnect_fresh(struct xvm_dev *d)
 	struct vu_fe *old = d->fe;
 	int r;
 
-	d->fe = vu_fe_new(&dev_fe_ops, d);
+	d->fe = dev_fe_new(d);
 	if (!d->fe) {
 		d->fe = old;
 		return -ENOMEM;
@@ -775,10 +790,12 @@ static void dev_try_reconnect(struct xvm_dev *d)
  * socket itself, and a closed fd leaves epoll without a hang-up event: the
  * guest's thread asks here after every round (seen on the real Xen: the
  * daemon killed while the master sent it a memory table, and no reconnect).
+ * Not once the guest is being stopped: its stop cancelled the call, and
+ * its thread is about to release it.
  */
 void xvm_dev_check(struct xvm_dev *d)
 {
-	if (d->connected && !vu_fe_connected(d->fe))
+	if (d->connected && !vu_fe_connected(d->fe) && !xvm_guest_stop_asked(d->g, 0))
 		dev_lost(d);
 }
 

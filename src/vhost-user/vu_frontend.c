@@ -15,6 +15,8 @@
 #include <endian.h>
 #include <unistd.h>
 
+#include "common/clock.h"
+#include "common/compiler.h"
 #include "common/fd_map.h"
 #include "common/log.h"
 #include "common/unix_sock.h"
@@ -44,6 +46,7 @@ struct vu_fe {
 	unsigned int timeout_ms;
 	unsigned int connect_timeout_ms;  /* until the first reply after a connect, 0: timeout_ms */
 	bool answered;          /* a reply came since the connect */
+	int cancel_fd;          /* the owner's: readable = cancel (vu_fe_set_cancel_fd), -1 none */
 	char *path;
 
 	/* wishes (replayed on reconnect) */
@@ -115,6 +118,7 @@ struct vu_fe *vu_fe_new(const struct vu_fe_ops *ops, void *opaque)
 	fe->sock = -1;
 	fe->backend_fd = -1;
 	fe->inflight_fd = -1;
+	fe->cancel_fd = -1;
 	fe->timeout_ms = VU_FE_DEFAULT_TIMEOUT_MS;
 	for (i = 0; i < VU_FE_MAX_QUEUES; i++) {
 		fe->rings[i].kick_fd = -1;
@@ -163,6 +167,19 @@ void vu_fe_set_connect_timeout(struct vu_fe *fe, unsigned int ms)
 	fe->connect_timeout_ms = ms;
 }
 
+void vu_fe_set_cancel_fd(struct vu_fe *fe, int fd)
+{
+	fe->cancel_fd = fd < 0 ? -1 : fd;
+}
+
+/* Whether the owner has cancelled (its cancel fd is readable). */
+static bool fe_cancelled(const struct vu_fe *fe)
+{
+	struct pollfd p = { .fd = fe->cancel_fd, .events = POLLIN };
+
+	return fe->cancel_fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+}
+
 /* The timeout of the current call's send and reply. */
 static int fe_timeout(const struct vu_fe *fe)
 {
@@ -198,29 +215,45 @@ static int fe_broken(struct vu_fe *fe, int err, const char *what)
 	return err;
 }
 
-static void fe_sleep_ms(unsigned int ms)
+/* Wait @ms, or less when the owner cancels: 0 or -ECANCELED. */
+static int fe_sleep_ms(const struct vu_fe *fe, unsigned int ms)
 {
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+	struct pollfd p = { .fd = fe->cancel_fd, .events = POLLIN };
+	uint64_t end = vk_now_ms() + ms, now;
 
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
+	while ((now = vk_now_ms()) < end) {
+		int left = (int)VK_MIN(end - now, (uint64_t)60000);
+		int ret = poll(&p, fe->cancel_fd >= 0 ? 1 : 0, left);
+
+		if (ret > 0)
+			return -ECANCELED;   /* (POLLNVAL too: not one wait per loop) */
+		if (ret < 0 && errno != EINTR)
+			return -errno;
+	}
+	return 0;
 }
 
-static int fe_connect_retry(const char *path, unsigned int attempts, unsigned int interval_ms)
+static int fe_connect_retry(const struct vu_fe *fe, const char *path, unsigned int attempts,
+			    unsigned int interval_ms)
 {
 	unsigned int i;
-	int fd = -ENOENT;
+	int fd = -ENOENT, err;
 
 	if (!attempts)
 		attempts = 1;
 	for (i = 0; i < attempts; i++) {
+		if (fe_cancelled(fe))
+			return -ECANCELED;
 		fd = vk_unix_connect(path, SOCK_STREAM);
 		if (fd >= 0)
 			return fd;
 		if (fd != -ENOENT && fd != -ECONNREFUSED && fd != -EAGAIN)
 			return fd;
-		if (i + 1 < attempts)
-			fe_sleep_ms(interval_ms);
+		if (i + 1 < attempts) {
+			err = fe_sleep_ms(fe, interval_ms);
+			if (err < 0)
+				return err;
+		}
 	}
 	return fd;
 }
@@ -248,7 +281,7 @@ int vu_fe_connect_path(struct vu_fe *fe, const char *path, unsigned int attempts
 		return -ENOMEM;
 	free(fe->path);
 	fe->path = copy;
-	fd = fe_connect_retry(path, attempts, interval_ms);
+	fd = fe_connect_retry(fe, path, attempts, interval_ms);
 	if (fd < 0)
 		return fd;
 	return vu_fe_connect_fd(fe, fd);
@@ -267,7 +300,9 @@ static bool fe_ack_wanted(const struct vu_fe *fe)
  * NEED_REPLY is set), read the reply into @msg and check it against the
  * codec's table: request id, REPLY flag, exact size and fd count.  A
  * non-zero ack is -EIO and leaves the connection up; anything else wrong
- * breaks the connection.  On success the reply's fds belong to the caller.
+ * breaks the connection, and so does the owner's cancel (-ECANCELED:
+ * before anything is sent when it is readable already, else while the
+ * call waits).  On success the reply's fds belong to the caller.
  */
 static int fe_transact(struct vu_fe *fe, struct vu_msg *msg)
 {
@@ -281,7 +316,12 @@ static int fe_transact(struct vu_fe *fe, struct vu_msg *msg)
 	vu_msg_expects_reply(msg, fe->pf, &body);
 	if (!body && fe_ack_wanted(fe))
 		msg->hdr.flags |= VU_FLAG_NEED_REPLY;
-	err = connected ? vu_msg_send_timeout(fe->sock, msg, fe_timeout(fe)) : -ENOTCONN;
+	if (!connected)
+		err = -ENOTCONN;
+	else if (fe_cancelled(fe))
+		err = -ECANCELED;
+	else
+		err = vu_msg_send_cancel(fe->sock, msg, fe_timeout(fe), fe->cancel_fd);
 	/* the request's fds are the caller's (sent or not): forget them here */
 	for (i = 0; i < VU_MAX_FDS; i++)
 		msg->fds[i] = -1;
@@ -292,7 +332,7 @@ static int fe_transact(struct vu_fe *fe, struct vu_msg *msg)
 		return fe_broken(fe, err, vu_req_name(req));
 	if (!vu_msg_expects_reply(msg, fe->pf, &body))
 		return 0;
-	err = vu_msg_read(fe->sock, msg, fe_timeout(fe), -1);
+	err = vu_msg_read(fe->sock, msg, fe_timeout(fe), fe->cancel_fd);
 	if (err < 0)
 		return fe_broken(fe, err, vu_req_name(req));
 	fe->answered = true;
@@ -1172,7 +1212,7 @@ int vu_fe_backend_channel_process(struct vu_fe *fe)
 	msg = malloc(sizeof(*msg));
 	if (!msg)
 		return -ENOMEM;
-	err = vu_msg_read(fe->backend_fd, msg, (int)fe->timeout_ms, -1);
+	err = vu_msg_read(fe->backend_fd, msg, (int)fe->timeout_ms, fe->cancel_fd);
 	if (err < 0)
 		goto fail;
 	req = msg->hdr.request;
@@ -1193,7 +1233,7 @@ int vu_fe_backend_channel_process(struct vu_fe *fe)
 	if (flags & VU_FLAG_NEED_REPLY) {
 		vu_msg_init(msg, req, VU_FLAG_REPLY, 0);
 		vu_msg_set_u64(msg, res < 0 ? (uint64_t)-res : 0);
-		err = vu_msg_send_timeout(fe->backend_fd, msg, (int)fe->timeout_ms);
+		err = vu_msg_send_cancel(fe->backend_fd, msg, (int)fe->timeout_ms, fe->cancel_fd);
 		if (err < 0)
 			goto fail;
 	}
@@ -1203,6 +1243,8 @@ fail:
 	free(msg);
 	vk_dbg("vu-fe: back-end channel: %s", strerror(-err));
 	fe_close(&fe->backend_fd);
+	if (err == -ECANCELED)
+		vu_fe_disconnect(fe);
 	return err;
 }
 
@@ -1231,7 +1273,7 @@ int vu_fe_reconnect(struct vu_fe *fe, int fd, unsigned int attempts, unsigned in
 	} else {
 		if (!fe->path)
 			return -EINVAL;
-		err = fe_connect_retry(fe->path, attempts, interval_ms);
+		err = fe_connect_retry(fe, fe->path, attempts, interval_ms);
 		if (err >= 0)
 			err = vu_fe_connect_fd(fe, err);
 	}

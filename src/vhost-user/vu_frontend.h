@@ -15,6 +15,8 @@
  * flags or fds, a short read, a close, a timeout) makes the current call
  * return a negative errno and puts the connection in the broken state: the
  * socket is closed, every later call returns -ENOTCONN until a reconnect.
+ * The owner can cancel a call in progress (vu_fe_set_cancel_fd): it ends
+ * the same way, with -ECANCELED.
  * No fd received from the back-end outlives the call that received it
  * unless it is documented as kept (GET_INFLIGHT_FD).
  */
@@ -81,6 +83,25 @@ VK_EXPORT void vu_fe_set_timeout(struct vu_fe *fe, unsigned int ms);
  * (a memory table can take it to map).
  */
 VK_EXPORT void vu_fe_set_connect_timeout(struct vu_fe *fe, unsigned int ms);
+/**
+ * vu_fe_set_cancel_fd() - let the owner cancel the calls in progress
+ * @fe: the front-end
+ * @fd: a file descriptor that becomes readable to cancel (an eventfd), or
+ *      -1 for none (the default)
+ *
+ * A call waits up to the reply timeout for a back-end that does not
+ * answer; an owner that is stopping (its guest destroyed, a SIGTERM) need
+ * not.  @fd is looked at before a call sends anything, polled next to the
+ * socket while the call waits to send or for its reply, and between the
+ * attempts of vu_fe_connect_path() and vu_fe_reconnect().  A call that
+ * finds it readable returns -ECANCELED and leaves the front-end
+ * disconnected, as a back-end error does (the saved state is kept for a
+ * reconnect; a reply still on its way must not be read as the answer to a
+ * later request), and so does every call made while it stays readable.
+ * @fd stays the caller's: it is never read, written or closed here, and
+ * must stay open while it is set.
+ */
+VK_EXPORT void vu_fe_set_cancel_fd(struct vu_fe *fe, int fd);
 
 /*
  * Connect to a listening back-end at @path, trying up to @attempts times
@@ -214,7 +235,9 @@ VK_EXPORT int vu_fe_backend_fd(const struct vu_fe *fe);
  * is sent when the back-end asked for one.  Unknown requests are refused
  * (ack != 0) and their fds closed.  Returns 1 served, 0 nothing to read,
  * -ECONNRESET when the back-end closed the channel (it is then closed
- * here), other -errno for a malformed message (channel closed as well).
+ * here), -ECANCELED when the owner cancelled a message half read or its
+ * ack (the front-end is disconnected, see vu_fe_set_cancel_fd), other
+ * -errno for a malformed message (channel closed as well).
  */
 VK_EXPORT int vu_fe_backend_channel_process(struct vu_fe *fe);
 

@@ -5,6 +5,7 @@
  * back-end channel, reconnect, and a hostile back-end.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "common/clock.h"
 #include "common/unix_sock.h"
 #include "vhost-user/vu_msg.h"
 #include "vhost-user/vu_frontend.h"
@@ -891,6 +893,149 @@ static void test_connect_path(void **state)
 	assert_int_equal(test_count_fds(), c->fds_before);
 }
 
+/* Writes 1 to an eventfd after a delay: the owner cancelling a call in progress. */
+struct canceller {
+	int fd;
+	unsigned int delay_ms;
+	pthread_t thread;
+};
+
+static void *canceller_main(void *arg)
+{
+	struct canceller *k = arg;
+	uint64_t one = 1;
+
+	usleep(k->delay_ms * 1000u);
+	if (write(k->fd, &one, sizeof(one)) != sizeof(one))
+		abort();
+	return NULL;
+}
+
+/*
+ * A back-end that takes the request and never answers (a daemon stopped
+ * with SIGSTOP): the owner's cancel eventfd, written 100 ms into the call,
+ * ends it with -ECANCELED then, not at the 5 s reply timeout, and leaves
+ * the front-end disconnected (a late reply must not be taken for the
+ * answer to a later request).
+ */
+static void test_cancel_in_progress(void **state)
+{
+	struct ctx *c = *state;
+	struct vu_fe_guest_mem gm;
+	struct canceller k = { .delay_ms = 100 };
+	uint64_t t0, dt;
+	int err;
+
+	vu_fe_guest_mem_init(&gm);
+	assert_int_equal(vu_fe_guest_mem_add(&gm, 0x100000, 1 << 20), 0);
+	c->m.fault_req = VU_GET_VRING_BASE;
+	c->m.fault = MOCK_SILENT;
+	ctx_open(c);
+	k.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	assert_true(k.fd >= 0);
+	vu_fe_set_timeout(c->fe, VU_FE_DEFAULT_TIMEOUT_MS);
+	vu_fe_set_cancel_fd(c->fe, k.fd);
+	/* not readable: the calls go through as before */
+	assert_int_equal(vu_fe_negotiate(c->fe, F_V1, ALL_PF, 2), 0);
+	assert_int_equal(vu_fe_set_guest_mem(c->fe, &gm), 0);
+	assert_int_equal(vu_fe_ring_setup(c->fe, 0, 256, 0x100000, 0x101000, 0x102000, 0), 0);
+
+	assert_int_equal(pthread_create(&k.thread, NULL, canceller_main, &k), 0);
+	t0 = vk_now_ms();
+	err = vu_fe_ring_stop(c->fe, 0, NULL);
+	dt = vk_now_ms() - t0;
+	assert_int_equal(pthread_join(k.thread, NULL), 0);
+	print_message("# GET_VRING_BASE to a silent back-end, cancelled after 100 ms: %s after %llu ms\n",
+		      strerror(-err), (unsigned long long)dt);
+	assert_int_equal(err, -ECANCELED);
+	assert_true(dt >= 90 && dt < 1500);
+	assert_false(vu_fe_connected(c->fe));
+	assert_int_equal(vu_fe_ring_stop(c->fe, 0, NULL), -ENOTCONN);
+	close(k.fd);
+	ctx_close(c);
+	vu_fe_guest_mem_free(&gm);
+}
+
+/*
+ * A cancel fd already readable when a call starts (the owner is stopping):
+ * the call fails at once with -ECANCELED, sends nothing and leaves the
+ * front-end disconnected.  With the fd taken away (-1) a reconnect works.
+ */
+static void test_cancel_before_call(void **state)
+{
+	struct ctx *c = *state;
+	uint64_t one = 1, t0, dt;
+	int efd, sv[2];
+
+	ctx_open(c);
+	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	assert_true(efd >= 0);
+	vu_fe_set_timeout(c->fe, VU_FE_DEFAULT_TIMEOUT_MS);
+	assert_int_equal(vu_fe_negotiate(c->fe, F_V1, ALL_PF, 2), 0);
+	vu_fe_set_cancel_fd(c->fe, efd);
+	assert_int_equal(write(efd, &one, sizeof(one)), sizeof(one));
+	t0 = vk_now_ms();
+	assert_int_equal(vu_fe_set_status(c->fe, 3), -ECANCELED);
+	dt = vk_now_ms() - t0;
+	assert_true(dt < 1000);
+	assert_false(vu_fe_connected(c->fe));
+	vu_fe_disconnect(c->fe);
+	mock_join(&c->m);
+	assert_int_equal(c->m.seen[VU_SET_STATUS], 0);
+
+	/* still readable: a reconnect is cancelled too, before its first request */
+	mock_init(&c->m);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(mock_start(&c->m, sv[1]), 0);
+	assert_int_equal(vu_fe_reconnect(c->fe, sv[0], 1, 0), -ECANCELED);
+	assert_false(vu_fe_connected(c->fe));
+	mock_join(&c->m);
+	assert_int_equal(c->m.nlog, 0);
+
+	/* no cancel fd any more: the same front-end reconnects and works */
+	vu_fe_set_cancel_fd(c->fe, -1);
+	mock_init(&c->m);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(mock_start(&c->m, sv[1]), 0);
+	assert_int_equal(vu_fe_reconnect(c->fe, sv[0], 1, 0), 0);
+	assert_int_equal(vu_fe_set_status(c->fe, 3), 0);
+	close(efd);
+	ctx_close(c);
+}
+
+/* vu_fe_connect_path's wait between attempts ends when the cancel fd is readable. */
+static void test_cancel_connect_retry(void **state)
+{
+	struct ctx *c = *state;
+	char path[] = "/tmp/vu-fe-cancel-XXXXXX";
+	char sock[64];
+	struct canceller k = { .delay_ms = 100 };
+	uint64_t t0, dt;
+	int err;
+
+	assert_non_null(mkdtemp(path));
+	snprintf(sock, sizeof(sock), "%s/s", path);
+	c->fds_before = test_count_fds();
+	c->fe = vu_fe_new(NULL, NULL);
+	assert_non_null(c->fe);
+	k.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	assert_true(k.fd >= 0);
+	vu_fe_set_cancel_fd(c->fe, k.fd);
+	assert_int_equal(pthread_create(&k.thread, NULL, canceller_main, &k), 0);
+	t0 = vk_now_ms();
+	/* nobody listening: 50 attempts 100 ms apart would take 5 s */
+	err = vu_fe_connect_path(c->fe, sock, 50, 100);
+	dt = vk_now_ms() - t0;
+	assert_int_equal(pthread_join(k.thread, NULL), 0);
+	assert_int_equal(err, -ECANCELED);
+	assert_true(dt < 1500);
+	close(k.fd);
+	vu_fe_free(c->fe);
+	c->fe = NULL;
+	rmdir(path);
+	assert_int_equal(test_count_fds(), c->fds_before);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -913,6 +1058,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reconnect_no_fd_leak, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disconnected_keeps_fds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_path, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_in_progress, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_before_call, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_connect_retry, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
