@@ -82,6 +82,8 @@ TESTS += tests/xensim/xen-discovery.sh
 TESTS += tests/xensim/xen-isolation.sh
 # A guest's thread busy (set-up, release) while the toolstack acts.
 TESTS += tests/xensim/xen-threads.sh
+# --domid guests whose domain goes away (during their set-up too).
+TESTS += tests/xensim/xen-gone.sh
 
 XENSIM_BUILT = $(filter tests/xensim/lib%, $(check_PROGRAMS))
 # cmocka tests that call Xen: link the real libraries, run the simulated ones.
@@ -136,7 +138,7 @@ endif
 
 EXTRA_DIST += doc/xen-vhost-master.8 doc/xen-vhost-master.service tests/xensim/xen-e2e.sh \
 	tests/xensim/xen-lost-edge.sh tests/xensim/xen-discovery.sh tests/xensim/lib.sh \
-	tests/xensim/xen-isolation.sh tests/xensim/xen-threads.sh \
+	tests/xensim/xen-isolation.sh tests/xensim/xen-threads.sh tests/xensim/xen-gone.sh \
 	tests/xensim/xen-e2e-userspace.sh tests/xensim/xen-notify-bench.sh \
 	tests/xensim/devicemodel.map tests/xensim/foreignmemory.map tests/xensim/evtchn.map \
 	tests/xensim/gnttab.map tests/xensim/store.map tests/xensim/ctrl.map tests/xensim/privcmd.map

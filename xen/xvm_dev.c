@@ -520,8 +520,10 @@ static int dev_handshake(struct xvm_dev *d)
 
 	ret = vu_fe_negotiate(d->fe, ~(1ull << 26) /* LOG_ALL */, pf, d->nqueues);
 	if (ret < 0) {
-		vk_err("xvm: domain %u: vhost-user negotiation with %s: %s", d->g->domid,
-		       d->cfg.socket, strerror(-ret));
+		/* (cancelled: the guest is being stopped, not a back-end error) */
+		if (ret != -ECANCELED)
+			vk_err("xvm: domain %u: vhost-user negotiation with %s: %s", d->g->domid,
+			       d->cfg.socket, strerror(-ret));
 		return ret;
 	}
 	if (!vu_fe_has_protocol_feature(d->fe, VU_PF_XEN_MMAP)) {
@@ -531,7 +533,9 @@ static int dev_handshake(struct xvm_dev *d)
 	}
 	ret = dev_mem_table(d);
 	if (ret < 0) {
-		vk_err("xvm: domain %u: sending the memory table: %s", d->g->domid, strerror(-ret));
+		if (ret != -ECANCELED)
+			vk_err("xvm: domain %u: sending the memory table: %s", d->g->domid,
+			       strerror(-ret));
 		return ret;
 	}
 	return 0;
@@ -579,8 +583,9 @@ static int dev_connect(struct xvm_dev *d)
 
 	ret = dev_connect_retry(d);
 	if (ret < 0) {
-		vk_err("xvm: domain %u: cannot connect to the back-end at %s: %s", d->g->domid,
-		       d->cfg.socket, strerror(-ret));
+		if (ret != -ECANCELED)
+			vk_err("xvm: domain %u: cannot connect to the back-end at %s: %s",
+			       d->g->domid, d->cfg.socket, strerror(-ret));
 		return ret;
 	}
 	ret = dev_handshake(d);

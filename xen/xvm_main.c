@@ -63,7 +63,10 @@ static void news_read(void)
  * A guest's thread has set it up, or failed to: a guest found in xenstore
  * moves its xenbus states; one given on the command line that failed
  * stops the master, as it did when guests were started one by one
- * before the loop.  0 or -errno.
+ * before the loop, unless its domain went away meanwhile (destroyed, shut
+ * down): that guest is gone as if it had gone after its set-up, the
+ * others go on, and with no guest left the master ends without an error.
+ * 0 or -errno.
  */
 static int guest_announce(struct xvm_guest *g, int ret)
 {
@@ -72,8 +75,15 @@ static int guest_announce(struct xvm_guest *g, int ret)
 		xvm_xs_guest_started(g, ret);
 		return 0;
 	}
-	if (ret < 0)
-		vk_err("xvm: domain %u: %s", g->domid, strerror(-ret));
+	if (ret >= 0)
+		return 0;
+	/* (@releaseDomain may not have been read yet: asked here) */
+	if (xvm_guest_dead(g) || !xvm_domain_alive(g->domid)) {
+		vk_info("xvm: domain %u went away during its set-up (%s)", g->domid, strerror(-ret));
+		xvm_guest_set_dead(g);
+		return 0;
+	}
+	vk_err("xvm: domain %u: %s", g->domid, strerror(-ret));
 	return ret;
 }
 
