@@ -136,14 +136,16 @@ struct xvm_bank {
  * A guest is created by the main thread, served by its own thread and
  * freed by the main thread once that thread has ended.  The list (next)
  * and the fields marked "main" are the main thread's alone, and so are
- * the devices' xs_fe_state; the ones set at creation (domid, nr_vcpus,
- * discovered, devs[], ndevs, the devices' cfg and xs_be) are read by both
- * and written by neither afterwards.  Everything else is the guest
+ * the devices' xs_fe_state; the ones set at creation (domid, handle,
+ * nr_vcpus, discovered, devs[], ndevs, the devices' cfg and xs_be) are
+ * read by both and written by neither afterwards.  Everything else is the guest
  * thread's, except dead, started (start_ret written before it) and done,
  * which are atomic.  Handed over by pthread_create() and pthread_join().
  */
 struct xvm_guest {
 	uint32_t domid;
+	xen_domain_handle_t handle;   /* the domain's handle (UUID) when it was started:
+				       * tells it from a later domain with its domid */
 	int epfd;            /* its own epoll, -1 if none */
 	int stop_fd;         /* eventfd: the main thread stops its thread (never read: it
 			      * stays readable and cancels the back-end calls), -1 if none */
@@ -249,8 +251,10 @@ bool xvm_guest_done(const struct xvm_guest *g);
 void xvm_guest_reap(struct xvm_guest *g);
 /* The guest's thread: wait up to @ms for a stop; whether one was asked. */
 bool xvm_guest_stop_asked(struct xvm_guest *g, int ms);
-/* Whether the domain still exists (not dying). */
+/* Whether a domain @domid exists, is not dying and is not shut down (unless for a suspend). */
 bool xvm_domain_alive(uint32_t domid);
+/* The same for the guest's own domain: not another one created since with its domid (main). */
+bool xvm_guest_domain_alive(const struct xvm_guest *g);
 
 /* xvm_dev.c */
 int xvm_dev_init(struct xvm_dev *d);

@@ -47,17 +47,49 @@ static bool pfn_reserved(uint64_t pfn)
 #endif
 }
 
-bool xvm_domain_alive(uint32_t domid)
+enum domain_state {
+	DOMAIN_GONE,         /* no domain @domid, a dying one, or another domain than ours */
+	DOMAIN_DOWN,         /* ours, shut down (not for a suspend): it will not run again */
+	DOMAIN_ALIVE,        /* ours, running, paused or suspended */
+};
+
+/**
+ * domain_state() - what Xen says of a domain
+ * @xc: the calling thread's control handle
+ * @domid: the domain
+ * @handle: its handle (UUID) when the guest was started, or NULL for any
+ *          domain with that domid
+ *
+ * A domid names a domain only until it is destroyed: a domain created
+ * later may get it again (xl create with a fixed domid), and the handle
+ * the toolstack gave each domain tells them apart.
+ */
+static enum domain_state domain_state(xc_interface *xc, uint32_t domid,
+				      const xen_domain_handle_t *handle)
 {
 	xc_domaininfo_t info;
-	int n = xc_domain_getinfolist(xvm.xc, domid, 1, &info);
+	int n = xc_domain_getinfolist(xc, domid, 1, &info);
 	unsigned int reason;
 
 	if (n != 1 || info.domain != domid || (info.flags & XEN_DOMINF_dying))
-		return false;
+		return DOMAIN_GONE;
+	if (handle && memcmp(info.handle, *handle, sizeof(*handle)))
+		return DOMAIN_GONE;
 	/* suspended for a save or migration: it runs again after a checkpoint or a failure */
 	reason = (info.flags >> XEN_DOMINF_shutdownshift) & XEN_DOMINF_shutdownmask;
-	return !(info.flags & XEN_DOMINF_shutdown) || reason == SHUTDOWN_suspend;
+	if ((info.flags & XEN_DOMINF_shutdown) && reason != SHUTDOWN_suspend)
+		return DOMAIN_DOWN;
+	return DOMAIN_ALIVE;
+}
+
+bool xvm_domain_alive(uint32_t domid)
+{
+	return domain_state(xvm.xc, domid, NULL) == DOMAIN_ALIVE;
+}
+
+bool xvm_guest_domain_alive(const struct xvm_guest *g)
+{
+	return domain_state(xvm.xc, g->domid, &g->handle) == DOMAIN_ALIVE;
 }
 
 static volatile ioreq_t *vcpu_slot(struct xvm_guest *g, unsigned int v)
@@ -573,12 +605,32 @@ static void guest_loop(struct xvm_guest *g)
 
 /*
  * Everything the guest holds in Xen and in its back-ends, released by the
- * thread that served it (the back-end calls of a device's stop may wait
- * for a hung daemon), after serving it or after a set-up that failed;
+ * thread that served it, after serving it or after a set-up that failed;
  * what only the main thread touches stays, for guest_free().
+ *
+ * The calls that name the guest's domid (its interrupt lines, its ioreq
+ * server) go only to the guest's own domain: once it is gone, Xen has
+ * torn its ioreq servers down with it, and a domain created since with
+ * its domid (a fixed domid in the xl configuration) has ioreq servers of
+ * its own, numbered from the same first id, and lines of its own.  Asked
+ * here, before anything is unmapped: while we map pages of a dying
+ * domain (its RAM) Xen keeps it as a zombie and does not give its domid
+ * to a new domain, so the answer holds until the unmaps below (a guest
+ * with grants only has just its ioreq pages mapped: there the window is
+ * the few calls below).  What else is released names no domain: our
+ * event channel ports, our mappings.
  */
 static void guest_release(struct xvm_guest *g)
 {
+	bool ours = true;   /* (without g->xc the set-up got no further: nothing names it) */
+
+	if (g->xc && domain_state(g->xc, g->domid, &g->handle) == DOMAIN_GONE) {
+		ours = false;
+		if (!xvm_guest_dead(g)) {
+			vk_info("xvm: domain %u is gone", g->domid);
+			xvm_guest_set_dead(g);   /* (its devices leave its lines alone) */
+		}
+	}
 	xvm_epoll_del(g->epfd, &g->ev_evtchn);
 	if (g->ev_remap.fd >= 0) {
 		int fd = g->ev_remap.fd;
@@ -588,12 +640,11 @@ static void guest_release(struct xvm_guest *g)
 	}
 	for (unsigned int i = 0; i < g->ndevs; i++)
 		xvm_dev_fini(g->devs[i]);
-	if (g->have_server) {
-		/* fails harmlessly when the domain is already gone */
+	if (g->have_server && ours) {
 		xendevicemodel_set_ioreq_server_state(g->dm, (domid_t)g->domid, g->ioservid, 0);
 		xendevicemodel_destroy_ioreq_server(g->dm, (domid_t)g->domid, g->ioservid);
-		g->have_server = false;
 	}
+	g->have_server = false;
 	if (g->xce) {
 		for (unsigned int v = 0; v < g->nr_vcpus; v++)
 			if (g->vcpu_port[v])
@@ -811,6 +862,7 @@ int xvm_guest_start(uint32_t domid, const struct xvm_dev_cfg *cfg, unsigned int 
 	g = guest_new(domid, info.max_vcpu_id + 1, cfg, ndev, xs_be);
 	if (!g)
 		return -ENOMEM;
+	memcpy(g->handle, info.handle, sizeof(g->handle));
 	ret = guest_epoll_open(g);
 	if (ret < 0) {
 		vk_err("xvm: domain %u: epoll: %s", domid, strerror(-ret));

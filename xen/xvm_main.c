@@ -78,7 +78,7 @@ static int guest_announce(struct xvm_guest *g, int ret)
 	if (ret >= 0)
 		return 0;
 	/* (@releaseDomain may not have been read yet: asked here) */
-	if (xvm_guest_dead(g) || !xvm_domain_alive(g->domid)) {
+	if (xvm_guest_dead(g) || !xvm_guest_domain_alive(g)) {
 		vk_info("xvm: domain %u went away during its set-up (%s)", g->domid, strerror(-ret));
 		xvm_guest_set_dead(g);
 		return 0;

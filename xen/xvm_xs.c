@@ -362,7 +362,7 @@ void xvm_xs_event(void)
 		return;
 	if (!strcmp(w[XS_WATCH_TOKEN], "release")) {
 		for (struct xvm_guest *g = xvm.guests; g; g = g->next)
-			if (!xvm_guest_dead(g) && !xvm_domain_alive(g->domid)) {
+			if (!xvm_guest_dead(g) && !xvm_guest_domain_alive(g)) {
 				vk_info("xvm: domain %u is gone", g->domid);
 				xvm_guest_set_dead(g);
 			}

@@ -49,6 +49,8 @@ XSIM_API int xc_domain_getinfolist(xc_interface *h, uint32_t first_domain,
 		 * count them off (seen on Xen 4.17), nor does the simulator */
 		info[n].tot_pages = m.a[2] + 1;
 		info[n].max_pages = m.a[2] + 1;
+		/* the toolstack gives each domain a UUID of its own: one per creation */
+		memcpy(info[n].handle, &m.n, sizeof(m.n));
 		dom = (uint32_t)m.a[0] + 1;
 		n++;
 	}

@@ -19,6 +19,9 @@
  *   listen ID PORT                 serve xfer connections on a guest port
  *   client ID PORT OP SIZE SEED N  N concurrent xfer clients to host PORT
  *   destroy ID [ID2]               the domain dies (with ID2: both, one @releaseDomain)
+ *   destroy ID quiet               the domain dies, its @releaseDomain not sent yet
+ *                                  (its domid can be created again before it is)
+ *   releasedomain                  @releaseDomain fires
  *   reset ID                       the driver stops and resets the device (status 0);
  *                                  answers the used indexes of its old rings; probe again
  *   usedidx ID                     the used indexes of the device's (old) rings
@@ -854,12 +857,13 @@ int main(int argc, char **argv)
 			cmd_client(d, (uint32_t)strtoul(s2, NULL, 0), s3, xfer_parse_size(s4),
 				   strtoull(s5, NULL, 0), n >= 7 ? (unsigned int)strtoul(s6, NULL, 0) : 1);
 		} else if (!strcmp(cmd, "destroy") && n >= 2) {
+			bool quiet = n >= 3 && !strcmp(s2, "quiet");
 			uint32_t dom2 = (uint32_t)strtoul(s2, NULL, 0);
-			struct gdev *d2 = n >= 3 ? dev_of(dom2) : NULL;
-			int r = n >= 3 ? xsim_dom_destroy(hv, dom2, true) : 0;
+			struct gdev *d2 = n >= 3 && !quiet ? dev_of(dom2) : NULL;
+			int r = n >= 3 && !quiet ? xsim_dom_destroy(hv, dom2, true) : 0;
 
 			if (!r)
-				r = xsim_dom_destroy(hv, dom, false);
+				r = xsim_dom_destroy(hv, dom, quiet);
 			for (int k = 0; k < 2; k++) {
 				struct gdev *dd = k ? d2 : d;
 
@@ -967,6 +971,9 @@ int main(int argc, char **argv)
 		} else if (!strcmp(cmd, "timeout") && n >= 2) {
 			xfer_timeout_ms = atoi(s1);
 			say("OK timeout %d", xfer_timeout_ms);
+		} else if (!strcmp(cmd, "releasedomain")) {
+			xsim_release_domain_event(hv);
+			say("OK");
 		} else if (!strcmp(cmd, "xsread") && n >= 2) {
 			char *v = xsim_xs_read(hv, s1);
 

@@ -87,6 +87,7 @@ struct sim_dom {
 	bool crashed;                   /* out of PoD memory */
 	bool suspended;                 /* shut down for suspend (save, migration) */
 	uint64_t given_back;            /* the last frames of RAM, ballooned out: new mappings fail */
+	uint32_t gen;                   /* which domain of the host this is: its handle (UUID) */
 };
 
 /*
@@ -148,6 +149,7 @@ struct xsim_hv {
 	struct sim_watch watches[MAX_WATCHES];
 	struct sim_kfd kfds[MAX_KFDS];
 	uint32_t kfd_gen;
+	uint32_t dom_gen;               /* domains created so far */
 	int kfd_epfd;
 	pthread_t kfd_thread;
 };
@@ -480,6 +482,7 @@ int xsim_dom_create(struct xsim_hv *hv, uint32_t domid, uint64_t nr_pfns, uint64
 	d->nr_vcpus = nr_vcpus;
 	d->next_port = 1;
 	d->next_server = 1;
+	d->gen = ++hv->dom_gen;
 	d->irq_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 out:
 	pthread_mutex_unlock(&hv->lock);
@@ -523,6 +526,15 @@ int xsim_dom_destroy(struct xsim_hv *hv, uint32_t domid, bool quiet)
 	pthread_cond_broadcast(&hv->cond);
 	pthread_mutex_unlock(&hv->lock);
 	return 0;
+}
+
+void xsim_release_domain_event(struct xsim_hv *hv)
+{
+	pthread_mutex_lock(&hv->lock);
+	for (int i = 0; i < MAX_WATCHES; i++)
+		if (hv->watches[i].used && strcmp(hv->watches[i].path, "@releaseDomain") == 0)
+			watch_fire(hv, &hv->watches[i], "@releaseDomain");
+	pthread_mutex_unlock(&hv->lock);
 }
 
 /* ------------------------------------------------------------ grants */
@@ -1369,6 +1381,7 @@ static int handle(struct sim_conn *c, struct xsim_msg *m, int *pass)
 		m->a[0] = best->domid;
 		m->a[1] = best->nr_vcpus - 1;
 		m->a[2] = best->nr_pfns - 1;
+		m->n = best->gen;
 		m->a[3] = (best->crashed ? XEN_DOMINF_shutdown |
 					   (SHUTDOWN_crash << XEN_DOMINF_shutdownshift) : 0);
 		if (best->suspended && !best->crashed)

@@ -54,6 +54,8 @@ uint8_t *xsim_dom_ram(struct xsim_hv *hv, uint32_t domid);
  * unless @quiet (xenstored fires it once for all the domains it finds dead).
  */
 int xsim_dom_destroy(struct xsim_hv *hv, uint32_t domid, bool quiet);
+/* @releaseDomain fires (after a quiet destroy: xenstored's event comes late). */
+void xsim_release_domain_event(struct xsim_hv *hv);
 
 /* Grant table of @domid: entry @ref grants frame @pfn to dom0. */
 int xsim_grant(struct xsim_hv *hv, uint32_t domid, uint32_t ref, uint64_t pfn, bool readonly);
