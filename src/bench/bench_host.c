@@ -323,53 +323,145 @@ static void host_hold(struct run *r, const int *fds, unsigned int open)
 		close(fds[i]);
 }
 
-/* N parallel host -> guest streams from one epoll loop. */
+/*
+ * parallel: N host -> guest streams, each the pattern from its own offset
+ * in sends of up to a message.  The CONNECTs run in a thread (the guest
+ * answers them): host_parallel, or host_parallel_connect when the sends
+ * run in host_parallel_step on the guest's thread.
+ */
+
+/* Streams a host_parallel_step asks at most before it gives up the turn. */
+#define HOST_PAR_TRIES 16
+
+/* Connect the r->nconns streams (stops early once r->release is set). */
+static int par_open(struct run *r)
+{
+	unsigned int i;
+
+	r->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (r->ep < 0)
+		return -errno;
+	r->fds = calloc(r->nconns, sizeof(*r->fds));
+	r->offs = calloc(r->nconns, sizeof(*r->offs));
+	if (!r->fds || !r->offs)
+		return -ENOMEM;
+	for (i = 0; i < r->nconns; i++) {
+		struct epoll_event ev = { .events = EPOLLOUT, .data.u32 = i };
+		int fd;
+
+		if (__atomic_load_n(&r->release, __ATOMIC_ACQUIRE))
+			return -ECANCELED;
+		fd = bu_host_connect(o.uds, r->port, 10000);
+		if (fd < 0)
+			return fd;
+		r->fds[r->nopen++] = fd;
+		if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ||
+		    epoll_ctl(r->ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+/* One send of up to a message on stream @x: bytes sent, 0 if it has no room. */
+static size_t par_send_one(struct run *r, unsigned int x)
+{
+	size_t chunk = r->size < BG_PATTERN_RUN ? r->size : BG_PATTERN_RUN;
+	ssize_t w = send(r->fds[x], bg_pattern_at(r->offs[x]), chunk, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+	if (w > 0) {
+		r->offs[x] += (uint64_t)w;
+		r->host_bytes += (uint64_t)w;
+		return (size_t)w;
+	}
+	if (w < 0 && errno != EAGAIN && errno != EINTR) {
+		/* the back-end dropped the stream: count it, stop asking about it */
+		if (!r->host_err)
+			r->host_err = -errno;
+		epoll_ctl(r->ep, EPOLL_CTL_DEL, r->fds[x], NULL);
+	}
+	return 0;
+}
+
+/* Half-close every stream opened: the guest sees each end. */
+void host_parallel_shut(struct run *r)
+{
+	unsigned int i;
+
+	for (i = 0; i < r->nopen; i++)
+		shutdown(r->fds[i], SHUT_WR);
+}
+
+void host_parallel_close(struct run *r)
+{
+	unsigned int i;
+
+	for (i = 0; i < r->nopen; i++)
+		close(r->fds[i]);
+	r->nopen = 0;
+	if (r->ep >= 0)
+		close(r->ep);
+	r->ep = -1;
+	free(r->fds);
+	free(r->offs);
+	r->fds = NULL;
+	r->offs = NULL;
+}
+
+/* --host-thread: connect, send until the deadline, half-close, hold until released. */
 void *host_parallel(void *arg)
 {
 	struct run *r = arg;
-	unsigned int n = r->nconns, i, open = 0;
-	int *fds = calloc(n, sizeof(int)), ep = epoll_create1(EPOLL_CLOEXEC);
-	uint64_t *off = calloc(n, sizeof(uint64_t));
-	size_t chunk = r->size < BG_PATTERN_RUN ? r->size : BG_PATTERN_RUN;
-	struct epoll_event ev, evs[64];
+	struct epoll_event evs[64];
 
-	if (!fds || !off || ep < 0) {
-		r->host_err = -ENOMEM;
-		goto out;
-	}
-	for (i = 0; i < n; i++) {
-		fds[i] = bu_host_connect(o.uds, r->port, 10000);
-		if (fds[i] < 0) {
-			r->host_err = fds[i];
-			goto out;
-		}
-		open++;
-		ev.events = EPOLLOUT;
-		ev.data.u32 = i;
-		epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev);
-		(void)!fcntl(fds[i], F_SETFL, O_NONBLOCK);
-	}
-	r->host_t_first = vk_now_ns();
-	r->deadline = r->host_t_first + (uint64_t)(o.seconds * 1e9);
-	while (vk_now_ns() < r->deadline) {
-		int k = epoll_wait(ep, evs, 64, 100), j;
+	r->host_err = par_open(r);
+	if (!r->host_err) {
+		r->host_t_first = vk_now_ns();
+		r->deadline = r->host_t_first + (uint64_t)(o.seconds * 1e9);
+		while (vk_now_ns() < r->deadline) {
+			int k = epoll_wait(r->ep, evs, 64, 100), j;
 
-		for (j = 0; j < k; j++) {
-			unsigned int x = evs[j].data.u32;
-			ssize_t w = send(fds[x], bg_pattern_at(off[x]), chunk, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-			if (w > 0) {
-				off[x] += (uint64_t)w;
-				r->host_bytes += (uint64_t)w;
-			}
+			for (j = 0; j < k; j++)
+				par_send_one(r, evs[j].data.u32);
 		}
 	}
-out:
-	for (i = 0; i < open; i++)
-		shutdown(fds[i], SHUT_WR);
-	host_hold(r, fds, open);
-	free(off);
-	return host_finish(r, ep, fds);
+	host_parallel_shut(r);
+	host_hold(r, NULL, 0);
+	host_parallel_close(r);
+	return host_finish(r, -1, NULL);
+}
+
+/* On the guest's thread: only the CONNECTs here; host_ready when done (host_err if not all). */
+void *host_parallel_connect(void *arg)
+{
+	struct run *r = arg;
+
+	r->host_err = par_open(r);
+	__atomic_store_n(&r->host_ready, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/*
+ * One message to the next stream that takes it, round robin, as the
+ * stream workloads' steps send one per turn.  Every stream is asked, not
+ * only those epoll reports: epoll (as poll) calls a Unix stream writable
+ * once three quarters of its send buffer drained, and sending only then
+ * kept a single 64 KiB stream at a third of what asking every turn moves.
+ * @want: the epoll fd (readable when a stream is writable), which with
+ * the guest's calls ends the wait of a turn that moved nothing.
+ */
+size_t host_parallel_step(struct run *r, struct pollfd *want)
+{
+	unsigned int k;
+
+	*want = (struct pollfd){ .fd = r->ep, .events = POLLIN };
+	for (k = 0; k < r->nopen && k < HOST_PAR_TRIES; k++) {
+		unsigned int x = r->next++ % r->nopen;
+		size_t w = par_send_one(r, x);
+
+		if (w)
+			return w;
+	}
+	return 0;
 }
 
 /* K idle connections, held until released. */

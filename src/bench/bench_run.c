@@ -482,7 +482,7 @@ static void raise_nofile(unsigned int n);
 
 void wl_parallel(size_t size, unsigned int n)
 {
-	struct run r = { .size = size, .nconns = n };
+	struct run r = { .size = size, .nconns = n, .ep = -1 };
 	struct result res = { .size = size, .conns = n };
 	struct limit limit = limit_for(size);
 	uint64_t t0, t1;
@@ -494,8 +494,33 @@ void wl_parallel(size_t size, unsigned int n)
 	r.port = next_port();
 	bg_listen(guest, r.port);
 	cpu_ticks(&t0);
-	pthread_create(&t, NULL, host_parallel, &r);
+	/*
+	 * With --host-thread the host program's thread connects, sends and
+	 * half-closes (host_ready), then holds the streams until released;
+	 * else a thread only connects (host_ready) and the sends run here.
+	 */
+	pthread_create(&t, NULL, o.host_thread ? host_parallel : host_parallel_connect, &r);
 	err = guest_poll_until(&r.host_ready, vk_now_ns() + 60ull * 1000000000ull + (uint64_t)(o.seconds * 1e9));
+	if (!o.host_thread) {
+		if (err) {
+			/* stop the CONNECTs; the one under way ends within its 10 s */
+			__atomic_store_n(&r.release, 1, __ATOMIC_RELEASE);
+			guest_poll_until(&r.host_ready, vk_now_ns() + 15ull * 1000000000ull);
+		}
+		pthread_join(t, NULL);
+		r.host_t_first = vk_now_ns();
+		r.deadline = r.host_t_first + (uint64_t)(o.seconds * 1e9);
+		while (!err && !r.host_err && vk_now_ns() < r.deadline) {
+			struct pollfd want;
+			size_t moved = host_parallel_step(&r, &want);
+
+			bg_set_wait(guest, &want, 1);
+			if (bg_poll(guest, moved ? 0 : STREAM_POLL_MS) < 0)
+				err = -EIO;
+		}
+		bg_set_wait(guest, NULL, 0);
+		host_parallel_shut(&r);
+	}
 	/* the host half-closed every stream: wait until the guest saw them all end */
 	{
 		uint64_t until = vk_now_ns() + 10ull * 1000000000ull;
@@ -504,7 +529,10 @@ void wl_parallel(size_t size, unsigned int n)
 			bg_poll(guest, 10);
 	}
 	cpu_ticks(&t1);
-	host_release(&r, t, 10);
+	if (o.host_thread)
+		host_release(&r, t, 10);
+	else
+		host_parallel_close(&r);
 	snprintf(res.workload, sizeof(res.workload), "parallel");
 	/* count from the first byte the guest saw */
 	if (r.t_last > r.t_first)

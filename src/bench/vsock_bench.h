@@ -106,6 +106,12 @@ struct run {
 	uint64_t *samples;
 	size_t nsamples, cap;
 	unsigned int nconns;
+	/* parallel: the host's connections (fds[0..nopen) open) and their pattern offsets */
+	int *fds;
+	uint64_t *offs;
+	unsigned int nopen;
+	unsigned int next;      /* the stream host_parallel_step asks first */
+	int ep;                 /* epoll of the fds: one fd to wait for (-1: none) */
 };
 
 /* vsock_bench.c */
@@ -128,6 +134,10 @@ size_t host_g2h_step(struct run *r, struct pollfd *want);
 void *host_rr(void *arg);
 void *host_conn(void *arg);
 void *host_parallel(void *arg);
+void *host_parallel_connect(void *arg);
+size_t host_parallel_step(struct run *r, struct pollfd *want);
+void host_parallel_shut(struct run *r);
+void host_parallel_close(struct run *r);
 void *host_idle(void *arg);
 
 /* bench_run.c */
