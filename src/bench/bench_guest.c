@@ -624,7 +624,7 @@ int bg_poll(struct bg *g, int timeout_ms)
 
 int bg_wait_multi(struct bg **gs, unsigned int n, int timeout_ms)
 {
-	struct pollfd pf[2 * 16];
+	struct pollfd pf[(2 + BG_WAIT_MAX) * 16];
 	unsigned int i, k = 0;
 
 	if (n > 16)
@@ -640,6 +640,8 @@ int bg_wait_multi(struct bg **gs, unsigned int n, int timeout_ms)
 		}
 		pf[k++] = (struct pollfd){ .fd = vhf_call_fd(g->h, BG_RX), .events = POLLIN };
 		pf[k++] = (struct pollfd){ .fd = vhf_call_fd(g->h, BG_TX), .events = POLLIN };
+		memcpy(pf + k, g->wait, g->nwait * sizeof(*pf));
+		k += g->nwait;
 	}
 	k = (unsigned int)poll(pf, k, timeout_ms);
 	for (i = 0; i < n; i++) {

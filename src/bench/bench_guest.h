@@ -135,7 +135,10 @@ int bg_poll(struct bg *g, int timeout_ms);
  */
 #define BG_WAIT_MAX 2
 void bg_set_wait(struct bg *g, const struct pollfd *fds, unsigned int n);
-/* Wait up to @timeout_ms for a notification on any of @n guests (then call bg_poll(g, 0) on each). */
+/*
+ * Wait up to @timeout_ms for a notification on any of @n guests, or for
+ * the events of their bg_set_wait fds (then call bg_poll(g, 0) on each).
+ */
 int bg_wait_multi(struct bg **gs, unsigned int n, int timeout_ms);
 /* Connections in use. */
 unsigned int bg_nconns(const struct bg *g);

@@ -619,7 +619,11 @@ void wl_idle(unsigned int n)
 	bg_unlisten(guest, r.port);
 }
 
-/* Several VMs of one daemon: a guest -> host stream in each, all at once. */
+/*
+ * Several VMs of one daemon: a guest -> host stream in each, all at once.
+ * The host ends (one reader per VM) are steps on this thread, as in
+ * wl_stream; with --host-thread a thread each.
+ */
 void wl_vms(size_t size)
 {
 	struct bg *gs[MAX_VMS + 1];
@@ -627,7 +631,7 @@ void wl_vms(size_t size)
 	struct bg_conn *cs[MAX_VMS + 1];
 	pthread_t ts[MAX_VMS + 1];
 	uint64_t msg_left[MAX_VMS + 1], sent[MAX_VMS + 1], deadline, t0, t1, total = 0, first = 0, last = 0;
-	unsigned int n = o.nx + 1, i, started = 0;
+	unsigned int n = o.nx + 1, nvm, i, started = 0;
 	struct result res;
 	struct limit limit = limit_for(size);
 	struct run idle = { 0 };
@@ -654,6 +658,7 @@ void wl_vms(size_t size)
 			break;
 		}
 	}
+	nvm = n;   /* guests to free (n may shrink below) */
 	memset(rs, 0, sizeof(rs));
 	cpu_ticks(&t0);
 	deadline = vk_now_ns() + (uint64_t)(o.seconds * 1e9);
@@ -662,16 +667,26 @@ void wl_vms(size_t size)
 
 		rs[i].size = size;
 		rs[i].port = next_port();
-		rs[i].lfd = bu_host_listen(uds, rs[i].port);
+		rs[i].fd = -1;
 		msg_left[i] = size;
 		sent[i] = 0;
 		cs[i] = NULL;
-		if (rs[i].lfd < 0) {
+		if (!o.host_thread && !(rs[i].buf = calloc(1, size))) {
 			ok = false;
 			n = i;
 			break;
 		}
-		pthread_create(&ts[i], NULL, host_g2h, &rs[i]);
+		rs[i].lfd = bu_host_listen(uds, rs[i].port);
+		if (rs[i].lfd < 0) {
+			free(rs[i].buf);
+			ok = false;
+			n = i;
+			break;
+		}
+		if (o.host_thread)
+			pthread_create(&ts[i], NULL, host_g2h, &rs[i]);
+		else
+			fcntl(rs[i].lfd, F_SETFL, fcntl(rs[i].lfd, F_GETFL) | O_NONBLOCK);
 		started++;
 		cs[i] = bg_connect(gs[i], rs[i].port);
 	}
@@ -698,6 +713,13 @@ void wl_vms(size_t size)
 				bg_flush(gs[i]);
 				cs[i] = NULL;
 			}
+			if (!o.host_thread) {
+				struct pollfd want;
+
+				/* the VM's host end: one message, and what to wait for (bg_wait_multi) */
+				moved += host_g2h_step(&rs[i], &want);
+				bg_set_wait(gs[i], &want, want.fd >= 0);
+			}
 			{
 				int r = bg_poll(gs[i], 0);
 
@@ -717,12 +739,18 @@ void wl_vms(size_t size)
 					       (unsigned long long)msg_left[i]);
 	}
 	cpu_ticks(&t1);
+	for (i = 0; i < nvm; i++)
+		bg_set_wait(gs[i], NULL, 0);
 	for (i = 0; i < started; i++) {
 		char path[256];
 		double g = 0;
 
 		shutdown(rs[i].lfd, SHUT_RDWR);
-		pthread_join(ts[i], NULL);
+		if (o.host_thread)
+			pthread_join(ts[i], NULL);
+		if (rs[i].fd >= 0)
+			close(rs[i].fd);
+		free(rs[i].buf);
 		close(rs[i].lfd);
 		snprintf(path, sizeof(path), "%s_%u", i ? o.xuds[i - 1] : o.uds, rs[i].port);
 		unlink(path);
@@ -745,6 +773,6 @@ void wl_vms(size_t size)
 	snprintf(res.note, sizeof(res.note), "%u VMs, slowest %.3f Gbit/s%s", started,
 		 min_gbps < 0 ? 0 : min_gbps, res.ok ? "" : " (a VM failed)");
 	add_result(&res);
-	for (i = 1; i < n; i++)
+	for (i = 1; i < nvm; i++)
 		bg_free(gs[i]);
 }
