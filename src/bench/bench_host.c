@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * bench_host.c - vsock-bench's host programs: one thread per workload on
- * the back-end's hybrid Unix socket (CONNECT <port> and <uds-path>_<port>).
+ * bench_host.c - vsock-bench's host programs on the back-end's hybrid Unix
+ * socket (CONNECT <port> and <uds-path>_<port>): a thread per workload, or
+ * for the g2h, h2g, both, parallel and vms workloads (without --host-thread)
+ * non-blocking steps on the guest driver's thread.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -131,10 +133,11 @@ out:
 }
 
 /*
- * The stream ends that share the guest driver's thread (the default; the
- * threads above with --host-thread).  vsock-bench is then one thread
- * with one poll loop, on one CPU, and the back-end has the other CPU of a
- * two-CPU machine to itself, as the limit's reader has: what the ratio
+ * The stream ends that share the guest driver's thread (the default for
+ * g2h, h2g, both and vms, the threads above with --host-thread; the
+ * parallel workload's steps are further down).  vsock-bench is then one
+ * thread with one poll loop, on one CPU, and the back-end has the other
+ * CPU of a two-CPU machine to itself, as the limit's reader has: what the ratio
  * compares is the back-end with a plain Unix-socket reader, not how the
  * scheduler shares two CPUs among three busy threads.  Each step moves
  * what the socket takes without blocking, at most HOST_STEP_MSGS messages,

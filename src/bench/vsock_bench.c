@@ -73,9 +73,11 @@ static void usage(FILE *f)
 		"  --guest-copy         the guest copies each payload into its TX buffer (default:\n"
 		"                       zero-copy, the payload descriptor points at the data, as\n"
 		"                       Linux's MSG_ZEROCOPY for virtio-vsock does)\n"
-		"  --host-thread        run each stream's host program in a thread of its own (default:\n"
-		"                       it shares the guest driver's thread and poll loop, so that\n"
-		"                       vsock-bench needs one CPU and the back-end has the other)\n"
+		"  --host-thread        run the host programs of g2h, h2g, both, parallel and vms in\n"
+		"                       threads of their own (default: they share the guest driver's\n"
+		"                       thread and poll loop, so that vsock-bench needs one CPU and\n"
+		"                       the back-end has the other; rr, conn and idle always have a\n"
+		"                       thread, as have the CONNECTs of h2g, both and parallel)\n"
 		"  --smoke              short run: small sizes, exit 1 on zero throughput or bad data\n"
 		"  --tap                also print one TAP line per result (for make check)\n"
 		"  -v                   more log output\n");
@@ -245,7 +247,7 @@ int main(int argc, char **argv)
 	if (o.daemon_pid)
 		bu_proc_rss_kib(o.daemon_pid, &rss_idle0);
 	printf("vsock-bench: back-end %s (pid %d), guest CID %llu, queue %u, credit %u, RX buffers %u bytes, %.1f s per run, "
-	       "stream host programs %s\n",
+	       "host programs of g2h/h2g/both/parallel/vms %s\n",
 	       o.socket, (int)o.daemon_pid, (unsigned long long)bg_cid(guest), o.queue_size, o.credit,
 	       o.rx_buf, o.seconds, o.host_thread ? "in threads of their own" : "on the guest's thread");
 

@@ -2,7 +2,7 @@
 /*
  * vsock_bench.h - what the parts of vsock-bench share (internal to the
  * program): options, results, one run's state, and the entry points of
- *   bench_host.c    the host programs (one thread per workload)
+ *   bench_host.c    the host programs (threads, or steps on the guest's thread)
  *   bench_run.c     the workloads: guest side, limit, figures
  *   bench_report.c  table, targets verdict, TAP, JSON, plots
  *   vsock_bench.c   command line and main
@@ -61,7 +61,7 @@ struct opts {
 	unsigned int repeat;
 	bool smoke;
 	bool tap;
-	bool host_thread;   /* stream host ends in their own threads */
+	bool host_thread;   /* g2h/h2g/both/parallel/vms host ends in their own threads */
 };
 
 struct result {

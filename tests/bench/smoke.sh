@@ -31,9 +31,11 @@ rc=$?
 # the streams again with each host program in a thread of its own: there
 # the guest's waits end only on a notification, so a wake-up the guest or
 # the back-end loses shows as STALLED (on the guest's thread the host
-# socket's readiness also ends them, and can hide it)
-timeout 60 "$bench" --smoke --tap --host-thread --workloads g2h,h2g,both \
-	--socket "$tmp/vhost.sock" --uds-path "$tmp/vsock.uds" --daemon-pid "$pid" \
+# socket's readiness also ends them, and can hide it); parallel and vms
+# too, whose host programs also have both ways (vms: the second VM again)
+timeout 60 "$bench" --smoke --tap --host-thread --workloads g2h,h2g,both,parallel,vms \
+	--socket "$tmp/vhost.sock" --uds-path "$tmp/vsock.uds" \
+	--socket "$tmp/vhost4.sock" --uds-path "$tmp/vsock4.uds" --daemon-pid "$pid" \
 	>"$tmp/out2" 2>>"$tmp/bench.err"
 rc2=$?
 # one TAP stream: the second run's tests numbered after the first's
