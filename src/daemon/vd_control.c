@@ -97,11 +97,11 @@ static bool vd_mem_lost(struct vd_dev *dev)
 }
 
 /*
- * A worker found guest memory that lost its backing (the front-end shrank
- * a memory file under us): nothing of that session can be served any more,
- * drop the front-end (it may connect again, with memory that stays).  The
- * event may be stale: the session already over, or its table replaced by
- * one that is whole.
+ * A worker found a shared mapping that lost its backing (the front-end
+ * shrank a memory file, its dirty log, under us): nothing of that session
+ * can be served any more, drop the front-end (it may connect again, with
+ * files that stay).  The event may be stale: the session already over, or
+ * its table replaced by one that is whole.
  */
 static void vd_session_mem_lost(struct vd_dev *dev)
 {
@@ -109,11 +109,17 @@ static void vd_session_mem_lost(struct vd_dev *dev)
 
 	if (read(dev->drop_fd, &v, sizeof(v)) < 0 && errno != EAGAIN && errno != EINTR)
 		vk_dbg("%s: drop eventfd: %s", dev->name, strerror(errno));
-	if (!vd_mem_lost(dev))
+	if (vd_mem_lost(dev)) {
+		vk_log_once(VK_LOG_WARN, "%s: guest memory shrank under its mapping (SIGBUS): "
+			    "front-end dropped (logged once)", dev->name);
+		vk_dbg("%s: guest memory lost its backing: front-end dropped", dev->name);
+	} else if (vu_dev_socket(dev->vu) >= 0 && vu_dev_lost(dev->vu)) {
+		vk_log_once(VK_LOG_WARN, "%s: the dirty log shrank under its mapping "
+			    "(SIGBUS): front-end dropped (logged once)", dev->name);
+		vk_dbg("%s: the dirty log lost its backing: front-end dropped", dev->name);
+	} else {
 		return;
-	vk_log_once(VK_LOG_WARN, "%s: guest memory shrank under its mapping (SIGBUS): "
-		    "front-end dropped (logged once)", dev->name);
-	vk_dbg("%s: guest memory lost its backing: front-end dropped", dev->name);
+	}
 	vd_session_end(dev);
 	if (!dev->cfg.client)
 		vd_ctl_add(dev, dev->listen_fd, VD_EV_LISTEN);

@@ -140,7 +140,8 @@ VK_EXPORT const struct gmem_region *gmem_find(const struct gmem_table *t, uint64
  * front-end (the daemon framework does).  Any other SIGBUS goes to the
  * previous handler or keeps its default action.  A program that installs
  * its own SIGBUS handler after mapping guest memory must chain to the
- * one it replaces.
+ * one it replaces.  (The vhost-user back-end watches the other files a
+ * front-end shares with us the same way: vu_dev_lost().)
  *
  * gmem_table_lost(): whether a region of @t has lost its backing; cheap
  * (one load) as long as no region of the process ever did.

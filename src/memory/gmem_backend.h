@@ -10,8 +10,7 @@
 #define VK_GMEM_BACKEND_H
 
 #include "memory/gmem.h"
-
-struct gmem_sigbus_slot;
+#include "memory/gmem_sigbus.h"
 
 struct gmem_map {
 	unsigned int refcnt;  /* atomic; shared by every table holding the region */
@@ -20,14 +19,13 @@ struct gmem_map {
 	size_t len;
 	uint8_t *host;        /* host address of the region's gpa, NULL if per-access */
 	void *priv;           /* backend data (Xen) */
-	int lost;             /* atomic: the file shrank under the mapping (gmem_sigbus.c) */
-	struct gmem_sigbus_slot *sigbus;  /* registered with gmem_sigbus_watch, or NULL */
+	struct gmem_watch watch;  /* SIGBUS recovery (gmem_sigbus.h): the file shrank under it */
 };
 
 /* Whether @map's backing is gone: no translation may lead into it any more. */
 static inline bool gmem_map_lost(const struct gmem_map *map)
 {
-	return map && __atomic_load_n(&map->lost, __ATOMIC_RELAXED);
+	return map && gmem_watch_lost(&map->watch);
 }
 
 /*
@@ -51,13 +49,11 @@ int gmem_mmap_region(const struct gmem_region_desc *d, int fd, struct gmem_map *
 void gmem_munmap_region(struct gmem_map *map);
 
 /*
- * gmem_sigbus.c: a SIGBUS in a watched mapping (the front-end truncated its
- * file) replaces the mapping with zero pages and sets map->lost instead of
- * killing the process.  The mmap path watches every mapping it makes.
+ * gmem_sigbus.h: a SIGBUS in a watched mapping (the front-end truncated its
+ * file) replaces the mapping with zero pages and sets map->watch.lost
+ * instead of killing the process.  The mmap path watches every mapping it
+ * makes.
  */
-int gmem_sigbus_watch(struct gmem_map *map, void *base, size_t len);
-void gmem_sigbus_unwatch(struct gmem_map *map);
-bool gmem_sigbus_any_lost(void);
 
 /*
  * Per-access mapping of [off, off+len) of a region without a host mapping

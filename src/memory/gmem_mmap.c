@@ -8,7 +8,9 @@
  * closed before returning: each fd is closed exactly once, here.
  *
  * Every mapping is watched for SIGBUS (gmem_sigbus.c): a front-end that
- * shrinks the file later costs its region, not the process.
+ * shrinks the file later costs its region, not the process.  The same for
+ * the other files a front-end shares with us (the dirty log):
+ * gmem_map_file().
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -106,7 +108,7 @@ int gmem_mmap_region(const struct gmem_region_desc *d, int fd, struct gmem_map *
 	map->base = base;
 	map->len = vma_len;
 	map->host = (uint8_t *)base + rem;
-	ret = gmem_sigbus_watch(map, base, vma_len);
+	ret = gmem_sigbus_watch(&map->watch, base, vma_len);
 	if (ret < 0) {
 		munmap(base, vma_len);
 		free(map);
@@ -124,10 +126,57 @@ void gmem_munmap_region(struct gmem_map *map)
 	if (!map)
 		return;
 	/* Before munmap: the handler must never replace what is no longer ours. */
-	gmem_sigbus_unwatch(map);
+	gmem_sigbus_unwatch(&map->watch);
 	if (map->base)
 		munmap(map->base, map->len);
 	if (map->fd >= 0)
 		close(map->fd);
 	free(map);
+}
+
+/**
+ * gmem_map_file() - map a front-end's file shared, for gmem_sigbus_watch()
+ * @fd: the file (not consumed); the caller checked that it is @len bytes
+ *	long at least (vk_fd_covers)
+ * @len: bytes to map from offset 0, not 0
+ * @base: out: the mapping
+ * @map_len: out: its length as the kernel sees it (whole pages, whole huge
+ *	pages on hugetlbfs): what gmem_sigbus_watch() and gmem_unmap_file()
+ *	want
+ *
+ * Read-write, MAP_SHARED, not watched yet: the caller registers it with
+ * gmem_sigbus_watch(), in the watch that stays with the mapping, before
+ * anything touches it (the front-end may have shrunk the file already).
+ * Control path only.
+ *
+ * Return: 0, -EINVAL (@len 0 or too large), or the -errno of mmap.
+ */
+int gmem_map_file(int fd, uint64_t len, void **base, size_t *map_len)
+{
+	void *p;
+
+	*base = NULL;
+	*map_len = 0;
+	if (!len || len > SIZE_MAX / 2)
+		return -EINVAL;
+	p = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	*base = p;
+	*map_len = gmem_mmap_vma_len(fd, (size_t)len, (size_t)sysconf(_SC_PAGESIZE));
+	return 0;
+}
+
+/**
+ * gmem_unmap_file() - unwatch and unmap what gmem_map_file() mapped
+ * @w: its watch, watched or not (zeroed on return: not watched, not lost)
+ * @base: the mapping; NULL: nothing mapped (only @w is reset)
+ * @map_len: as gmem_map_file() gave it
+ */
+void gmem_unmap_file(struct gmem_watch *w, void *base, size_t map_len)
+{
+	/* Before munmap: the handler must never replace what is no longer ours. */
+	gmem_sigbus_unwatch(w);
+	if (base)
+		munmap(base, map_len);
 }

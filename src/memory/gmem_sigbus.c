@@ -1,37 +1,41 @@
 // SPDX-License-Identifier: MIT
 /*
- * gmem_sigbus.c - surviving a front-end that shrinks guest memory under us
+ * gmem_sigbus.c - surviving a front-end that shrinks a file under our mapping
  *
- * A region is a MAP_SHARED mapping of a file the front-end owns.  If the
- * front-end truncates that file (or, on hugetlbfs, a page cannot be
- * allocated when we touch a hole), the next access faults with SIGBUS,
- * whose default action kills the whole daemon and every VM it serves.
+ * A region is a MAP_SHARED mapping of a file the front-end owns, and so
+ * is the dirty log (vhost-user SET_LOG_BASE).  If the front-end
+ * truncates such a file (or, on hugetlbfs, a page cannot be allocated when
+ * we touch a hole), the next access faults with SIGBUS, whose default
+ * action kills the whole daemon and every VM it serves.
  * Checking the file's size when mapping it (vk_fd_covers) cannot prevent
  * a later ftruncate; F_SEAL_SHRINK would, but only memfds can carry seals
  * (a memory-backend-file on hugetlbfs or /dev/shm cannot), and a front-end
  * that wants to hurt us simply does not seal.  So:
  *
- * The first mapping installs a process-wide SIGBUS handler (the handler
- * found there is kept and chained to).  Every mapping of this backend is
- * registered in a table the handler can read without locks.  A SIGBUS
- * raised by a fault (BUS_ADRERR) inside a registered mapping replaces that
- * whole mapping with anonymous zero pages (MAP_FIXED), marks its map lost
- * and returns: the faulting access is retried and reads zeros.  Guest
- * memory is untrusted input anyway, so zeros where the guest's data was
- * are no more dangerous than a hostile guest's own bytes.  From then on
- * gmem refuses to translate into the region (gmem_table_lost() tells),
- * and the owner drops the front-end (the daemon does: vd_worker.c).  Any
- * other SIGBUS (another mapping, a memory error, kill()) goes to the
- * previous handler, or gets the default action: the process dies as it
- * would have without us.
+ * The first mapping watched installs a process-wide SIGBUS handler (the
+ * handler found there is kept and chained to).  Every watched mapping (a
+ * struct gmem_watch, gmem_sigbus.h: each region of the mmap path, the
+ * vhost-user back-end's dirty log) is registered in one
+ * table the handler can read without locks.  A SIGBUS raised by a fault
+ * (BUS_ADRERR) inside a registered mapping replaces that whole mapping
+ * with anonymous zero pages (MAP_FIXED), sets its watch's lost flag and
+ * returns: the faulting access is retried and reads zeros.  What the
+ * front-end shares with us is untrusted input anyway, so zeros where its
+ * data was are no more dangerous than a hostile front-end's own bytes.
+ * From then on the owner stops trusting the mapping: gmem refuses to
+ * translate into the region (gmem_table_lost() tells), the back-end
+ * counts the device broken (vu_dev_lost()), and the owner drops the
+ * front-end (the daemon does: vd_worker.c).  Any other SIGBUS (another
+ * mapping, a memory error, kill()) goes to the previous handler, or gets
+ * the default action: the process dies as it would have without us.
  *
  * The table: chunks of slots, allocated when needed and never freed, so
  * the handler never reads freed memory.  A slot is FREE, LIVE or BUSY
  * (the handler is replacing its mapping).  Its range is written only
  * while it is FREE, under gmem_sigbus_lock.  The handler claims a LIVE
- * slot (LIVE -> BUSY) before it touches the mapping or the map, and
+ * slot (LIVE -> BUSY) before it touches the mapping or the watch, and
  * unwatching waits while a slot is BUSY, so a mapping is never replaced
- * after it was unmapped and its map never freed under the handler.  The
+ * after it was unmapped and its watch never freed under the handler.  The
  * handler uses only atomics and mmap (a plain system call on Linux).
  */
 #include <errno.h>
@@ -43,7 +47,7 @@
 #include <sys/mman.h>
 
 #include "common/log.h"
-#include "memory/gmem_backend.h"
+#include "memory/gmem_sigbus.h"
 
 enum {
 	GMEM_SLOT_FREE = 0,
@@ -55,10 +59,13 @@ struct gmem_sigbus_slot {
 	int state;              /* atomic: GMEM_SLOT_* */
 	uintptr_t start;        /* atomic loads/stores; written while FREE */
 	size_t len;
-	struct gmem_map *map;
+	struct gmem_watch *watch;
 };
 
-/* 64 chunks of 512: every region of 64 full tables (509 regions each). */
+/*
+ * 64 chunks of 512: every region of 64 full tables (509 regions each), or
+ * fewer tables and a dirty log per back-end.
+ */
 #define GMEM_SIGBUS_CHUNK  512u
 #define GMEM_SIGBUS_CHUNKS 64u
 
@@ -71,7 +78,7 @@ static unsigned long gmem_sigbus_losses;   /* atomic: mappings replaced so far *
 
 /*
  * Replace the registered mapping holding @addr with zero pages and mark its
- * map lost.  True if done (the faulting access may be retried).
+ * watch lost.  True if done (the faulting access may be retried).
  */
 static bool gmem_sigbus_recover(uintptr_t addr)
 {
@@ -108,7 +115,7 @@ static bool gmem_sigbus_recover(uintptr_t addr)
 			p = mmap((void *)start, len, PROT_READ | PROT_WRITE,
 				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
 			if (p != MAP_FAILED) {
-				__atomic_store_n(&s->map->lost, 1, __ATOMIC_RELEASE);
+				__atomic_store_n(&s->watch->lost, 1, __ATOMIC_RELEASE);
 				__atomic_add_fetch(&gmem_sigbus_losses, 1, __ATOMIC_RELEASE);
 			}
 			__atomic_store_n(&s->state, GMEM_SLOT_LIVE, __ATOMIC_RELEASE);
@@ -175,22 +182,25 @@ static void gmem_sigbus_install(void)
 }
 
 /**
- * gmem_sigbus_watch() - recover from SIGBUS in a mapping from now on
- * @map: the region's map; its lost flag is set on recovery
+ * gmem_sigbus_watch() - recover from SIGBUS in a shared mapping from now on
+ * @w: the mapping's watch (not watched yet); its lost flag is cleared, and
+ *	set on recovery
  * @base: start of the mapping (page-aligned)
  * @len: its length as the kernel sees it (whole pages: huge pages on hugetlbfs)
  *
  * Installs the handler on first use.  Control path only (takes a mutex,
- * may allocate).
+ * may allocate).  gmem_sigbus_unwatch() before the mapping goes.
  *
- * Return: 0, or -ENOMEM when no slot can be had.
+ * Return: 0, or -ENOMEM when no slot can be had (@w is then not watched).
  */
-int gmem_sigbus_watch(struct gmem_map *map, void *base, size_t len)
+int gmem_sigbus_watch(struct gmem_watch *w, void *base, size_t len)
 {
 	struct gmem_sigbus_slot *s = NULL;
 	unsigned int n, c, i;
 	int ret = 0;
 
+	__atomic_store_n(&w->lost, 0, __ATOMIC_RELAXED);
+	w->slot = NULL;
 	pthread_once(&gmem_sigbus_once, gmem_sigbus_install);
 	pthread_mutex_lock(&gmem_sigbus_lock);
 	n = __atomic_load_n(&gmem_sigbus_nchunks, __ATOMIC_RELAXED);
@@ -203,7 +213,7 @@ int gmem_sigbus_watch(struct gmem_map *map, void *base, size_t len)
 		struct gmem_sigbus_slot *chunk;
 
 		if (n == GMEM_SIGBUS_CHUNKS) {
-			vk_err("gmem: more than %u regions mapped at once", n * GMEM_SIGBUS_CHUNK);
+			vk_err("gmem: more than %u shared mappings at once", n * GMEM_SIGBUS_CHUNK);
 			ret = -ENOMEM;
 			goto out;
 		}
@@ -218,36 +228,39 @@ int gmem_sigbus_watch(struct gmem_map *map, void *base, size_t len)
 	}
 	__atomic_store_n(&s->start, (uintptr_t)base, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->len, len, __ATOMIC_RELAXED);
-	s->map = map;
+	s->watch = w;
 	__atomic_store_n(&s->state, GMEM_SLOT_LIVE, __ATOMIC_RELEASE);
-	map->sigbus = s;
+	w->slot = s;
 out:
 	pthread_mutex_unlock(&gmem_sigbus_lock);
 	return ret;
 }
 
 /**
- * gmem_sigbus_unwatch() - before unmapping: stop recovering @map's mapping
- * @map: a map gmem_sigbus_watch() took, or one it never saw (nothing to do)
+ * gmem_sigbus_unwatch() - before unmapping: stop recovering @w's mapping
+ * @w: a watch gmem_sigbus_watch() took, or one it never saw (nothing to do)
  *
  * Waits while the handler is replacing the mapping (a few microseconds).
+ * @w is then as zero-initialised: not watched, nothing lost (a lost flag
+ * belongs to the mapping, which the caller is about to unmap).
  */
-void gmem_sigbus_unwatch(struct gmem_map *map)
+void gmem_sigbus_unwatch(struct gmem_watch *w)
 {
-	struct gmem_sigbus_slot *s = map->sigbus;
+	struct gmem_sigbus_slot *s = w->slot;
 	int live = GMEM_SLOT_LIVE;
 
-	if (!s)
-		return;
-	pthread_mutex_lock(&gmem_sigbus_lock);
-	while (!__atomic_compare_exchange_n(&s->state, &live, GMEM_SLOT_FREE, false,
-					    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-		live = GMEM_SLOT_LIVE;
-		sched_yield();
+	if (s) {
+		pthread_mutex_lock(&gmem_sigbus_lock);
+		while (!__atomic_compare_exchange_n(&s->state, &live, GMEM_SLOT_FREE, false,
+						    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			live = GMEM_SLOT_LIVE;
+			sched_yield();
+		}
+		s->watch = NULL;
+		pthread_mutex_unlock(&gmem_sigbus_lock);
+		w->slot = NULL;
 	}
-	s->map = NULL;
-	pthread_mutex_unlock(&gmem_sigbus_lock);
-	map->sigbus = NULL;
+	__atomic_store_n(&w->lost, 0, __ATOMIC_RELAXED);
 }
 
 /* Whether any mapping was ever replaced: the cheap test before a table is scanned. */

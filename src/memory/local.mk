@@ -5,6 +5,7 @@ libvhost_core_la_SOURCES += \
 	src/memory/gmem.c \
 	src/memory/gmem_mmap.c \
 	src/memory/gmem_pin.c \
+	src/memory/gmem_sigbus.h \
 	src/memory/gmem_sigbus.c
 
 # Exactly one region backend (gmem_backend.h).

@@ -20,6 +20,7 @@
 
 #include "common/fd_map.h"
 #include "common/log.h"
+#include "memory/gmem_sigbus.h"
 #include "vhost-user/vu_backend.h"
 #include "vhost-user/vu_inflight.h"
 
@@ -59,6 +60,7 @@ struct vu_dev {
 	/* dirty log (SET_LOG_BASE) */
 	void *log_map;
 	size_t log_map_len;
+	struct gmem_watch log_watch;   /* the front-end shrank the log file (SIGBUS) */
 	int log_fd;              /* SET_LOG_FD eventfd, -1 */
 
 	/* inflight region (GET/SET_INFLIGHT_FD) */
@@ -77,6 +79,18 @@ static void vu_dev_fail(struct vu_dev *dev, const char *why)
 	if (!dev->broken)
 		vk_dbg("%s: connection unusable: %s", dev->name, why);
 	dev->broken = true;
+}
+
+/*
+ * A file the front-end shares with us shrank under our mapping of it and we
+ * touched what is gone (the SIGBUS was recovered: gmem_sigbus.h): the
+ * front-end broke the protocol's contract, and the session cannot go on
+ * with what the area should have held.
+ */
+static void vu_dev_check_lost(struct vu_dev *dev)
+{
+	if (!dev->broken && vu_dev_lost(dev))
+		vu_dev_fail(dev, "the dirty log file shrank under its mapping (SIGBUS)");
 }
 
 static void vu_close(int *fd)
@@ -567,8 +581,7 @@ static void vu_log_unmap(struct vu_dev *dev)
 {
 	unsigned int i;
 
-	if (dev->log_map)
-		munmap(dev->log_map, dev->log_map_len);
+	gmem_unmap_file(&dev->log_watch, dev->log_map, dev->log_map_len);
 	dev->log_map = NULL;
 	dev->log_map_len = 0;
 	for (i = 0; i < dev->cfg.num_queues; i++) {
@@ -586,7 +599,9 @@ static int vu_set_log_base(struct vu_dev *dev, struct vu_msg *msg, struct vu_msg
 	uint64_t size = msg->payload.log.mmap_size, off = msg->payload.log.mmap_offset, end, fsize;
 	int fd = vu_msg_take_fd(msg, 0);
 	unsigned int i;
+	size_t len;
 	void *p;
+	int ret;
 
 	vu_msg_set_u64(reply, 0);
 	if (size == 0 || size > VU_LOG_MAX || off > VU_LOG_MAX ||
@@ -594,22 +609,33 @@ static int vu_set_log_base(struct vu_dev *dev, struct vu_msg *msg, struct vu_msg
 		close(fd);
 		return -EINVAL;
 	}
-	/* logging a dirty page past the end of the file would SIGBUS */
+	/*
+	 * Logging a dirty page past the end of the file would SIGBUS; so would
+	 * a file the front-end shrinks later, which the watch recovers from
+	 * (the device is then broken: vu_dev_lost).
+	 */
 	if (vk_fd_covers(fd, end, &fsize)) {
 		vk_dbg("%s: SET_LOG_BASE: %" PRIu64 " bytes asked of a %" PRIu64 "-byte file",
 		       dev->name, end, fsize);
 		close(fd);
 		return -EINVAL;
 	}
-	p = mmap(NULL, end, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ret = gmem_map_file(fd, end, &p, &len);
 	close(fd);
-	if (p == MAP_FAILED) {
-		vk_dbg("%s: SET_LOG_BASE: cannot map %" PRIu64 " bytes", dev->name, end);
+	if (ret) {
+		vk_dbg("%s: SET_LOG_BASE: cannot map %" PRIu64 " bytes: %s", dev->name, end,
+		       strerror(-ret));
 		return -EFAULT;
 	}
+	/* The old log goes (and its watch), the new one is watched before any use. */
 	vu_log_unmap(dev);
+	ret = gmem_sigbus_watch(&dev->log_watch, p, len);
+	if (ret) {
+		gmem_unmap_file(&dev->log_watch, p, len);
+		return ret;
+	}
 	dev->log_map = p;
-	dev->log_map_len = end;
+	dev->log_map_len = len;
 	for (i = 0; i < dev->cfg.num_queues; i++) {
 		dev->q[i].log.bitmap = (volatile uint8_t *)p + off;
 		dev->q[i].log.size = size;
@@ -770,6 +796,7 @@ int vu_dev_dispatch(struct vu_dev *dev, struct vu_msg *msg)
 	uint64_t need;
 	int ret;
 
+	vu_dev_check_lost(dev);
 	if (dev->broken || dev->sock < 0) {
 		vu_msg_close_fds(msg);
 		return -EPIPE;
@@ -795,6 +822,8 @@ int vu_dev_dispatch(struct vu_dev *dev, struct vu_msg *msg)
 		ret = vu_handlers[req](dev, msg, reply);
 	}
 	vu_msg_close_fds(msg);
+	/* The handler (a ring starting, a device callback) may have touched a lost area. */
+	vu_dev_check_lost(dev);
 	if (dev->broken) {
 		vu_msg_close_fds(reply);
 		return -EPROTO;
@@ -820,6 +849,7 @@ int vu_dev_read(struct vu_dev *dev, struct vu_msg *msg)
 {
 	int ret;
 
+	vu_dev_check_lost(dev);
 	if (dev->broken || dev->sock < 0)
 		return -EPIPE;
 	ret = vu_msg_read(dev->sock, msg, dev->cfg.msg_timeout_ms, dev->cancel_fd);
@@ -956,8 +986,16 @@ void vu_dev_set_cancel_fd(struct vu_dev *dev, int fd)
 
 /* ------------------------------------------------------------ accessors */
 
+bool vu_dev_lost(const struct vu_dev *dev)
+{
+	/* One load while no watched mapping of the process was ever lost. */
+	if (!gmem_sigbus_any_lost())
+		return false;
+	return gmem_watch_lost(&dev->log_watch);
+}
+
 int vu_dev_socket(const struct vu_dev *dev) { return dev->sock; }
-bool vu_dev_broken(const struct vu_dev *dev) { return dev->broken; }
+bool vu_dev_broken(const struct vu_dev *dev) { return dev->broken || vu_dev_lost(dev); }
 const char *vu_dev_name(const struct vu_dev *dev) { return dev->name; }
 unsigned int vu_dev_num_queues(const struct vu_dev *dev) { return dev->cfg.num_queues; }
 uint64_t vu_dev_features(const struct vu_dev *dev) { return dev->features; }

@@ -20,7 +20,11 @@
  * connection goes on.  Only a connection that cannot continue (framing
  * error, send failure, protocol violation the spec says to close for)
  * marks the device broken: vu_dev_process() then returns < 0 and the owner
- * must vu_dev_detach().
+ * must vu_dev_detach().  So does a front-end that shrinks a file it shares
+ * with us (the dirty log) under our mapping of it: the SIGBUS of the next
+ * access is recovered (gmem.h), the area reads as zeros from then on, and
+ * vu_dev_lost() tells -- from any thread, so the owner can act on it
+ * before the next message (the daemon drops the front-end).
  *
  * Locking: none inside, except around the back-end channel.  The owner
  * serialises vu_dev_dispatch() against every user of the rings and of the
@@ -116,7 +120,17 @@ VK_EXPORT int vu_dev_read(struct vu_dev *dev, struct vu_msg *msg);
 VK_EXPORT int vu_dev_dispatch(struct vu_dev *dev, struct vu_msg *msg);
 
 VK_EXPORT int vu_dev_socket(const struct vu_dev *dev);
+/* Whether the connection is unusable (a vu_dev_lost() device is). */
 VK_EXPORT bool vu_dev_broken(const struct vu_dev *dev);
+/*
+ * Whether a file the front-end shares with us (the dirty log of
+ * SET_LOG_BASE) shrank under our mapping while we used it: the session
+ * cannot go on.  Cheap (one load while nothing of the process was ever
+ * lost); any thread, but the answer is stable only while the owner keeps
+ * vu_dev_dispatch() out (the daemon: under a worker lock).  Cleared by
+ * vu_dev_detach().
+ */
+VK_EXPORT bool vu_dev_lost(const struct vu_dev *dev);
 VK_EXPORT const char *vu_dev_name(const struct vu_dev *dev);
 VK_EXPORT unsigned int vu_dev_num_queues(const struct vu_dev *dev);
 VK_EXPORT uint64_t vu_dev_features(const struct vu_dev *dev);            /* acked */

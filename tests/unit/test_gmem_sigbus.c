@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * test_gmem_sigbus.c - a front-end that shrinks a memory file under the
- * daemon's mapping: the next access faults with SIGBUS.  That must cost the
- * one device its memory, never the process (which serves other VMs).
+ * test_gmem_sigbus.c - a front-end that shrinks a file under the daemon's
+ * shared mapping of it (guest memory, the dirty log): the next access
+ * faults with SIGBUS.  That must cost the one device its session, never
+ * the process (which serves other VMs).
  *
  * Every case runs in a child process with the default SIGBUS action, as a
  * daemon has it (cmocka swaps its own handler in around each test, and the
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,6 +32,7 @@
 #include "common/log.h"
 #include "daemon/daemon.h"
 #include "memory/gmem.h"
+#include "vhost-user/vu_backend.h"
 #include "vu_test_fe.h"
 
 #define KIB 1024ull
@@ -380,6 +383,239 @@ static void test_foreign_sigbus_chained(void **state)
 	expect_exit_0(run_child(chained_sigbus, NULL));
 }
 
+/* --------------------------------------------------------------- back-end */
+
+/*
+ * A back-end driven in the child as test_vu_backend.c drives it: one
+ * vu_dev, one front-end on a socketpair, each message handled as it is
+ * sent.
+ */
+struct bdev {
+	struct vu_dev *dev;
+	struct vut_fe fe;
+	int proc_ret;
+};
+
+static void b_pump(void *arg)
+{
+	struct bdev *b = arg;
+
+	b->proc_ret = vu_dev_process(b->dev);
+}
+
+static int b_get_config(void *o, uint8_t *buf, uint32_t off, uint32_t len)
+{
+	(void)o;
+	(void)off;
+	memset(buf, 0, len);
+	return 0;
+}
+
+static const struct vu_dev_ops b_ops = {
+	.get_config = b_get_config,
+};
+
+static int b_connect(struct bdev *b)
+{
+	int sp[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+		return -errno;
+	vut_init(&b->fe, sp[0]);
+	b->fe.pump = b_pump;
+	b->fe.pump_arg = b;
+	b->fe.timeout_ms = 0;   /* the reply is there when we read, or never comes */
+	vu_dev_attach(b->dev, sp[1]);
+	return 0;
+}
+
+static void b_disconnect(struct bdev *b)
+{
+	vu_dev_detach(b->dev);
+	vut_cleanup(&b->fe);
+}
+
+static int b_open(struct bdev *b, const char *name)
+{
+	struct vu_dev_config cfg = {
+		.num_queues = VUT_NQ,
+		.max_queue_size = 1024,
+		.features = 1ull << VIRTIO_F_VERSION_1,
+		.name = name,
+		.msg_timeout_ms = 200,
+	};
+
+	memset(b, 0, sizeof(*b));
+	b->dev = vu_dev_new(&cfg, &b_ops, b);
+	if (!b->dev)
+		return -ENOMEM;
+	return b_connect(b);
+}
+
+static void b_close(struct bdev *b)
+{
+	b_disconnect(b);
+	vu_dev_free(b->dev);
+}
+
+/*
+ * The driver offers one writable buffer on ring @q; the device pops it,
+ * writes @len bytes into it and completes it (dirty-logging them and its
+ * used entry, tracking it in the inflight area, as set up).  The number of
+ * chains the device completed; *gpa: the buffer's.
+ */
+static int b_complete_in(struct bdev *b, unsigned int q, uint32_t len, uint64_t *gpa)
+{
+	struct vq *vq = vu_dev_vq(b->dev, q);
+	struct gmem_table *mem;
+	struct vq_elem *e = malloc(sizeof(*e));
+	char *buf = vut_alloc(&b->fe, 4096);
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	int n = 0;
+
+	if (!e || vqdrv_add(&b->fe.drv[q], NULL, 0, &iov, 1, buf)) {
+		free(e);
+		return -1;
+	}
+	vqdrv_kick_prepare(&b->fe.drv[q]);
+	*gpa = VUT_GPA + (uint64_t)(buf - (char *)b->fe.mem);
+	mem = gmem_get(vu_dev_gmem(b->dev));
+	while (vq_pop(vq, mem, e) == 1) {
+		memset(e->iov[e->out_num].iov_base, 0xab, len);
+		vq_push(vq, e, len);
+		n++;
+	}
+	vq_flush(vq);
+	gmem_put(mem);
+	free(e);
+	return n;
+}
+
+/* A file of @size zero bytes (a log, an inflight area); -1 on error. */
+static int make_file(const char *name, size_t size)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC);
+
+	if (fd >= 0 && ftruncate(fd, (off_t)size) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Bytes of dirty log covering the test front-end's RAM. */
+#define LOG_SIZE ((VUT_GPA + VUT_MEM_SIZE) / VQ_LOG_PAGE / 8)
+
+/*
+ * Migration starts as QEMU's vhost_dev_set_log does it: LOG_ALL, then
+ * SET_LOG_BASE with @logfd (kept by the caller); with @log_used also the
+ * rings' used rings logged (SET_VRING_ADDR with VHOST_VRING_F_LOG).
+ * 0 or -errno / 1 (the back-end said no).
+ */
+static int fe_log_on(struct vut_fe *fe, int logfd, bool log_used)
+{
+	struct vu_msg m, r;
+	unsigned int i;
+	int ret;
+
+	vu_msg_init(&m, VU_SET_FEATURES, 0, 0);
+	vu_msg_set_u64(&m, fe->features | (1ull << VHOST_F_LOG_ALL));
+	ret = vut_send(fe, &m);
+	if (ret)
+		return ret;
+	vu_msg_init(&m, VU_SET_LOG_BASE, 0, sizeof(struct vu_log));
+	m.payload.log.mmap_size = LOG_SIZE;
+	m.payload.log.mmap_offset = 0;
+	vu_msg_add_fd(&m, logfd);
+	ret = vut_send(fe, &m);
+	if (!ret)
+		ret = vut_recv_reply(fe, VU_SET_LOG_BASE, true, &r);
+	if (ret)
+		return ret;
+	if (r.payload.u64)
+		return 1;
+	for (i = 0; log_used && i < VUT_NQ; i++) {
+		vu_msg_init(&m, VU_SET_VRING_ADDR, 0, sizeof(struct vu_vring_addr));
+		m.payload.addr.index = i;
+		m.payload.addr.flags = VU_VRING_F_LOG;
+		m.payload.addr.desc = fe->drv[i].desc_gpa - VUT_GPA + VUT_UVA;
+		m.payload.addr.avail = fe->drv[i].avail_gpa - VUT_GPA + VUT_UVA;
+		m.payload.addr.used = fe->drv[i].used_gpa - VUT_GPA + VUT_UVA;
+		m.payload.addr.log = fe->drv[i].used_gpa;
+		ret = vut_ack(fe, &m);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Whether the dirty log in @logfd has the page of @gpa marked. */
+static bool log_marked(int logfd, uint64_t gpa)
+{
+	uint64_t page = gpa / VQ_LOG_PAGE;
+	uint8_t byte = 0;
+
+	if (pread(logfd, &byte, 1, (off_t)(page / 8)) != 1)
+		return false;
+	return byte & (1u << (page % 8));
+}
+
+/* The session is over for the front-end: its next request gets no answer. */
+static bool b_refuses(struct bdev *b)
+{
+	uint64_t f;
+
+	return vut_get_u64(&b->fe, VU_GET_FEATURES, &f) != 0 && b->proc_ret < 0;
+}
+
+/*
+ * Two devices (two VMs) log dirty pages during a migration; the first
+ * front-end shrinks its log file, and its device then logs a page: the
+ * process must survive, that device be broken (its session cannot go on),
+ * the other device go on logging, and the first device serve its next
+ * front-end.
+ */
+static int log_truncated(void *arg)
+{
+	struct bdev a, b;
+	uint64_t gpa;
+	int la = make_file("sb-log-a", LOG_SIZE), lb = make_file("sb-log-b", LOG_SIZE);
+
+	(void)arg;
+	CHILD_CHECK(1, la >= 0 && lb >= 0);
+	CHILD_CHECK(2, b_open(&a, "vm-a") == 0 && b_open(&b, "vm-b") == 0);
+	CHILD_CHECK(3, vut_qemu_vsock_start(&a.fe, 0) == 0 && vut_qemu_vsock_start(&b.fe, 0) == 0);
+	CHILD_CHECK(4, fe_log_on(&a.fe, la, false) == 0 && fe_log_on(&b.fe, lb, false) == 0);
+	CHILD_CHECK(5, b_complete_in(&a, 0, 64, &gpa) == 1 && log_marked(la, gpa));
+
+	CHILD_CHECK(6, ftruncate(la, 0) == 0);
+	/* The write that used to kill the process. */
+	CHILD_CHECK(7, b_complete_in(&a, 0, 64, &gpa) == 1);
+	CHILD_CHECK(8, vu_dev_broken(a.dev));
+	CHILD_CHECK(9, b_refuses(&a));
+	/* The other VM's device is untouched. */
+	CHILD_CHECK(10, b_complete_in(&b, 0, 64, &gpa) == 1 && log_marked(lb, gpa));
+	CHILD_CHECK(11, !vu_dev_broken(b.dev));
+	/* The first device serves its next front-end, with a log that stays. */
+	b_disconnect(&a);
+	CHILD_CHECK(12, b_connect(&a) == 0 && !vu_dev_broken(a.dev));
+	CHILD_CHECK(13, ftruncate(la, LOG_SIZE) == 0);
+	CHILD_CHECK(14, vut_qemu_vsock_start(&a.fe, 0) == 0 && fe_log_on(&a.fe, la, true) == 0);
+	CHILD_CHECK(15, b_complete_in(&a, 1, 64, &gpa) == 1 && log_marked(la, gpa));
+	CHILD_CHECK(16, log_marked(la, a.fe.drv[1].used_gpa) && !vu_dev_broken(a.dev));
+	b_close(&a);
+	b_close(&b);
+	close(la);
+	close(lb);
+	return 0;
+}
+
+static void test_log_truncated(void **state)
+{
+	(void)state;
+	expect_exit_0(run_child(log_truncated, NULL));
+}
+
 /* ------------------------------------------------------------------ daemon */
 
 struct ddev {
@@ -470,22 +706,21 @@ static bool wait_eof(int fd, int ms)
 }
 
 /*
- * The whole daemon: a front-end starts the rings, truncates its RAM and
- * kicks.  The daemon survives, drops that front-end (it cannot serve it
- * any more), and serves the next one.
+ * The whole daemon: a front-end runs @sabotage (starts the rings, shrinks
+ * one of the files the daemon maps, makes the daemon touch it).  The
+ * daemon survives, drops that front-end (it cannot serve it any more), and
+ * serves the next one.
  */
-static void test_daemon_drops_frontend(void **state)
+static void daemon_drops(int (*sabotage)(struct vut_fe *fe))
 {
 	struct dchild dc;
 	struct vut_fe fe;
 	struct pollfd p;
-	uint64_t one = 1;
 	uint32_t len;
 	int status;
 	pid_t pid;
 	char *buf;
 
-	(void)state;
 	snprintf(dc.path, sizeof(dc.path), "/tmp/vk-test-sigbus-%d.sock", (int)getpid());
 	unlink(dc.path);
 	assert_int_equal(pipe2(dc.ctl, O_CLOEXEC), 0);
@@ -500,10 +735,7 @@ static void test_daemon_drops_frontend(void **state)
 
 	vut_init(&fe, vut_connect(dc.path));
 	assert_true(fe.sock >= 0);
-	assert_int_equal(vut_qemu_vsock_start(&fe, 0), 0);
-	/* The VMM shrinks guest RAM under the daemon (we touch it no more). */
-	assert_int_equal(ftruncate(fe.memfd, 0), 0);
-	assert_int_equal(write(fe.kick[1], &one, sizeof(one)), (ssize_t)sizeof(one));
+	assert_int_equal(sabotage(&fe), 0);
 	if (!wait_eof(fe.sock, 5000)) {
 		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);
@@ -537,6 +769,51 @@ static void test_daemon_drops_frontend(void **state)
 	unlink(dc.path);
 }
 
+/* The VMM shrinks guest RAM under the daemon (we touch it no more) and kicks. */
+static int sabotage_ram(struct vut_fe *fe)
+{
+	uint64_t one = 1;
+	int ret = vut_qemu_vsock_start(fe, 0);
+
+	if (ret)
+		return ret;
+	if (ftruncate(fe->memfd, 0) < 0)
+		return -errno;
+	return write(fe->kick[1], &one, sizeof(one)) == (ssize_t)sizeof(one) ? 0 : -EIO;
+}
+
+static void test_daemon_drops_frontend(void **state)
+{
+	(void)state;
+	daemon_drops(sabotage_ram);
+}
+
+/*
+ * Migration starts (used rings logged); the VMM shrinks the dirty log and
+ * sends a buffer: the daemon logs its used entry.
+ */
+static int sabotage_log(struct vut_fe *fe)
+{
+	int fd = make_file("sb-daemon-log", LOG_SIZE);
+	int ret = fd < 0 ? -errno : vut_qemu_vsock_start(fe, 0);
+
+	if (!ret)
+		ret = fe_log_on(fe, fd, true);
+	if (!ret && ftruncate(fd, 0) < 0)
+		ret = -errno;
+	if (!ret)
+		ret = vut_add_out(fe, 1, vut_alloc(fe, 64), 16);
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+static void test_daemon_drops_log_frontend(void **state)
+{
+	(void)state;
+	daemon_drops(sabotage_log);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -545,7 +822,9 @@ int main(void)
 		cmocka_unit_test(test_truncated_hugetlb),
 		cmocka_unit_test(test_foreign_sigbus_default),
 		cmocka_unit_test(test_foreign_sigbus_chained),
+		cmocka_unit_test(test_log_truncated),
 		cmocka_unit_test(test_daemon_drops_frontend),
+		cmocka_unit_test(test_daemon_drops_log_frontend),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
