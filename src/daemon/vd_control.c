@@ -98,7 +98,8 @@ static bool vd_mem_lost(struct vd_dev *dev)
 
 /*
  * A worker found a shared mapping that lost its backing (the front-end
- * shrank a memory file, its dirty log, under us): nothing of that session
+ * shrank a memory file, its dirty log or its inflight area under us):
+ * nothing of that session
  * can be served any more, drop the front-end (it may connect again, with
  * files that stay).  The event may be stale: the session already over, or
  * its table replaced by one that is whole.
@@ -114,9 +115,10 @@ static void vd_session_mem_lost(struct vd_dev *dev)
 			    "front-end dropped (logged once)", dev->name);
 		vk_dbg("%s: guest memory lost its backing: front-end dropped", dev->name);
 	} else if (vu_dev_socket(dev->vu) >= 0 && vu_dev_lost(dev->vu)) {
-		vk_log_once(VK_LOG_WARN, "%s: the dirty log shrank under its mapping "
-			    "(SIGBUS): front-end dropped (logged once)", dev->name);
-		vk_dbg("%s: the dirty log lost its backing: front-end dropped", dev->name);
+		vk_log_once(VK_LOG_WARN, "%s: the dirty log or the inflight area shrank under "
+			    "its mapping (SIGBUS): front-end dropped (logged once)", dev->name);
+		vk_dbg("%s: the dirty log or the inflight area lost its backing: "
+		       "front-end dropped", dev->name);
 	} else {
 		return;
 	}

@@ -192,9 +192,10 @@ static void *vd_worker_main(void *arg)
 			}
 		}
 		/*
-		 * A region of this snapshot, or the dirty log, lost its backing
-		 * while we used it (the front-end shrank a file it shares with
-		 * us): the session cannot go on; the control thread drops it.
+		 * A region of this snapshot, the dirty log or the inflight area
+		 * lost its backing while we used it (the front-end shrank a file
+		 * it shares with us): the session cannot go on; the control
+		 * thread drops it.
 		 */
 		if (gmem_table_lost(w->mem) || vu_dev_lost(dev->vu))
 			vd_worker_mem_lost(w);

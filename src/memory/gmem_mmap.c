@@ -9,7 +9,7 @@
  *
  * Every mapping is watched for SIGBUS (gmem_sigbus.c): a front-end that
  * shrinks the file later costs its region, not the process.  The same for
- * the other files a front-end shares with us (the dirty log):
+ * the other files a front-end shares with us (dirty log, inflight area):
  * gmem_map_file().
  */
 #include <errno.h>

@@ -3,7 +3,8 @@
  * gmem_sigbus.c - surviving a front-end that shrinks a file under our mapping
  *
  * A region is a MAP_SHARED mapping of a file the front-end owns, and so
- * is the dirty log (vhost-user SET_LOG_BASE).  If the front-end
+ * are the dirty log and the inflight area (vhost-user SET_LOG_BASE,
+ * GET/SET_INFLIGHT_FD).  If the front-end
  * truncates such a file (or, on hugetlbfs, a page cannot be allocated when
  * we touch a hole), the next access faults with SIGBUS, whose default
  * action kills the whole daemon and every VM it serves.
@@ -15,7 +16,7 @@
  * The first mapping watched installs a process-wide SIGBUS handler (the
  * handler found there is kept and chained to).  Every watched mapping (a
  * struct gmem_watch, gmem_sigbus.h: each region of the mmap path, the
- * vhost-user back-end's dirty log) is registered in one
+ * vhost-user back-end's dirty log and inflight area) is registered in one
  * table the handler can read without locks.  A SIGBUS raised by a fault
  * (BUS_ADRERR) inside a registered mapping replaces that whole mapping
  * with anonymous zero pages (MAP_FIXED), sets its watch's lost flag and
@@ -64,7 +65,7 @@ struct gmem_sigbus_slot {
 
 /*
  * 64 chunks of 512: every region of 64 full tables (509 regions each), or
- * fewer tables and a dirty log per back-end.
+ * fewer tables and a dirty log and an inflight area per back-end.
  */
 #define GMEM_SIGBUS_CHUNK  512u
 #define GMEM_SIGBUS_CHUNKS 64u

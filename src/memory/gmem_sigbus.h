@@ -4,8 +4,10 @@
  * shared mapping of it (private to the library)
  *
  * Every MAP_SHARED mapping of a file a front-end owns -- guest memory
- * regions (gmem), the dirty log (SET_LOG_BASE) -- faults with SIGBUS once
- * the front-end ftruncate()s the file below what we touch.  The owner of
+ * regions (gmem), the dirty log (SET_LOG_BASE), the inflight area
+ * (GET/SET_INFLIGHT_FD: even the back-end's own memfd, whose fd the
+ * front-end gets) -- faults with SIGBUS once the front-end ftruncate()s
+ * the file below what we touch.  The owner of
  * such a mapping embeds a struct gmem_watch and registers the mapping with
  * gmem_sigbus_watch(): a fault inside it then replaces the whole mapping
  * with anonymous zero pages (the access goes on, reading zeros or writing
@@ -60,7 +62,7 @@ bool gmem_sigbus_any_lost(void);
 /*
  * gmem_mmap.c: map the start of a front-end's file shared, at the length
  * the kernel gives the mapping (then watch it); unwatch and unmap it.
- * What the dirty log needs.
+ * What the dirty log and the inflight area need.
  */
 int gmem_map_file(int fd, uint64_t len, void **base, size_t *map_len);
 void gmem_unmap_file(struct gmem_watch *w, void *base, size_t map_len);

@@ -90,7 +90,8 @@ static void vu_dev_fail(struct vu_dev *dev, const char *why)
 static void vu_dev_check_lost(struct vu_dev *dev)
 {
 	if (!dev->broken && vu_dev_lost(dev))
-		vu_dev_fail(dev, "the dirty log file shrank under its mapping (SIGBUS)");
+		vu_dev_fail(dev, "a file it shares (dirty log, inflight area) shrank under its "
+			    "mapping (SIGBUS)");
 }
 
 static void vu_close(int *fd)
@@ -991,7 +992,7 @@ bool vu_dev_lost(const struct vu_dev *dev)
 	/* One load while no watched mapping of the process was ever lost. */
 	if (!gmem_sigbus_any_lost())
 		return false;
-	return gmem_watch_lost(&dev->log_watch);
+	return gmem_watch_lost(&dev->log_watch) || vu_inflight_lost(&dev->inflight);
 }
 
 int vu_dev_socket(const struct vu_dev *dev) { return dev->sock; }

@@ -21,7 +21,8 @@
  * error, send failure, protocol violation the spec says to close for)
  * marks the device broken: vu_dev_process() then returns < 0 and the owner
  * must vu_dev_detach().  So does a front-end that shrinks a file it shares
- * with us (the dirty log) under our mapping of it: the SIGBUS of the next
+ * with us (the dirty log, the inflight area) under our mapping of it: the
+ * SIGBUS of the next
  * access is recovered (gmem.h), the area reads as zeros from then on, and
  * vu_dev_lost() tells -- from any thread, so the owner can act on it
  * before the next message (the daemon drops the front-end).
@@ -124,7 +125,8 @@ VK_EXPORT int vu_dev_socket(const struct vu_dev *dev);
 VK_EXPORT bool vu_dev_broken(const struct vu_dev *dev);
 /*
  * Whether a file the front-end shares with us (the dirty log of
- * SET_LOG_BASE) shrank under our mapping while we used it: the session
+ * SET_LOG_BASE, the inflight area of GET/SET_INFLIGHT_FD) shrank under
+ * our mapping while we used it: the session
  * cannot go on.  Cheap (one load while nothing of the process was ever
  * lost); any thread, but the answer is stable only while the owner keeps
  * vu_dev_dispatch() out (the daemon: under a worker lock).  Cleared by

@@ -22,9 +22,28 @@ void vu_inflight_area_init(struct vu_inflight_area *a)
 
 void vu_inflight_unmap(struct vu_inflight_area *a)
 {
-	if (a->map)
-		munmap(a->map, a->map_len);
+	gmem_unmap_file(&a->watch, a->map, a->map_len);
 	vu_inflight_area_init(a);
+}
+
+/*
+ * Make the mapping @p of @len bytes (gmem_map_file) @a's, in place of what
+ * @a held, watched before anything touches it.  0, or -ENOMEM with @p
+ * unmapped and @a empty.
+ */
+static int vu_inflight_take(struct vu_inflight_area *a, void *p, size_t len)
+{
+	int ret;
+
+	vu_inflight_unmap(a);
+	ret = gmem_sigbus_watch(&a->watch, p, len);
+	if (ret) {
+		gmem_unmap_file(&a->watch, p, len);
+		return ret;
+	}
+	a->map = p;
+	a->map_len = len;
+	return 0;
 }
 
 static size_t vu_inflight_stride(unsigned int queue_size)
@@ -37,8 +56,9 @@ int vu_inflight_create(struct vu_inflight_area *a, unsigned int num_queues,
 {
 	size_t stride = vu_inflight_stride(queue_size);
 	uint64_t size = (uint64_t)stride * num_queues;
+	size_t len;
 	void *p;
-	int mfd;
+	int mfd, ret;
 
 	if (!stride || size == 0 || size > VU_INFLIGHT_MAX)
 		return -EINVAL;
@@ -46,21 +66,16 @@ int vu_inflight_create(struct vu_inflight_area *a, unsigned int num_queues,
 	if (mfd < 0)
 		return -errno;
 	if (ftruncate(mfd, (off_t)size) < 0) {
-		int e = -errno;
-
-		close(mfd);
-		return e;
+		ret = -errno;
+		goto err;
 	}
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
-	if (p == MAP_FAILED) {
-		int e = -errno;
-
-		close(mfd);
-		return e;
-	}
-	vu_inflight_unmap(a);
-	a->map = p;
-	a->map_len = size;
+	/* The front-end gets the fd: it can shrink this file as well as one of its own. */
+	ret = gmem_map_file(mfd, size, &p, &len);
+	if (ret)
+		goto err;
+	ret = vu_inflight_take(a, p, len);
+	if (ret)
+		goto err;
 	a->base = p;
 	a->size = size;
 	a->num_queues = num_queues;
@@ -68,6 +83,9 @@ int vu_inflight_create(struct vu_inflight_area *a, unsigned int num_queues,
 	a->stride = stride;
 	*fd = mfd;
 	return 0;
+err:
+	close(mfd);
+	return ret;
 }
 
 int vu_inflight_map(struct vu_inflight_area *a, int fd, uint64_t size, uint64_t offset,
@@ -75,7 +93,9 @@ int vu_inflight_map(struct vu_inflight_area *a, int fd, uint64_t size, uint64_t 
 {
 	size_t stride = vu_inflight_stride(queue_size);
 	uint64_t end, fsize;
+	size_t len;
 	void *p;
+	int ret;
 
 	if (!stride || size > VU_INFLIGHT_MAX || offset > VU_INFLIGHT_MAX ||
 	    vk_add_overflow_u64(size, offset, &end) || end == 0 ||
@@ -83,20 +103,23 @@ int vu_inflight_map(struct vu_inflight_area *a, int fd, uint64_t size, uint64_t 
 		close(fd);
 		return -EINVAL;
 	}
-	/* An area reaching past the end of its file would SIGBUS on first use. */
+	/*
+	 * An area reaching past the end of its file would SIGBUS on first use;
+	 * a file shrunk later is recovered from (the watch), costing the session.
+	 */
 	if (vk_fd_covers(fd, end, &fsize)) {
 		vk_err("inflight: mmap_offset 0x%" PRIx64 " + size 0x%" PRIx64
 		       " reaches past the end of its file (0x%" PRIx64 " bytes)", offset, size, fsize);
 		close(fd);
 		return -EINVAL;
 	}
-	p = mmap(NULL, end, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ret = gmem_map_file(fd, end, &p, &len);
 	close(fd);
-	if (p == MAP_FAILED)
+	if (ret)
 		return -EFAULT;
-	vu_inflight_unmap(a);
-	a->map = p;
-	a->map_len = end;
+	ret = vu_inflight_take(a, p, len);
+	if (ret)
+		return ret;
 	a->base = (uint8_t *)p + offset;
 	a->size = size;
 	a->num_queues = num_queues;

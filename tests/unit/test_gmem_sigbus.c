@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * test_gmem_sigbus.c - a front-end that shrinks a file under the daemon's
- * shared mapping of it (guest memory, the dirty log): the next access
- * faults with SIGBUS.  That must cost the one device its session, never
- * the process (which serves other VMs).
+ * shared mapping of it (guest memory, the dirty log, the inflight area):
+ * the next access faults with SIGBUS.  That must cost the one device its
+ * session, never the process (which serves other VMs).
  *
  * Every case runs in a child process with the default SIGBUS action, as a
  * daemon has it (cmocka swaps its own handler in around each test, and the
@@ -616,6 +616,129 @@ static void test_log_truncated(void **state)
 	expect_exit_0(run_child(log_truncated, NULL));
 }
 
+/*
+ * What QEMU sends for inflight tracking before the rings start
+ * (vhost_user_get_inflight_fd, vhost_user_set_inflight_fd): the protocol
+ * features, GET_INFLIGHT_FD, and the area given back -- or, @own >= 0,
+ * that file of the front-end's instead (a back-end restarted: QEMU hands
+ * back the area it kept).  *fd: the back-end's file the front-end keeps
+ * (the caller closes it).  0, -errno, or 1 (the back-end said no).
+ */
+static int fe_inflight_on(struct vut_fe *fe, int own, int *fd)
+{
+	struct vu_msg m, r;
+	uint64_t pf;
+	int ret;
+
+	*fd = -1;
+	ret = vut_get_u64(fe, VU_GET_PROTOCOL_FEATURES, &pf);
+	if (ret)
+		return ret;
+	fe->pf = pf & ~(1ull << VU_PF_XEN_MMAP) & ~(1ull << VU_PF_INBAND_NOTIFICATIONS);
+	vu_msg_init(&m, VU_SET_PROTOCOL_FEATURES, 0, 0);
+	vu_msg_set_u64(&m, fe->pf);
+	ret = vut_send(fe, &m);
+	if (ret)
+		return ret;
+	vu_msg_init(&m, VU_GET_INFLIGHT_FD, 0, sizeof(struct vu_inflight));
+	m.payload.inflight.num_queues = VUT_NQ;
+	m.payload.inflight.queue_size = VUT_QSIZE;
+	ret = vut_send(fe, &m);
+	if (!ret)
+		ret = vut_recv_reply(fe, VU_GET_INFLIGHT_FD, true, &r);
+	if (ret)
+		return ret;
+	if (r.nfds != 1)
+		return 1;
+	*fd = r.fds[0];
+	vu_msg_init(&m, VU_SET_INFLIGHT_FD, 0, sizeof(struct vu_inflight));
+	m.payload.inflight = r.payload.inflight;
+	vu_msg_add_fd(&m, own >= 0 ? own : *fd);
+	return vut_ack(fe, &m);
+}
+
+/* Bytes of the inflight area for the test front-end's rings. */
+#define INFLIGHT_SIZE (vq_inflight_region_size(VUT_QSIZE) * VUT_NQ)
+
+/* used_idx of ring @q's region in the inflight area @fd (QueueRegionSplit). */
+static int inflight_used_idx(int fd, unsigned int q)
+{
+	uint16_t idx;
+	off_t off = (off_t)(vq_inflight_region_size(VUT_QSIZE) * q +
+			    offsetof(struct vq_inflight_region, used_idx));
+
+	if (pread(fd, &idx, sizeof(idx), off) != (ssize_t)sizeof(idx))
+		return -1;
+	return idx;
+}
+
+/*
+ * Two devices (two VMs) track inflight I/O in areas shared with their
+ * front-ends.  The first front-end shrinks its area: @arg "running", the
+ * area the back-end created, after the rings started (the device writes
+ * it at its next pop); "start", an area of its own given back, before
+ * they start (the back-end reads it when a ring starts, on the control
+ * path).  The process must survive, that device be broken, the other one
+ * go on tracking, and the first device serve its next front-end.
+ */
+static int inflight_truncated(void *arg)
+{
+	const char *when = arg;
+	bool running = strcmp(when, "running") == 0;
+	struct bdev a, b;
+	uint64_t gpa;
+	int fa, fb, own = make_file("sb-inflight-own", INFLIGHT_SIZE);
+
+	CHILD_CHECK(1, own >= 0);
+	CHILD_CHECK(2, b_open(&a, "vm-a") == 0 && b_open(&b, "vm-b") == 0);
+	CHILD_CHECK(3, fe_inflight_on(&a.fe, running ? -1 : own, &fa) == 0);
+	CHILD_CHECK(4, fe_inflight_on(&b.fe, -1, &fb) == 0);
+	CHILD_CHECK(5, vut_qemu_vsock_start(&b.fe, 0) == 0);
+	if (running) {
+		CHILD_CHECK(6, vut_qemu_vsock_start(&a.fe, 0) == 0);
+		CHILD_CHECK(7, vu_dev_vq(a.dev, 0)->inflight != NULL);
+		CHILD_CHECK(8, b_complete_in(&a, 0, 64, &gpa) == 1 && inflight_used_idx(fa, 0) == 1);
+		CHILD_CHECK(9, ftruncate(fa, 0) == 0);
+		/* The write that used to kill the process: the next pop's inflight flag. */
+		CHILD_CHECK(10, b_complete_in(&a, 0, 64, &gpa) == 1);
+	} else {
+		CHILD_CHECK(11, ftruncate(own, 0) == 0);
+		/* The ring start reads the area: the device breaks, the start gets no answer. */
+		CHILD_CHECK(12, vut_qemu_vsock_start(&a.fe, 0) != 0);
+	}
+	CHILD_CHECK(13, vu_dev_broken(a.dev));
+	CHILD_CHECK(14, b_refuses(&a));
+	/* The other VM's device is untouched. */
+	CHILD_CHECK(15, b_complete_in(&b, 0, 64, &gpa) == 1 && inflight_used_idx(fb, 0) == 1);
+	CHILD_CHECK(16, !vu_dev_broken(b.dev));
+	/* The first device serves its next front-end, with an area that stays. */
+	b_disconnect(&a);
+	close(fa);
+	CHILD_CHECK(17, b_connect(&a) == 0 && !vu_dev_broken(a.dev));
+	CHILD_CHECK(18, fe_inflight_on(&a.fe, -1, &fa) == 0);
+	CHILD_CHECK(19, vut_qemu_vsock_start(&a.fe, 0) == 0);
+	CHILD_CHECK(20, b_complete_in(&a, 1, 64, &gpa) == 1 && inflight_used_idx(fa, 1) == 1);
+	CHILD_CHECK(21, !vu_dev_broken(a.dev));
+	b_close(&a);
+	b_close(&b);
+	close(fa);
+	close(fb);
+	close(own);
+	return 0;
+}
+
+static void test_inflight_truncated_running(void **state)
+{
+	(void)state;
+	expect_exit_0(run_child(inflight_truncated, "running"));
+}
+
+static void test_inflight_truncated_at_start(void **state)
+{
+	(void)state;
+	expect_exit_0(run_child(inflight_truncated, "start"));
+}
+
 /* ------------------------------------------------------------------ daemon */
 
 struct ddev {
@@ -814,6 +937,32 @@ static void test_daemon_drops_log_frontend(void **state)
 	daemon_drops(sabotage_log);
 }
 
+/*
+ * Inflight tracking on (the back-end's area); the VMM shrinks the area
+ * once the rings run and sends a buffer: the daemon's pop marks it in
+ * flight.
+ */
+static int sabotage_inflight(struct vut_fe *fe)
+{
+	int fd, ret = fe_inflight_on(fe, -1, &fd);
+
+	if (!ret)
+		ret = vut_qemu_vsock_start(fe, 0);
+	if (!ret && ftruncate(fd, 0) < 0)
+		ret = -errno;
+	if (!ret)
+		ret = vut_add_out(fe, 1, vut_alloc(fe, 64), 16);
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+static void test_daemon_drops_inflight_frontend(void **state)
+{
+	(void)state;
+	daemon_drops(sabotage_inflight);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -823,8 +972,11 @@ int main(void)
 		cmocka_unit_test(test_foreign_sigbus_default),
 		cmocka_unit_test(test_foreign_sigbus_chained),
 		cmocka_unit_test(test_log_truncated),
+		cmocka_unit_test(test_inflight_truncated_running),
+		cmocka_unit_test(test_inflight_truncated_at_start),
 		cmocka_unit_test(test_daemon_drops_frontend),
 		cmocka_unit_test(test_daemon_drops_log_frontend),
+		cmocka_unit_test(test_daemon_drops_inflight_frontend),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
