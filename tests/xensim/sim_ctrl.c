@@ -37,10 +37,15 @@ XSIM_API int xc_domain_getinfolist(xc_interface *h, uint32_t first_domain,
 	uint32_t dom = first_domain;
 
 	while (n < max_domains) {
-		struct xsim_msg m = { .op = XSIM_OP_DOMINFO, .dom = dom };
+		struct xsim_msg m = { .op = XSIM_OP_DOMINFO, .dom = dom,
+				      .fn = XSIM_FN_GETINFOLIST };
 
-		if (xsim_call(&h->c, &m, NULL) < 0)
+		/* ESRCH: no domain from @dom on; anything else fails the call */
+		if (xsim_call(&h->c, &m, NULL) < 0) {
+			if (m.injected || errno != ESRCH)
+				return -1;
 			break;
+		}
 		memset(&info[n], 0, sizeof(info[n]));
 		info[n].domain = (domid_t)m.a[0];
 		info[n].max_vcpu_id = (uint32_t)m.a[1];
@@ -59,7 +64,7 @@ XSIM_API int xc_domain_getinfolist(xc_interface *h, uint32_t first_domain,
 
 XSIM_API int xc_domain_maximum_gpfn(xc_interface *h, uint32_t domid, xen_pfn_t *gpfns)
 {
-	struct xsim_msg m = { .op = XSIM_OP_DOMINFO, .dom = domid };
+	struct xsim_msg m = { .op = XSIM_OP_DOMINFO, .dom = domid, .fn = XSIM_FN_MAXIMUM_GPFN };
 
 	if (xsim_call(&h->c, &m, NULL) < 0)
 		return -1;
@@ -74,7 +79,7 @@ XSIM_API int xc_domain_maximum_gpfn(xc_interface *h, uint32_t domid, xen_pfn_t *
 XSIM_API int xc_domain_get_pod_target(xc_interface *h, uint32_t domid, uint64_t *tot_pages,
 				      uint64_t *pod_cache_pages, uint64_t *pod_entries)
 {
-	struct xsim_msg m = { .op = XSIM_OP_POD, .dom = domid };
+	struct xsim_msg m = { .op = XSIM_OP_POD, .dom = domid, .fn = XSIM_FN_POD_TARGET };
 
 	if (xsim_call(&h->c, &m, NULL) < 0)
 		return -1;

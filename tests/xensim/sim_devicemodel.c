@@ -35,7 +35,8 @@ static int dm_call(xendevicemodel_handle *h, struct xsim_msg *m)
 XSIM_API int xendevicemodel_create_ioreq_server(xendevicemodel_handle *h, domid_t domid,
 						int handle_bufioreq, ioservid_t *id)
 {
-	struct xsim_msg m = { .op = XSIM_OP_IOREQ_CREATE, .dom = domid };
+	struct xsim_msg m = { .op = XSIM_OP_IOREQ_CREATE, .dom = domid,
+			      .fn = XSIM_FN_DM_CREATE_SERVER };
 	int r;
 
 	m.a[0] = (uint64_t)handle_bufioreq;
@@ -51,7 +52,8 @@ XSIM_API int xendevicemodel_get_ioreq_server_info(xendevicemodel_handle *h, domi
 						  xen_pfn_t *bufioreq_gfn,
 						  evtchn_port_t *bufioreq_port)
 {
-	struct xsim_msg m = { .op = XSIM_OP_IOREQ_INFO, .dom = domid };
+	struct xsim_msg m = { .op = XSIM_OP_IOREQ_INFO, .dom = domid,
+			      .fn = XSIM_FN_DM_SERVER_INFO };
 
 	m.a[0] = id;
 	/* The simulation has no legacy gfns: only the resource interface. */
@@ -69,7 +71,8 @@ XSIM_API int xendevicemodel_get_ioreq_server_info(xendevicemodel_handle *h, domi
 static int dm_range(xendevicemodel_handle *h, uint32_t op, domid_t domid, ioservid_t id,
 		    int is_mmio, uint64_t start, uint64_t end)
 {
-	struct xsim_msg m = { .op = op, .dom = domid };
+	struct xsim_msg m = { .op = op, .dom = domid,
+			      .fn = op == XSIM_OP_IOREQ_MAP ? XSIM_FN_DM_MAP_RANGE : XSIM_FN_NONE };
 
 	m.a[0] = id;
 	m.a[1] = (uint64_t)is_mmio;
@@ -96,7 +99,8 @@ XSIM_API int xendevicemodel_unmap_io_range_from_ioreq_server(xendevicemodel_hand
 XSIM_API int xendevicemodel_destroy_ioreq_server(xendevicemodel_handle *h, domid_t domid,
 						 ioservid_t id)
 {
-	struct xsim_msg m = { .op = XSIM_OP_IOREQ_DESTROY, .dom = domid };
+	struct xsim_msg m = { .op = XSIM_OP_IOREQ_DESTROY, .dom = domid,
+			      .fn = XSIM_FN_DM_DESTROY_SERVER };
 
 	m.a[0] = id;
 	return dm_call(h, &m);
@@ -105,7 +109,8 @@ XSIM_API int xendevicemodel_destroy_ioreq_server(xendevicemodel_handle *h, domid
 XSIM_API int xendevicemodel_set_ioreq_server_state(xendevicemodel_handle *h, domid_t domid,
 						   ioservid_t id, int enabled)
 {
-	struct xsim_msg m = { .op = XSIM_OP_IOREQ_STATE, .dom = domid };
+	struct xsim_msg m = { .op = XSIM_OP_IOREQ_STATE, .dom = domid,
+			      .fn = XSIM_FN_DM_SERVER_STATE };
 
 	m.a[0] = id;
 	m.a[1] = !!enabled;
@@ -115,7 +120,10 @@ XSIM_API int xendevicemodel_set_ioreq_server_state(xendevicemodel_handle *h, dom
 static int dm_irq(xendevicemodel_handle *h, domid_t domid, unsigned int kind,
 		  unsigned int line, unsigned int level)
 {
-	struct xsim_msg m = { .op = XSIM_OP_IRQ, .dom = domid };
+	static const uint32_t fn[] = { [XSIM_IRQ_ISA] = XSIM_FN_DM_ISA_IRQ,
+				       [XSIM_IRQ_PCI_INTX] = XSIM_FN_DM_PCI_INTX,
+				       [XSIM_IRQ_ARM] = XSIM_FN_DM_IRQ };
+	struct xsim_msg m = { .op = XSIM_OP_IRQ, .dom = domid, .fn = fn[kind] };
 
 	m.a[0] = kind;
 	m.a[1] = line;

@@ -37,7 +37,7 @@ XSIM_API int xenevtchn_fd(xenevtchn_handle *h)
 
 XSIM_API int xenevtchn_notify(xenevtchn_handle *h, evtchn_port_t port)
 {
-	struct xsim_msg m = { .op = XSIM_OP_EVT_NOTIFY };
+	struct xsim_msg m = { .op = XSIM_OP_EVT_NOTIFY, .fn = XSIM_FN_EVT_NOTIFY };
 
 	m.a[0] = port;
 	return xsim_call(&h->c, &m, NULL) < 0 ? -1 : 0;
@@ -46,7 +46,7 @@ XSIM_API int xenevtchn_notify(xenevtchn_handle *h, evtchn_port_t port)
 XSIM_API xenevtchn_port_or_error_t xenevtchn_bind_interdomain(xenevtchn_handle *h, uint32_t domid,
 							      evtchn_port_t remote_port)
 {
-	struct xsim_msg m = { .op = XSIM_OP_EVT_BIND, .dom = domid };
+	struct xsim_msg m = { .op = XSIM_OP_EVT_BIND, .dom = domid, .fn = XSIM_FN_EVT_BIND };
 	int r;
 
 	m.a[0] = (uint64_t)h->c.sink_id;

@@ -60,7 +60,7 @@ XSIM_API void *xenforeignmemory_map2(xenforeignmemory_handle *h, uint32_t dom, v
 				     int prot, int flags, size_t pages,
 				     const xen_pfn_t arr[], int err[])
 {
-	struct xsim_msg ram = { .op = XSIM_OP_RAM };
+	struct xsim_msg ram = { .op = XSIM_OP_RAM, .fn = XSIM_FN_FMEM_MAP };
 	uint8_t *base;
 	size_t i, run;
 	int fd, bad = 0;
@@ -140,7 +140,8 @@ xenforeignmemory_map_resource(xenforeignmemory_handle *h, domid_t domid, unsigne
 			      unsigned int id, unsigned long frame, unsigned long nr_frames,
 			      void **paddr, int prot, int flags)
 {
-	struct xsim_msg m = { .op = XSIM_OP_IOREQ_RESOURCE, .dom = domid };
+	struct xsim_msg m = { .op = XSIM_OP_IOREQ_RESOURCE, .dom = domid,
+			      .fn = XSIM_FN_FMEM_MAP_RESOURCE };
 	xenforeignmemory_resource_handle *r;
 	int fd;
 	void *p;

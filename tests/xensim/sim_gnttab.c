@@ -84,8 +84,9 @@ XSIM_API int xengnttab_set_max_grants(xengnttab_handle *h, uint32_t nr_grants)
 	return 0;
 }
 
-static void *gnt_map(xengnttab_handle *h, uint32_t count, const uint32_t *domids, uint32_t domid,
-		     const uint32_t *refs, int prot)
+/* @fn: the library call (enum xsim_fn), for fault injection */
+static void *gnt_map(xengnttab_handle *h, uint32_t fn, uint32_t count, const uint32_t *domids,
+		     uint32_t domid, const uint32_t *refs, int prot)
 {
 	struct gnt_mapping *g;
 	uint32_t i, done = 0;
@@ -118,7 +119,7 @@ static void *gnt_map(xengnttab_handle *h, uint32_t count, const uint32_t *domids
 		goto fail_free;
 	}
 	for (i = 0; i < count; i++) {
-		struct xsim_msg m = { .op = XSIM_OP_GNT_MAP };
+		struct xsim_msg m = { .op = XSIM_OP_GNT_MAP, .fn = fn };
 		struct xsim_msg ram = { .op = XSIM_OP_RAM };
 		int fd;
 
@@ -167,19 +168,19 @@ fail_free:
 
 XSIM_API void *xengnttab_map_grant_ref(xengnttab_handle *h, uint32_t domid, uint32_t ref, int prot)
 {
-	return gnt_map(h, 1, NULL, domid, &ref, prot);
+	return gnt_map(h, XSIM_FN_GNT_MAP_REF, 1, NULL, domid, &ref, prot);
 }
 
 XSIM_API void *xengnttab_map_grant_refs(xengnttab_handle *h, uint32_t count, uint32_t *domids,
 					uint32_t *refs, int prot)
 {
-	return gnt_map(h, count, domids, 0, refs, prot);
+	return gnt_map(h, XSIM_FN_GNT_MAP_REFS, count, domids, 0, refs, prot);
 }
 
 XSIM_API void *xengnttab_map_domain_grant_refs(xengnttab_handle *h, uint32_t count, uint32_t domid,
 					       uint32_t *refs, int prot)
 {
-	return gnt_map(h, count, NULL, domid, refs, prot);
+	return gnt_map(h, XSIM_FN_GNT_MAP_DOMAIN_REFS, count, NULL, domid, refs, prot);
 }
 
 XSIM_API int xengnttab_unmap(xengnttab_handle *h, void *start, uint32_t count)

@@ -81,6 +81,7 @@ XSIM_API void *xs_read(struct xs_handle *h, xs_transaction_t t, const char *path
 	if (!m)
 		return NULL;
 	m->op = XSIM_OP_XS_READ;
+	m->fn = XSIM_FN_XS_READ;
 	if (set_path(m, path, NULL, 0) == 0 && xs_call(h, m) >= 0) {
 		v = malloc(m->n + 1);
 		if (v) {
@@ -103,6 +104,7 @@ XSIM_API bool xs_write(struct xs_handle *h, xs_transaction_t t, const char *path
 	if (!m)
 		return false;
 	m->op = XSIM_OP_XS_WRITE;
+	m->fn = XSIM_FN_XS_WRITE;
 	m->n = len;
 	if (set_path(m, path, data, len) == 0 && xs_call(h, m) >= 0)
 		ok = true;
@@ -118,6 +120,7 @@ static bool xs_simple(struct xs_handle *h, uint32_t op, const char *path, const 
 	if (!m)
 		return false;
 	m->op = op;
+	m->fn = op == XSIM_OP_XS_WATCH ? XSIM_FN_XS_WATCH : XSIM_FN_NONE;
 	m->a[0] = (uint64_t)h->c.sink_id;
 	if (set_path(m, path, tok, tok ? strlen(tok) : 0) == 0 && xs_call(h, m) >= 0)
 		ok = true;
@@ -144,6 +147,7 @@ XSIM_API char **xs_directory(struct xs_handle *h, xs_transaction_t t, const char
 	if (!m)
 		return NULL;
 	m->op = XSIM_OP_XS_DIR;
+	m->fn = XSIM_FN_XS_DIRECTORY;
 	if (set_path(m, path, NULL, 0) == 0 && xs_call(h, m) >= 0) {
 		/* one block: the pointer array, then the strings */
 		size_t blen = 0;

@@ -43,12 +43,29 @@
  *                                  backlog takes one connection and that never accepts
  *                                  (a second connect blocks, or fails when non-blocking)
  *   unhang                         close that listener (PATH stays)
+ *   fail CALL [COUNT [ERRNO [DOM [SKIP]]]]
+ *                                  fault injection (xsim_fail): the next COUNT (default 1;
+ *                                  "always": until cleared; 0 clears) calls of the Xen
+ *                                  library function CALL (xc_domain_getinfolist,
+ *                                  xenforeignmemory_map, xenforeignmemory_map_resource,
+ *                                  xendevicemodel_create_ioreq_server,
+ *                                  xenevtchn_bind_interdomain, xs_read, ...: the list is
+ *                                  in xensim_hv.c) about domain DOM ("any", the default),
+ *                                  after the first SKIP, fail with ERRNO (a name: EIO,
+ *                                  EAGAIN, ..., or a number; default EIO), in every
+ *                                  process on the simulator
+ *   failed CALL [DOM]              the calls failed so far by that fault, and those left:
+ *                                  "OK hits H left L"
+ *   fmappages                      foreign pages mapped now, by anyone
+ *   domstat ID                     the domain's ioreq servers and its ports bound by dom0:
+ *                                  "OK servers S ports P"
  *   quit
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -764,6 +781,62 @@ static int hostile(struct gdev *d, uint64_t base)
 	return 0;
 }
 
+/* ------------------------------------------------------------ fault injection */
+
+/* An errno by name ("EIO") or number; 0 if unknown. */
+static int errno_parse(const char *s)
+{
+	static const struct { const char *name; int err; } names[] = {
+		{ "EPERM", EPERM }, { "ENOENT", ENOENT }, { "ESRCH", ESRCH }, { "EINTR", EINTR },
+		{ "EIO", EIO }, { "E2BIG", E2BIG }, { "EBADF", EBADF }, { "EAGAIN", EAGAIN },
+		{ "ENOMEM", ENOMEM }, { "EACCES", EACCES }, { "EFAULT", EFAULT }, { "EBUSY", EBUSY },
+		{ "EEXIST", EEXIST }, { "EINVAL", EINVAL }, { "ENOSPC", ENOSPC },
+		{ "EOPNOTSUPP", EOPNOTSUPP }, { "ETIMEDOUT", ETIMEDOUT },
+	};
+	char *end;
+	long v;
+
+	for (size_t i = 0; i < VK_ARRAY_SIZE(names); i++)
+		if (!strcmp(names[i].name, s))
+			return names[i].err;
+	v = strtol(s, &end, 0);
+	return (*s && !*end && v > 0 && v < 4096) ? (int)v : 0;
+}
+
+/* "any" or empty: -1; else the domid, or -2 if it is none. */
+static int64_t dom_parse(const char *s)
+{
+	char *end;
+	unsigned long v;
+
+	if (!*s || !strcmp(s, "any"))
+		return -1;
+	v = strtoul(s, &end, 0);
+	return (*end || v > UINT32_MAX) ? -2 : (int64_t)v;
+}
+
+/* fail CALL [COUNT [ERRNO [DOM [SKIP]]]] (the words after "fail", @n of them) */
+static void cmd_fail(int n, const char *call, const char *count, const char *err,
+		     const char *dom, const char *skip)
+{
+	unsigned int c = 1, sk = 0;
+	int64_t d = dom_parse(n >= 4 ? dom : "");
+	int e = n >= 3 ? errno_parse(err) : EIO, r;
+
+	if (n >= 2)
+		c = !strcmp(count, "always") ? UINT_MAX : (unsigned int)strtoul(count, NULL, 0);
+	if (n >= 5)
+		sk = (unsigned int)strtoul(skip, NULL, 0);
+	r = (e && d >= -1) ? xsim_fail(hv, call, c, e, d, sk) : -EINVAL;
+	if (r < 0)
+		say("FAIL fail %s: %s", call, strerror(-r));
+	else if (!c)
+		say("OK fail %s cleared", call);
+	else
+		say("OK fail %s %u %s dom %s skip %u", call, c, strerror(e), n >= 4 ? dom : "any",
+		    sk);
+}
+
 /* ------------------------------------------------------------ main */
 
 int main(int argc, char **argv)
@@ -998,6 +1071,28 @@ int main(int argc, char **argv)
 			close(hang_fd);
 			hang_fd = -1;
 			say("OK unhang");
+		} else if (!strcmp(cmd, "fail") && n >= 2) {
+			cmd_fail(n - 1, s1, s2, s3, s4, s5);
+		} else if (!strcmp(cmd, "failed") && n >= 2) {
+			unsigned long hits = 0;
+			unsigned int left = 0;
+			int64_t fdom = dom_parse(n >= 3 ? s2 : "");
+			int r = fdom >= -1 ? xsim_fail_stat(hv, s1, fdom, &hits, &left) : -EINVAL;
+
+			if (r && r != -ENOENT)
+				say("FAIL failed %s: %s", s1, strerror(-r));
+			else
+				say("OK hits %lu left %u", hits, left);
+		} else if (!strcmp(cmd, "fmappages")) {
+			say("OK %ld", xsim_fmap_pages(hv));
+		} else if (!strcmp(cmd, "domstat") && n >= 2) {
+			unsigned int servers, bound;
+			int r = xsim_dom_stat(hv, dom, &servers, &bound);
+
+			if (r)
+				say("FAIL domstat %u: %s", dom, strerror(-r));
+			else
+				say("OK servers %u ports %u", servers, bound);
 		} else if (!strcmp(cmd, "irqlevel") && n >= 3) {
 			say("OK level %d", xsim_irq_level(hv, dom, XSIM_IRQ_ISA,
 							   (unsigned int)strtoul(s2, NULL, 0)));

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,7 @@
 #define MAX_WATCHES 64
 #define MAX_IRQS 64
 #define MAX_KFDS 64
+#define MAX_FAULTS 16
 
 struct sim_range { bool mmio; uint64_t start, end; };
 
@@ -117,6 +119,20 @@ struct sim_port {
 	unsigned int pending;           /* guest side: notifications seen */
 };
 
+/*
+ * A fault a test asked for (xsim_fail): the requests for library call fn
+ * (about domain dom, or any if dom is -1) fail with -err, count of them
+ * after the first skip; hits counts the ones failed.
+ */
+struct sim_fault {
+	bool used;
+	uint32_t fn;
+	int64_t dom;
+	unsigned int skip, count;       /* count UINT_MAX: until cleared */
+	int err;
+	unsigned long hits;
+};
+
 struct sim_sink { bool used; int fd; };
 struct sim_node { char *path; char *val; unsigned int len; };
 struct sim_watch { bool used; int sink; char *path; char *token; };
@@ -148,6 +164,7 @@ struct xsim_hv {
 	unsigned int nnodes;
 	struct sim_watch watches[MAX_WATCHES];
 	struct sim_kfd kfds[MAX_KFDS];
+	struct sim_fault faults[MAX_FAULTS];
 	uint32_t kfd_gen;
 	uint32_t dom_gen;               /* domains created so far */
 	int kfd_epfd;
@@ -1314,6 +1331,135 @@ unsigned int xsim_xs_watches(struct xsim_hv *hv, const char *path)
 	return n;
 }
 
+/* ------------------------------------------------------------ fault injection */
+
+/* The library calls xsim_fail() knows, by enum xsim_fn. */
+static const char *const xsim_fn_names[XSIM_FN_MAX] = {
+	[XSIM_FN_GETINFOLIST] = "xc_domain_getinfolist",
+	[XSIM_FN_MAXIMUM_GPFN] = "xc_domain_maximum_gpfn",
+	[XSIM_FN_POD_TARGET] = "xc_domain_get_pod_target",
+	[XSIM_FN_FMEM_MAP] = "xenforeignmemory_map",
+	[XSIM_FN_FMEM_MAP_RESOURCE] = "xenforeignmemory_map_resource",
+	[XSIM_FN_DM_CREATE_SERVER] = "xendevicemodel_create_ioreq_server",
+	[XSIM_FN_DM_SERVER_INFO] = "xendevicemodel_get_ioreq_server_info",
+	[XSIM_FN_DM_SERVER_STATE] = "xendevicemodel_set_ioreq_server_state",
+	[XSIM_FN_DM_MAP_RANGE] = "xendevicemodel_map_io_range_to_ioreq_server",
+	[XSIM_FN_DM_DESTROY_SERVER] = "xendevicemodel_destroy_ioreq_server",
+	[XSIM_FN_DM_ISA_IRQ] = "xendevicemodel_set_isa_irq_level",
+	[XSIM_FN_DM_PCI_INTX] = "xendevicemodel_set_pci_intx_level",
+	[XSIM_FN_DM_IRQ] = "xendevicemodel_set_irq_level",
+	[XSIM_FN_EVT_BIND] = "xenevtchn_bind_interdomain",
+	[XSIM_FN_EVT_NOTIFY] = "xenevtchn_notify",
+	[XSIM_FN_GNT_MAP_REF] = "xengnttab_map_grant_ref",
+	[XSIM_FN_GNT_MAP_REFS] = "xengnttab_map_grant_refs",
+	[XSIM_FN_GNT_MAP_DOMAIN_REFS] = "xengnttab_map_domain_grant_refs",
+	[XSIM_FN_XS_READ] = "xs_read",
+	[XSIM_FN_XS_WRITE] = "xs_write",
+	[XSIM_FN_XS_DIRECTORY] = "xs_directory",
+	[XSIM_FN_XS_WATCH] = "xs_watch",
+};
+
+/* enum xsim_fn of a call's name (xenforeignmemory_map2 is xenforeignmemory_map), or -1. */
+static int fn_by_name(const char *call)
+{
+	if (!strcmp(call, "xenforeignmemory_map2"))
+		return XSIM_FN_FMEM_MAP;
+	for (int i = 1; i < XSIM_FN_MAX; i++)
+		if (xsim_fn_names[i] && !strcmp(xsim_fn_names[i], call))
+			return i;
+	return -1;
+}
+
+static struct sim_fault *fault_find(struct xsim_hv *hv, uint32_t fn, int64_t dom)
+{
+	for (int i = 0; i < MAX_FAULTS; i++)
+		if (hv->faults[i].used && hv->faults[i].fn == fn && hv->faults[i].dom == dom)
+			return &hv->faults[i];
+	return NULL;
+}
+
+int xsim_fail(struct xsim_hv *hv, const char *call, unsigned int count, int err, int64_t dom,
+	      unsigned int skip)
+{
+	int fn = fn_by_name(call);
+	struct sim_fault *f;
+	int r = 0;
+
+	if (fn < 0 || err <= 0 || dom < -1 || dom > UINT32_MAX)
+		return -EINVAL;
+	pthread_mutex_lock(&hv->lock);
+	f = fault_find(hv, (uint32_t)fn, dom);
+	for (int i = 0; !f && i < MAX_FAULTS; i++)
+		if (!hv->faults[i].used)
+			f = &hv->faults[i];
+	if (!f)
+		r = -ENOSPC;
+	else if (!count)
+		f->used = false;
+	else
+		*f = (struct sim_fault){ .used = true, .fn = (uint32_t)fn, .dom = dom, .skip = skip,
+					 .count = count, .err = err };
+	pthread_mutex_unlock(&hv->lock);
+	return r;
+}
+
+int xsim_fail_stat(struct xsim_hv *hv, const char *call, int64_t dom, unsigned long *hits,
+		   unsigned int *left)
+{
+	int fn = fn_by_name(call);
+	struct sim_fault *f;
+
+	if (fn < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&hv->lock);
+	f = fault_find(hv, (uint32_t)fn, dom);
+	*hits = f ? f->hits : 0;
+	*left = f ? f->count : 0;
+	pthread_mutex_unlock(&hv->lock);
+	return f ? 0 : -ENOENT;
+}
+
+/*
+ * Whether request @m is to fail (hv->lock held): -errno, or 0.  A spent
+ * fault stays listed (its hits are read by xsim_fail_stat) until it is
+ * cleared or set again.
+ */
+static int fault_take(struct xsim_hv *hv, const struct xsim_msg *m)
+{
+	for (int i = 0; m->fn != XSIM_FN_NONE && m->fn < XSIM_FN_MAX && i < MAX_FAULTS; i++) {
+		struct sim_fault *f = &hv->faults[i];
+
+		if (!f->used || f->fn != m->fn || !f->count || (f->dom >= 0 && f->dom != m->dom))
+			continue;
+		if (f->skip) {
+			f->skip--;
+			continue;
+		}
+		if (f->count != UINT_MAX)
+			f->count--;
+		f->hits++;
+		fprintf(stderr, "xensim: %s (dom %u) failed on purpose: %s\n", xsim_fn_names[m->fn],
+			m->dom, strerror(f->err));
+		return -f->err;
+	}
+	return 0;
+}
+
+int xsim_dom_stat(struct xsim_hv *hv, uint32_t domid, unsigned int *servers, unsigned int *bound)
+{
+	struct sim_dom *d;
+
+	pthread_mutex_lock(&hv->lock);
+	d = dom_get(hv, domid);
+	*servers = *bound = 0;
+	for (int i = 0; d && i < MAX_SERVERS; i++)
+		*servers += d->servers[i].used;
+	for (int i = 0; d && i < MAX_PORTS; i++)
+		*bound += hv->ports[i].used && hv->ports[i].dom == domid && hv->ports[i].peer >= 0;
+	pthread_mutex_unlock(&hv->lock);
+	return d ? 0 : -ESRCH;
+}
+
 /* ------------------------------------------------------------ server */
 
 static int reply(int fd, struct xsim_msg *m, int ret, int pass_fd)
@@ -1323,7 +1469,7 @@ static int reply(int fd, struct xsim_msg *m, int ret, int pass_fd)
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
 	m->ret = ret;
-	if (pass_fd >= 0 && ret >= 0) {
+	if (pass_fd >= 0 && ret >= 0 && !m->injected) {
 		struct cmsghdr *cm;
 
 		memset(cbuf, 0, sizeof(cbuf));
@@ -1644,7 +1790,11 @@ static void *conn_thread(void *arg)
 			pthread_mutex_unlock(&hv->lock);
 			continue;       /* this connection only receives from now on */
 		}
-		ret = handle(c, m, &pass);
+		pass = -1;
+		ret = fault_take(hv, m);
+		m->injected = ret < 0;
+		if (!ret)
+			ret = handle(c, m, &pass);
 		pthread_mutex_unlock(&hv->lock);
 		/* an fd the call did not take */
 		if (c->in_fd >= 0)

@@ -11,6 +11,12 @@
  * answer.  Event channel and xenstore watch handles open a second
  * connection that only ever receives (their pollable fd): event channel
  * ports as struct xsim_msg with op XSIM_EV_PORT, watches as XSIM_EV_WATCH.
+ *
+ * Fault injection: a request names the library call it is made for (fn,
+ * enum xsim_fn; XSIM_FN_NONE for calls that cannot be made to fail), and
+ * the hypervisor fails the ones a test asked it to (xsim_fail()): the
+ * answer then has ret -errno and injected set, and the library call
+ * returns its error with that errno.
  */
 #ifndef XENSIM_PROTO_H
 #define XENSIM_PROTO_H
@@ -70,11 +76,45 @@ enum xsim_irq_kind {
 	XSIM_IRQ_ARM,
 };
 
+/*
+ * The library calls a test can make fail (xsim_fail(): by name, the
+ * names in xsim_fn_names[] of xensim_hv.c).  A call that makes several
+ * requests (a grant mapping of several refs) counts each of them.
+ */
+enum xsim_fn {
+	XSIM_FN_NONE = 0,
+	XSIM_FN_GETINFOLIST,          /* xc_domain_getinfolist */
+	XSIM_FN_MAXIMUM_GPFN,         /* xc_domain_maximum_gpfn */
+	XSIM_FN_POD_TARGET,           /* xc_domain_get_pod_target */
+	XSIM_FN_FMEM_MAP,             /* xenforeignmemory_map / _map2 */
+	XSIM_FN_FMEM_MAP_RESOURCE,    /* xenforeignmemory_map_resource */
+	XSIM_FN_DM_CREATE_SERVER,     /* xendevicemodel_create_ioreq_server */
+	XSIM_FN_DM_SERVER_INFO,       /* xendevicemodel_get_ioreq_server_info */
+	XSIM_FN_DM_SERVER_STATE,      /* xendevicemodel_set_ioreq_server_state */
+	XSIM_FN_DM_MAP_RANGE,         /* xendevicemodel_map_io_range_to_ioreq_server */
+	XSIM_FN_DM_DESTROY_SERVER,    /* xendevicemodel_destroy_ioreq_server */
+	XSIM_FN_DM_ISA_IRQ,           /* xendevicemodel_set_isa_irq_level */
+	XSIM_FN_DM_PCI_INTX,          /* xendevicemodel_set_pci_intx_level */
+	XSIM_FN_DM_IRQ,               /* xendevicemodel_set_irq_level */
+	XSIM_FN_EVT_BIND,             /* xenevtchn_bind_interdomain */
+	XSIM_FN_EVT_NOTIFY,           /* xenevtchn_notify */
+	XSIM_FN_GNT_MAP_REF,          /* xengnttab_map_grant_ref */
+	XSIM_FN_GNT_MAP_REFS,         /* xengnttab_map_grant_refs */
+	XSIM_FN_GNT_MAP_DOMAIN_REFS,  /* xengnttab_map_domain_grant_refs */
+	XSIM_FN_XS_READ,              /* xs_read */
+	XSIM_FN_XS_WRITE,             /* xs_write */
+	XSIM_FN_XS_DIRECTORY,         /* xs_directory */
+	XSIM_FN_XS_WATCH,             /* xs_watch */
+	XSIM_FN_MAX
+};
+
 struct xsim_msg {
 	uint32_t op;
 	int32_t ret;             /* answer: >= 0 or -errno */
 	uint32_t dom;
 	uint32_t n;
+	uint32_t fn;             /* request: the library call (enum xsim_fn) */
+	uint32_t injected;       /* answer: failed by fault injection (ret is the error) */
 	uint64_t a[4];
 	char s[XSIM_STR];
 };
