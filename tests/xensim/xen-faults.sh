@@ -1,0 +1,139 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# xen-faults.sh - xen-vhost-master when Xen refuses a call, against the Xen
+# simulator's fault injection (xensim-guest "fail CALL COUNT ERRNO DOM
+# SKIP": the next COUNT calls of CALL about domain DOM, after SKIP of them,
+# fail with ERRNO).
+#
+#  - every step of a guest's set-up refused in turn (a foreign mapping of
+#    its RAM, the map of its ioreq pages, its ioreq server, the bind of its
+#    event channel, the claim of its MMIO window), for a guest found in
+#    xenstore: its set-up fails with a log line that names the call and
+#    the error, its back-end moves to Closed, nothing it took is left (no
+#    foreign page mapped, no ioreq server, no bound port, no fd of the
+#    master's), the master's other guest is served all along, and the
+#    toolstack's next announcement of the device (state Initialising again)
+#    is served;
+#  - the bind of the buffered ioreq port refused: the guest is served
+#    without it (Xen sends none of its MMIO accesses that way), said once;
+#  - a guest given with --domid whose RAM cannot be mapped: the master ends
+#    with status 1 (xen-vhost-master(8)), after releasing everything.
+#
+# Prints TAP.
+
+XSIM_NEED=(MASTER DAEMON GUEST)
+
+XSIM_TAG=xen-faults
+. "$(dirname "$0")/lib.sh"
+
+BE=/local/domain/0/backend/virtio
+
+# a field of the last answer: "OK servers S ports P", "OK hits H left L"
+field() { local a=($REPLY) i; for ((i = 1; i < ${#a[@]}; i++)); do [ "${a[i]}" = "$1" ] && echo "${a[i+1]}"; done; }
+# wait up to 5 s until "$@" succeeds
+eventually() { local i; for i in $(seq 50); do "$@" && return 0; sleep 0.1; done; "$@"; }
+fmap_is() { gcmd fmappages >/dev/null && [ "$REPLY" = "OK $1" ]; }
+domstat_is() { gcmd domstat "$1" >/dev/null && [ "$REPLY" = "OK servers $2 ports $3" ]; }
+fds_of() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
+fds_are() { [ "$(fds_of "$1")" = "$2" ]; }
+
+gcmd dom 2 1 && gcmd dom 6 1 && gcmd dom 7 1 || { echo "Bail out! domains"; exit 1; }
+start_daemon 2 4
+start_daemon 6 8
+start_daemon 7 9
+for i in $(seq 100); do
+	[ -S "$T/vsd2.sock" ] && [ -S "$T/vsd6.sock" ] && [ -S "$T/vsd7.sock" ] && break
+	sleep 0.05
+done
+
+$SIMENV "$MASTER" --privcmd /dev/null --log-level info --serve "vsock=$T/vsd%d.sock" \
+	>"$T/master.log" 2>&1 &
+MPID=$!
+PIDS+=($MPID)
+sleep 0.3
+announce 2
+gcmd xswait $BE/2/0/state 2 >/dev/null && gcmd probe 2 0xfe000000 5 >/dev/null ||
+	{ echo "Bail out! guest 2 is not served"; exit 1; }
+
+# ---- set-up failures of guest 6, found in xenstore
+gcmd fmappages >/dev/null
+FMAP0=${REPLY#OK }
+FDS0=$(fds_of $MPID)
+echo "# guest 2 served: $FMAP0 foreign pages mapped, the master has $FDS0 fds"
+stopped=0
+first=1
+# call errno skip what-the-log-says description
+setup_fails() {
+	local call=$1 err=$2 skip=$3 says=$4 what=$5
+	gcmd fail "$call" 1 "$err" 6 "$skip" >/dev/null || { notok "$what: fail $call"; return; }
+	if [ $first = 1 ]; then announce 6; first=0; else gcmd xs $BE/6/0/state 1 >/dev/null; fi
+	check "$what: the set-up fails, the back-end moves to Closed" gcmd xswait $BE/6/0/state 6
+	gcmd failed "$call" 6 >/dev/null
+	check "$what: the call was made and refused ($REPLY)" test "$(field hits)" = 1
+	check "$what: the master says so: '$says'" master_says 1 "domain 6: $says" 5
+	stopped=$((stopped + 1))
+	master_says $stopped 'domain 6: stopped' 5
+	check "$what: nothing left: no foreign page mapped ($FMAP0 before)" eventually fmap_is "$FMAP0"
+	check "$what: nothing left: no ioreq server, no bound port" domstat_is 6 0 0
+	check "$what: nothing left: the master has its $FDS0 fds" eventually fds_are $MPID "$FDS0"
+	check "$what: the master serves guest 2 on (register reads answered)" gcmd ioreqbench 2 10
+}
+setup_fails xenforeignmemory_map ENOMEM 0 'probing frames 0x0\.\.: Cannot allocate memory' \
+	"probing guest 6's RAM refused (ENOMEM)"
+setup_fails xenforeignmemory_map EFAULT 1 'mapping RAM 0x0+0xa0000: Bad address' \
+	"mapping guest 6's first RAM bank refused (EFAULT)"
+setup_fails xc_domain_maximum_gpfn EPERM 0 'cannot read its highest frame: Operation not permitted' \
+	"guest 6's highest frame not told (EPERM)"
+setup_fails xendevicemodel_create_ioreq_server ENOSPC 0 \
+	'cannot create an ioreq server: No space left on device' \
+	"guest 6's ioreq server refused (ENOSPC)"
+setup_fails xenforeignmemory_map_resource EIO 0 \
+	'cannot map the buffered ioreq page: Input/output error' \
+	"guest 6's buffered ioreq page not mapped (EIO)"
+setup_fails xenforeignmemory_map_resource ENOMEM 1 \
+	'cannot map the ioreq pages: Cannot allocate memory' \
+	"guest 6's ioreq pages not mapped (ENOMEM)"
+setup_fails xenevtchn_bind_interdomain ENOSPC 0 \
+	'cannot bind the event channel of vCPU 0: No space left on device' \
+	"guest 6's vCPU event channel not bound (ENOSPC)"
+setup_fails xendevicemodel_map_io_range_to_ioreq_server EIO 0 \
+	'cannot claim MMIO 0xfe000000+0x200: Input/output error' \
+	"guest 6's MMIO window not claimed (EIO)"
+
+# the toolstack announces the device again: served (nothing of before in the way)
+gcmd fail xenevtchn_bind_interdomain 1 ENOSPC 6 1 >/dev/null
+gcmd xs $BE/6/0/state 1 >/dev/null
+check "guest 6 announced again, the bind of its buffered ioreq port refused: served (InitWait)" \
+	gcmd xswait $BE/6/0/state 2
+check "... its device starts" gcmd probe 6 0xfe000000 5
+check "... the master says it goes without its buffered ioreq port" \
+	master_says 1 'domain 6: buffered ioreq port: No space left on device' 2
+check "... one ioreq server, its vCPU's port bound" domstat_is 6 1 1
+check "the master is still up" kill -0 $MPID
+
+kill -TERM $MPID
+wait $MPID
+rc=$?
+check "xen-vhost-master exits cleanly on SIGTERM (status $rc)" test $rc -eq 0
+released() { eventually fmap_is 0 && domstat_is 2 0 0 && domstat_is 6 0 0; }
+check "... and releases everything: no foreign page mapped, no ioreq server or bound port of guest 2 or 6" \
+	released
+
+# ---- a --domid guest whose RAM cannot be mapped: status 1, nothing left
+gcmd fail xenforeignmemory_map 1 ENOMEM 7 >/dev/null
+$SIMENV "$MASTER" --privcmd /dev/null --log-level info \
+	--domid 7 --device "vsock,socket=$T/vsd7.sock,base=0xfe000000,irq=5" \
+	>"$T/master7.log" 2>&1 &
+M7=$!
+PIDS+=($M7)
+for i in $(seq 100); do kill -0 $M7 2>/dev/null || break; sleep 0.05; done
+wait $M7
+rc=$?
+check "--domid guest 7, its RAM refused (ENOMEM): the master ends with status 1 ($rc)" test $rc -eq 1
+check "... saying why" grep -q 'domain 7: probing frames 0x0\.\.: Cannot allocate memory' "$T/master7.log"
+released() { eventually fmap_is 0 && domstat_is 7 0 0; }
+check "... nothing left: no foreign page mapped, no ioreq server, no bound port" released
+
+check "no sanitizer report from the masters or the daemons" \
+	bash -c "! grep -l -E 'Sanitizer|runtime error' '$T'/master*.log '$T'/daemon*.log"
