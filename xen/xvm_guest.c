@@ -196,9 +196,9 @@ static int guest_map_ram(struct xvm_guest *g)
 		if (n) {
 			p = guest_probe_frames(g, base, n, pfns, err);
 			if (!p) {
+				ret = errno ? -errno : -EFAULT;
 				vk_err("xvm: domain %u: probing frames 0x%" PRIx64 "..: %s", g->domid,
-				       base, strerror(errno));
-				ret = -EFAULT;
+				       base, strerror(-ret));
 				break;
 			}
 		}
@@ -224,12 +224,12 @@ static int guest_map_ram(struct xvm_guest *g)
 					rp[k] = run_start + k;
 				h = xenforeignmemory_map(g->fm, g->domid, PROT_READ | PROT_WRITE, cnt,
 							 rp, NULL);
+				ret = h ? 0 : errno ? -errno : -EFAULT;
 				free(rp);
 				if (!h) {
 					vk_err("xvm: domain %u: mapping RAM 0x%" PRIx64 "+0x%" PRIx64
 					       ": %s", g->domid, run_start << XVM_PAGE_SHIFT,
-					       cnt << XVM_PAGE_SHIFT, strerror(errno));
-					ret = -EFAULT;
+					       cnt << XVM_PAGE_SHIFT, strerror(-ret));
 					break;
 				}
 				bank_add(g, run_start << XVM_PAGE_SHIFT, cnt << XVM_PAGE_SHIFT, h);

@@ -37,6 +37,14 @@ fmap_is() { gcmd fmappages >/dev/null && [ "$REPLY" = "OK $1" ]; }
 domstat_is() { gcmd domstat "$1" >/dev/null && [ "$REPLY" = "OK servers $2 ports $3" ]; }
 fds_of() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
 fds_are() { [ "$(fds_of "$1")" = "$2" ]; }
+# glibc's strerror of the errnos used here
+errtext() {
+	case $1 in
+	EPERM) echo "Operation not permitted" ;; EIO) echo "Input/output error" ;;
+	EAGAIN) echo "Resource temporarily unavailable" ;; ENOMEM) echo "Cannot allocate memory" ;;
+	EFAULT) echo "Bad address" ;; ENOSPC) echo "No space left on device" ;;
+	esac
+}
 
 gcmd dom 2 1 && gcmd dom 6 1 && gcmd dom 7 1 || { echo "Bail out! domains"; exit 1; }
 start_daemon 2 4
@@ -72,6 +80,9 @@ setup_fails() {
 	gcmd failed "$call" 6 >/dev/null
 	check "$what: the call was made and refused ($REPLY)" test "$(field hits)" = 1
 	check "$what: the master says so: '$says'" master_says 1 "domain 6: $says" 5
+	last=$(grep 'xvm: domain 6: [A-Z]' "$T/master.log" | tail -n 1)
+	check "$what: ... and its last word on the set-up is the error: '${last#*xvm: }'" \
+		test "${last#*xvm: domain 6: }" = "$(errtext "$err")"
 	stopped=$((stopped + 1))
 	master_says $stopped 'domain 6: stopped' 5
 	check "$what: nothing left: no foreign page mapped ($FMAP0 before)" eventually fmap_is "$FMAP0"
@@ -132,6 +143,8 @@ wait $M7
 rc=$?
 check "--domid guest 7, its RAM refused (ENOMEM): the master ends with status 1 ($rc)" test $rc -eq 1
 check "... saying why" grep -q 'domain 7: probing frames 0x0\.\.: Cannot allocate memory' "$T/master7.log"
+last=$(grep 'xvm: domain 7: [A-Z]' "$T/master7.log" | tail -n 1)
+check "... its last word is the error: '${last#*xvm: }'" test "${last#*xvm: }" = "domain 7: Cannot allocate memory"
 released() { eventually fmap_is 0 && domstat_is 7 0 0; }
 check "... nothing left: no foreign page mapped, no ioreq server, no bound port" released
 
