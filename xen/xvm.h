@@ -64,6 +64,7 @@ enum xvm_ev_type {
 	XVM_EV_XS,           /* xenstore watches */
 	XVM_EV_SIGNAL,
 	XVM_EV_NEWS,         /* a guest's thread has news for the main thread (xvm_news) */
+	XVM_EV_RECHECK,      /* ask Xen again what it did not tell (xvm_recheck_later) */
 };
 
 struct xvm_ev {
@@ -205,6 +206,10 @@ struct xvm {
 	bool discovery;          /* serve what xenstore announces */
 	bool quit;
 	unsigned int connect_attempts;
+	int recheck_fd;          /* timerfd of xvm_recheck_later(), -1 if none */
+	bool recheck_armed;
+	unsigned int recheck_ms; /* the next delay (backoff), 0: the first */
+	bool unknown_said;       /* said that Xen does not tell a domain's state (per outage) */
 };
 
 extern struct xvm xvm;
@@ -230,6 +235,14 @@ int xvm_epoll_add(int epfd, struct xvm_ev *ev, int fd, uint32_t events);
 void xvm_epoll_del(int epfd, struct xvm_ev *ev);
 /* Wake the main thread: a guest started, died or ended (any thread). */
 void xvm_news(void);
+/*
+ * Main thread: something Xen did not tell (a domain's state) is to be
+ * asked again: in XVM_RECHECK_MS, then twice as long each time it is
+ * still not told, up to XVM_RECHECK_MAX_MS.  Then the guests' domains
+ * are looked at again (xvm_guests_check_domains) and the start results
+ * not acted on yet are.
+ */
+void xvm_recheck_later(void);
 
 /* xvm_guest.c (main thread: the guest's own thread lives there too) */
 struct xvm_guest *xvm_guest_find(uint32_t domid);
@@ -251,10 +264,23 @@ bool xvm_guest_done(const struct xvm_guest *g);
 void xvm_guest_reap(struct xvm_guest *g);
 /* The guest's thread: wait up to @ms for a stop; whether one was asked. */
 bool xvm_guest_stop_asked(struct xvm_guest *g, int ms);
-/* Whether a domain @domid exists, is not dying and is not shut down (unless for a suspend). */
-bool xvm_domain_alive(uint32_t domid);
+/* What Xen says of a domain. */
+enum xvm_domain_state {
+	XVM_DOMAIN_UNKNOWN,  /* nothing: the call failed (errno); ask again, assume nothing */
+	XVM_DOMAIN_GONE,     /* no such domain, a dying one, or another domain than the guest's */
+	XVM_DOMAIN_DOWN,     /* shut down (not for a suspend): it will not run again */
+	XVM_DOMAIN_ALIVE,    /* running, paused or suspended */
+};
+/* The state of domain @domid (main thread); UNKNOWN is said (once per outage). */
+enum xvm_domain_state xvm_domain_state(uint32_t domid);
 /* The same for the guest's own domain: not another one created since with its domid (main). */
-bool xvm_guest_domain_alive(const struct xvm_guest *g);
+enum xvm_domain_state xvm_guest_domain_state(const struct xvm_guest *g);
+/*
+ * Main thread: every guest whose domain is gone or shut down is marked
+ * dead (its thread ends); one whose domain's state Xen does not tell is
+ * left as it is and asked about again later (xvm_recheck_later).
+ */
+void xvm_guests_check_domains(void);
 
 /* xvm_dev.c */
 int xvm_dev_init(struct xvm_dev *d);

@@ -47,12 +47,6 @@ static bool pfn_reserved(uint64_t pfn)
 #endif
 }
 
-enum domain_state {
-	DOMAIN_GONE,         /* no domain @domid, a dying one, or another domain than ours */
-	DOMAIN_DOWN,         /* ours, shut down (not for a suspend): it will not run again */
-	DOMAIN_ALIVE,        /* ours, running, paused or suspended */
-};
-
 /**
  * domain_state() - what Xen says of a domain
  * @xc: the calling thread's control handle
@@ -62,34 +56,74 @@ enum domain_state {
  *
  * A domid names a domain only until it is destroyed: a domain created
  * later may get it again (xl create with a fixed domid), and the handle
- * the toolstack gave each domain tells them apart.
+ * the toolstack gave each domain tells them apart.  A failed
+ * xc_domain_getinfolist() (a hypercall that failed, the privcmd driver
+ * out of memory) says nothing of the domain: XVM_DOMAIN_UNKNOWN, errno
+ * set, never GONE (the domain is most likely there: a live guest taken
+ * for gone loses its devices for good).
  */
-static enum domain_state domain_state(xc_interface *xc, uint32_t domid,
-				      const xen_domain_handle_t *handle)
+static enum xvm_domain_state domain_state(xc_interface *xc, uint32_t domid,
+					  const xen_domain_handle_t *handle)
 {
 	xc_domaininfo_t info;
 	int n = xc_domain_getinfolist(xc, domid, 1, &info);
 	unsigned int reason;
 
+	if (n < 0)
+		return XVM_DOMAIN_UNKNOWN;
 	if (n != 1 || info.domain != domid || (info.flags & XEN_DOMINF_dying))
-		return DOMAIN_GONE;
+		return XVM_DOMAIN_GONE;
 	if (handle && memcmp(info.handle, *handle, sizeof(*handle)))
-		return DOMAIN_GONE;
+		return XVM_DOMAIN_GONE;
 	/* suspended for a save or migration: it runs again after a checkpoint or a failure */
 	reason = (info.flags >> XEN_DOMINF_shutdownshift) & XEN_DOMINF_shutdownmask;
 	if ((info.flags & XEN_DOMINF_shutdown) && reason != SHUTDOWN_suspend)
-		return DOMAIN_DOWN;
-	return DOMAIN_ALIVE;
+		return XVM_DOMAIN_DOWN;
+	return XVM_DOMAIN_ALIVE;
 }
 
-bool xvm_domain_alive(uint32_t domid)
+/* domain_state() with the main loop's handle; an UNKNOWN said once until Xen answers again. */
+static enum xvm_domain_state main_domain_state(uint32_t domid, const xen_domain_handle_t *handle)
 {
-	return domain_state(xvm.xc, domid, NULL) == DOMAIN_ALIVE;
+	enum xvm_domain_state st = domain_state(xvm.xc, domid, handle);
+
+	if (st == XVM_DOMAIN_UNKNOWN) {
+		vk_log(xvm.unknown_said ? VK_LOG_DEBUG : VK_LOG_WARN, "xvm: domain %u: Xen does"
+		       " not tell its state (xc_domain_getinfolist: %s): taken as it was, asked"
+		       " again", domid, strerror(errno));
+		xvm.unknown_said = true;
+	}
+	return st;
 }
 
-bool xvm_guest_domain_alive(const struct xvm_guest *g)
+enum xvm_domain_state xvm_domain_state(uint32_t domid)
 {
-	return domain_state(xvm.xc, g->domid, &g->handle) == DOMAIN_ALIVE;
+	return main_domain_state(domid, NULL);
+}
+
+enum xvm_domain_state xvm_guest_domain_state(const struct xvm_guest *g)
+{
+	return main_domain_state(g->domid, &g->handle);
+}
+
+void xvm_guests_check_domains(void)
+{
+	for (struct xvm_guest *g = xvm.guests; g; g = g->next) {
+		if (xvm_guest_dead(g))
+			continue;
+		switch (xvm_guest_domain_state(g)) {
+		case XVM_DOMAIN_ALIVE:
+			break;
+		case XVM_DOMAIN_UNKNOWN:
+			xvm_recheck_later();
+			break;
+		case XVM_DOMAIN_GONE:
+		case XVM_DOMAIN_DOWN:
+			vk_info("xvm: domain %u is gone", g->domid);
+			xvm_guest_set_dead(g);
+			break;
+		}
+	}
 }
 
 static volatile ioreq_t *vcpu_slot(struct xvm_guest *g, unsigned int v)
@@ -576,6 +610,7 @@ static bool guest_dispatch(struct xvm_guest *g, struct xvm_ev *ev, uint32_t even
 	case XVM_EV_XS:
 	case XVM_EV_SIGNAL:
 	case XVM_EV_NEWS:
+	case XVM_EV_RECHECK:
 		vk_log_once(VK_LOG_ERR, "xvm: domain %u: an event of the main loop (%d) on the"
 			    " guest's epoll: ignored", g->domid, (int)ev->type);
 		break;
@@ -619,12 +654,34 @@ static void guest_loop(struct xvm_guest *g)
  * with grants only has just its ioreq pages mapped: there the window is
  * the few calls below).  What else is released names no domain: our
  * event channel ports, our mappings.
+ *
+ * When Xen does not tell (xc_domain_getinfolist fails, XVM_RELEASE_ASKS
+ * times XVM_RELEASE_ASK_MS apart), the domain is taken for the guest's:
+ * an ioreq server left enabled in a live domain holds its vCPUs' accesses
+ * to the devices' windows for ever, while a domid given to a new domain
+ * within these few calls, with Xen failing them all, is the far less
+ * likely of the two.
  */
+#define XVM_RELEASE_ASKS 5
+#define XVM_RELEASE_ASK_MS 20
+
 static void guest_release(struct xvm_guest *g)
 {
+	enum xvm_domain_state st = XVM_DOMAIN_ALIVE;
 	bool ours = true;   /* (without g->xc the set-up got no further: nothing names it) */
 
-	if (g->xc && domain_state(g->xc, g->domid, &g->handle) == DOMAIN_GONE) {
+	for (unsigned int i = 0; g->xc && i < XVM_RELEASE_ASKS; i++) {
+		if (i)
+			poll(NULL, 0, XVM_RELEASE_ASK_MS);
+		st = domain_state(g->xc, g->domid, &g->handle);
+		if (st != XVM_DOMAIN_UNKNOWN)
+			break;
+	}
+	if (st == XVM_DOMAIN_UNKNOWN) {
+		vk_warn("xvm: domain %u: cannot tell whether its domain is still there"
+			" (xc_domain_getinfolist: %s): released as if it were", g->domid,
+			strerror(errno));
+	} else if (st == XVM_DOMAIN_GONE) {
 		ours = false;
 		if (!xvm_guest_dead(g)) {
 			vk_info("xvm: domain %u is gone", g->domid);

@@ -12,13 +12,14 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "xvm.h"
 
 struct xvm xvm = { .epfd = -1, .news_fd = -1, .privcmd = "/dev/xen/privcmd", .privcmd_fd = -1,
-		   .connect_attempts = 50, .irq_watchdog_ms = 20 };
+		   .connect_attempts = 50, .irq_watchdog_ms = 20, .recheck_fd = -1 };
 
 int xvm_epoll_add(int epfd, struct xvm_ev *ev, int fd, uint32_t events)
 {
@@ -51,6 +52,37 @@ void xvm_news(void)
 		vk_log_once(VK_LOG_ERR, "xvm: waking the main thread: %s", strerror(errno));
 }
 
+#define XVM_RECHECK_MS 100u
+#define XVM_RECHECK_MAX_MS 2000u
+
+void xvm_recheck_later(void)
+{
+	unsigned int ms = xvm.recheck_ms ? xvm.recheck_ms : XVM_RECHECK_MS;
+	struct itimerspec its = {
+		.it_value = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L },
+	};
+
+	if (xvm.recheck_armed)
+		return;
+	if (timerfd_settime(xvm.recheck_fd, 0, &its, NULL) < 0) {
+		vk_log_once(VK_LOG_ERR, "xvm: recheck timer: %s", strerror(errno));
+		return;
+	}
+	xvm.recheck_armed = true;
+	xvm.recheck_ms = 2 * ms < XVM_RECHECK_MAX_MS ? 2 * ms : XVM_RECHECK_MAX_MS;
+}
+
+/* The recheck timer expired: the guests' domains again (guests_tend() follows). */
+static void recheck(void)
+{
+	uint64_t n;
+
+	if (read(xvm.recheck_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		vk_dbg("xvm: recheck timer: %s", strerror(errno));
+	xvm.recheck_armed = false;
+	xvm_guests_check_domains();
+}
+
 static void news_read(void)
 {
 	uint64_t n;
@@ -66,19 +98,32 @@ static void news_read(void)
  * before the loop, unless its domain went away meanwhile (destroyed, shut
  * down): that guest is gone as if it had gone after its set-up, the
  * others go on, and with no guest left the master ends without an error.
- * 0 or -errno.
+ * When Xen does not tell which, the guest is not announced yet: asked
+ * again later (g->announced stays false, and the guest is not freed
+ * meanwhile).  0 or -errno.
  */
 static int guest_announce(struct xvm_guest *g, int ret)
 {
-	g->announced = true;
+	enum xvm_domain_state st = XVM_DOMAIN_GONE;
+
 	if (g->discovered) {
+		g->announced = true;
 		xvm_xs_guest_started(g, ret);
 		return 0;
 	}
-	if (ret >= 0)
+	if (ret >= 0) {
+		g->announced = true;
 		return 0;
+	}
 	/* (@releaseDomain may not have been read yet: asked here) */
-	if (xvm_guest_dead(g) || !xvm_guest_domain_alive(g)) {
+	if (!xvm_guest_dead(g))
+		st = xvm_guest_domain_state(g);
+	if (st == XVM_DOMAIN_UNKNOWN) {
+		xvm_recheck_later();
+		return 0;
+	}
+	g->announced = true;
+	if (st != XVM_DOMAIN_ALIVE) {
 		vk_info("xvm: domain %u went away during its set-up (%s)", g->domid, strerror(-ret));
 		xvm_guest_set_dead(g);
 		return 0;
@@ -108,7 +153,7 @@ static int guests_tend(void)
 			ret = r;
 		if (xvm_guest_dead(g))
 			xvm_guest_stop(g);
-		if (xvm_guest_done(g)) {
+		if (g->announced && xvm_guest_done(g)) {
 			rescan |= g->discovered;
 			xvm_xs_guest_gone(g);
 			xvm_guest_reap(g);
@@ -139,6 +184,9 @@ static void main_dispatch(struct xvm_ev *ev, int sfd)
 		break;
 	case XVM_EV_NEWS:
 		news_read();
+		break;
+	case XVM_EV_RECHECK:
+		recheck();
 		break;
 	case XVM_EV_SIGNAL:
 		if (read(sfd, &si, sizeof(si)) > 0)
@@ -214,6 +262,7 @@ int main(int argc, char **argv)
 	struct xvm_ev ev_sig = { .type = XVM_EV_SIGNAL, .fd = -1 };
 	struct xvm_ev ev_xs = { .type = XVM_EV_XS, .fd = -1 };
 	struct xvm_ev ev_news = { .type = XVM_EV_NEWS, .fd = -1 };
+	struct xvm_ev ev_recheck = { .type = XVM_EV_RECHECK, .fd = -1 };
 	sigset_t mask;
 	int c, sfd, ret = 0;
 
@@ -313,10 +362,12 @@ int main(int argc, char **argv)
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	xvm.epfd = epoll_create1(EPOLL_CLOEXEC);
 	xvm.news_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	xvm.recheck_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	xvm.xc = xc_interface_open(NULL, NULL, 0);
-	if (sfd < 0 || xvm.epfd < 0 || xvm.news_fd < 0 || !xvm.xc ||
+	if (sfd < 0 || xvm.epfd < 0 || xvm.news_fd < 0 || xvm.recheck_fd < 0 || !xvm.xc ||
 	    xvm_epoll_add(xvm.epfd, &ev_sig, sfd, EPOLLIN) < 0 ||
-	    xvm_epoll_add(xvm.epfd, &ev_news, xvm.news_fd, EPOLLIN) < 0) {
+	    xvm_epoll_add(xvm.epfd, &ev_news, xvm.news_fd, EPOLLIN) < 0 ||
+	    xvm_epoll_add(xvm.epfd, &ev_recheck, xvm.recheck_fd, EPOLLIN) < 0) {
 		vk_err("xvm: cannot start: %s", strerror(errno));
 		return 1;
 	}
@@ -349,6 +400,11 @@ int main(int argc, char **argv)
 		ret = guests_tend();
 		if (ret < 0)
 			break;
+		if (!xvm.recheck_armed) {
+			/* everything asked was told: the next outage starts from the first delay */
+			xvm.recheck_ms = 0;
+			xvm.unknown_said = false;
+		}
 		if (!xvm.discovery && !xvm.guests) {
 			vk_info("xvm: no guest left");
 			break;
@@ -358,6 +414,9 @@ out:
 	guests_stop_all();
 	xvm_epoll_del(xvm.epfd, &ev_xs);
 	xvm_epoll_del(xvm.epfd, &ev_news);
+	xvm_epoll_del(xvm.epfd, &ev_recheck);
+	close(xvm.recheck_fd);
+	xvm.recheck_fd = -1;
 	if (xvm.xs)
 		xs_close(xvm.xs);
 	xc_interface_close(xvm.xc);

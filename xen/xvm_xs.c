@@ -279,7 +279,8 @@ static void scan(void)
 		for (unsigned int i = 0; doms && i < ndoms; i++) {
 			unsigned long domid = strtoul(doms[i], NULL, 10);
 
-			if (!xvm_guest_find((uint32_t)domid) && xvm_domain_alive((uint32_t)domid))
+			if (!xvm_guest_find((uint32_t)domid) &&
+			    xvm_domain_state((uint32_t)domid) == XVM_DOMAIN_ALIVE)
 				scan_domain(dir, k == 1, (uint32_t)domid);
 		}
 		free(doms);
@@ -361,11 +362,7 @@ void xvm_xs_event(void)
 	if (!w)
 		return;
 	if (!strcmp(w[XS_WATCH_TOKEN], "release")) {
-		for (struct xvm_guest *g = xvm.guests; g; g = g->next)
-			if (!xvm_guest_dead(g) && !xvm_guest_domain_alive(g)) {
-				vk_info("xvm: domain %u is gone", g->domid);
-				xvm_guest_set_dead(g);
-			}
+		xvm_guests_check_domains();
 	} else if (xvm.discovery && !strcmp(w[XS_WATCH_TOKEN], "backend")) {
 		scan();
 		handshake();

@@ -17,6 +17,11 @@
 #    is served;
 #  - the bind of the buffered ioreq port refused: the guest is served
 #    without it (Xen sends none of its MMIO accesses that way), said once;
+#  - xc_domain_getinfolist refused while the master asks whether its
+#    guests' domains are there: on a @releaseDomain (a live guest is not
+#    taken for gone, a destroyed one is found gone once Xen answers), at
+#    the master's exit (a guest's ioreq server is destroyed all the same),
+#    after a --domid guest's set-up failed (not taken for a departure);
 #  - a guest given with --domid whose RAM cannot be mapped: the master ends
 #    with status 1 (xen-vhost-master(8)), after releasing everything.
 #
@@ -37,6 +42,8 @@ fmap_is() { gcmd fmappages >/dev/null && [ "$REPLY" = "OK $1" ]; }
 domstat_is() { gcmd domstat "$1" >/dev/null && [ "$REPLY" = "OK servers $2 ports $3" ]; }
 fds_of() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
 fds_are() { [ "$(fds_of "$1")" = "$2" ]; }
+# log count pattern [seconds]: master_says for another master's log ($T/log)
+says_in() { local f=$1 i; shift; for i in $(seq $((${3:-20} * 10))); do [ "$(grep -c "$2" "$T/$f")" -ge "$1" ] && return 0; sleep 0.1; done; return 1; }
 # glibc's strerror of the errnos used here
 errtext() {
 	case $1 in
@@ -131,6 +138,49 @@ released() { eventually fmap_is 0 && domstat_is 2 0 0 && domstat_is 6 0 0; }
 check "... and releases everything: no foreign page mapped, no ioreq server or bound port of guest 2 or 6" \
 	released
 
+# ---- xc_domain_getinfolist refused while the master asks whether its guests' domains live
+gcmd dom 3 1 && gcmd dom 4 1 || { echo "Bail out! domains 3 and 4"; exit 1; }
+start_daemon 3 5
+start_daemon 4 6
+for i in $(seq 100); do [ -S "$T/vsd3.sock" ] && [ -S "$T/vsd4.sock" ] && break; sleep 0.05; done
+$SIMENV "$MASTER" --privcmd /dev/null --log-level info \
+	--domid 3 --device "vsock,socket=$T/vsd3.sock,base=0xfe000000,irq=5" \
+	--domid 4 --device "vsock,socket=$T/vsd4.sock,base=0xfe000000,irq=5" \
+	>"$T/master34.log" 2>&1 &
+M34=$!
+PIDS+=($M34)
+gcmd probe 3 0xfe000000 5 >/dev/null && gcmd probe 4 0xfe000000 5 >/dev/null ||
+	{ echo "Bail out! guests 3 and 4 are not served"; exit 1; }
+# a @releaseDomain (some other domain went away) while Xen does not answer once about domain 3
+gcmd fail xc_domain_getinfolist 1 EAGAIN 3 >/dev/null
+gcmd releasedomain >/dev/null
+gcmd failed xc_domain_getinfolist 3 >/dev/null
+for i in $(seq 50); do [ "$(field hits)" = 1 ] && break; sleep 0.1; gcmd failed xc_domain_getinfolist 3 >/dev/null; done
+check "@releaseDomain, domain 3's state not told once (EAGAIN): the master asked ($REPLY)" \
+	test "$(field hits)" = 1
+sleep 0.3
+check "... and does not take guest 3 for gone" bash -c "! grep -q 'domain 3 is gone' '$T/master34.log'"
+check "... guest 3 is served on (register reads answered)" gcmd ioreqbench 3 10
+check "... guest 3 still has its ioreq server, its two ports bound (vCPU, buffered)" domstat_is 3 1 2
+# domain 4 destroyed while Xen does not answer about it 5 times in a row
+gcmd fail xc_domain_getinfolist 5 EAGAIN 4 >/dev/null
+gcmd destroy 4 >/dev/null
+check "domain 4 destroyed while its state is not told 5 times in a row: the master finds it gone once Xen answers" \
+	says_in master34.log 1 'domain 4 is gone' 10
+gcmd failed xc_domain_getinfolist 4 >/dev/null
+check "... after asking again (the 5 refusals were met: $REPLY)" test "$(field left)" = 0
+check "... guest 3 is served on" gcmd ioreqbench 3 10
+# the master stopped while Xen tells nothing about domain 3: its ioreq server is
+# destroyed all the same (left enabled, it would hold the guest's MMIO accesses for ever)
+gcmd fail xc_domain_getinfolist always EAGAIN 3 >/dev/null
+kill -TERM $M34
+wait $M34
+rc=$?
+gcmd fail xc_domain_getinfolist 0 EAGAIN 3 >/dev/null
+check "SIGTERM while domain 3's state cannot be told: the master exits cleanly (status $rc)" test $rc -eq 0
+check "... it released guest 3 in Xen all the same: no ioreq server or bound port left" domstat_is 3 0 0
+check "... and said it could not tell" grep -q 'domain 3: cannot tell whether its domain' "$T/master34.log"
+
 # ---- a --domid guest whose RAM cannot be mapped: status 1, nothing left
 gcmd fail xenforeignmemory_map 1 ENOMEM 7 >/dev/null
 $SIMENV "$MASTER" --privcmd /dev/null --log-level info \
@@ -147,6 +197,24 @@ last=$(grep 'xvm: domain 7: [A-Z]' "$T/master7.log" | tail -n 1)
 check "... its last word is the error: '${last#*xvm: }'" test "${last#*xvm: }" = "domain 7: Cannot allocate memory"
 released() { eventually fmap_is 0 && domstat_is 7 0 0; }
 check "... nothing left: no foreign page mapped, no ioreq server, no bound port" released
+
+# the same while Xen tells nothing of domain 7: its set-up failure is no departure
+gcmd fail xenforeignmemory_map 1 ENOMEM 7 >/dev/null
+gcmd fail xc_domain_getinfolist always EAGAIN 7 1 >/dev/null
+$SIMENV "$MASTER" --privcmd /dev/null --log-level info \
+	--domid 7 --device "vsock,socket=$T/vsd7.sock,base=0xfe000000,irq=5" \
+	>"$T/master7b.log" 2>&1 &
+M7=$!
+PIDS+=($M7)
+sleep 1
+check "--domid guest 7's RAM refused while its state cannot be told: the master does not take it for gone" \
+	bash -c "! grep -q 'domain 7 went away' '$T/master7b.log'"
+gcmd fail xc_domain_getinfolist 0 EAGAIN 7 >/dev/null
+for i in $(seq 100); do kill -0 $M7 2>/dev/null || break; sleep 0.05; done
+wait $M7
+rc=$?
+check "... and once Xen answers (the domain is there) it ends with status 1 ($rc), as without the refusals" \
+	test $rc -eq 1
 
 check "no sanitizer report from the masters or the daemons" \
 	bash -c "! grep -l -E 'Sanitizer|runtime error' '$T'/master*.log '$T'/daemon*.log"
