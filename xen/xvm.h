@@ -239,8 +239,9 @@ void xvm_news(void);
  * Main thread: something Xen did not tell (a domain's state) is to be
  * asked again: in XVM_RECHECK_MS, then twice as long each time it is
  * still not told, up to XVM_RECHECK_MAX_MS.  Then the guests' domains
- * are looked at again (xvm_guests_check_domains) and the start results
- * not acted on yet are.
+ * are looked at again (xvm_guests_check_domains), so is xenstore in
+ * discovery mode (xvm_xs_rescan), and the start results not acted on yet
+ * are.
  */
 void xvm_recheck_later(void);
 
@@ -250,7 +251,9 @@ struct xvm_guest *xvm_guest_find(uint32_t domid);
  * A new guest with the devices in @cfg (@xs_be: their xenstore back-end
  * paths, or NULL), and its thread, which creates its ioreq server, maps its
  * memory, connects every device and serves it.  0: the start is under way
- * (xvm_guest_started tells how it went); -errno: no guest.
+ * (xvm_guest_started tells how it went); -errno: no guest; -EAGAIN among
+ * them: not now (Xen did not tell the domain's state, no thread could be
+ * started), maybe later.
  */
 int xvm_guest_start(uint32_t domid, const struct xvm_dev_cfg *cfg, unsigned int ndev,
 		    char *const *xs_be);

@@ -907,7 +907,13 @@ int xvm_guest_start(uint32_t domid, const struct xvm_dev_cfg *cfg, unsigned int 
 		return -EEXIST;
 	if (!ndev || ndev > XVM_MAX_DEVS)
 		return -EINVAL;
-	if (xc_domain_getinfolist(xvm.xc, domid, 1, &info) != 1 || info.domain != domid) {
+	ret = xc_domain_getinfolist(xvm.xc, domid, 1, &info);
+	if (ret < 0) {
+		vk_warn("xvm: domain %u: Xen does not tell its state (xc_domain_getinfolist: %s)",
+			domid, strerror(errno));
+		return -EAGAIN;
+	}
+	if (ret != 1 || info.domain != domid) {
 		vk_err("xvm: no domain %u", domid);
 		return -ESRCH;
 	}

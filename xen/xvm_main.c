@@ -72,7 +72,7 @@ void xvm_recheck_later(void)
 	xvm.recheck_ms = 2 * ms < XVM_RECHECK_MAX_MS ? 2 * ms : XVM_RECHECK_MAX_MS;
 }
 
-/* The recheck timer expired: the guests' domains again (guests_tend() follows). */
+/* The recheck timer expired: the guests' domains, discovery again (guests_tend() follows). */
 static void recheck(void)
 {
 	uint64_t n;
@@ -81,6 +81,7 @@ static void recheck(void)
 		vk_dbg("xvm: recheck timer: %s", strerror(errno));
 	xvm.recheck_armed = false;
 	xvm_guests_check_domains();
+	xvm_xs_rescan();
 }
 
 static void news_read(void)

@@ -255,15 +255,23 @@ static void scan_domain(const char *dir, bool legacy, uint32_t domid)
 	free(ids);
 	if (!n)
 		return;
-	/* the states move when the guest's thread has set it up: xvm_xs_guest_started() */
+	/*
+	 * The states move when the guest's thread has set it up:
+	 * xvm_xs_guest_started().  -EAGAIN: not now; the devices stay
+	 * Initialising and the domain is looked at again.
+	 */
 	ret = xvm_guest_start(domid, cfg, n, be);
 	for (unsigned int i = 0; i < n; i++) {
-		if (be[i] && ret < 0)
+		if (be[i] && ret < 0 && ret != -EAGAIN)
 			xs_put_state(be[i], XS_CLOSED);
 		free(be[i]);
 	}
-	if (ret < 0)
+	if (ret == -EAGAIN) {
+		vk_dbg("xvm: domain %u: not started now: looked at again", domid);
+		xvm_recheck_later();
+	} else if (ret < 0) {
 		vk_err("xvm: domain %u: %s", domid, strerror(-ret));
+	}
 }
 
 static void scan(void)
@@ -277,11 +285,22 @@ static void scan(void)
 		snprintf(dir, sizeof(dir), "%s/backend/%s", dom0_path, dirs[k]);
 		doms = xs_directory(xvm.xs, XBT_NULL, dir, &ndoms);
 		for (unsigned int i = 0; doms && i < ndoms; i++) {
-			unsigned long domid = strtoul(doms[i], NULL, 10);
+			uint32_t domid = (uint32_t)strtoul(doms[i], NULL, 10);
 
-			if (!xvm_guest_find((uint32_t)domid) &&
-			    xvm_domain_state((uint32_t)domid) == XVM_DOMAIN_ALIVE)
-				scan_domain(dir, k == 1, (uint32_t)domid);
+			if (xvm_guest_find(domid))
+				continue;
+			switch (xvm_domain_state(domid)) {
+			case XVM_DOMAIN_ALIVE:
+				scan_domain(dir, k == 1, domid);
+				break;
+			case XVM_DOMAIN_UNKNOWN:
+				/* (nothing else may come to make us look at it again) */
+				xvm_recheck_later();
+				break;
+			case XVM_DOMAIN_GONE:
+			case XVM_DOMAIN_DOWN:
+				break;
+			}
 		}
 		free(doms);
 	}

@@ -87,12 +87,14 @@ master_says() {
 	return 1
 }
 
-# domid [irq]: one vsock device of the guest announced in xenstore, as libxl writes it for Xen >= 4.18
+# domid [irq [nostate]]: one vsock device of the guest announced in xenstore, as libxl writes
+# it for Xen >= 4.18 (nostate: all but the back-end's state, which libxl writes last)
 announce() {
 	local be=/local/domain/0/backend/virtio/$1/0 fe=/local/domain/$1/device/virtio/0 kv
 	for kv in "$be/frontend $fe" "$be/frontend-id $1" "$be/type virtio,device13" \
 		  "$be/base 0xfe000000" "$be/irq ${2:-5}" "$be/transport mmio" "$be/grant_usage 0" \
 		  "$fe/backend $be" "$fe/state 1" "$be/state 1"; do
+		[ "${3:-}" = nostate ] && [ "$kv" = "$be/state 1" ] && break
 		gcmd xs $kv >/dev/null
 	done
 }

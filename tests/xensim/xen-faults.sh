@@ -21,7 +21,8 @@
 #    guests' domains are there: on a @releaseDomain (a live guest is not
 #    taken for gone, a destroyed one is found gone once Xen answers), at
 #    the master's exit (a guest's ioreq server is destroyed all the same),
-#    after a --domid guest's set-up failed (not taken for a departure);
+#    after a --domid guest's set-up failed (not taken for a departure), when
+#    discovery finds a new domain (it is served all the same);
 #  - a guest given with --domid whose RAM cannot be mapped: the master ends
 #    with status 1 (xen-vhost-master(8)), after releasing everything.
 #
@@ -53,12 +54,16 @@ errtext() {
 	esac
 }
 
-gcmd dom 2 1 && gcmd dom 6 1 && gcmd dom 7 1 || { echo "Bail out! domains"; exit 1; }
+gcmd dom 2 1 && gcmd dom 6 1 && gcmd dom 7 1 && gcmd dom 5 1 && gcmd dom 8 1 ||
+	{ echo "Bail out! domains"; exit 1; }
 start_daemon 2 4
 start_daemon 6 8
 start_daemon 7 9
+start_daemon 5 7
+start_daemon 8 10
 for i in $(seq 100); do
-	[ -S "$T/vsd2.sock" ] && [ -S "$T/vsd6.sock" ] && [ -S "$T/vsd7.sock" ] && break
+	[ -S "$T/vsd2.sock" ] && [ -S "$T/vsd6.sock" ] && [ -S "$T/vsd7.sock" ] &&
+		[ -S "$T/vsd5.sock" ] && [ -S "$T/vsd8.sock" ] && break
 	sleep 0.05
 done
 
@@ -130,12 +135,34 @@ check "... the master says it goes without its buffered ioreq port" \
 check "... one ioreq server, its vCPU's port bound" domstat_is 6 1 1
 check "the master is still up" kill -0 $MPID
 
+# ---- xc_domain_getinfolist refused while discovery looks at a new domain (the
+# toolstack writes the back-end's state last: that write is the one looked at)
+announce 5 5 nostate
+sleep 0.3
+gcmd fail xc_domain_getinfolist 1 EAGAIN 5 >/dev/null
+gcmd xs $BE/5/0/state 1 >/dev/null
+check "guest 5 announced while Xen does not tell its state once (discovery's question): served all the same (InitWait)" \
+	gcmd xswait $BE/5/0/state 2
+gcmd failed xc_domain_getinfolist 5 >/dev/null
+check "... the refusal was met ($REPLY)" test "$(field hits)" = 1
+check "... its device starts" gcmd probe 5 0xfe000000 5
+announce 8 5 nostate
+sleep 0.3
+gcmd fail xc_domain_getinfolist 3 EAGAIN 8 1 >/dev/null
+gcmd xs $BE/8/0/state 1 >/dev/null
+check "guest 8 announced, its state not told 3 times after discovery's question (its start's): served all the same (InitWait)" \
+	gcmd xswait $BE/8/0/state 2
+gcmd failed xc_domain_getinfolist 8 >/dev/null
+check "... the refusals were met ($REPLY)" test "$(field hits)" = 3
+check "... its device starts" gcmd probe 8 0xfe000000 5
+check "guest 2 is served on" gcmd ioreqbench 2 10
+
 kill -TERM $MPID
 wait $MPID
 rc=$?
 check "xen-vhost-master exits cleanly on SIGTERM (status $rc)" test $rc -eq 0
-released() { eventually fmap_is 0 && domstat_is 2 0 0 && domstat_is 6 0 0; }
-check "... and releases everything: no foreign page mapped, no ioreq server or bound port of guest 2 or 6" \
+released() { eventually fmap_is 0 && domstat_is 2 0 0 && domstat_is 6 0 0 && domstat_is 5 0 0 && domstat_is 8 0 0; }
+check "... and releases everything: no foreign page mapped, no ioreq server or bound port of guests 2, 5, 6, 8" \
 	released
 
 # ---- xc_domain_getinfolist refused while the master asks whether its guests' domains live
