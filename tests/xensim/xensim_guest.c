@@ -43,18 +43,19 @@
  *                                  backlog takes one connection and that never accepts
  *                                  (a second connect blocks, or fails when non-blocking)
  *   unhang                         close that listener (PATH stays)
- *   fail CALL [COUNT [ERRNO [DOM [SKIP]]]]
+ *   fail CALL [COUNT [ERRNO [WHERE [SKIP]]]]
  *                                  fault injection (xsim_fail): the next COUNT (default 1;
  *                                  "always": until cleared; 0 clears) calls of the Xen
  *                                  library function CALL (xc_domain_getinfolist,
  *                                  xenforeignmemory_map, xenforeignmemory_map_resource,
  *                                  xendevicemodel_create_ioreq_server,
  *                                  xenevtchn_bind_interdomain, xs_read, ...: the list is
- *                                  in xensim_hv.c) about domain DOM ("any", the default),
- *                                  after the first SKIP, fail with ERRNO (a name: EIO,
- *                                  EAGAIN, ..., or a number; default EIO), in every
+ *                                  in xensim_hv.c) about WHERE (a domid, "any": the
+ *                                  default, or for xs_* a xenstore path: it or a node
+ *                                  below), after the first SKIP, fail with ERRNO (a name:
+ *                                  EIO, EAGAIN, ..., or a number; default EIO), in every
  *                                  process on the simulator
- *   failed CALL [DOM]              the calls failed so far by that fault, and those left:
+ *   failed CALL [WHERE]            the calls failed so far by that fault, and those left:
  *                                  "OK hits H left L"
  *   fmappages                      foreign pages mapped now, by anyone
  *   domstat ID                     the domain's ioreq servers and its ports bound by dom0:
@@ -803,38 +804,26 @@ static int errno_parse(const char *s)
 	return (*s && !*end && v > 0 && v < 4096) ? (int)v : 0;
 }
 
-/* "any" or empty: -1; else the domid, or -2 if it is none. */
-static int64_t dom_parse(const char *s)
-{
-	char *end;
-	unsigned long v;
-
-	if (!*s || !strcmp(s, "any"))
-		return -1;
-	v = strtoul(s, &end, 0);
-	return (*end || v > UINT32_MAX) ? -2 : (int64_t)v;
-}
-
-/* fail CALL [COUNT [ERRNO [DOM [SKIP]]]] (the words after "fail", @n of them) */
+/* fail CALL [COUNT [ERRNO [WHERE [SKIP]]]] (the words after "fail", @n of them) */
 static void cmd_fail(int n, const char *call, const char *count, const char *err,
-		     const char *dom, const char *skip)
+		     const char *where, const char *skip)
 {
 	unsigned int c = 1, sk = 0;
-	int64_t d = dom_parse(n >= 4 ? dom : "");
 	int e = n >= 3 ? errno_parse(err) : EIO, r;
 
+	if (n < 4)
+		where = "any";
 	if (n >= 2)
 		c = !strcmp(count, "always") ? UINT_MAX : (unsigned int)strtoul(count, NULL, 0);
 	if (n >= 5)
 		sk = (unsigned int)strtoul(skip, NULL, 0);
-	r = (e && d >= -1) ? xsim_fail(hv, call, c, e, d, sk) : -EINVAL;
+	r = e ? xsim_fail(hv, call, c, e, where, sk) : -EINVAL;
 	if (r < 0)
 		say("FAIL fail %s: %s", call, strerror(-r));
 	else if (!c)
 		say("OK fail %s cleared", call);
 	else
-		say("OK fail %s %u %s dom %s skip %u", call, c, strerror(e), n >= 4 ? dom : "any",
-		    sk);
+		say("OK fail %s %u %s %s skip %u", call, c, strerror(e), where, sk);
 }
 
 /* ------------------------------------------------------------ main */
@@ -1076,8 +1065,7 @@ int main(int argc, char **argv)
 		} else if (!strcmp(cmd, "failed") && n >= 2) {
 			unsigned long hits = 0;
 			unsigned int left = 0;
-			int64_t fdom = dom_parse(n >= 3 ? s2 : "");
-			int r = fdom >= -1 ? xsim_fail_stat(hv, s1, fdom, &hits, &left) : -EINVAL;
+			int r = xsim_fail_stat(hv, s1, n >= 3 ? s2 : "any", &hits, &left);
 
 			if (r && r != -ENOENT)
 				say("FAIL failed %s: %s", s1, strerror(-r));

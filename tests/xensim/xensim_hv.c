@@ -121,13 +121,15 @@ struct sim_port {
 
 /*
  * A fault a test asked for (xsim_fail): the requests for library call fn
- * (about domain dom, or any if dom is -1) fail with -err, count of them
+ * (about domain dom, or any if dom is -1; xenstore calls: about path or
+ * a node below it, if path is not empty) fail with -err, count of them
  * after the first skip; hits counts the ones failed.
  */
 struct sim_fault {
 	bool used;
 	uint32_t fn;
 	int64_t dom;
+	char path[256];
 	unsigned int skip, count;       /* count UINT_MAX: until cleared */
 	int err;
 	unsigned long hits;
@@ -1370,25 +1372,61 @@ static int fn_by_name(const char *call)
 	return -1;
 }
 
-static struct sim_fault *fault_find(struct xsim_hv *hv, uint32_t fn, int64_t dom)
+static bool fn_is_xs(uint32_t fn)
+{
+	return fn == XSIM_FN_XS_READ || fn == XSIM_FN_XS_WRITE || fn == XSIM_FN_XS_DIRECTORY ||
+	       fn == XSIM_FN_XS_WATCH;
+}
+
+/*
+ * @where of xsim_fail(): NULL, "" or "any" -> *dom -1, no path; a number:
+ * that domain; "/..." (xenstore calls only): that path.  0 or -EINVAL.
+ */
+static int where_parse(uint32_t fn, const char *where, int64_t *dom, char *path, size_t size)
+{
+	unsigned long long v;
+	char *end;
+
+	*dom = -1;
+	path[0] = 0;
+	if (!where || !*where || !strcmp(where, "any"))
+		return 0;
+	if (where[0] == '/') {
+		if (!fn_is_xs(fn) || strlen(where) >= size)
+			return -EINVAL;
+		strcpy(path, where);
+		return 0;
+	}
+	errno = 0;
+	v = strtoull(where, &end, 0);
+	if (errno || *end || end == where || v > UINT32_MAX)
+		return -EINVAL;
+	*dom = (int64_t)v;
+	return 0;
+}
+
+static struct sim_fault *fault_find(struct xsim_hv *hv, uint32_t fn, int64_t dom, const char *path)
 {
 	for (int i = 0; i < MAX_FAULTS; i++)
-		if (hv->faults[i].used && hv->faults[i].fn == fn && hv->faults[i].dom == dom)
+		if (hv->faults[i].used && hv->faults[i].fn == fn && hv->faults[i].dom == dom &&
+		    !strcmp(hv->faults[i].path, path))
 			return &hv->faults[i];
 	return NULL;
 }
 
-int xsim_fail(struct xsim_hv *hv, const char *call, unsigned int count, int err, int64_t dom,
-	      unsigned int skip)
+int xsim_fail(struct xsim_hv *hv, const char *call, unsigned int count, int err,
+	      const char *where, unsigned int skip)
 {
 	int fn = fn_by_name(call);
 	struct sim_fault *f;
+	char path[sizeof(f->path)];
+	int64_t dom;
 	int r = 0;
 
-	if (fn < 0 || err <= 0 || dom < -1 || dom > UINT32_MAX)
+	if (fn < 0 || err <= 0 || where_parse((uint32_t)fn, where, &dom, path, sizeof(path)) < 0)
 		return -EINVAL;
 	pthread_mutex_lock(&hv->lock);
-	f = fault_find(hv, (uint32_t)fn, dom);
+	f = fault_find(hv, (uint32_t)fn, dom, path);
 	for (int i = 0; !f && i < MAX_FAULTS; i++)
 		if (!hv->faults[i].used)
 			f = &hv->faults[i];
@@ -1396,23 +1434,27 @@ int xsim_fail(struct xsim_hv *hv, const char *call, unsigned int count, int err,
 		r = -ENOSPC;
 	else if (!count)
 		f->used = false;
-	else
+	else {
 		*f = (struct sim_fault){ .used = true, .fn = (uint32_t)fn, .dom = dom, .skip = skip,
 					 .count = count, .err = err };
+		strcpy(f->path, path);
+	}
 	pthread_mutex_unlock(&hv->lock);
 	return r;
 }
 
-int xsim_fail_stat(struct xsim_hv *hv, const char *call, int64_t dom, unsigned long *hits,
+int xsim_fail_stat(struct xsim_hv *hv, const char *call, const char *where, unsigned long *hits,
 		   unsigned int *left)
 {
 	int fn = fn_by_name(call);
 	struct sim_fault *f;
+	char path[sizeof(f->path)];
+	int64_t dom;
 
-	if (fn < 0)
+	if (fn < 0 || where_parse((uint32_t)fn, where, &dom, path, sizeof(path)) < 0)
 		return -EINVAL;
 	pthread_mutex_lock(&hv->lock);
-	f = fault_find(hv, (uint32_t)fn, dom);
+	f = fault_find(hv, (uint32_t)fn, dom, path);
 	*hits = f ? f->hits : 0;
 	*left = f ? f->count : 0;
 	pthread_mutex_unlock(&hv->lock);
@@ -1429,7 +1471,8 @@ static int fault_take(struct xsim_hv *hv, const struct xsim_msg *m)
 	for (int i = 0; m->fn != XSIM_FN_NONE && m->fn < XSIM_FN_MAX && i < MAX_FAULTS; i++) {
 		struct sim_fault *f = &hv->faults[i];
 
-		if (!f->used || f->fn != m->fn || !f->count || (f->dom >= 0 && f->dom != m->dom))
+		if (!f->used || f->fn != m->fn || !f->count || (f->dom >= 0 && f->dom != m->dom) ||
+		    (f->path[0] && !path_under(m->s, f->path)))
 			continue;
 		if (f->skip) {
 			f->skip--;
@@ -1438,8 +1481,12 @@ static int fault_take(struct xsim_hv *hv, const struct xsim_msg *m)
 		if (f->count != UINT_MAX)
 			f->count--;
 		f->hits++;
-		fprintf(stderr, "xensim: %s (dom %u) failed on purpose: %s\n", xsim_fn_names[m->fn],
-			m->dom, strerror(f->err));
+		if (fn_is_xs(m->fn))
+			fprintf(stderr, "xensim: %s %s failed on purpose: %s\n",
+				xsim_fn_names[m->fn], m->s, strerror(f->err));
+		else
+			fprintf(stderr, "xensim: %s (dom %u) failed on purpose: %s\n",
+				xsim_fn_names[m->fn], m->dom, strerror(f->err));
 		return -f->err;
 	}
 	return 0;

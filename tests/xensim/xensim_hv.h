@@ -134,15 +134,17 @@ int xsim_knotify_stats(struct xsim_hv *hv, uint32_t domid, unsigned long *kicks,
 /*
  * Fault injection: the next @count calls of the library function @call
  * ("xc_domain_getinfolist", "xenforeignmemory_map", ... : enum xsim_fn,
- * the names are in xensim_hv.c) about domain @dom (-1: any), after the
- * first @skip of them, fail with errno @err, in whichever process makes
- * them.  @count UINT_MAX: until cleared; 0 clears.  Setting a fault again
- * replaces it.  0, -EINVAL (unknown call), -ENOSPC.
+ * the names are in xensim_hv.c) about @where, after the first @skip of
+ * them, fail with errno @err, in whichever process makes them.  @where:
+ * NULL or "any", a domid, or for the xenstore calls a path ("/...": that
+ * node or one below it).  @count UINT_MAX: until cleared; 0 clears.
+ * Setting a fault for the same call and @where again replaces it.  0,
+ * -EINVAL (unknown call, bad @where), -ENOSPC.
  */
-int xsim_fail(struct xsim_hv *hv, const char *call, unsigned int count, int err, int64_t dom,
-	      unsigned int skip);
-/* Calls failed so far by the fault set for (@call, @dom), and how many it has left. */
-int xsim_fail_stat(struct xsim_hv *hv, const char *call, int64_t dom, unsigned long *hits,
+int xsim_fail(struct xsim_hv *hv, const char *call, unsigned int count, int err,
+	      const char *where, unsigned int skip);
+/* Calls failed so far by the fault set for (@call, @where), and how many it has left. */
+int xsim_fail_stat(struct xsim_hv *hv, const char *call, const char *where, unsigned long *hits,
 		   unsigned int *left);
 /* Ioreq servers of @domid, and ports of @domid that dom0 has bound (leak checks). */
 int xsim_dom_stat(struct xsim_hv *hv, uint32_t domid, unsigned int *servers, unsigned int *bound);
