@@ -209,7 +209,7 @@ struct xvm {
 	int recheck_fd;          /* timerfd of xvm_recheck_later(), -1 if none */
 	bool recheck_armed;
 	unsigned int recheck_ms; /* the next delay (backoff), 0: the first */
-	bool unknown_said;       /* said that Xen does not tell a domain's state (per outage) */
+	bool outage_said;        /* said that Xen or xenstore did not answer (once per outage) */
 };
 
 extern struct xvm xvm;

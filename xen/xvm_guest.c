@@ -88,10 +88,10 @@ static enum xvm_domain_state main_domain_state(uint32_t domid, const xen_domain_
 	enum xvm_domain_state st = domain_state(xvm.xc, domid, handle);
 
 	if (st == XVM_DOMAIN_UNKNOWN) {
-		vk_log(xvm.unknown_said ? VK_LOG_DEBUG : VK_LOG_WARN, "xvm: domain %u: Xen does"
+		vk_log(xvm.outage_said ? VK_LOG_DEBUG : VK_LOG_WARN, "xvm: domain %u: Xen does"
 		       " not tell its state (xc_domain_getinfolist: %s): taken as it was, asked"
 		       " again", domid, strerror(errno));
-		xvm.unknown_said = true;
+		xvm.outage_said = true;
 	}
 	return st;
 }

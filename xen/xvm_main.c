@@ -404,7 +404,7 @@ int main(int argc, char **argv)
 		if (!xvm.recheck_armed) {
 			/* everything asked was told: the next outage starts from the first delay */
 			xvm.recheck_ms = 0;
-			xvm.unknown_said = false;
+			xvm.outage_said = false;
 		}
 		if (!xvm.discovery && !xvm.guests) {
 			vk_info("xvm: no guest left");

@@ -13,6 +13,13 @@
  * moves to InitWait (2); when the front-end reaches Initialised (3) or
  * Connected (4) ours goes to Connected (4); a front-end Closing (5) or Closed
  * (6) moves ours to Closed (6).  Every step is driven by watches.
+ *
+ * A read or write that xenstore fails (other than a node that is not
+ * there) loses the event that asked for it, and none may follow (libxl
+ * writes a device's state last): what it was for is done again at the
+ * main loop's recheck (xvm_recheck_later: discovery and the handshake
+ * again), and a domain one of whose device nodes could not be read is
+ * not started with the devices that could.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -56,17 +63,44 @@ int xvm_serve_add(const char *spec)
 	return 0;
 }
 
+/**
+ * xs_failed() - a xenstore call on @path failed with @err: is it to be tried again?
+ * @what: the call, for the log
+ * @path: the node
+ * @err: its errno
+ *
+ * A node that is not there (ENOENT), or not ours to read (EACCES), is an
+ * answer.  Anything else (xenstored busy or restarting, the connection
+ * broken, no memory) is not: said (once per outage), and the recheck is
+ * armed, which does discovery and the handshake again.
+ */
+static bool xs_failed(const char *what, const char *path, int err)
+{
+	if (err == ENOENT || err == EACCES)
+		return false;
+	vk_log(xvm.outage_said ? VK_LOG_DEBUG : VK_LOG_WARN, "xvm: xenstore %s %s: %s: tried"
+	       " again", what, path, strerror(err));
+	xvm.outage_said = true;
+	xvm_recheck_later();
+	return true;
+}
+
+/* The value of a node, or NULL with errno ENOENT (none) or EAGAIN (xenstore failed: xs_failed). */
 static char *xs_get(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *xs_get(const char *fmt, ...)
 {
 	char path[256];
 	unsigned int len;
 	va_list ap;
+	char *v;
 
 	va_start(ap, fmt);
 	vsnprintf(path, sizeof(path), fmt, ap);
 	va_end(ap);
-	return xs_read(xvm.xs, XBT_NULL, path, &len);
+	v = xs_read(xvm.xs, XBT_NULL, path, &len);
+	if (!v)
+		errno = xs_failed("read", path, errno) ? EAGAIN : ENOENT;
+	return v;
 }
 
 /*
@@ -79,6 +113,7 @@ static char *xs_get(const char *fmt, ...)
 static void xs_put_state(const char *be, int state)
 {
 	char path[256], v[4];
+	int err;
 
 	snprintf(path, sizeof(path), "%s/state", be);
 	snprintf(v, sizeof(v), "%d", state);
@@ -91,14 +126,15 @@ static void xs_put_state(const char *be, int state)
 			break;
 		cur = xs_read(xvm.xs, t, path, &len);
 		if (!cur) {
+			err = errno;
 			xs_transaction_end(xvm.xs, t, true);
-			vk_dbg("xvm: %s is gone: not written", path);
+			if (!xs_failed("read", path, err))
+				vk_dbg("xvm: %s is gone: not written", path);
 			return;
 		}
 		free(cur);
 		if (!xs_write(xvm.xs, t, path, v, (unsigned int)strlen(v))) {
-			int err = errno;
-
+			err = errno;
 			xs_transaction_end(xvm.xs, t, true);
 			errno = err;
 			break;
@@ -108,21 +144,24 @@ static void xs_put_state(const char *be, int state)
 		if (errno != EAGAIN)
 			break;
 	}
-	vk_warn("xvm: xenstore write %s: %s", path, strerror(errno));
+	err = errno ? errno : EIO;
+	/* (tried again: the handshake follows the states as they are) */
+	if (!xs_failed("write", path, err))
+		vk_warn("xvm: xenstore write %s: %s", path, strerror(err));
 }
 
+/* A node's number: 0, -ENOENT (none), -EINVAL (not a number), -EAGAIN (xs_failed). */
 static int xs_get_int(const char *path, long long *v)
 {
-	unsigned int len;
-	char *s = xs_read(xvm.xs, XBT_NULL, path, &len), *end;
-	int ret = -ENOENT;
+	char *s = xs_get("%s", path), *end;
+	int ret;
 
-	if (s) {
-		errno = 0;
-		*v = strtoll(s, &end, 0);
-		ret = (errno || end == s || *end) ? -EINVAL : 0;
-		free(s);
-	}
+	if (!s)
+		return -errno;
+	errno = 0;
+	*v = strtoll(s, &end, 0);
+	ret = (errno || end == s || *end) ? -EINVAL : 0;
+	free(s);
 	return ret;
 }
 
@@ -205,21 +244,29 @@ static void scan_domain(const char *dir, bool legacy, uint32_t domid)
 	char *be[XVM_MAX_DEVS] = { 0 };
 	char path[300], **ids;
 	unsigned int n = 0, nids = 0;
+	bool again = false;   /* a node could not be read: the domain waits for the recheck */
 	int ret;
 
 	snprintf(path, sizeof(path), "%s/%u", dir, domid);
 	ids = xs_directory(xvm.xs, XBT_NULL, path, &nids);
-	for (unsigned int i = 0; ids && i < nids && n < XVM_MAX_DEVS; i++) {
+	if (!ids && xs_failed("directory", path, errno))
+		return;
+	for (unsigned int i = 0; ids && i < nids && n < XVM_MAX_DEVS && !again; i++) {
 		char p[600], *type, *transport;
 		const struct serve *sv;
 		long long base, irq, st, gu = 0;
 		unsigned long devid = strtoul(ids[i], NULL, 10);
+		int type_err, transport_err;
 
 		snprintf(p, sizeof(p), "%s/%s/state", path, ids[i]);
-		if (xs_get_int(p, &st) < 0 || st != XS_INITIALISING)
+		ret = xs_get_int(p, &st);
+		again = ret == -EAGAIN;
+		if (ret < 0 || st != XS_INITIALISING)
 			continue;
 		type = xs_get("%s/%s/type", path, ids[i]);
+		type_err = type ? 0 : errno;
 		transport = xs_get("%s/%s/transport", path, ids[i]);
+		transport_err = transport ? 0 : errno;
 		sv = serve_for(type_name(type, legacy));
 		snprintf(p, sizeof(p), "%s/%s/base", path, ids[i]);
 		ret = xs_get_int(p, &base);
@@ -227,8 +274,12 @@ static void scan_domain(const char *dir, bool legacy, uint32_t domid)
 		if (!ret)
 			ret = xs_get_int(p, &irq);
 		snprintf(p, sizeof(p), "%s/%s/grant_usage", path, ids[i]);
-		xs_get_int(p, &gu);
-		if (transport && strcmp(transport, "mmio")) {
+		again = ret == -EAGAIN || xs_get_int(p, &gu) == -EAGAIN ||
+			type_err == EAGAIN || transport_err == EAGAIN;
+		if (again) {
+			vk_dbg("xvm: domain %u device %s: a node could not be read: looked at again",
+			       domid, ids[i]);
+		} else if (transport && strcmp(transport, "mmio")) {
 			vk_warn("xvm: domain %u device %s: transport '%s' is not mmio: skipped", domid,
 				ids[i], transport);
 		} else if (!sv) {
@@ -253,6 +304,11 @@ static void scan_domain(const char *dir, bool legacy, uint32_t domid)
 		free(transport);
 	}
 	free(ids);
+	if (again) {
+		for (unsigned int i = 0; i < n; i++)
+			free(be[i]);
+		return;
+	}
 	if (!n)
 		return;
 	/*
@@ -284,6 +340,8 @@ static void scan(void)
 
 		snprintf(dir, sizeof(dir), "%s/backend/%s", dom0_path, dirs[k]);
 		doms = xs_directory(xvm.xs, XBT_NULL, dir, &ndoms);
+		if (!doms)
+			xs_failed("directory", dir, errno);
 		for (unsigned int i = 0; doms && i < ndoms; i++) {
 			uint32_t domid = (uint32_t)strtoul(doms[i], NULL, 10);
 
@@ -318,7 +376,8 @@ static bool fe_state_path(const struct xvm_dev *d, char *p, size_t n)
 
 /*
  * Front-end states drive ours (only for devices found in xenstore; not
- * for guests still being set up: InitWait comes once they are).
+ * for guests still being set up: InitWait comes once they are, and comes
+ * here again if its write failed).
  */
 static void handshake(void)
 {
@@ -328,10 +387,14 @@ static void handshake(void)
 			char p[600];
 			long long fst, bst;
 
-			if (!fe_state_path(d, p, sizeof(p)) || xs_get_int(p, &fst) < 0)
-				continue;
 			snprintf(p, sizeof(p), "%s/state", d->xs_be);
 			if (xs_get_int(p, &bst) < 0)
+				continue;
+			if (bst == XS_INITIALISING && !xvm_guest_dead(g)) {
+				xs_put_state(d->xs_be, XS_INITWAIT);
+				bst = XS_INITWAIT;
+			}
+			if (!fe_state_path(d, p, sizeof(p)) || xs_get_int(p, &fst) < 0)
 				continue;
 			if ((fst == XS_INITIALISED || fst == XS_CONNECTED) && bst == XS_INITWAIT)
 				xs_put_state(d->xs_be, XS_CONNECTED);

@@ -23,6 +23,10 @@
 #    the master's exit (a guest's ioreq server is destroyed all the same),
 #    after a --domid guest's set-up failed (not taken for a departure), when
 #    discovery finds a new domain (it is served all the same);
+#  - xs_read / xs_write refused once while discovery reads a device's
+#    state, while the handshake reads a front-end's state or writes the
+#    back-end's, before a guest's InitWait is written: each step is done
+#    all the same;
 #  - a guest given with --domid whose RAM cannot be mapped: the master ends
 #    with status 1 (xen-vhost-master(8)), after releasing everything.
 #
@@ -54,16 +58,13 @@ errtext() {
 	esac
 }
 
-gcmd dom 2 1 && gcmd dom 6 1 && gcmd dom 7 1 && gcmd dom 5 1 && gcmd dom 8 1 ||
-	{ echo "Bail out! domains"; exit 1; }
-start_daemon 2 4
-start_daemon 6 8
-start_daemon 7 9
-start_daemon 5 7
-start_daemon 8 10
+for d in 2 5 6 7 8 9 10; do
+	gcmd dom $d 1 >/dev/null || { echo "Bail out! domain $d"; exit 1; }
+	start_daemon $d $((d + 2))
+done
 for i in $(seq 100); do
-	[ -S "$T/vsd2.sock" ] && [ -S "$T/vsd6.sock" ] && [ -S "$T/vsd7.sock" ] &&
-		[ -S "$T/vsd5.sock" ] && [ -S "$T/vsd8.sock" ] && break
+	[ -S "$T/vsd2.sock" ] && [ -S "$T/vsd5.sock" ] && [ -S "$T/vsd6.sock" ] && [ -S "$T/vsd7.sock" ] &&
+		[ -S "$T/vsd8.sock" ] && [ -S "$T/vsd9.sock" ] && [ -S "$T/vsd10.sock" ] && break
 	sleep 0.05
 done
 
@@ -157,12 +158,48 @@ check "... the refusals were met ($REPLY)" test "$(field hits)" = 3
 check "... its device starts" gcmd probe 8 0xfe000000 5
 check "guest 2 is served on" gcmd ioreqbench 2 10
 
+# ---- xenstore reads and writes refused while discovery and the xenbus handshake go on
+announce 9 5 nostate
+sleep 0.3
+gcmd fail xs_read 1 EIO $BE/9/0/state >/dev/null
+gcmd xs $BE/9/0/state 1 >/dev/null
+check "guest 9 announced, the read of its back-end's state refused once (EIO): served all the same (InitWait)" \
+	gcmd xswait $BE/9/0/state 2
+gcmd failed xs_read $BE/9/0/state >/dev/null
+check "... the refusal was met ($REPLY)" test "$(field hits)" = 1
+check "... its device starts" gcmd probe 9 0xfe000000 5
+gcmd fail xs_read 1 EIO /local/domain/9/device/virtio/0/state >/dev/null
+gcmd xs /local/domain/9/device/virtio/0/state 4 >/dev/null
+check "guest 9's front-end Connected, the read of its state refused once: the back-end follows (Connected)" \
+	gcmd xswait $BE/9/0/state 4
+gcmd failed xs_read /local/domain/9/device/virtio/0/state >/dev/null
+check "... the refusal was met ($REPLY)" test "$(field hits)" = 1
+gcmd fail xs_write 1 EIO $BE/9/0/state >/dev/null
+gcmd xs /local/domain/9/device/virtio/0/state 5 >/dev/null
+check "guest 9's front-end Closing, the write of the back-end's Closed refused once: written all the same (Closed)" \
+	gcmd xswait $BE/9/0/state 6
+gcmd failed xs_write $BE/9/0/state >/dev/null
+check "... the refusal was met ($REPLY)" test "$(field hits)" = 1
+announce 10 5 nostate
+sleep 0.3
+gcmd fail xs_read 1 EIO $BE/10/0/state 1 >/dev/null
+gcmd xs $BE/10/0/state 1 >/dev/null
+check "guest 10 set up, the read before its InitWait is written refused once: written all the same (InitWait)" \
+	gcmd xswait $BE/10/0/state 2
+gcmd failed xs_read $BE/10/0/state >/dev/null
+check "... the refusal was met ($REPLY)" test "$(field hits)" = 1
+check "... its device starts" gcmd probe 10 0xfe000000 5
+check "guest 2 is served on" gcmd ioreqbench 2 10
+
 kill -TERM $MPID
 wait $MPID
 rc=$?
 check "xen-vhost-master exits cleanly on SIGTERM (status $rc)" test $rc -eq 0
-released() { eventually fmap_is 0 && domstat_is 2 0 0 && domstat_is 6 0 0 && domstat_is 5 0 0 && domstat_is 8 0 0; }
-check "... and releases everything: no foreign page mapped, no ioreq server or bound port of guests 2, 5, 6, 8" \
+released() {
+	eventually fmap_is 0 || return 1
+	for d in 2 5 6 8 9 10; do domstat_is $d 0 0 || return 1; done
+}
+check "... and releases everything: no foreign page mapped, no ioreq server or bound port of guests 2, 5, 6, 8, 9, 10" \
 	released
 
 # ---- xc_domain_getinfolist refused while the master asks whether its guests' domains live

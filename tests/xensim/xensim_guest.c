@@ -103,7 +103,7 @@
 #define G_PAYLOAD (G_BUF - VSOCK_HDR_SIZE)
 #define G_CREDIT (256u * 1024u)
 #define G_MAX_CONNS 64
-#define G_MAX_DOMS 8
+#define G_MAX_DOMS 16
 
 enum g_irq_mode { G_IRQ_LINE, G_IRQ_EDGE, G_IRQ_FASTEOI };
 

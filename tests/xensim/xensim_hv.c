@@ -30,7 +30,7 @@
 #include "xensim_hv.h"
 
 #define PG 4096ull
-#define MAX_DOMS 8
+#define MAX_DOMS 16
 #define MAX_SERVERS 4
 #define MAX_RANGES 16
 #define MAX_VCPUS 8
