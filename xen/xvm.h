@@ -279,6 +279,16 @@ enum xvm_domain_state xvm_domain_state(uint32_t domid);
 /* The same for the guest's own domain: not another one created since with its domid (main). */
 enum xvm_domain_state xvm_guest_domain_state(const struct xvm_guest *g);
 /*
+ * The guest's thread, before a call that names the guest's domid and that
+ * nothing of the guest's own asked for (a watchdog re-pulse of its line),
+ * or after such a call failed: whether the domain is still the guest's.
+ * A domain gone, shut down or another one with its domid (the guest died
+ * without a word and its domid was given again before the main thread
+ * read the @releaseDomain) marks the guest dead and says so: false.  When
+ * Xen does not tell: true (most likely it is).
+ */
+bool xvm_guest_domain_check(struct xvm_guest *g);
+/*
  * Main thread: every guest whose domain is gone or shut down is marked
  * dead (its thread ends); one whose domain's state Xen does not tell is
  * left as it is and asked about again later (xvm_recheck_later).

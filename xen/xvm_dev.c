@@ -158,9 +158,14 @@ static void dev_irq_line(struct xvm_dev *d, bool level)
 #else
 	r = xendevicemodel_set_irq_level(g->dm, (domid_t)g->domid, d->cfg.irq, level);
 #endif
-	if (r < 0)
-		vk_log_once(VK_LOG_ERR, "xvm: domain %u: setting IRQ %u: %s", g->domid, d->cfg.irq,
-			    strerror(errno));
+	if (r < 0) {
+		int err = errno;
+
+		/* a domain that died without a word fails the call: its guest is gone */
+		if (xvm_guest_domain_check(g))
+			vk_log_once(VK_LOG_ERR, "xvm: domain %u: setting IRQ %u: %s", g->domid,
+				    d->cfg.irq, strerror(err));
+	}
 }
 
 /*
@@ -180,6 +185,22 @@ static void dev_irq_line(struct xvm_dev *d, bool level)
  * idle; high, but lowered and raised again since it was armed -> a fresh
  * high period, look again after the first delay; high all along -> pulse.
  * A pulse thus comes one to two first delays after the raise.
+ *
+ * A line that nobody acknowledges is also the line of a guest whose
+ * domain died: until the main thread reads the @releaseDomain, the
+ * watchdog would go on pulsing a line named by the domid alone, and a
+ * domain created meanwhile with that domid (xl destroy + create with a
+ * fixed domid; on real Xen while nothing keeps the old one a zombie: a
+ * grants-only guest) would get our edges, and our lowering of its line
+ * would take back an assertion of its own device model's (Xen keeps one
+ * level per ISA line).  So before each pulse (and each re-pulse on a
+ * back-end reconnect) the master asks whether the domain is still the
+ * guest's (its handle): one getinfolist per pulse, a few a second at
+ * most, and none while the guest acknowledges.  A raise or lower asked
+ * for by the registers (the back-end's call, the guest's ACK) is not
+ * preceded by the question: that is every interrupt, the question would
+ * cost one hypercall each, and only a back-end call after a silent death
+ * and a domid reuse, before the @releaseDomain is read, gets through.
  */
 #define XVM_IRQ_WD_MAX_MS 1000u
 
@@ -216,6 +237,8 @@ static void dev_wd_expired(struct xvm_dev *d)
 		dev_wd_arm(d, xvm.irq_watchdog_ms);
 		return;
 	}
+	if (!xvm_guest_domain_check(d->g))
+		return;
 	d->irq_pulses++;
 	d->irq_pulsed = true;
 	vk_dbg("xvm: domain %u: IRQ %u high and unacknowledged for %u ms: re-pulsed (%lu)",
@@ -779,7 +802,7 @@ static void dev_try_reconnect(struct xvm_dev *d)
 	 * is still high gets a fresh edge: its interrupt may have been lost
 	 * (and raising it again would be no change for Xen).
 	 */
-	if (d->mmio.irq_level && !xvm_guest_dead(d->g)) {
+	if (d->mmio.irq_level && xvm_guest_domain_check(d->g)) {
 		d->irq_reconnect_pulses++;
 		vk_info("xvm: domain %u: IRQ %u still high on reconnect: re-pulsed", d->g->domid,
 			d->cfg.irq);

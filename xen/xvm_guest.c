@@ -106,6 +106,25 @@ enum xvm_domain_state xvm_guest_domain_state(const struct xvm_guest *g)
 	return main_domain_state(g->domid, &g->handle);
 }
 
+bool xvm_guest_domain_check(struct xvm_guest *g)
+{
+	if (xvm_guest_dead(g))
+		return false;
+	if (!g->xc)
+		return true;
+	switch (domain_state(g->xc, g->domid, &g->handle)) {
+	case XVM_DOMAIN_ALIVE:
+	case XVM_DOMAIN_UNKNOWN:
+		return true;
+	case XVM_DOMAIN_GONE:
+	case XVM_DOMAIN_DOWN:
+		break;
+	}
+	vk_info("xvm: domain %u is gone", g->domid);
+	xvm_guest_set_dead(g);
+	return false;
+}
+
 void xvm_guests_check_domains(void)
 {
 	for (struct xvm_guest *g = xvm.guests; g; g = g->next) {
