@@ -525,6 +525,89 @@ static void test_whole_grant_space(void **state)
 	gmem_free(m);
 }
 
+/* The fault set for @call on DOM was met @hits times and is spent. */
+static void assert_fault_met(const char *call, unsigned long hits)
+{
+	unsigned long h = 0;
+	unsigned int left = 1;
+
+	assert_int_equal(xsim_fail_stat(hv, call, "5", &h, &left), 0);
+	assert_int_equal(h, hits);
+	assert_int_equal(left, 0);
+}
+
+static void test_xen_refuses(void **state)
+{
+	/*
+	 * Xen refuses a mapping (the simulator's fault injection): a region
+	 * mapped up front fails with nothing left mapped and its fd closed,
+	 * and maps once Xen takes the call again; a grant mapping refused at
+	 * its third reference leaves the first two unmapped; per request,
+	 * only that request fails.
+	 */
+	struct gmem_region_desc fr = { .gpa = 0, .size = 0xa0 * PG, .uva = 0,
+				       .xen_flags = GMEM_XEN_FOREIGN, .xen_domid = DOM };
+	struct gmem_region_desc gr = { .gpa = GBIT | (800 * PG), .size = 4 * PG,
+				       .uva = GBIT | (800 * PG), .xen_flags = GMEM_XEN_GRANT,
+				       .xen_domid = DOM };
+	struct gmem_region_desc lazy = { .gpa = GBIT, .size = 4096 * PG, .uva = GBIT,
+					 .xen_flags = GMEM_XEN_GRANT | GMEM_XEN_NO_ADVANCE_MAP,
+					 .xen_domid = DOM };
+	uint8_t *ram = xsim_dom_ram(hv, DOM);
+	long before = xsim_fmap_pages(hv);
+	struct gmem *m = gmem_new();
+	struct gmem_table *t;
+	struct gmem_pin pin;
+	uint8_t *p;
+	int fd, keep;
+
+	(void)state;
+	assert_int_equal(xsim_fail(hv, "xenforeignmemory_map", 1, ENOMEM, "5", 0), 0);
+	fd = keep = devnull();
+	assert_int_equal(gmem_set_table(m, &fr, &fd, 1), -EFAULT);
+	assert_closed(keep);
+	assert_fault_met("xenforeignmemory_map", 1);
+	assert_int_equal(xsim_fmap_pages(hv), before);
+	fd = devnull();
+	assert_int_equal(gmem_set_table(m, &fr, &fd, 1), 0);
+	assert_int_equal(xsim_fmap_pages(hv), before + 0xa0);
+	gmem_clear(m);
+	assert_int_equal(xsim_fmap_pages(hv), before);
+
+	for (uint32_t i = 0; i < 4; i++)
+		assert_int_equal(xsim_grant(hv, DOM, 800 + i, 30 + i, false), 0);
+	assert_int_equal(xsim_fail(hv, "xengnttab_map_domain_grant_refs", 1, ENOMEM, "5", 2), 0);
+	fd = keep = devnull();
+	assert_int_equal(gmem_set_table(m, &gr, &fd, 1), -EFAULT);
+	assert_closed(keep);
+	assert_fault_met("xengnttab_map_domain_grant_refs", 1);
+	assert_int_equal(xsim_grant_total_maps(hv, DOM), 0);
+	fd = devnull();
+	assert_int_equal(gmem_set_table(m, &gr, &fd, 1), 0);
+	assert_int_equal(xsim_grant_total_maps(hv, DOM), 4);
+	gmem_clear(m);
+	assert_int_equal(xsim_grant_total_maps(hv, DOM), 0);
+
+	fd = devnull();
+	assert_int_equal(gmem_set_table(m, &lazy, &fd, 1), 0);
+	t = gmem_get(m);
+	memcpy(ram + 31 * PG, "granted", 8);
+	assert_int_equal(xsim_fail(hv, "xengnttab_map_domain_grant_refs", 1, EAGAIN, "5", 0), 0);
+	assert_null(gmem_pin(t, GBIT | (801 * PG), 8, &pin));
+	assert_fault_met("xengnttab_map_domain_grant_refs", 1);
+	assert_int_equal(xsim_grant_total_maps(hv, DOM), 0);
+	p = gmem_pin(t, GBIT | (801 * PG), 8, &pin);
+	assert_non_null(p);
+	assert_memory_equal(p, "granted", 8);
+	gmem_unpin(&pin);
+	gmem_put(t);
+	gmem_clear(m);
+	assert_int_equal(xsim_grant_total_maps(hv, DOM), 0);
+	for (uint32_t i = 0; i < 4; i++)
+		assert_int_equal(xsim_grant_end(hv, DOM, 800 + i), 0);
+	gmem_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -540,6 +623,7 @@ int main(void)
 		cmocka_unit_test(test_pin_plain_region),
 		cmocka_unit_test(test_readonly_grant),
 		cmocka_unit_test(test_whole_grant_space),
+		cmocka_unit_test(test_xen_refuses),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
