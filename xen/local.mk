@@ -86,6 +86,8 @@ TESTS += tests/xensim/xen-threads.sh
 TESTS += tests/xensim/xen-gone.sh
 # Xen calls refused (the simulator's fault injection): set-up failures, domain states.
 TESTS += tests/xensim/xen-faults.sh
+# xenstore watches refused at start: set again later.
+TESTS += tests/xensim/xen-watch.sh
 
 XENSIM_BUILT = $(filter tests/xensim/lib%, $(check_PROGRAMS))
 # cmocka tests that call Xen: link the real libraries, run the simulated ones.
@@ -141,7 +143,7 @@ endif
 EXTRA_DIST += doc/xen-vhost-master.8 doc/xen-vhost-master.service tests/xensim/xen-e2e.sh \
 	tests/xensim/xen-lost-edge.sh tests/xensim/xen-discovery.sh tests/xensim/lib.sh \
 	tests/xensim/xen-isolation.sh tests/xensim/xen-threads.sh tests/xensim/xen-gone.sh \
-	tests/xensim/xen-faults.sh \
+	tests/xensim/xen-faults.sh tests/xensim/xen-watch.sh \
 	tests/xensim/xen-e2e-userspace.sh tests/xensim/xen-notify-bench.sh \
 	tests/xensim/devicemodel.map tests/xensim/foreignmemory.map tests/xensim/evtchn.map \
 	tests/xensim/gnttab.map tests/xensim/store.map tests/xensim/ctrl.map tests/xensim/privcmd.map

@@ -238,7 +238,8 @@ void xvm_news(void);
 /*
  * Main thread: something Xen did not tell (a domain's state) is to be
  * asked again: in XVM_RECHECK_MS, then twice as long each time it is
- * still not told, up to XVM_RECHECK_MAX_MS.  Then the guests' domains
+ * still not told, up to XVM_RECHECK_MAX_MS.  Then the watches xenstore
+ * refused are set again (xvm_xs_watch_again), the guests' domains
  * are looked at again (xvm_guests_check_domains), so is xenstore in
  * discovery mode (xvm_xs_rescan), and the start results not acted on yet
  * are.
@@ -322,5 +323,7 @@ void xvm_xs_guest_started(struct xvm_guest *g, int ret);
 void xvm_xs_guest_gone(struct xvm_guest *g);
 /* Discovery again (after a guest found in xenstore was freed): domains not served yet. */
 void xvm_xs_rescan(void);
+/* At the recheck: the master's watches that xenstore refused, set again. */
+void xvm_xs_watch_again(void);
 
 #endif

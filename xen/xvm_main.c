@@ -72,7 +72,11 @@ void xvm_recheck_later(void)
 	xvm.recheck_ms = 2 * ms < XVM_RECHECK_MAX_MS ? 2 * ms : XVM_RECHECK_MAX_MS;
 }
 
-/* The recheck timer expired: the guests' domains, discovery again (guests_tend() follows). */
+/*
+ * The recheck timer expired: the watches xenstore refused, the guests'
+ * domains (a death missed while @releaseDomain was not watched), discovery
+ * again (guests_tend() follows).
+ */
 static void recheck(void)
 {
 	uint64_t n;
@@ -80,6 +84,7 @@ static void recheck(void)
 	if (read(xvm.recheck_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		vk_dbg("xvm: recheck timer: %s", strerror(errno));
 	xvm.recheck_armed = false;
+	xvm_xs_watch_again();
 	xvm_guests_check_domains();
 	xvm_xs_rescan();
 }

@@ -165,8 +165,58 @@ static int xs_get_int(const char *path, long long *v)
 	return ret;
 }
 
+/*
+ * The master's own watches: @releaseDomain, and in discovery mode the
+ * two back-end directories of dom0.  One that xenstore refuses (busy,
+ * restarting, out of memory) would leave the master blind to dead
+ * domains or new devices for good: it is said once, and set again at the
+ * main loop's recheck (xvm_xs_watch_again) until it is.  A watch fires
+ * once when it is set, so what happened meanwhile is looked at then.
+ */
+struct xs_want {
+	char path[256];
+	const char *token;
+	bool set;
+	bool said;   /* its failure said: quiet until it is set */
+};
+
+static struct xs_want wants[3];
+static unsigned int nwants;
+
+static void want_add(const char *path, const char *token)
+{
+	struct xs_want *w = &wants[nwants++];
+
+	snprintf(w->path, sizeof(w->path), "%s", path);
+	w->token = token;
+}
+
+/* Set every watch of ours not set yet; one still refused arms the recheck. */
+static void watches_set(void)
+{
+	for (unsigned int i = 0; i < nwants; i++) {
+		struct xs_want *w = &wants[i];
+
+		if (w->set)
+			continue;
+		if (xs_watch(xvm.xs, w->path, w->token)) {
+			w->set = true;
+			if (w->said)
+				vk_info("xvm: watching %s", w->path);
+			w->said = false;
+			continue;
+		}
+		vk_log(w->said ? VK_LOG_DEBUG : VK_LOG_WARN, "xvm: cannot watch %s: %s: tried"
+		       " again", w->path, strerror(errno));
+		w->said = true;
+		xvm_recheck_later();
+	}
+}
+
 int xvm_xs_init(void)
 {
+	char p[256];
+
 	xvm.xs = xs_open(0);
 	if (!xvm.xs) {
 		if (xvm.discovery)
@@ -176,17 +226,20 @@ int xvm_xs_init(void)
 				" their event channel fails", strerror(errno));
 		return -errno;
 	}
-	dom0_path = xs_get_domain_path(xvm.xs, 0);
-	if (!xs_watch(xvm.xs, "@releaseDomain", "release"))
-		vk_warn("xvm: cannot watch @releaseDomain: %s", strerror(errno));
-	if (xvm.discovery && dom0_path) {
-		char p[256];
-
+	want_add("@releaseDomain", "release");
+	if (xvm.discovery) {
+		/* (the domain path of dom0 is a string xenstore makes up: no call) */
+		dom0_path = xs_get_domain_path(xvm.xs, 0);
+		if (!dom0_path) {
+			vk_err("xvm: xenstore: no domain path for dom0: %s", strerror(errno));
+			return -ENOMEM;
+		}
 		snprintf(p, sizeof(p), "%s/backend/virtio", dom0_path);
-		xs_watch(xvm.xs, p, "backend");
+		want_add(p, "backend");
 		snprintf(p, sizeof(p), "%s/backend/virtio_disk", dom0_path);
-		xs_watch(xvm.xs, p, "backend");
+		want_add(p, "backend");
 	}
+	watches_set();
 	return 0;
 }
 
@@ -406,7 +459,9 @@ static void handshake(void)
 
 /*
  * The front-end state of each device, watched (the watch is kept: the
- * toolstack removes the nodes before the domain).
+ * toolstack removes the nodes before the domain).  One that xenstore
+ * refuses is set again at the recheck (xvm_xs_watch_again), whose
+ * handshake meanwhile follows the states the watch would have told.
  */
 static void watch_frontends(struct xvm_guest *g)
 {
@@ -414,8 +469,12 @@ static void watch_frontends(struct xvm_guest *g)
 		struct xvm_dev *d = g->devs[i];
 		char p[600];
 
-		if (fe_state_path(d, p, sizeof(p)) && xs_watch(xvm.xs, p, "frontend"))
+		if (d->xs_fe_state || !fe_state_path(d, p, sizeof(p)))
+			continue;
+		if (xs_watch(xvm.xs, p, "frontend"))
 			d->xs_fe_state = strdup(p);
+		else
+			xs_failed("watch", p, errno);
 	}
 }
 
@@ -459,6 +518,16 @@ void xvm_xs_guest_gone(struct xvm_guest *g)
 	for (unsigned int i = 0; xvm.xs && i < g->ndevs; i++)
 		if (g->devs[i]->xs_fe_state)
 			xs_unwatch(xvm.xs, g->devs[i]->xs_fe_state, "frontend");
+}
+
+void xvm_xs_watch_again(void)
+{
+	if (!xvm.xs)
+		return;
+	watches_set();
+	for (struct xvm_guest *g = xvm.guests; g; g = g->next)
+		if (g->xs_handshake && !xvm_guest_dead(g))
+			watch_frontends(g);
 }
 
 void xvm_xs_rescan(void)

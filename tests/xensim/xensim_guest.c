@@ -52,7 +52,7 @@
  *                                  xenevtchn_bind_interdomain, xs_read, ...: the list is
  *                                  in xensim_hv.c) about WHERE (a domid, "any": the
  *                                  default, or for xs_* a xenstore path: it or a node
- *                                  below), after the first SKIP, fail with ERRNO (a name:
+ *                                  below, or @releaseDomain), after the first SKIP, fail with ERRNO (a name:
  *                                  EIO, EAGAIN, ..., or a number; default EIO), in every
  *                                  process on the simulator
  *   failed CALL [WHERE]            the calls failed so far by that fault, and those left:

@@ -1380,7 +1380,8 @@ static bool fn_is_xs(uint32_t fn)
 
 /*
  * @where of xsim_fail(): NULL, "" or "any" -> *dom -1, no path; a number:
- * that domain; "/..." (xenstore calls only): that path.  0 or -EINVAL.
+ * that domain; "/..." or "@..." (a special watch path: @releaseDomain;
+ * xenstore calls only): that path.  0 or -EINVAL.
  */
 static int where_parse(uint32_t fn, const char *where, int64_t *dom, char *path, size_t size)
 {
@@ -1391,7 +1392,7 @@ static int where_parse(uint32_t fn, const char *where, int64_t *dom, char *path,
 	path[0] = 0;
 	if (!where || !*where || !strcmp(where, "any"))
 		return 0;
-	if (where[0] == '/') {
+	if (where[0] == '/' || where[0] == '@') {
 		if (!fn_is_xs(fn) || strlen(where) >= size)
 			return -EINVAL;
 		strcpy(path, where);
