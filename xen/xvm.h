@@ -180,6 +180,9 @@ struct xvm_guest {
 	struct xvm_window win[XVM_MAX_DEVS];
 	struct xvm_ioreq_ctx ctx;
 	struct xvm_ev ev_evtchn;
+	uint64_t evtchn_resume_ns;  /* its read failed: off the epoll until then (0: on it) */
+	unsigned int evtchn_backoff_ms;   /* the last pause, doubled at each failure in a row */
+	bool evtchn_said;           /* a failed read said (once for the guest) */
 	struct xvm_guest *next;     /* main */
 	bool dead;                  /* atomic: the domain is gone (xvm_guest_dead) */
 	uint64_t invalidate_seen;   /* INVALIDATE ioreqs looked at */

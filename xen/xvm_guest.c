@@ -574,15 +574,85 @@ static void guest_invalidated(struct xvm_guest *g)
 		guest_remap(g);
 }
 
+/*
+ * A read of the guest's event channel failed (@err).  That alone does not
+ * mean the domain is gone: Xen is asked (xvm_guest_domain_check; a
+ * domain gone or shut down ends the guest).  Otherwise, alive or not
+ * told, the channel is taken off the guest's epoll for a pause (10 ms,
+ * doubled at each failure in a row up to 1 s: a descriptor that stays
+ * readable and keeps failing costs no busy loop), said once for the
+ * guest (warning; debug after that), and put back by
+ * guest_evtchn_resume().
+ */
+#define XVM_EVTCHN_BACKOFF_MS 10u
+#define XVM_EVTCHN_BACKOFF_MAX_MS 1000u
+
+static void guest_evtchn_failed(struct xvm_guest *g, int err)
+{
+	unsigned int ms;
+
+	if (!xvm_guest_domain_check(g))
+		return;
+	ms = g->evtchn_backoff_ms ? 2 * g->evtchn_backoff_ms : XVM_EVTCHN_BACKOFF_MS;
+	if (ms > XVM_EVTCHN_BACKOFF_MAX_MS)
+		ms = XVM_EVTCHN_BACKOFF_MAX_MS;
+	g->evtchn_backoff_ms = ms;
+	vk_log(g->evtchn_said ? VK_LOG_DEBUG : VK_LOG_WARN, "xvm: domain %u: event channel: %s:"
+	       " tried again in %u ms", g->domid, strerror(err), ms);
+	g->evtchn_said = true;
+	xvm_epoll_del(g->epfd, &g->ev_evtchn);
+	g->evtchn_resume_ns = vk_now_ns() + (uint64_t)ms * 1000000u;
+}
+
+/*
+ * The guest's epoll_wait timeout: the rest of an event channel pause
+ * (rounded up), or -1.
+ */
+static int guest_evtchn_timeout(const struct xvm_guest *g)
+{
+	uint64_t now;
+
+	if (!g->evtchn_resume_ns)
+		return -1;
+	now = vk_now_ns();
+	return now >= g->evtchn_resume_ns ? 0 :
+	       (int)((g->evtchn_resume_ns - now + 999999u) / 1000000u);
+}
+
+/*
+ * The pause is over: the channel back on the epoll, and every vCPU's
+ * ioreq slot and the buffered ring looked at (a failed read may have
+ * taken the only notification of a request: its vCPU would wait for
+ * ever).
+ */
+static void guest_evtchn_resume(struct xvm_guest *g)
+{
+	if (!g->evtchn_resume_ns || vk_now_ns() < g->evtchn_resume_ns)
+		return;
+	g->evtchn_resume_ns = 0;
+	if (xvm_epoll_add(g->epfd, &g->ev_evtchn, xenevtchn_fd(g->xce), EPOLLIN) < 0) {
+		/* (said by xvm_epoll_add) the guest cannot be served without it */
+		xvm_guest_set_dead(g);
+		return;
+	}
+	for (unsigned int v = 0; v < g->nr_vcpus; v++)
+		if (xvm_ioreq_process(&g->ctx, vcpu_slot(g, v)))
+			xenevtchn_notify(g->xce, g->vcpu_port[v]);
+	if (g->bufpage)
+		xvm_bufioreq_drain(&g->ctx, (volatile buffered_iopage_t *)g->bufpage);
+}
+
 static void guest_evtchn(struct xvm_guest *g)
 {
 	xenevtchn_port_or_error_t port = xenevtchn_pending(g->xce);
 
 	if (port < 0) {
-		vk_err("xvm: domain %u: event channel: %s", g->domid, strerror(errno));
-		xvm_guest_set_dead(g);
+		guest_evtchn_failed(g, errno);
 		return;
 	}
+	if (g->evtchn_backoff_ms)
+		vk_dbg("xvm: domain %u: event channel read again", g->domid);
+	g->evtchn_backoff_ms = 0;
 	xenevtchn_unmask(g->xce, (evtchn_port_t)port);
 	if (g->buf_port >= 0 && port == g->buf_port) {
 		xvm_bufioreq_drain(&g->ctx, (volatile buffered_iopage_t *)g->bufpage);
@@ -644,7 +714,7 @@ static void guest_loop(struct xvm_guest *g)
 
 	while (run && !xvm_guest_dead(g)) {
 		struct epoll_event evs[32];
-		int n = epoll_wait(g->epfd, evs, 32, -1);
+		int n = epoll_wait(g->epfd, evs, 32, guest_evtchn_timeout(g));
 
 		if (n < 0 && errno != EINTR) {
 			vk_err("xvm: domain %u: epoll_wait: %s", g->domid, strerror(errno));
@@ -652,6 +722,8 @@ static void guest_loop(struct xvm_guest *g)
 		}
 		for (int i = 0; i < n && run; i++)
 			run = guest_dispatch(g, evs[i].data.ptr, evs[i].events);
+		if (run && !xvm_guest_dead(g))
+			guest_evtchn_resume(g);
 		for (unsigned int i = 0; i < g->ndevs; i++)
 			xvm_dev_check(g->devs[i]);
 	}

@@ -72,6 +72,10 @@ XSIM_API xenevtchn_port_or_error_t xenevtchn_pending(xenevtchn_handle *h)
 		errno = r < 0 ? -r : EIO;
 		return -1;
 	}
+	if (m.a[1]) {   /* fault injection: this read fails, the event comes next */
+		errno = (int)m.a[1];
+		return -1;
+	}
 	return (xenevtchn_port_or_error_t)m.a[0];
 }
 

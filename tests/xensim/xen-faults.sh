@@ -27,6 +27,9 @@
 #    state, while the handshake reads a front-end's state or writes the
 #    back-end's, before a guest's InitWait is written: each step is done
 #    all the same;
+#  - the read of a live guest's event channel (xenevtchn_pending) refused
+#    3 times in a row: the master asks Xen whether the domain is there,
+#    says so once, backs off and serves the guest on;
 #  - a guest given with --domid whose RAM cannot be mapped: the master ends
 #    with status 1 (xen-vhost-master(8)), after releasing everything.
 #
@@ -189,6 +192,17 @@ check "guest 10 set up, the read before its InitWait is written refused once: wr
 gcmd failed xs_read $BE/10/0/state >/dev/null
 check "... the refusal was met ($REPLY)" test "$(field hits)" = 1
 check "... its device starts" gcmd probe 10 0xfe000000 5
+check "guest 2 is served on" gcmd ioreqbench 2 10
+
+# ---- the read of a guest's event channel refused (its domain is alive)
+gcmd fail xenevtchn_pending 3 EIO 10 >/dev/null
+check "guest 10's event channel read refused 3 times in a row (EIO): it is served on (register reads answered)" \
+	gcmd ioreqbench 10 10
+gcmd failed xenevtchn_pending 10 >/dev/null
+check "... the refusals were met ($REPLY)" test "$(field hits)" = 3
+check "... the master says so once" test "$(grep -c 'domain 10: event channel' "$T/master.log")" = 1
+check "... and does not take guest 10 for gone" bash -c "! grep -q 'domain 10 is gone' '$T/master.log'"
+check "... one ioreq server, its vCPU's and buffered ports bound" domstat_is 10 1 2
 check "guest 2 is served on" gcmd ioreqbench 2 10
 
 kill -TERM $MPID

@@ -49,7 +49,9 @@
  *                                  library function CALL (xc_domain_getinfolist,
  *                                  xenforeignmemory_map, xenforeignmemory_map_resource,
  *                                  xendevicemodel_create_ioreq_server,
- *                                  xenevtchn_bind_interdomain, xs_read, ...: the list is
+ *                                  xenevtchn_bind_interdomain, xenevtchn_pending
+ *                                  (the read of an event to that domain's peer), xs_read,
+ *                                  ...: the list is
  *                                  in xensim_hv.c) about WHERE (a domid, "any": the
  *                                  default, or for xs_* a xenstore path: it or a node
  *                                  below, or @releaseDomain), after the first SKIP, fail with ERRNO (a name:

@@ -245,15 +245,31 @@ static void sink_send(struct xsim_hv *hv, int sink, const struct xsim_msg *m)
 	(void)!send(hv->sinks[sink].fd, m, sizeof(*m), MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
-/* The guest side of port @gi fires: deliver to the dom0 peer. */
+static int fault_take(struct xsim_hv *hv, const struct xsim_msg *m);
+
+/*
+ * The guest side of port @gi fires: deliver to the dom0 peer.  A fault on
+ * xenevtchn_pending for the guest's domain makes the peer's next read fail
+ * first (the event stays pending, read after it).
+ */
 static void guest_notify(struct xsim_hv *hv, int gi)
 {
 	struct xsim_msg ev = { .op = XSIM_EV_PORT };
 	int pi = gi >= 0 ? hv->ports[gi].peer : -1;
+	int err;
 
 	if (pi < 0)
 		return;
+	ev.fn = XSIM_FN_EVT_PENDING;
+	ev.dom = hv->ports[gi].dom;
+	err = fault_take(hv, &ev);
+	ev.fn = XSIM_FN_NONE;
 	ev.a[0] = hv->ports[pi].port;
+	if (err) {
+		ev.a[1] = (uint64_t)-err;
+		sink_send(hv, hv->ports[pi].sink, &ev);
+		ev.a[1] = 0;
+	}
 	sink_send(hv, hv->ports[pi].sink, &ev);
 }
 
@@ -1359,6 +1375,7 @@ static const char *const xsim_fn_names[XSIM_FN_MAX] = {
 	[XSIM_FN_XS_WRITE] = "xs_write",
 	[XSIM_FN_XS_DIRECTORY] = "xs_directory",
 	[XSIM_FN_XS_WATCH] = "xs_watch",
+	[XSIM_FN_EVT_PENDING] = "xenevtchn_pending",
 };
 
 /* enum xsim_fn of a call's name (xenforeignmemory_map2 is xenforeignmemory_map), or -1. */

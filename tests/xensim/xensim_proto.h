@@ -66,7 +66,7 @@ enum xsim_op {
 	XSIM_OP_POD,             /* dom -> a[0] tot pages, a[1] PoD cache pages, a[2] PoD entries */
 	XSIM_OP_MAX,
 	/* events (sim -> sink connection) */
-	XSIM_EV_PORT = 100,      /* a[0] port */
+	XSIM_EV_PORT = 100,      /* a[0] port; a[1] != 0: the read fails with that errno */
 	XSIM_EV_WATCH,           /* s "path\0token" */
 };
 
@@ -105,6 +105,7 @@ enum xsim_fn {
 	XSIM_FN_XS_WRITE,             /* xs_write */
 	XSIM_FN_XS_DIRECTORY,         /* xs_directory */
 	XSIM_FN_XS_WATCH,             /* xs_watch */
+	XSIM_FN_EVT_PENDING,          /* xenevtchn_pending (an event to the domain's peer) */
 	XSIM_FN_MAX
 };
 
