@@ -63,6 +63,19 @@ static void *host_finish(struct run *r, int fd, void *buf)
 	return NULL;
 }
 
+/* guest -> host: @n bytes read from the guest's stream, timed, checked and counted. */
+static void host_g2h_got(struct run *r, const uint8_t *buf, size_t n)
+{
+	uint64_t now = vk_now_ns();
+
+	if (!r->host_t_first)
+		r->host_t_first = now;
+	r->host_t_last = now;
+	if (o.verify && !r->host_verify_failed && !verify_chunk(r->host_bytes, buf, n))
+		r->host_verify_failed = true;
+	r->host_bytes += (uint64_t)n;
+}
+
 /* guest -> host: accept the guest's connection, read to EOF. */
 void *host_g2h(void *arg)
 {
@@ -77,16 +90,8 @@ void *host_g2h(void *arg)
 		r->host_err = -ETIMEDOUT;
 		goto out;
 	}
-	while ((n = read(fd, buf, r->size)) > 0) {
-		uint64_t now = vk_now_ns();
-
-		if (!r->host_t_first)
-			r->host_t_first = now;
-		r->host_t_last = now;
-		if (o.verify && !r->host_verify_failed && !verify_chunk(r->host_bytes, buf, (size_t)n))
-			r->host_verify_failed = true;
-		r->host_bytes += (uint64_t)n;
-	}
+	while ((n = read(fd, buf, r->size)) > 0)
+		host_g2h_got(r, buf, (size_t)n);
 out:
 	return host_finish(r, fd, buf);
 }
@@ -243,7 +248,6 @@ size_t host_g2h_step(struct run *r, struct pollfd *want)
 	}
 	for (k = 0; k < HOST_STEP_MSGS; k++) {
 		ssize_t n = read(r->fd, r->buf, r->size);
-		uint64_t now;
 
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			break;
@@ -255,13 +259,7 @@ size_t host_g2h_step(struct run *r, struct pollfd *want)
 			__atomic_store_n(&r->host_done, 1, __ATOMIC_RELEASE);
 			return moved;
 		}
-		now = vk_now_ns();
-		if (!r->host_t_first)
-			r->host_t_first = now;
-		r->host_t_last = now;
-		if (o.verify && !r->host_verify_failed && !verify_chunk(r->host_bytes, r->buf, (size_t)n))
-			r->host_verify_failed = true;
-		r->host_bytes += (uint64_t)n;
+		host_g2h_got(r, r->buf, (size_t)n);
 		moved += (size_t)n;
 	}
 	*want = (struct pollfd){ .fd = r->fd, .events = POLLIN };
